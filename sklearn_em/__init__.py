@@ -1,0 +1,8 @@
+"""sklearn-em: fast Gaussian mixture models by Expectation-Maximization for scikit-learn."""
+
+from ._em import DegenerateComponentWarning
+from ._estimator import GaussianMixtureEM
+
+__version__ = "0.1.0"
+
+__all__ = ["GaussianMixtureEM", "DegenerateComponentWarning", "__version__"]

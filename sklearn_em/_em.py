@@ -1,0 +1,183 @@
+"""The EM loop, written once: init -> (E-step fused with statistics, M-step)* -> result.
+
+Pure functions over arrays and parameter values; nothing here touches an estimator.
+"""
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._covariance import STRATEGIES
+from ._kernels import accumulate, statistics
+from ._params import GaussianMixtureParams
+
+_EPS = np.finfo(np.float64).eps
+
+# A component whose total weight falls below this fraction of one average row's weight
+# has lost its support: its mean and covariance are no longer determined by the data.
+SUPPORT_FRACTION = 1e-8
+
+
+class DegenerateComponentWarning(UserWarning):
+    """A component lost its support or its covariance, and was re-seeded."""
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Conjugate prior of Fraley & Raftery (2007), raised to the power ``strength``.
+
+    means ~ N(mean, cov / kappa), covariances ~ inverse-Wishart(dof, scale_matrix).
+    """
+
+    mean: np.ndarray
+    kappa: float
+    dof: float
+    scale_matrix: np.ndarray
+    strength: float
+
+    @classmethod
+    def default(cls, X, sample_weight, covariance_type, n_components, strength):
+        """The data-scaled defaults: the data's mean, kappa = 0.01, dof = d + 2, and the
+        data's covariance (its mean variance for 'diag' and 'spherical') / k^(2/d)."""
+        d = X.shape[1]
+        kind = "full" if covariance_type in ("full", "tied") else "diag"
+        shift = X[0].astype(np.float64)
+        stats = statistics(X, sample_weight, lambda sl: np.ones((sl.stop - sl.start, 1)), kind, shift, 1)
+        cov = stats.scatter[0] / stats.nk[0]
+        if kind == "diag":
+            cov = np.eye(d) * cov.mean()
+        scale = cov / n_components ** (2.0 / d)
+        return cls(stats.means[0] + shift, 0.01, d + 2.0, scale, float(strength))
+
+
+@dataclass
+class EMResult:
+    params: GaussianMixtureParams
+    lower_bound: float
+    lower_bounds: list = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+
+
+def m_step(stats, reg_covar, *, prior=None, candidates=None, iteration=0, unit_weight=None):
+    """Parameters that maximise the expected complete-data log-likelihood (or posterior).
+
+    Components that lost their support, or whose covariance is not positive definite, are
+    re-seeded at ``candidates(m)`` (m rows, worst explained first) with the pooled
+    covariance, and a ``DegenerateComponentWarning`` names them.
+    """
+    ctype = stats.covariance_type
+    strategy = STRATEGIES[ctype]
+    nk = stats.nk
+    k, d = stats.means.shape
+    if unit_weight is None:
+        unit_weight = stats.total_weight / max(k, 1)
+    means_s = stats.means
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if prior is None:
+            cov = strategy.covariances(nk, stats.scatter, reg_covar, d)
+        else:
+            s = prior.strength
+            prior_mean = prior.mean - stats.shift
+            means_s = (nk[:, None] * stats.means + s * prior.kappa * prior_mean) / (
+                nk + s * prior.kappa
+            )[:, None]
+            between = strategy.outer(stats.means - prior_mean, s * prior.kappa * nk / (s * prior.kappa + nk))
+            cov = strategy.map_covariances(nk, stats.scatter, between, prior, s, reg_covar)
+    prec_chol, failed = strategy.precisions_cholesky(cov)
+    weights = nk + 10 * _EPS
+    lost = np.flatnonzero(nk < SUPPORT_FRACTION * unit_weight)
+    bad = sorted(set(lost.tolist()) | ({j for j in failed} if ctype != "tied" else set()))
+    if ctype == "tied" and failed:
+        raise ValueError(
+            "The shared ('tied') covariance is not positive definite after adding "
+            f"reg_covar={reg_covar} (iteration {iteration}): the data are (numerically) "
+            "singular at their scale. Increase reg_covar, standardise the features, or set "
+            "prior_strength."
+        )
+    means = means_s + stats.shift
+    if bad:
+        means = means.copy()
+        cov = cov.copy()
+        pooled = strategy.pooled(nk, stats.scatter, d)
+        if ctype in ("full",):
+            pooled = pooled + reg_covar * np.eye(d)
+        else:
+            pooled = pooled + reg_covar
+        seeds = candidates(len(bad)) if candidates is not None else None
+        for i, j in enumerate(bad):
+            if seeds is not None and len(seeds):
+                means[j] = seeds[i % len(seeds)]
+            if ctype != "tied":
+                cov[j] = pooled
+            weights[j] = max(weights[j], unit_weight)
+        prec_chol, failed = strategy.precisions_cholesky(cov)
+        if failed:
+            j = failed[0]
+            raise ValueError(
+                f"Fitting the mixture failed at iteration {iteration}: component {j} has a "
+                "covariance that is not positive definite even after re-seeding it with the "
+                f"pooled covariance (reg_covar={reg_covar}). The data are numerically "
+                "singular at their scale: increase reg_covar, standardise the features, or "
+                "set prior_strength to regularise the covariances."
+            )
+        causes = []
+        if len(lost):
+            causes.append(f"lost their support: {lost.tolist()}")
+        nonpd = sorted(set(bad) - set(lost.tolist()))
+        if nonpd:
+            causes.append(f"have a covariance that is not positive definite: {nonpd}")
+        warnings.warn(
+            f"Iteration {iteration}: component(s) that " + "; ".join(causes) + " were "
+            "re-seeded at the worst-explained samples with the pooled covariance.",
+            DegenerateComponentWarning,
+        )
+    weights = weights / weights.sum()
+    return GaussianMixtureParams(ctype, weights, means, prec_chol, cov)
+
+
+def run_em(
+    X,
+    sample_weight,
+    params,
+    *,
+    tol,
+    max_iter,
+    reg_covar,
+    prior=None,
+    lower_bound=-np.inf,
+    on_iteration=None,
+):
+    """Iterate E- and M-steps from ``params`` until the gain in mean log-likelihood
+    is below ``tol`` or ``max_iter`` iterations have run."""
+    n_samples = X.shape[0]
+    if sample_weight is None:
+        total = float(n_samples)
+        unit_weight = 1.0
+    else:
+        total = float(sample_weight.sum())
+        unit_weight = total / np.count_nonzero(sample_weight)
+    lower_bounds = []
+    converged = False
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        previous = lower_bound
+        stats, loglik, worst = accumulate(X, sample_weight, params, n_worst=params.n_components)
+        lower_bound = loglik / total
+        params = m_step(
+            stats,
+            reg_covar,
+            prior=prior,
+            candidates=lambda m: X[worst[:m]].astype(np.float64),
+            iteration=n_iter,
+            unit_weight=unit_weight,
+        )
+        lower_bounds.append(lower_bound)
+        change = lower_bound - previous
+        if on_iteration is not None:
+            on_iteration(n_iter, change)
+        if abs(change) < tol:
+            converged = True
+            break
+    return EMResult(params, lower_bound, lower_bounds, n_iter, converged)

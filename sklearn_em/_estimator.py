@@ -1,0 +1,435 @@
+"""GaussianMixtureEM: the scikit-learn face of the EM core. Validation and attributes; no math."""
+
+import warnings
+from numbers import Real
+from time import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from . import _kernels
+from ._covariance import STRATEGIES
+from ._em import Prior, run_em
+from ._init import initial_params
+from ._params import GaussianMixtureParams
+
+
+class GaussianMixtureEM(DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by Expectation-Maximization.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture` with the same
+    parameters, attributes and numbers, computed by a chunked, Cholesky-based EM core.
+    In addition it accepts per-sample weights, re-seeds components that degenerate instead
+    of aborting, and optionally regularises with a conjugate prior (MAP-EM).
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+        'full': each component its own covariance matrix; 'tied': one shared matrix;
+        'diag': each component a diagonal matrix; 'spherical': each component one variance.
+    tol : float, default=1e-3
+        EM stops when the gain in mean log-likelihood is below this.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance, keeping it positive definite.
+    max_iter : int, default=100
+        Number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the one with the highest lower bound is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        How initial responsibilities are drawn.
+    weights_init : array-like of shape (n_components,), default=None
+        Initial weights; must be non-negative and sum to 1.
+    means_init : array-like of shape (n_components, n_features), default=None
+        Initial means.
+    precisions_init : array-like, default=None
+        Initial precisions (inverse covariances), shaped by ``covariance_type`` as
+        ``precisions_``; must be symmetric positive definite (positive for diag/spherical).
+    random_state : int, RandomState instance or None, default=None
+        Seed for initialisation and for :meth:`sample`.
+    warm_start : bool, default=False
+        If True, each ``fit`` continues from the previous solution (``n_init`` is ignored).
+    verbose : int, default=0
+        1 prints each initialisation; 2 also each ``verbose_interval``-th iteration.
+    verbose_interval : int, default=10
+        Iterations between two verbose messages.
+    prior_strength : float or None, default=None
+        None fits by maximum likelihood (as scikit-learn). A value ``s >= 0`` fits the
+        posterior mode (MAP-EM) under the conjugate prior of Fraley & Raftery (2007),
+        "Bayesian regularization for normal mixture estimation and model-based clustering":
+        means ~ N(data mean, Sigma / 0.01), covariances ~ inverse-Wishart with d + 2 degrees of
+        freedom and scale (data covariance) / n_components^(2/d) (the mean data variance times
+        the identity for 'diag' and 'spherical'), the prior's log-density multiplied by ``s``.
+        ``s = 1`` is their default prior; it removes singular solutions (e.g. a component on
+        duplicated points) by construction. As ``s`` goes to 0 the fit tends to the maximum
+        likelihood fit. ``lower_bound_`` and ``score`` still report the log-likelihood.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        (n_components, n_features, n_features) for 'full', (n_features, n_features) for
+        'tied', (n_components, n_features) for 'diag', (n_components,) for 'spherical'.
+    precisions_ : ndarray, shaped as ``covariances_``
+    precisions_cholesky_ : ndarray, shaped as ``covariances_``
+        Cholesky factors of the precisions (upper-triangular, ``P = U @ U.T``).
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean (weighted) log-likelihood of the training data at the best initialisation.
+    lower_bounds_ : list of float
+        The lower bound at each iteration of the best initialisation.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Only when X has feature names that are all strings.
+    """
+
+    _parameter_constraints = {
+        **GaussianMixture._parameter_constraints,
+        "prior_strength": [Interval(Real, 0, None, closed="left"), None],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        prior_strength=None,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.prior_strength = prior_strength
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the model parameters with the EM algorithm.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight counts a row that many times.
+
+        Returns
+        -------
+        self : GaussianMixtureEM
+        """
+        self._fit(X, sample_weight)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit the model and return the most probable component of each row of X."""
+        X = self._fit(X, sample_weight)
+        return _kernels.predict(X, self._model())
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _fit(self, X, sample_weight):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        sample_weight = _validated_weights(sample_weight, X)
+        n_rows = X.shape[0] if sample_weight is None else np.count_nonzero(sample_weight)
+        if n_rows < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got n_components = "
+                f"{self.n_components}, n_samples = {n_rows}"
+                + ("" if sample_weight is None else " (rows with positive sample_weight)")
+            )
+        user_init = self._check_initial_parameters(X)
+
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
+        prior = None
+        if self.prior_strength is not None:
+            prior = Prior.default(
+                X, sample_weight, self.covariance_type, self.n_components, self.prior_strength
+            )
+
+        best = None
+        for init in range(n_init):
+            if self.verbose:
+                print(f"Initialization {init}")
+            start = last = time()
+            if do_init:
+                params = initial_params(
+                    X,
+                    sample_weight,
+                    n_components=self.n_components,
+                    covariance_type=self.covariance_type,
+                    init_params=self.init_params,
+                    reg_covar=self.reg_covar,
+                    random_state=random_state,
+                    prior=prior,
+                    **user_init,
+                )
+                lower_bound = -np.inf
+            else:
+                params = self._model().astype(np.float64)
+                lower_bound = self.lower_bound_
+
+            def on_iteration(n_iter, change):
+                nonlocal last
+                if self.verbose >= 2 and n_iter % self.verbose_interval == 0:
+                    now = time()
+                    print(
+                        f"  Iteration {n_iter}\t time lapse {now - last:.5f}s\t ll change {change:.5f}"
+                    )
+                    last = now
+
+            result = run_em(
+                X,
+                sample_weight,
+                params,
+                tol=self.tol,
+                max_iter=self.max_iter,
+                reg_covar=self.reg_covar,
+                prior=prior,
+                lower_bound=lower_bound,
+                on_iteration=on_iteration,
+            )
+            if self.verbose:
+                state = "converged" if result.converged else "did not converge"
+                print(
+                    f"Initialization {state}. time lapse {time() - start:.5f}s\t "
+                    f"lower bound {result.lower_bound:.5f}"
+                )
+            if best is None or result.lower_bound > best.lower_bound:
+                best = result
+
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init "
+                "parameters, or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
+        self._store(best.params, X.dtype)
+        self.converged_ = best.converged
+        self.n_iter_ = best.n_iter
+        self.lower_bound_ = best.lower_bound
+        self.lower_bounds_ = best.lower_bounds
+        return X
+
+    def _store(self, params, dtype):
+        params = params.astype(dtype)
+        self.weights_ = params.weights
+        self.means_ = params.means
+        self.precisions_cholesky_ = params.precisions_cholesky
+        self.covariances_ = params.covariance_matrices().astype(dtype, copy=False)
+        self.precisions_ = params.precisions().astype(dtype, copy=False)
+
+    def _model(self):
+        check_is_fitted(self)
+        return GaussianMixtureParams(
+            self.covariance_type, self.weights_, self.means_, self.precisions_cholesky_
+        )
+
+    def _check_initial_parameters(self, X):
+        """Validate weights_init, means_init and precisions_init against X."""
+        k, d = self.n_components, X.shape[1]
+        out = {"weights_init": None, "means_init": None, "precisions_init": None}
+        if self.weights_init is not None:
+            w = _as_float_array(self.weights_init, "weights_init")
+            if w.shape != (k,):
+                raise ValueError(
+                    f"weights_init should have the shape (n_components,) = ({k},), got {w.shape}."
+                )
+            if np.any(w < 0) or np.any(w > 1):
+                raise ValueError(
+                    "weights_init should be in the range [0, 1], but got max value "
+                    f"{w.max():.5f}, min value {w.min():.5f}."
+                )
+            if not np.isclose(w.sum(), 1.0, rtol=0, atol=1e-6):
+                raise ValueError(
+                    f"weights_init should be normalized (sum to 1), but got sum = {w.sum():.5f}."
+                )
+            out["weights_init"] = w
+        if self.means_init is not None:
+            m = _as_float_array(self.means_init, "means_init")
+            if m.shape != (k, d):
+                raise ValueError(
+                    "means_init should have the shape (n_components, n_features) = "
+                    f"({k}, {d}), got {m.shape}."
+                )
+            out["means_init"] = m
+        if self.precisions_init is not None:
+            p = _as_float_array(self.precisions_init, "precisions_init")
+            shape = {
+                "full": (k, d, d),
+                "tied": (d, d),
+                "diag": (k, d),
+                "spherical": (k,),
+            }[self.covariance_type]
+            if p.shape != shape:
+                raise ValueError(
+                    f"precisions_init for covariance_type={self.covariance_type!r} should "
+                    f"have the shape {shape}, got {p.shape}."
+                )
+            bad = STRATEGIES[self.covariance_type].check_precisions(p)
+            if bad:
+                need = (
+                    "symmetric, positive-definite"
+                    if self.covariance_type in ("full", "tied")
+                    else "positive"
+                )
+                raise ValueError(
+                    f"precisions_init should be {need}, but component(s) {bad} are not."
+                )
+            out["precisions_init"] = p
+        return out
+
+    # ------------------------------------------------------------------ inference
+    def _validate(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def score_samples(self, X):
+        """Log of the mixture density at each row of X, shape (n_samples,)."""
+        X = self._validate(X)
+        return _kernels.score_samples(X, self._model())
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean (weighted) log-likelihood of X under the model."""
+        X = self._validate(X)
+        ll = _kernels.score_samples(X, self._model())
+        sample_weight = _validated_weights(sample_weight, X)
+        return float(np.average(ll.astype(np.float64), weights=sample_weight))
+
+    def predict(self, X):
+        """The most probable component of each row of X."""
+        X = self._validate(X)
+        return _kernels.predict(X, self._model())
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each row, shape (n_samples, k)."""
+        X = self._validate(X)
+        return _kernels.predict_proba(X, self._model())
+
+    def _criterion_parts(self, X, sample_weight):
+        X = self._validate(X)
+        sample_weight = _validated_weights(sample_weight, X)
+        ll = _kernels.score_samples(X, self._model()).astype(np.float64)
+        if sample_weight is None:
+            return X, sample_weight, ll.sum(), float(X.shape[0])
+        return X, sample_weight, float(sample_weight @ ll), float(sample_weight.sum())
+
+    def bic(self, X, sample_weight=None):
+        """Bayesian information criterion on X (lower is better).
+
+        ``-2 log L + p log(n)``; with weights, ``n`` is the total weight.
+        """
+        _, _, loglik, n = self._criterion_parts(X, sample_weight)
+        return -2 * loglik + self._n_parameters() * np.log(n)
+
+    def aic(self, X, sample_weight=None):
+        """Akaike information criterion on X (lower is better): ``-2 log L + 2 p``."""
+        _, _, loglik, _ = self._criterion_parts(X, sample_weight)
+        return -2 * loglik + 2 * self._n_parameters()
+
+    def icl(self, X, sample_weight=None):
+        """Integrated completed likelihood on X (lower is better).
+
+        BIC plus twice the entropy of the hard classification:
+        ``BIC - 2 sum_i log max_k p(k | x_i)`` (Biernacki, Celeux & Govaert 2000), the
+        criterion mclust reports as ICL, on scikit-learn's lower-is-better scale.
+        """
+        X, sample_weight, loglik, n = self._criterion_parts(X, sample_weight)
+        _, resp = _kernels.log_prob_and_resp(X, self._model())
+        with np.errstate(divide="ignore"):
+            log_map = np.log(resp.max(axis=1).astype(np.float64))
+        entropy = -(log_map.sum() if sample_weight is None else sample_weight @ log_map)
+        bic = -2 * loglik + self._n_parameters() * np.log(n)
+        return bic + 2 * entropy
+
+    def _n_parameters(self):
+        check_is_fitted(self)
+        return self._model().n_parameters()
+
+    def sample(self, n_samples=1):
+        """Draw ``n_samples`` rows from the fitted mixture.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component each row was drawn from.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples}. The sampling requires at "
+                "least one sample."
+            )
+        _, n_features = self.means_.shape
+        rng = check_random_state(self.random_state)
+        weights = self.weights_.astype(np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        cov = self.covariances_
+        if self.covariance_type == "full":
+            parts = [rng.multivariate_normal(m, c, int(n)) for m, c, n in zip(self.means_, cov, counts)]
+        elif self.covariance_type == "tied":
+            parts = [rng.multivariate_normal(m, cov, int(n)) for m, n in zip(self.means_, counts)]
+        else:
+            parts = [
+                m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
+                for m, c, n in zip(self.means_, cov, counts)
+            ]
+        X = np.vstack(parts)
+        y = np.concatenate([np.full(n, j, dtype=int) for j, n in enumerate(counts)])
+        return X, y
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        return tags
+
+
+def _as_float_array(value, name):
+    arr = np.asarray(value)
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}.")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return arr
+
+
+def _validated_weights(sample_weight, X):
+    """scikit-learn's sample-weight checks, plus: not all zero."""
+    if sample_weight is None:
+        return None
+    sample_weight = _check_sample_weight(
+        sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+    )
+    if not np.any(sample_weight > 0):
+        raise ValueError("sample_weight must not be all zero: at least one row needs weight.")
+    return sample_weight

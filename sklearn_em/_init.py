@@ -1,0 +1,131 @@
+"""Initial responsibilities and parameters: k-means, k-means++, random, random rows, or given."""
+
+import numpy as np
+from sklearn.cluster import KMeans, kmeans_plusplus
+
+from ._covariance import STRATEGIES
+from ._params import GaussianMixtureParams
+from . import _kernels
+
+
+def _one_hot(labels, n_components, dtype):
+    def resp(sl):
+        lab = labels[sl]
+        out = np.zeros((lab.shape[0], n_components), dtype=dtype)
+        out[np.arange(lab.shape[0]), lab] = 1
+        return out
+
+    return resp
+
+
+def _seed_rows(indices, n_samples, n_components, dtype):
+    # each chosen row alone starts one component (as scikit-learn does)
+    labels = np.full(n_samples, -1, dtype=np.intp)
+    labels[indices] = np.arange(n_components)
+
+    def resp(sl):
+        lab = labels[sl]
+        out = np.zeros((lab.shape[0], n_components), dtype=dtype)
+        rows = np.flatnonzero(lab >= 0)
+        out[rows, lab[rows]] = 1
+        return out
+
+    return resp
+
+
+def initial_responsibilities(X, sample_weight, n_components, init_params, random_state):
+    """A function ``slice -> responsibilities`` for the chosen initialisation.
+
+    The random draws are the same as scikit-learn's GaussianMixture for unweighted data,
+    so the same ``random_state`` gives the same initial model.
+    """
+    n_samples = X.shape[0]
+    if init_params == "kmeans":
+        labels = (
+            KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+            .fit(X, sample_weight=sample_weight)
+            .labels_
+        )
+        return _one_hot(labels, n_components, X.dtype)
+    if init_params == "random":
+        resp = np.asarray(random_state.uniform(size=(n_samples, n_components)), dtype=X.dtype)
+        resp /= resp.sum(axis=1)[:, None]
+        return lambda sl: resp[sl]
+    if init_params == "random_from_data":
+        p = None
+        if sample_weight is not None:
+            if np.count_nonzero(sample_weight) < n_components:
+                raise ValueError(
+                    "init_params='random_from_data' needs at least n_components="
+                    f"{n_components} rows with positive sample_weight, got "
+                    f"{np.count_nonzero(sample_weight)}."
+                )
+            p = sample_weight / sample_weight.sum()
+        indices = random_state.choice(n_samples, size=n_components, replace=False, p=p)
+        return _seed_rows(indices, n_samples, n_components, X.dtype)
+    if init_params == "k-means++":
+        _, indices = kmeans_plusplus(
+            X, n_components, random_state=random_state, sample_weight=sample_weight
+        )
+        return _seed_rows(indices, n_samples, n_components, X.dtype)
+    raise ValueError(f"Unknown init_params {init_params!r}.")
+
+
+def initial_params(
+    X,
+    sample_weight,
+    *,
+    n_components,
+    covariance_type,
+    init_params,
+    reg_covar,
+    weights_init,
+    means_init,
+    precisions_init,
+    random_state,
+    prior=None,
+):
+    """Initial model: from the user's values where given, else from the initialisation."""
+    from ._em import m_step  # the M-step turns initial responsibilities into parameters
+
+    strategy_prec = None
+    if precisions_init is not None:
+        strategy_prec = STRATEGIES[covariance_type].precisions_cholesky_from_precisions(
+            np.asarray(precisions_init, np.float64)
+        )
+    if weights_init is not None and means_init is not None and strategy_prec is not None:
+        return GaussianMixtureParams(
+            covariance_type,
+            np.asarray(weights_init, np.float64),
+            np.asarray(means_init, np.float64),
+            strategy_prec,
+        )
+
+    resp_fn = initial_responsibilities(X, sample_weight, n_components, init_params, random_state)
+    if sample_weight is None:
+        shift = X.mean(axis=0, dtype=np.float64)
+    else:
+        shift = sample_weight @ X.astype(np.float64, copy=False) / sample_weight.sum()
+    stats = _kernels.statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components)
+    params = m_step(
+        stats,
+        reg_covar,
+        prior=prior,
+        candidates=lambda m: X[_positive_rows(sample_weight, X.shape[0], m, random_state)],
+        iteration=0,
+    )
+    # scikit-learn scales initial weights by the total weight, not by their sum
+    total = X.shape[0] if sample_weight is None else sample_weight.sum()
+    scale = (stats.total_weight + 10 * np.finfo(np.float64).eps * n_components) / total
+    weights = params.weights * scale if weights_init is None else np.asarray(weights_init, np.float64)
+    means = params.means if means_init is None else np.asarray(means_init, np.float64)
+    if strategy_prec is None:
+        return GaussianMixtureParams(
+            covariance_type, weights, means, params.precisions_cholesky, params.covariances
+        )
+    return GaussianMixtureParams(covariance_type, weights, means, strategy_prec)
+
+
+def _positive_rows(sample_weight, n_samples, m, random_state):
+    pool = np.arange(n_samples) if sample_weight is None else np.flatnonzero(sample_weight > 0)
+    return random_state.choice(pool, size=m, replace=m > pool.size)

@@ -1,0 +1,194 @@
+"""The hot path: chunked log-densities, responsibilities and log-likelihood.
+
+Rows are processed in chunks whose temporaries fit in scikit-learn's ``working_memory``
+(``sklearn.get_config()``), so memory grows with n only through X and, where the caller asks
+for them, the n x k outputs. Each chunk costs one matrix product for all components.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import get_config
+from sklearn.utils import gen_batches
+
+from ._stats import SufficientStats
+
+_LOG_2PI = np.log(2 * np.pi)
+
+# Upper bound on rows per chunk. Beyond a few thousand rows the BLAS calls are already
+# efficient; larger chunks only add memory traffic and page faults (measured in
+# benchmarks/chunk_size.py). ``working_memory`` can only lower it.
+MAX_CHUNK_ROWS = 4096
+
+
+def chunk_rows(n_samples, n_components, n_features, itemsize):
+    """Rows per chunk for the E-step temporaries under ``working_memory``."""
+    # per row: the (k * d) product for full covariances, the k log-probabilities and a
+    # few copies of the row itself.
+    row_bytes = itemsize * (n_components * (n_features + 2) + 3 * n_features)
+    working_memory = get_config()["working_memory"]
+    rows = int(working_memory * 2**20 // row_bytes)
+    return max(1, min(rows, MAX_CHUNK_ROWS, n_samples))
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    """Per-iteration constants of the E-step, in the data's dtype."""
+
+    strategy: type
+    shift: np.ndarray  # (d,), float64
+    shift_cast: np.ndarray  # (d,), dtype
+    kernel: tuple
+    const: np.ndarray  # (k,), log weight + log det - d/2 log 2 pi
+    dtype: np.dtype
+
+    @classmethod
+    def from_params(cls, params, dtype):
+        strategy = params.strategy
+        weights = np.asarray(params.weights, dtype=np.float64)
+        means = np.asarray(params.means, dtype=np.float64)
+        prec_chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
+        k, d = means.shape
+        # Shift to the mixture's centre: distances are computed from numbers the size
+        # of the data's spread, not of its offset from the origin.
+        shift = weights @ means / weights.sum()
+        means_s = means - shift
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(weights)
+        const = log_weights + strategy.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
+        return cls(
+            strategy,
+            shift,
+            shift.astype(dtype),
+            strategy.kernel(means_s, prec_chol, dtype),
+            const.astype(dtype),
+            np.dtype(dtype),
+        )
+
+    def weighted_log_prob(self, X_chunk):
+        """``log w_k + log N(x | k)`` for a chunk; also returns the shifted chunk."""
+        Xs = np.subtract(X_chunk, self.shift_cast, dtype=self.dtype)
+        out = np.empty((Xs.shape[0], self.const.shape[0]), dtype=self.dtype)
+        self.strategy.mahalanobis(Xs, self.kernel, out)
+        out *= -0.5
+        out += self.const
+        return Xs, out
+
+
+def normalize_inplace(log_prob):
+    """Turn weighted log-probabilities into responsibilities in place.
+
+    Returns the per-row log-likelihood (the log-sum-exp over components).
+    """
+    top = log_prob.max(axis=1)
+    log_prob -= top[:, None]
+    np.exp(log_prob, out=log_prob)
+    total = log_prob.sum(axis=1)
+    log_prob /= total[:, None]
+    return top + np.log(total)
+
+
+def _batches(X, params):
+    rows = chunk_rows(X.shape[0], params.n_components, params.n_features, X.dtype.itemsize)
+    return gen_batches(X.shape[0], rows)
+
+
+def accumulate(X, sample_weight, params, n_worst=0):
+    """One E-step over all chunks, fused with the statistics of the next M-step.
+
+    Returns ``(stats, loglik, worst)``: the sufficient statistics under the current
+    responsibilities, the weighted sum of per-row log-likelihoods, and the indices of the
+    ``n_worst`` rows (of positive weight) with the lowest log-likelihood.
+    """
+    plan = KernelPlan.from_params(params, X.dtype)
+    stats = None
+    loglik = 0.0
+    worst_ll = np.empty(0)
+    worst_idx = np.empty(0, dtype=np.intp)
+    for sl in _batches(X, params):
+        Xs, resp = plan.weighted_log_prob(X[sl])
+        ll = normalize_inplace(resp)
+        if sample_weight is None:
+            loglik += ll.sum(dtype=np.float64)
+        else:
+            w = sample_weight[sl]
+            loglik += np.dot(w.astype(np.float64), ll.astype(np.float64))
+            resp *= w[:, None]
+        chunk = SufficientStats.from_chunk(Xs, resp, params.covariance_type, plan.shift)
+        stats = chunk if stats is None else stats.merge(chunk)
+        if n_worst:
+            cand = np.arange(sl.start, sl.stop)
+            cand_ll = ll.astype(np.float64)
+            if sample_weight is not None:
+                keep = sample_weight[sl] > 0
+                cand, cand_ll = cand[keep], cand_ll[keep]
+            worst_idx = np.concatenate([worst_idx, cand])
+            worst_ll = np.concatenate([worst_ll, cand_ll])
+            if worst_idx.size > n_worst:
+                part = np.argpartition(worst_ll, n_worst - 1)[:n_worst]
+                worst_idx, worst_ll = worst_idx[part], worst_ll[part]
+    if n_worst:
+        worst_idx = worst_idx[np.argsort(worst_ll, kind="stable")]
+    return stats, loglik, worst_idx
+
+
+def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
+    """Sufficient statistics of X under responsibilities given chunk by chunk.
+
+    ``resp_fn(slice)`` returns the responsibilities of those rows.
+    """
+    rows = chunk_rows(X.shape[0], n_components, X.shape[1], X.dtype.itemsize)
+    shift = np.asarray(shift, dtype=np.float64)
+    shift_cast = shift.astype(X.dtype)
+    stats = None
+    for sl in gen_batches(X.shape[0], rows):
+        Xs = np.subtract(X[sl], shift_cast, dtype=X.dtype)
+        resp = np.array(resp_fn(sl), dtype=X.dtype)
+        if sample_weight is not None:
+            resp *= sample_weight[sl, None]
+        chunk = SufficientStats.from_chunk(Xs, resp, covariance_type, shift)
+        stats = chunk if stats is None else stats.merge(chunk)
+    return stats
+
+
+def _map_rows(X, params, fn, out):
+    plan = KernelPlan.from_params(params, X.dtype)
+    for sl in _batches(X, params):
+        _, log_prob = plan.weighted_log_prob(X[sl])
+        out[sl] = fn(log_prob)
+    return out
+
+
+def score_samples(X, params):
+    """Per-row log-likelihood ``log sum_k w_k N(x | k)``."""
+    return _map_rows(X, params, normalize_inplace, np.empty(X.shape[0], dtype=X.dtype))
+
+
+def predict_proba(X, params):
+    """Responsibilities (posterior probability of each component), n x k."""
+
+    def resp(log_prob):
+        normalize_inplace(log_prob)
+        return log_prob
+
+    out = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
+    return _map_rows(X, params, resp, out)
+
+
+def predict(X, params):
+    """The most probable component of each row."""
+    return _map_rows(
+        X, params, lambda lp: lp.argmax(axis=1), np.empty(X.shape[0], dtype=np.intp)
+    )
+
+
+def log_prob_and_resp(X, params):
+    """Per-row log-likelihood and responsibilities (for criteria such as ICL)."""
+    ll = np.empty(X.shape[0], dtype=X.dtype)
+    resp = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
+    plan = KernelPlan.from_params(params, X.dtype)
+    for sl in _batches(X, params):
+        _, log_prob = plan.weighted_log_prob(X[sl])
+        ll[sl] = normalize_inplace(log_prob)
+        resp[sl] = log_prob
+    return ll, resp
