@@ -295,7 +295,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                     f"precisions_init for covariance_type={self.covariance_type!r} should "
                     f"have the shape {shape}, got {p.shape}."
                 )
-            bad = STRATEGIES[self.covariance_type].check_precisions(p)
+            # plain ints, so the message reads [1], not [np.int64(1)]
+            bad = [int(j) for j in STRATEGIES[self.covariance_type].check_precisions(p)]
             if bad:
                 need = (
                     "symmetric, positive-definite"
