@@ -1,0 +1,396 @@
+"""GaussianMixtureEM as a scikit-learn estimator: the common checks, bad input, and the API.
+
+Oracles: scikit-learn's own estimator checks, exact equivalences (the same fit reached by two
+routes), and scikit-learn's GaussianMixture where a behaviour is meant to be the same.
+
+Expected failures of ``parametrize_with_checks``: none.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.mixture import GaussianMixture
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_em import GaussianMixtureEM
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data"]
+
+
+def _blobs(seed=0, n_per=30, d=2):
+    rng = np.random.RandomState(seed)
+    centres = np.array([[0.0, 0.0, 0.0], [4.0, 1.0, -1.0], [-1.0, 5.0, 2.0]])[:, :d]
+    scales = np.array([1.0, 0.5, 0.8])
+    return np.vstack([c + s * rng.randn(n_per, d) for c, s in zip(centres, scales)])
+
+
+X = _blobs()
+
+
+def _fixed_init(covariance_type, k=3, d=2):
+    """A user-given starting model: same start for every route being compared."""
+    rng = np.random.RandomState(5)
+    means = rng.uniform(-1.0, 5.0, size=(k, d))
+    precisions = {
+        "full": np.array([np.eye(d) * (j + 1) + 0.1 * np.ones((d, d)) for j in range(k)]),
+        "tied": np.eye(d) + 0.2 * np.ones((d, d)),
+        "diag": rng.uniform(0.5, 2.0, size=(k, d)),
+        "spherical": rng.uniform(0.5, 2.0, size=k),
+    }[covariance_type]
+    return dict(weights_init=np.array([0.2, 0.3, 0.5]), means_init=means, precisions_init=precisions)
+
+
+def _quiet_fit(est, Xd, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(Xd, **kw)
+
+
+ATTRIBUTES = ["weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"]
+
+
+def _assert_same_model(a, b, rtol=0.0, atol=0.0):
+    for name in ATTRIBUTES:
+        assert_allclose(getattr(a, name), getattr(b, name), rtol=rtol, atol=atol, err_msg=name)
+
+
+# ----------------------------------------------------------------------------- common checks
+@parametrize_with_checks([GaussianMixtureEM()])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+# ----------------------------------------------------------------------------- bad input
+def _with(value, row=3, col=1):
+    Xb = X.copy()
+    Xb[row, col] = value
+    return Xb
+
+
+@pytest.mark.parametrize(
+    "Xbad, match",
+    [
+        (_with(np.nan), "Input X contains NaN"),
+        (_with(np.inf), "Input X contains infinity"),
+        (_with(-np.inf), "Input X contains infinity"),
+    ],
+    ids=["nan", "inf", "-inf"],
+)
+def test_fit_rejects_non_finite(Xbad, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixtureEM().fit(Xbad)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score_samples", "score"])
+def test_inference_rejects_nan(method):
+    est = GaussianMixtureEM(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        getattr(est, method)(_with(np.nan))
+
+
+def test_fit_rejects_1d():
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        GaussianMixtureEM().fit(X[:, 0])
+
+
+@pytest.mark.parametrize(
+    "shape, match",
+    [((0, 2), r"Found array with 0 sample\(s\)"), ((5, 0), r"Found array with 0 feature\(s\)")],
+)
+def test_fit_rejects_empty(shape, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixtureEM().fit(np.empty(shape))
+
+
+def test_fit_rejects_3d():
+    with pytest.raises(ValueError, match="Found array with dim 3"):
+        GaussianMixtureEM().fit(X.reshape(X.shape[0], 2, 1))
+
+
+def test_fit_rejects_more_components_than_samples():
+    with pytest.raises(
+        ValueError, match="Expected n_samples >= n_components but got n_components = 6, n_samples = 5"
+    ):
+        GaussianMixtureEM(n_components=6).fit(X[:5])
+    # the boundary is allowed
+    assert GaussianMixtureEM(n_components=5, random_state=0).fit(X[:5]).means_.shape == (5, 2)
+
+
+@pytest.mark.parametrize(
+    "method, args",
+    [
+        ("predict", (X,)),
+        ("predict_proba", (X,)),
+        ("score_samples", (X,)),
+        ("score", (X,)),
+        ("bic", (X,)),
+        ("aic", (X,)),
+        ("sample", (3,)),
+    ],
+)
+def test_not_fitted(method, args):
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        getattr(GaussianMixtureEM(), method)(*args)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score_samples", "score", "bic"])
+def test_inference_rejects_other_feature_count(method):
+    est = GaussianMixtureEM(2, random_state=0).fit(X)
+    X3 = np.hstack([X, X[:, :1]])
+    with pytest.raises(ValueError, match="X has 3 features, but GaussianMixtureEM is expecting 2"):
+        getattr(est, method)(X3)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ([0.5, 0.5], r"weights_init should have the shape \(n_components,\) = \(3,\), got \(2,\)"),
+        ([[0.2, 0.3, 0.5]], r"weights_init should have the shape .* got \(1, 3\)"),
+        ([0.2, 0.2, 0.2], "weights_init should be normalized"),
+        ([0.5, 0.5, 0.5], "weights_init should be normalized"),
+        ([-0.2, 0.7, 0.5], r"weights_init should be in the range \[0, 1\]"),
+        ([1.5, -0.25, -0.25], r"weights_init should be in the range \[0, 1\]"),
+        ([np.nan, 0.5, 0.5], "weights_init contains NaN"),
+    ],
+    ids=["short", "2d", "sum<1", "sum>1", "negative", "above-one", "nan"],
+)
+def test_bad_weights_init(weights, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixtureEM(3, weights_init=weights).fit(X)
+
+
+@pytest.mark.parametrize(
+    "means, match",
+    [
+        (np.zeros((2, 2)), r"means_init should have the shape \(n_components, n_features\) = \(3, 2\), got \(2, 2\)"),
+        (np.zeros((3, 3)), r"means_init should have the shape .* got \(3, 3\)"),
+        (np.zeros(6), r"means_init should have the shape .* got \(6,\)"),
+    ],
+    ids=["components", "features", "1d"],
+)
+def test_bad_means_init_shape(means, match):
+    with pytest.raises(ValueError, match=match):
+        GaussianMixtureEM(3, means_init=means).fit(X)
+
+
+@pytest.mark.parametrize(
+    "covariance_type, shape, expected",
+    [
+        ("full", (3, 2), r"\(3, 2, 2\)"),
+        ("full", (2, 2, 2), r"\(3, 2, 2\)"),
+        ("tied", (3, 2, 2), r"\(2, 2\)"),
+        ("diag", (3,), r"\(3, 2\)"),
+        ("spherical", (3, 2), r"\(3,\)"),
+    ],
+)
+def test_bad_precisions_init_shape(covariance_type, shape, expected):
+    match = (
+        f"precisions_init for covariance_type='{covariance_type}' should have the shape "
+        f"{expected}, got"
+    )
+    with pytest.raises(ValueError, match=match):
+        GaussianMixtureEM(3, covariance_type=covariance_type, precisions_init=np.ones(shape)).fit(X)
+
+
+@pytest.mark.parametrize(
+    "covariance_type, precisions, bad",
+    [
+        ("full", [np.eye(2), np.diag([1.0, -1.0]), np.eye(2)], 1),  # indefinite
+        ("full", [np.eye(2), np.eye(2), np.zeros((2, 2))], 2),  # singular
+        ("full", [[[1.0, 0.5], [0.0, 1.0]], np.eye(2), np.eye(2)], 0),  # not symmetric
+        ("tied", [[1.0, 2.0], [2.0, 1.0]], 0),  # indefinite
+        ("diag", [[1.0, 1.0], [1.0, -1.0], [1.0, 1.0]], 1),  # negative
+        ("diag", [[1.0, 1.0], [1.0, 1.0], [0.0, 1.0]], 2),  # zero
+        ("spherical", [1.0, -2.0, 1.0], 1),
+        ("spherical", [0.0, 1.0, 1.0], 0),
+    ],
+)
+def test_precisions_init_not_positive_definite(covariance_type, precisions, bad):
+    need = "symmetric, positive-definite" if covariance_type in ("full", "tied") else "positive"
+    match = rf"precisions_init should be {need}, but component\(s\) \[{bad}\] are not"
+    with pytest.raises(ValueError, match=match):
+        GaussianMixtureEM(
+            3, covariance_type=covariance_type, precisions_init=np.array(precisions)
+        ).fit(X)
+
+
+def test_sample_rejects_non_positive_count():
+    est = GaussianMixtureEM(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="Invalid value for 'n_samples': 0"):
+        est.sample(0)
+
+
+@pytest.mark.parametrize("param, value", [("n_components", 0), ("covariance_type", "banana"), ("tol", -1.0)])
+def test_invalid_hyperparameters(param, value):
+    with pytest.raises(ValueError, match=f"The '{param}' parameter of GaussianMixtureEM must be"):
+        GaussianMixtureEM(**{param: value}).fit(X)
+
+
+# ----------------------------------------------------------------------------- inputs untouched
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("init_params", INIT_PARAMS)
+@pytest.mark.parametrize("dtype, order", [(np.float64, "C"), (np.float32, "F")])
+def test_fit_does_not_modify_input(covariance_type, init_params, dtype, order):
+    Xd = np.array(X, dtype=dtype, order=order)
+    before = Xd.copy()
+    est = _quiet_fit(
+        GaussianMixtureEM(3, covariance_type=covariance_type, init_params=init_params, random_state=0),
+        Xd,
+    )
+    assert_array_equal(Xd, before)
+    for method in ("predict", "predict_proba", "score_samples", "score", "bic", "aic"):
+        getattr(est, method)(Xd)
+        assert_array_equal(Xd, before)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fit_does_not_modify_user_init(covariance_type):
+    init = _fixed_init(covariance_type)
+    copies = {k: v.copy() for k, v in init.items()}
+    _quiet_fit(GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=5, **init), X)
+    for name, value in init.items():
+        assert_array_equal(value, copies[name], err_msg=name)
+
+
+# ----------------------------------------------------------------------------- dtypes and containers
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float32_stays_float32(covariance_type):
+    X32 = X.astype(np.float32)
+    est = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X32)
+    for name in ATTRIBUTES:
+        assert getattr(est, name).dtype == np.float32, name
+    assert est.predict_proba(X32).dtype == np.float32
+    assert est.score_samples(X32).dtype == np.float32
+    # and the float32 model is the float64 model, to float32 accuracy
+    est64 = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X)
+    assert_allclose(est.means_, est64.means_, rtol=1e-4, atol=1e-4)
+    assert_allclose(est.score_samples(X32), est64.score_samples(X), rtol=1e-4, atol=1e-4)
+
+
+def test_lists_and_ints_are_accepted():
+    Xi = np.round(X * 10).astype(np.int64)
+    ref = GaussianMixtureEM(3, random_state=0).fit(Xi.astype(np.float64))
+    from_ints = GaussianMixtureEM(3, random_state=0).fit(Xi)
+    from_list = GaussianMixtureEM(3, random_state=0).fit(Xi.tolist())
+    for est in (from_ints, from_list):
+        assert est.means_.dtype == np.float64
+        _assert_same_model(est, ref)
+        assert_array_equal(est.predict(Xi.tolist()), ref.predict(Xi))
+        assert_array_equal(est.score_samples(Xi), ref.score_samples(Xi.astype(np.float64)))
+
+
+def test_dataframe_sets_feature_names():
+    df = pd.DataFrame(X, columns=["height", "weight"])
+    est = GaussianMixtureEM(3, random_state=0).fit(df)
+    assert_array_equal(est.feature_names_in_, ["height", "weight"])
+    assert est.n_features_in_ == 2
+    ref = GaussianMixtureEM(3, random_state=0).fit(X)
+    assert not hasattr(ref, "feature_names_in_")
+    # the frame's array is Fortran-ordered: the same numbers up to BLAS summation order
+    _assert_same_model(est, ref, rtol=1e-12, atol=1e-14)
+    assert_array_equal(est.predict(df), ref.predict(X))
+    assert_allclose(est.score_samples(df), ref.score_samples(X), rtol=1e-12)
+    with pytest.raises(ValueError, match="feature names"):
+        est.predict(df.rename(columns={"weight": "mass"}))
+
+
+# ----------------------------------------------------------------------------- fitting behaviour
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_convergence_warning_when_max_iter_reached(covariance_type):
+    init = _fixed_init(covariance_type)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        est = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=2, tol=0, **init).fit(X)
+    assert est.converged_ is False and est.n_iter_ == 2
+    # and no warning when the fit converges
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=500, **init).fit(X)
+    assert est.converged_ is True and est.n_iter_ < 500
+    assert abs(est.lower_bounds_[-1] - est.lower_bounds_[-2]) < est.tol
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_n_init_keeps_best_run(covariance_type):
+    # n_init runs share one RandomState; so do separate fits handed the same instance
+    params = dict(
+        n_components=3, covariance_type=covariance_type, init_params="random", max_iter=8, tol=0
+    )
+    best = _quiet_fit(GaussianMixtureEM(n_init=4, random_state=np.random.RandomState(42), **params), X)
+    rng = np.random.RandomState(42)
+    runs = [_quiet_fit(GaussianMixtureEM(n_init=1, random_state=rng, **params), X) for _ in range(4)]
+    bounds = [r.lower_bound_ for r in runs]
+    assert len(set(np.round(bounds, 8))) > 1, "the runs must differ for the test to mean anything"
+    winner = runs[int(np.argmax(bounds))]
+    assert best.lower_bound_ == max(bounds)
+    _assert_same_model(best, winner)
+    assert best.lower_bounds_ == winner.lower_bounds_
+    assert best.n_iter_ == winner.n_iter_
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_warm_start_continues(covariance_type):
+    m = 4
+    init = _fixed_init(covariance_type)
+    warm = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=m, tol=0, warm_start=True, **init)
+    _quiet_fit(warm, X)
+    first_bounds = list(warm.lower_bounds_)
+    _quiet_fit(warm, X)
+    assert warm.n_iter_ == m
+    cold = _quiet_fit(GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=2 * m, tol=0, **init), X)
+    _assert_same_model(warm, cold, rtol=1e-10, atol=1e-12)
+    assert_allclose(first_bounds + list(warm.lower_bounds_), cold.lower_bounds_, rtol=1e-12)
+    assert_allclose(warm.lower_bound_, cold.lower_bound_, rtol=1e-12)
+    # without warm_start, a second fit restarts: it equals the first
+    again = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=m, tol=0, **init)
+    _quiet_fit(again, X)
+    first = {name: getattr(again, name).copy() for name in ATTRIBUTES}
+    _quiet_fit(again, X)
+    for name in ATTRIBUTES:
+        assert_array_equal(getattr(again, name), first[name])
+
+
+def test_warm_start_converges_on_second_fit():
+    # A converged warm fit continued once more converges at the first iteration, as
+    # scikit-learn's does.
+    params = dict(n_components=3, warm_start=True, random_state=0, tol=1e-3)
+    ours = GaussianMixtureEM(**params).fit(X)
+    ours.fit(X)
+    ref = GaussianMixture(**params).fit(X)
+    ref.fit(X)
+    assert ours.converged_ and ref.converged_
+    assert ours.n_iter_ == ref.n_iter_
+    assert_allclose(ours.means_, ref.means_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fit_predict_equals_fit_then_predict(covariance_type):
+    est = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0)
+    labels = est.fit_predict(X)
+    assert_array_equal(labels, est.predict(X))
+    assert_array_equal(labels, GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X).predict(X))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fitted_attribute_shapes(covariance_type):
+    est = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X)
+    shape = {"full": (3, 2, 2), "tied": (2, 2), "diag": (3, 2), "spherical": (3,)}[covariance_type]
+    assert est.weights_.shape == (3,)
+    assert est.means_.shape == (3, 2)
+    for name in ("covariances_", "precisions_", "precisions_cholesky_"):
+        assert getattr(est, name).shape == shape, name
+    assert_allclose(est.weights_.sum(), 1.0, rtol=1e-12)
+    assert est.n_features_in_ == 2
+    assert len(est.lower_bounds_) == est.n_iter_
+    assert est.lower_bound_ == est.lower_bounds_[-1]
+    # the precisions are the inverses of the covariances
+    if covariance_type in ("full", "tied"):
+        cov = est.covariances_.reshape(-1, 2, 2)
+        prec = est.precisions_.reshape(-1, 2, 2)
+        assert_allclose(cov @ prec, np.broadcast_to(np.eye(2), cov.shape), atol=1e-10)
+    else:
+        assert_allclose(est.covariances_ * est.precisions_, 1.0, rtol=1e-10)
