@@ -60,12 +60,30 @@ class EMResult:
     converged: bool = False
 
 
-def m_step(stats, reg_covar, *, prior=None, candidates=None, iteration=0, unit_weight=None):
+def data_covariance(X, sample_weight, covariance_type, reg_covar):
+    """The (weighted) covariance of all of X plus ``reg_covar``, shaped as one component's
+    covariance ((d, d) for 'full' and 'tied', (d,) for 'diag', a scalar for 'spherical')."""
+    kind = "full" if covariance_type == "tied" else covariance_type
+    ones = lambda sl: np.ones((sl.stop - sl.start, 1))  # noqa: E731
+    stats = statistics(X, sample_weight, ones, kind, X[0].astype(np.float64), 1)
+    return STRATEGIES[kind].covariances(stats.nk, stats.scatter, reg_covar, X.shape[1])[0]
+
+
+def _is_pd(strategy, ctype, cov):
+    one = cov if ctype == "tied" else np.asarray(cov)[None]
+    return np.all(np.isfinite(one)) and not strategy.precisions_cholesky(one)[1]
+
+
+def m_step(
+    stats, reg_covar, *, prior=None, candidates=None, iteration=0, unit_weight=None, fallback=None
+):
     """Parameters that maximise the expected complete-data log-likelihood (or posterior).
 
     Components that lost their support, or whose covariance is not positive definite, are
     re-seeded at ``candidates(m)`` (m rows, worst explained first) with the pooled
-    covariance, and a ``DegenerateComponentWarning`` names them.
+    covariance, and a ``DegenerateComponentWarning`` names them. Where the pooled (or the
+    shared 'tied') covariance is itself singular, ``fallback()`` (the covariance of all the
+    data, see ``data_covariance``) is used instead.
     """
     ctype = stats.covariance_type
     strategy = STRATEGIES[ctype]
@@ -87,14 +105,26 @@ def m_step(stats, reg_covar, *, prior=None, candidates=None, iteration=0, unit_w
             cov = strategy.map_covariances(nk, stats.scatter, between, prior, s, reg_covar)
     prec_chol, failed = strategy.precisions_cholesky(cov)
     weights = nk + 10 * _EPS
+    failed = [int(j) for j in failed]
     lost = np.flatnonzero(nk < SUPPORT_FRACTION * unit_weight)
     bad = sorted(set(lost.tolist()) | ({j for j in failed} if ctype != "tied" else set()))
     if ctype == "tied" and failed:
-        raise ValueError(
-            "The shared ('tied') covariance is not positive definite after adding "
-            f"reg_covar={reg_covar} (iteration {iteration}): the data are (numerically) "
-            "singular at their scale. Increase reg_covar, standardise the features, or set "
-            "prior_strength."
+        # every component collapsed at once: restart the shared covariance from the data's
+        replacement = fallback() if fallback is not None else None
+        if replacement is None or not _is_pd(strategy, ctype, replacement):
+            raise ValueError(
+                "The shared ('tied') covariance is not positive definite after adding "
+                f"reg_covar={reg_covar} (iteration {iteration}), nor is the covariance of "
+                "the data: the data are (numerically) singular at their scale (a constant "
+                "or duplicated feature?). Increase reg_covar, standardise the features, or "
+                "drop the redundant features."
+            )
+        cov = np.array(replacement, dtype=np.float64)
+        prec_chol, _ = strategy.precisions_cholesky(cov)
+        warnings.warn(
+            f"Iteration {iteration}: the shared ('tied') covariance is not positive "
+            "definite; it was re-seeded with the covariance of the data.",
+            DegenerateComponentWarning,
         )
     means = means_s + stats.shift
     if bad:
@@ -105,6 +135,8 @@ def m_step(stats, reg_covar, *, prior=None, candidates=None, iteration=0, unit_w
             pooled = pooled + reg_covar * np.eye(d)
         else:
             pooled = pooled + reg_covar
+        if ctype != "tied" and fallback is not None and not _is_pd(strategy, ctype, pooled):
+            pooled = fallback()
         seeds = candidates(len(bad)) if candidates is not None else None
         for i, j in enumerate(bad):
             if seeds is not None and len(seeds):
@@ -118,9 +150,10 @@ def m_step(stats, reg_covar, *, prior=None, candidates=None, iteration=0, unit_w
             raise ValueError(
                 f"Fitting the mixture failed at iteration {iteration}: component {j} has a "
                 "covariance that is not positive definite even after re-seeding it with the "
-                f"pooled covariance (reg_covar={reg_covar}). The data are numerically "
-                "singular at their scale: increase reg_covar, standardise the features, or "
-                "set prior_strength to regularise the covariances."
+                f"pooled covariance and the data's covariance (reg_covar={reg_covar}). The "
+                "data are numerically singular at their scale (a constant or duplicated "
+                "feature?): increase reg_covar, standardise the features, or drop the "
+                "redundant features."
             )
         causes = []
         if len(lost):
@@ -130,7 +163,8 @@ def m_step(stats, reg_covar, *, prior=None, candidates=None, iteration=0, unit_w
             causes.append(f"have a covariance that is not positive definite: {nonpd}")
         warnings.warn(
             f"Iteration {iteration}: component(s) that " + "; ".join(causes) + " were "
-            "re-seeded at the worst-explained samples with the pooled covariance.",
+            "re-seeded at the worst-explained samples with the pooled covariance (the data's "
+            "covariance where the pooled one is singular).",
             DegenerateComponentWarning,
         )
     weights = weights / weights.sum()
@@ -161,6 +195,13 @@ def run_em(
     lower_bounds = []
     converged = False
     n_iter = 0
+    cache = {}
+
+    def fallback():
+        if "cov" not in cache:
+            cache["cov"] = data_covariance(X, sample_weight, params.covariance_type, reg_covar)
+        return cache["cov"]
+
     for n_iter in range(1, max_iter + 1):
         previous = lower_bound
         stats, loglik, worst = accumulate(X, sample_weight, params, n_worst=params.n_components)
@@ -172,6 +213,7 @@ def run_em(
             candidates=lambda m: X[worst[:m]].astype(np.float64),
             iteration=n_iter,
             unit_weight=unit_weight,
+            fallback=fallback,
         )
         lower_bounds.append(lower_bound)
         change = lower_bound - previous

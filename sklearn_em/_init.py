@@ -86,7 +86,7 @@ def initial_params(
     prior=None,
 ):
     """Initial model: from the user's values where given, else from the initialisation."""
-    from ._em import m_step  # the M-step turns initial responsibilities into parameters
+    from ._em import data_covariance, m_step  # the M-step turns responsibilities into parameters
 
     strategy_prec = None
     if precisions_init is not None:
@@ -113,6 +113,7 @@ def initial_params(
         prior=prior,
         candidates=lambda m: X[_positive_rows(sample_weight, X.shape[0], m, random_state)],
         iteration=0,
+        fallback=lambda: data_covariance(X, sample_weight, covariance_type, reg_covar),
     )
     # scikit-learn scales initial weights by the total weight, not by their sum
     total = X.shape[0] if sample_weight is None else sample_weight.sum()
