@@ -2,7 +2,8 @@
 
 from ._em import DegenerateComponentWarning
 from ._estimator import GaussianMixtureEM
+from ._selection import GaussianMixtureSelector
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixtureEM", "DegenerateComponentWarning", "__version__"]
+__all__ = ["GaussianMixtureEM", "GaussianMixtureSelector", "DegenerateComponentWarning", "__version__"]
