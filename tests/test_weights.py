@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 from numpy.testing import assert_allclose
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -18,6 +19,14 @@ from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
 RTOL = 1e-9
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    # The matrices here are tiny: on a busy 2-core machine, threaded BLAS calls on 2 x 2
+    # factors spend most of their time waiting for threads (measured 15x slower).
+    with threadpool_limits(limits=1):
+        yield
 
 
 def _blobs(n=60, d=2, seed=0):

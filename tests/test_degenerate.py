@@ -1,0 +1,493 @@
+"""Issue 4, part 2: fits that survive degenerate data, and MAP-EM under the conjugate prior.
+
+Oracles: scikit-learn's GaussianMixture (which raises where we must not), properties of
+the fitted model (finite, positive definite, equivariant under shift and scale), SciPy's
+densities and optimiser for the MAP M-step, and hypothesis for awkward inputs.
+"""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from scipy import optimize, stats
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
+from sklearn_em._em import Prior, m_step
+from sklearn_em._kernels import statistics
+
+COV_TYPES = ["full", "tied", "diag", "spherical"]
+INITS = ["kmeans", "k-means++", "random", "random_from_data"]
+ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    # The matrices here are tiny: on a busy 2-core machine, threaded BLAS calls on 2 x 2
+    # factors spend most of their time waiting for threads (measured 15x slower).
+    with threadpool_limits(limits=1):
+        yield
+
+
+def _quiet_fit(model, X, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", DegenerateComponentWarning)
+        return model.fit(X, **kw)
+
+
+def _assert_finite_model(model, X):
+    for name in ATTRIBUTES:
+        value = np.asarray(getattr(model, name))
+        assert np.all(np.isfinite(value)), name
+    assert np.all(np.isfinite(model.lower_bound_))
+    assert np.all(np.isfinite(model.score_samples(X)))
+    assert_allclose(model.weights_.sum(), 1.0, rtol=1e-6)
+    assert np.all(model.weights_ > 0)
+    cov = np.asarray(model.covariances_, dtype=np.float64)
+    if model.covariance_type in ("full", "tied"):
+        for c in cov.reshape(-1, cov.shape[-1], cov.shape[-1]):
+            assert_allclose(c, c.T, rtol=0, atol=1e-10 * np.abs(c).max())
+            np.linalg.cholesky(c)  # raises if not positive definite
+            assert np.linalg.eigvalsh(c).min() > 0
+    else:
+        assert np.all(cov > 0)
+
+
+def _blobs(n=60, d=2, seed=0):
+    rng = np.random.RandomState(seed)
+    centres = np.array([[0.0] * d, [5.0] * d, [0.0] * (d - 1) + [7.0]])
+    return centres[rng.randint(0, 3, size=n)] + rng.randn(n, d)
+
+
+def _fixed_init(covariance_type, X, k=3, seed=1):
+    rng = np.random.RandomState(seed)
+    d = X.shape[1]
+    means = X[rng.choice(X.shape[0], k, replace=False)]
+    prec = 1.0 / X.var(axis=0).mean()
+    precisions = {
+        "full": np.tile(np.eye(d) * prec, (k, 1, 1)),
+        "tied": np.eye(d) * prec,
+        "diag": np.full((k, d), prec),
+        "spherical": np.full(k, prec),
+    }[covariance_type]
+    return dict(weights_init=np.full(k, 1.0 / k), means_init=means, precisions_init=precisions)
+
+
+# --------------------------------------------------------------------------- hard inputs
+def _hard_inputs():
+    rng = np.random.RandomState(0)
+    base = _blobs(60, 3)
+    return {
+        "fewer_distinct_than_components": (np.repeat(rng.randn(3, 2), 10, axis=0), 5),
+        "constant_feature": (np.c_[base[:, :2], np.full(60, 3.25)], 3),
+        "two_identical_features": (np.c_[base[:, :2], base[:, 1]], 3),
+        "n_samples_equals_n_components": (base[:4], 4),
+        "one_feature": (base[:, :1], 3),
+        "one_component": (base, 1),
+        "50_components_on_60_points": (base, 50),
+        "scaled_1e-8": (base * 1e-8, 3),
+        "scaled_1e8": (base * 1e8, 3),
+        "offset_1e8": (base + 1e8, 3),
+        "float32_offset_1e4": ((base + 1e4).astype(np.float32), 3),
+    }
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("case", list(_hard_inputs()))
+def test_hard_inputs_fit_to_a_finite_model(case, covariance_type):
+    X, k = _hard_inputs()[case]
+    model = _quiet_fit(GaussianMixtureEM(k, covariance_type=covariance_type, random_state=0), X)
+    _assert_finite_model(model, X)
+    assert model.means_.dtype == X.dtype
+    if case == "one_component":
+        # oracle: one Gaussian is the sample mean and (ML) covariance
+        expected = {
+            "full": np.cov(X.T, bias=True)[None],
+            "tied": np.cov(X.T, bias=True),
+            "diag": X.var(axis=0)[None],
+            "spherical": X.var(axis=0).mean()[None],
+        }[covariance_type]
+        assert_allclose(model.means_[0], X.mean(axis=0), rtol=1e-12)
+        assert_allclose(model.covariances_, expected + model.reg_covar * _eye_like(expected), rtol=1e-10)
+    if case == "n_samples_equals_n_components" and covariance_type != "tied":
+        # every point its own component
+        assert_allclose(np.sort(model.means_, axis=0), np.sort(X, axis=0), rtol=1e-10)
+
+
+def _eye_like(cov):
+    if cov.ndim >= 2 and cov.shape[-1] == cov.shape[-2]:
+        return np.broadcast_to(np.eye(cov.shape[-1]), cov.shape)
+    return np.ones_like(cov)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_offset_1e8_shifts_the_means(covariance_type):
+    X = _blobs(90)
+    init = _fixed_init(covariance_type, X)
+    kw = dict(covariance_type=covariance_type, tol=0, max_iter=30)  # same iterations
+    base = _quiet_fit(GaussianMixtureEM(3, **kw, **init), X)
+    init["means_init"] = init["means_init"] + 1e8
+    far = _quiet_fit(GaussianMixtureEM(3, **kw, **init), X + 1e8)
+    _assert_finite_model(far, X + 1e8)
+    assert_allclose(far.means_, base.means_ + 1e8, rtol=1e-14)  # i.e. to ~1e-6 absolute
+    assert_allclose(far.means_ - 1e8, base.means_, atol=1e-6)
+    assert_allclose(far.covariances_, base.covariances_, rtol=1e-5, atol=1e-7)
+    assert_allclose(far.weights_, base.weights_, rtol=1e-6)
+    assert_allclose(far.lower_bound_, base.lower_bound_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("scale", [1e-8, 1e8])
+def test_scaled_data_scales_means_and_covariances(covariance_type, scale):
+    X = _blobs(90)
+    init = _fixed_init(covariance_type, X)
+    kw = dict(covariance_type=covariance_type, tol=0, max_iter=30)
+    base = _quiet_fit(GaussianMixtureEM(3, reg_covar=1e-6, **kw, **init), X)
+    init["means_init"] = init["means_init"] * scale
+    init["precisions_init"] = init["precisions_init"] / scale**2
+    scaled = _quiet_fit(
+        GaussianMixtureEM(3, reg_covar=1e-6 * scale**2, **kw, **init), X * scale
+    )
+    _assert_finite_model(scaled, X * scale)
+    assert scaled.n_iter_ == base.n_iter_
+    assert_allclose(scaled.means_, base.means_ * scale, rtol=1e-9, atol=1e-12 * scale)
+    assert_allclose(scaled.covariances_, base.covariances_ * scale**2, rtol=1e-9, atol=1e-12 * scale**2)
+    assert_allclose(scaled.weights_, base.weights_, rtol=1e-9)
+    # the log-density shifts by -d log(scale)
+    assert_allclose(scaled.lower_bound_, base.lower_bound_ - 2 * np.log(scale), rtol=1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_float32_with_large_offset_matches_float64(covariance_type):
+    X64 = (_blobs(90) + 1e4).astype(np.float32).astype(np.float64)  # the same values
+    X32 = X64.astype(np.float32)
+    init = _fixed_init(covariance_type, X64)
+    kw = dict(covariance_type=covariance_type, tol=0, max_iter=30)
+    m64 = _quiet_fit(GaussianMixtureEM(3, **kw, **init), X64)
+    m32 = _quiet_fit(GaussianMixtureEM(3, **kw, **init), X32)
+    _assert_finite_model(m32, X32)
+    assert m32.means_.dtype == np.float32
+    # float32 resolution at 1e4 is ~1e-3: means and covariances to that scale, not worse
+    assert_allclose(m32.means_, m64.means_, rtol=0, atol=2e-3)
+    assert_allclose(m32.covariances_, m64.covariances_, rtol=1e-2, atol=1e-3)
+    assert_allclose(m32.weights_, m64.weights_, atol=1e-3)
+
+
+# --------------------------------------------------------------------------- re-seeding
+def _duplicated_clusters():
+    rng = np.random.RandomState(0)
+    return np.r_[rng.randn(40, 2), np.tile([[0.1, 0.7]], (10, 1)), np.tile([[3.3, -1.7]], (10, 1))]
+
+
+WARNING_RE = re.compile(r"Iteration (\d+): component\(s\) that .*?: \[(\d+(?:, \d+)*)\]")
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_collapsed_components_are_reseeded_where_sklearn_raises(covariance_type):
+    X = _duplicated_clusters()
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        GaussianMixture(3, covariance_type=covariance_type, reg_covar=0, random_state=0).fit(X)
+    model = GaussianMixtureEM(
+        3, covariance_type=covariance_type, reg_covar=0, max_iter=30, random_state=0
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X)
+    _assert_finite_model(model, X)
+    messages = [str(w.message) for w in caught if issubclass(w.category, DegenerateComponentWarning)]
+    assert messages
+    for message in messages:
+        match = WARNING_RE.search(message)
+        assert match, message
+        iteration = int(match.group(1))
+        components = [int(c) for c in match.group(2).split(", ")]
+        assert 0 <= iteration <= model.n_iter_
+        assert all(0 <= j < 3 for j in components)
+        assert "not positive definite" in message or "lost their support" in message
+
+
+def test_tied_covariance_collapse_is_reseeded():
+    # random_from_data starts every component at one row: with reg_covar=0 the shared
+    # covariance of the initial M-step is zero
+    X = _duplicated_clusters()
+    model = GaussianMixtureEM(
+        3, covariance_type="tied", reg_covar=0, init_params="random_from_data", random_state=0
+    )
+    with pytest.warns(DegenerateComponentWarning, match=r"Iteration 0: the shared \('tied'\)"):
+        _fit_keep_degenerate_warnings(model, X)
+    _assert_finite_model(model, X)
+
+
+def _fit_keep_degenerate_warnings(model, X, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, **kw)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_component_that_loses_its_support_is_reseeded(covariance_type):
+    X = _blobs(60)
+    init = _fixed_init(covariance_type, X)
+    # component 2 starts far from every point: its responsibilities underflow to 0
+    init["means_init"] = init["means_init"].copy()
+    init["means_init"][2] = [1e4, -1e4]
+    model = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=100, **init)
+    with pytest.warns(DegenerateComponentWarning, match=r"Iteration 1: .*lost their support: \[2\]"):
+        _fit_keep_degenerate_warnings(model, X)
+    _assert_finite_model(model, X)
+    # it was moved into the data and took part in the fit
+    assert np.abs(model.means_[2]).max() < np.abs(X).max()
+    assert model.weights_[2] > 0.01
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag"])
+def test_truly_singular_data_error_names_component_cause_and_remedy(covariance_type):
+    # a constant feature with reg_covar=0: no positive-definite covariance exists
+    X = np.c_[np.random.RandomState(0).randn(50, 1), np.full(50, 0.3)]
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        GaussianMixture(2, covariance_type=covariance_type, reg_covar=0, random_state=0).fit(X)
+    component = r"component \d+" if covariance_type != "tied" else r"shared \('tied'\) covariance"
+    with pytest.raises(ValueError, match=component) as info:
+        GaussianMixtureEM(2, covariance_type=covariance_type, reg_covar=0, random_state=0).fit(X)
+    message = str(info.value)
+    assert "not positive definite" in message  # the cause
+    assert "constant or duplicated feature" in message
+    assert "increase reg_covar" in message.lower()  # the remedy
+    # and the remedy works
+    model = _quiet_fit(GaussianMixtureEM(2, covariance_type=covariance_type, random_state=0), X)
+    _assert_finite_model(model, X)
+
+
+# --------------------------------------------------------------------------- MAP-EM prior
+def _prior_floor(X, k, covariance_type):
+    """A matrix every MAP covariance (s=1, reg_covar=0) dominates: s Lambda / (max denominator)."""
+    n, d = X.shape
+    cov = np.cov(X.T, bias=True).reshape(d, d)
+    if covariance_type in ("diag", "spherical"):
+        cov = np.eye(d) * np.trace(cov) / d
+    scale = cov / k ** (2.0 / d)
+    return scale / (n * d + (d + 2) + d + 2 + k)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("init_params", INITS)
+def test_prior_prevents_singular_fits_on_duplicates(covariance_type, init_params):
+    X = _duplicated_clusters()
+    k = 3
+    model = GaussianMixtureEM(
+        k,
+        covariance_type=covariance_type,
+        reg_covar=0,
+        prior_strength=1.0,
+        init_params=init_params,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", DegenerateComponentWarning)  # nothing to re-seed
+        model.fit(X)
+    _assert_finite_model(model, X)
+    floor = _prior_floor(X, k, covariance_type)
+    cov = np.asarray(model.covariances_)
+    if covariance_type in ("full", "tied"):
+        for c in cov.reshape(-1, 2, 2):
+            assert np.linalg.eigvalsh(c - floor).min() > -1e-12
+    else:
+        assert np.all(cov >= floor[0, 0] * (1 - 1e-12))
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_prior_strength_to_zero_recovers_maximum_likelihood(covariance_type):
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.randn(60, 2) * [1, 0.5], rng.randn(60, 2) * [0.7, 1.2] + [5, 3]]
+    init = _fixed_init(covariance_type, X, k=2, seed=3)
+    # a fixed number of iterations: each iterate is a smooth function of s
+    kw = dict(covariance_type=covariance_type, tol=0, max_iter=40, **init)
+    ml = _quiet_fit(GaussianMixtureEM(2, **kw), X)
+    strengths = [1.0, 1e-1, 1e-2, 1e-3, 1e-4]
+    diffs = []
+    for s in strengths:
+        fit = _quiet_fit(GaussianMixtureEM(2, prior_strength=s, **kw), X)
+        diffs.append(
+            max(
+                np.abs(fit.means_ - ml.means_).max(),
+                np.abs(fit.covariances_ - ml.covariances_).max(),
+                np.abs(fit.weights_ - ml.weights_).max(),
+            )
+        )
+    diffs = np.array(diffs)
+    assert np.all(np.diff(diffs) < 0), diffs  # monotonically shrinking
+    assert diffs[0] > 1e-3  # the prior does something at s = 1
+    # first order in s: the difference per unit of strength settles
+    assert_allclose(diffs[-1] / strengths[-1], diffs[-2] / strengths[-2], rtol=0.2)
+    zero = _quiet_fit(GaussianMixtureEM(2, prior_strength=0.0, **kw), X)
+    for name in ATTRIBUTES:
+        assert_allclose(getattr(zero, name), getattr(ml, name), rtol=1e-10, atol=1e-14)
+    assert_allclose(zero.lower_bound_, ml.lower_bound_, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- MAP M-step oracle
+def _oracle_problem(k, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(25, 2) @ np.array([[1.0, 0.4], [0.0, 0.6]]) + [1.0, -2.0]
+    resp = rng.uniform(0.05, 1.0, size=(25, k))
+    resp /= resp.sum(axis=1)[:, None] if k > 1 else 1.0
+    prior = Prior(
+        mean=np.array([3.0, 1.0]),
+        kappa=0.7,
+        dof=5.5,
+        scale_matrix=np.array([[2.0, 0.3], [0.3, 0.5]]),
+        strength=1.7,
+    )
+    return X, resp, prior
+
+
+def _closed_form(X, resp, prior, covariance_type):
+    k = resp.shape[1]
+    stats_ = statistics(X, None, lambda sl: resp[sl], covariance_type, X.mean(axis=0), k)
+    params = m_step(stats_, 0.0, prior=prior)
+    return params.means, params.covariances
+
+
+def _unpack_chol(v):
+    L = np.array([[np.exp(v[0]), 0.0], [v[1], np.exp(v[2])]])
+    return L @ L.T
+
+
+def _pack_chol(S):
+    L = np.linalg.cholesky(S)
+    return [np.log(L[0, 0]), L[1, 0], np.log(L[1, 1])]
+
+
+def _log_posterior(theta, X, resp, prior, covariance_type):
+    """sum_i r_ik log N(x_i | mu_k, Sigma_k) + s log p(mu, Sigma), densities from SciPy.
+
+    Fraley & Raftery (2007): mu_k | Sigma_k ~ N(mean, Sigma_k / kappa); Sigma ~
+    inverse-Wishart(dof, scale) for full/tied; each variance ~ inverse-gamma(dof/2, scale_jj/2)
+    for diag and the variance ~ inverse-gamma(dof/2, trace(scale)/d/2) for spherical.
+    """
+    k = resp.shape[1]
+    s, P = prior.strength, prior
+    means = theta[: 2 * k].reshape(k, 2)
+    rest = theta[2 * k :]
+    total = 0.0
+    if covariance_type == "tied":
+        S = _unpack_chol(rest)
+        total += s * stats.invwishart(df=P.dof, scale=P.scale_matrix).logpdf(S)
+        covs = [S] * k
+    elif covariance_type == "full":
+        covs = [_unpack_chol(rest[3 * j : 3 * j + 3]) for j in range(k)]
+        total += s * sum(stats.invwishart(df=P.dof, scale=P.scale_matrix).logpdf(S) for S in covs)
+    elif covariance_type == "diag":
+        var = np.exp(rest).reshape(k, 2)
+        covs = [np.diag(v) for v in var]
+        scales = np.diag(P.scale_matrix)
+        total += s * sum(
+            stats.invgamma(a=P.dof / 2, scale=scales[i] / 2).logpdf(v[i]) for v in var for i in range(2)
+        )
+    else:
+        var = np.exp(rest)
+        covs = [np.eye(2) * v for v in var]
+        scale = np.trace(P.scale_matrix) / 2
+        total += s * sum(stats.invgamma(a=P.dof / 2, scale=scale / 2).logpdf(v) for v in var)
+    for j in range(k):
+        total += resp[:, j] @ stats.multivariate_normal(means[j], covs[j]).logpdf(X)
+        total += s * stats.multivariate_normal(P.mean, covs[j] / P.kappa).logpdf(means[j])
+    return total
+
+
+def _theta(means, covs, covariance_type):
+    parts = [means.ravel()]
+    if covariance_type == "tied":
+        parts.append(_pack_chol(covs))
+    elif covariance_type == "full":
+        parts += [_pack_chol(c) for c in covs]
+    else:
+        parts.append(np.log(np.asarray(covs).ravel()))
+    return np.concatenate(parts)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_map_m_step_maximises_the_tempered_log_posterior(covariance_type):
+    k = 2 if covariance_type == "tied" else 1
+    X, resp, prior = _oracle_problem(k)
+    means, covs = _closed_form(X, resp, prior, covariance_type)
+    theta_closed = _theta(means, covs, covariance_type)
+
+    def f(theta):
+        return -_log_posterior(theta, X, resp, prior, covariance_type)
+
+    # independent optimum, started from the plain maximum-likelihood M-step
+    ml_means, ml_covs = _closed_form(X, resp, prior.__class__(**{**prior.__dict__, "strength": 0.0}), covariance_type)
+    start = _theta(ml_means, ml_covs, covariance_type)
+    result = optimize.minimize(f, start, method="BFGS", options={"gtol": 1e-9})
+    assert_allclose(result.x, theta_closed, rtol=1e-4, atol=1e-5)
+    # the closed form is at least as good as anything the optimiser found
+    assert f(theta_closed) <= result.fun + 1e-9
+    # and it is a stationary point: central finite differences vanish
+    h = 1e-5
+    grad = [
+        (f(theta_closed + h * e) - f(theta_closed - h * e)) / (2 * h)
+        for e in np.eye(theta_closed.size)
+    ]
+    assert_allclose(grad, 0.0, atol=1e-6)
+    # the prior moved the estimate (else the test proves nothing about it)
+    assert np.abs(theta_closed - start).max() > 1e-2
+
+
+# --------------------------------------------------------------------------- hypothesis
+@st.composite
+def awkward_data(draw):
+    n = draw(st.integers(1, 25))
+    d = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.RandomState(seed)
+    distinct = draw(st.integers(1, n))
+    X = rng.randn(distinct, d)[rng.randint(0, distinct, size=n)]  # duplicates
+    X = X * 10.0 ** draw(st.integers(-12, 12))
+    X = X + 10.0 ** draw(st.integers(-3, 12)) * draw(st.sampled_from([0, 1, -1]))
+    if d > 1 and draw(st.booleans()):
+        X[:, draw(st.integers(0, d - 1))] = draw(st.floats(-1e6, 1e6, allow_nan=False))
+    if d > 1 and draw(st.booleans()):
+        X[:, 0] = X[:, -1]
+    dtype = draw(st.sampled_from([np.float64, np.float32]))
+    return X.astype(dtype)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    X=awkward_data(),
+    k=st.integers(1, 4),
+    covariance_type=st.sampled_from(COV_TYPES),
+    init_params=st.sampled_from(INITS),
+    reg_covar=st.sampled_from([0.0, 1e-6]),
+    prior_strength=st.sampled_from([None, None, 1.0]),
+)
+def test_awkward_data_fits_or_raises_value_error(X, k, covariance_type, init_params, reg_covar, prior_strength):
+    model = GaussianMixtureEM(
+        k,
+        covariance_type=covariance_type,
+        init_params=init_params,
+        reg_covar=reg_covar,
+        prior_strength=prior_strength,
+        max_iter=30,
+        random_state=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model.fit(X)
+        except ValueError as error:
+            assert str(error)
+            return
+    for name in ATTRIBUTES:
+        assert np.all(np.isfinite(getattr(model, name))), name
+    assert np.isfinite(model.lower_bound_)
+    assert np.all(np.isfinite(model.score_samples(X)))
