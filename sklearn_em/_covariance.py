@@ -2,8 +2,12 @@
 
 A strategy knows, for its covariance type, how to
 
-* turn a chunk of (shifted) data and its weighted responsibilities into the centred scatter
-  part of the sufficient statistics, and how the pairwise merge adds ``delta delta^T`` to it;
+* build a chunk's features: the columns of (shifted) data whose products with coefficient
+  matrices give every component's log-density (E-step) and, with the responsibilities, the
+  moments behind the sufficient statistics (M-step) -- the same features serve both, so a
+  chunk costs two matrix products whatever k is;
+* turn those moments into the centred scatter part of the statistics, and add the merge's
+  ``delta delta^T`` term to it;
 * turn statistics into covariances (maximum likelihood, or MAP under the conjugate prior of
   Fraley & Raftery 2007);
 * factor covariances into precision Cholesky factors, reporting which components fail;
@@ -17,13 +21,34 @@ import numpy as np
 from scipy import linalg
 
 
-def _sqrt_weighted(X, weights, out):
-    """``out = X * sqrt(weights)[:, None]`` without a second temporary."""
-    np.multiply(X, np.sqrt(weights, dtype=X.dtype)[:, None], out=out)
-    return out
+def _safe_means(sums, nk):
+    """``sums / nk``, zero for components without weight."""
+    return np.divide(sums, nk[:, None], out=np.zeros_like(sums), where=nk[:, None] > 0)
 
 
-class _Full:
+class _Strategy:
+    """What every covariance type shares: the chunk's E-step and M-step products."""
+
+    @staticmethod
+    def log_prob(FT, XsT, coef, out):
+        """``out = -1/2 Mahalanobis^2`` up to per-component constants."""
+        return np.matmul(FT.T, coef, out=out)
+
+    @classmethod
+    def chunk_stats(cls, FT, XsT, resp_w):
+        """(nk, means, centred scatter) of a chunk, means relative to the shift."""
+        nk = resp_w.sum(axis=0, dtype=np.float64)
+        G = (FT @ resp_w).astype(np.float64)
+        means, scatter = cls.moments_to_stats(nk, G, XsT.shape[0])
+        return nk, means, scatter
+
+    @classmethod
+    def plan(cls, means_s, prec_chol, dtype):
+        C, const = cls.coefficients(means_s, prec_chol)
+        return np.ascontiguousarray(C, dtype=dtype), const
+
+
+class _Full(_Strategy):
     name = "full"
 
     @staticmethod
@@ -31,17 +56,45 @@ class _Full:
         return k * d * (d + 1) // 2
 
     @staticmethod
-    def scatter(Xs, resp_w, nk, means):
-        # Centre at each component's own mean before the product: exact for data far
-        # from the origin, and D.T @ D lets NumPy use a symmetric rank-k update.
-        k, d = means.shape
-        S = np.empty((k, d, d))
-        D = np.empty_like(Xs)
-        for j in range(k):
-            np.subtract(Xs, means[j].astype(Xs.dtype, copy=False), out=D)
-            D *= np.sqrt(resp_w[:, j])[:, None]
-            S[j] = D.T @ D
-        return S
+    def n_features_out(d):
+        return d * (d + 1) // 2 + d
+
+    @staticmethod
+    def features(XsT, out):
+        # Rows: the upper triangle of x x^T, then x. Built transposed so every product
+        # runs over a long contiguous axis (the chunk's rows).
+        d = XsT.shape[0]
+        off = 0
+        for i in range(d):
+            np.multiply(XsT[i], XsT[i:], out=out[off : off + d - i])
+            off += d - i
+        out[off:] = XsT
+        return out
+
+    @staticmethod
+    def coefficients(means_s, prec_chol):
+        # log N up to constants = -1/2 x'Px + x'P mu - 1/2 mu'P mu, written on the features;
+        # off-diagonal products appear once in the features, so their weight is -P_ij.
+        k, d = means_s.shape
+        iu, ju = np.triu_indices(d)
+        P = prec_chol @ prec_chol.transpose(0, 2, 1)
+        quad = -P[:, iu, ju] * np.where(iu == ju, 0.5, 1.0)
+        Pmu = np.einsum("kij,kj->ki", P, means_s)
+        const = -0.5 * np.einsum("ki,ki->k", Pmu, means_s)
+        return np.concatenate([quad, Pmu], axis=1).T, const
+
+    @staticmethod
+    def moments_to_stats(nk, G, d):
+        p = d * (d + 1) // 2
+        k = nk.shape[0]
+        sums = G[p:].T
+        means = _safe_means(sums, nk)
+        iu, ju = np.triu_indices(d)
+        T = np.empty((k, d, d))
+        T[:, iu, ju] = G[:p].T
+        T[:, ju, iu] = G[:p].T
+        S = T - nk[:, None, None] * means[:, :, None] * means[:, None, :]
+        return means, S
 
     @staticmethod
     def outer(delta, coef):
@@ -108,28 +161,6 @@ class _Full:
         return [j for j, p in enumerate(precisions) if not _is_spd(p)]
 
     @staticmethod
-    def kernel(means_s, prec_chol, dtype):
-        # All k factors side by side: one (n, d) @ (d, k*d) product per chunk.
-        k, d = means_s.shape
-        W = np.ascontiguousarray(prec_chol.transpose(1, 0, 2).reshape(d, k * d), dtype)
-        b = np.einsum("kd,kde->ke", means_s, prec_chol).reshape(k * d).astype(dtype)
-        return W, b
-
-    @staticmethod
-    def mahalanobis(Xs, kernel, out):
-        W, b = kernel
-        n = Xs.shape[0]
-        k = out.shape[1]
-        Y = Xs @ W
-        Y -= b
-        np.square(Y, out=Y)
-        d = Y.shape[1] // k
-        # Summing the d squares of each component as a matrix-vector product is
-        # several times faster than a reduction over a short last axis.
-        np.matmul(Y.reshape(n * k, d), np.ones(d, dtype=Y.dtype), out=out.reshape(n * k))
-        return out
-
-    @staticmethod
     def pooled(nk, scatter, d):
         return scatter.sum(axis=0) / nk.sum()
 
@@ -138,7 +169,7 @@ class _Full:
         return pooled
 
 
-class _Tied:
+class _Tied(_Strategy):
     name = "tied"
 
     @staticmethod
@@ -146,12 +177,39 @@ class _Tied:
         return d * (d + 1) // 2
 
     @staticmethod
-    def scatter(Xs, resp_w, nk, means):
+    def n_features_out(d):
+        return 0
+
+    @staticmethod
+    def features(XsT, out):
+        return XsT
+
+    @staticmethod
+    def log_prob(FT, XsT, coef, out):
+        # x'Px is shared by all components: once per row, the rest is linear in x.
+        C, U = coef
+        np.matmul(XsT.T, C, out=out)
+        Y = XsT.T @ U
+        np.square(Y, out=Y)
+        out -= 0.5 * Y.sum(axis=1)[:, None]
+        return out
+
+    @classmethod
+    def chunk_stats(cls, FT, XsT, resp_w):
         # Sum over components of the centred scatters = total scatter about the shift
         # minus the between-component part: one product, no pass per component.
-        D = _sqrt_weighted(Xs, resp_w.sum(axis=1), np.empty_like(Xs))
-        total = (D.T @ D).astype(np.float64)
-        return total - (means.T * nk) @ means
+        nk = resp_w.sum(axis=0, dtype=np.float64)
+        means = _safe_means((XsT @ resp_w).astype(np.float64).T, nk)
+        D = XsT * np.sqrt(resp_w.sum(axis=1))
+        total = (D @ D.T).astype(np.float64)
+        return nk, means, total - (means.T * nk) @ means
+
+    @classmethod
+    def plan(cls, means_s, prec_chol, dtype):
+        P = prec_chol @ prec_chol.T
+        Pmu = means_s @ P
+        coef = (np.ascontiguousarray(Pmu.T, dtype=dtype), prec_chol.astype(dtype))
+        return coef, -0.5 * np.einsum("ki,ki->k", Pmu, means_s)
 
     @staticmethod
     def outer(delta, coef):
@@ -199,22 +257,6 @@ class _Tied:
         return [] if _is_spd(precisions) else [0]
 
     @staticmethod
-    def kernel(means_s, prec_chol, dtype):
-        mu = means_s @ prec_chol
-        return prec_chol.astype(dtype), mu.T.astype(dtype), (mu * mu).sum(axis=1).astype(dtype)
-
-    @staticmethod
-    def mahalanobis(Xs, kernel, out):
-        U, muT, mu2 = kernel
-        Y = Xs @ U
-        np.matmul(Y, muT, out=out)
-        out *= -2
-        out += mu2
-        np.square(Y, out=Y)
-        out += Y.sum(axis=1)[:, None]
-        return out
-
-    @staticmethod
     def pooled(nk, scatter, d):
         return scatter / nk.sum()
 
@@ -223,7 +265,7 @@ class _Tied:
         return None  # shared by every component: nothing to re-seed
 
 
-class _Diag:
+class _Diag(_Strategy):
     name = "diag"
 
     @staticmethod
@@ -231,10 +273,29 @@ class _Diag:
         return k * d
 
     @staticmethod
-    def scatter(Xs, resp_w, nk, means):
-        X2 = np.square(Xs)
-        S = (resp_w.T @ X2).astype(np.float64) - nk[:, None] * means**2
-        return np.maximum(S, 0.0, out=S)
+    def n_features_out(d):
+        return 2 * d
+
+    @staticmethod
+    def features(XsT, out):
+        d = XsT.shape[0]
+        np.square(XsT, out=out[:d])
+        out[d:] = XsT
+        return out
+
+    @staticmethod
+    def coefficients(means_s, prec_chol):
+        prec = prec_chol**2
+        return (
+            np.concatenate([-0.5 * prec, prec * means_s], axis=1).T,
+            -0.5 * (prec * means_s**2).sum(axis=1),
+        )
+
+    @staticmethod
+    def moments_to_stats(nk, G, d):
+        means = _safe_means(G[d:].T, nk)
+        S = G[:d].T - nk[:, None] * means**2
+        return means, np.maximum(S, 0.0, out=S)
 
     @staticmethod
     def outer(delta, coef):
@@ -278,23 +339,6 @@ class _Diag:
         return list(np.flatnonzero(np.any(precisions <= 0, axis=1)))
 
     @staticmethod
-    def kernel(means_s, prec_chol, dtype):
-        prec = prec_chol**2
-        return (
-            prec.T.astype(dtype),
-            (-2 * means_s * prec).T.astype(dtype),
-            (means_s**2 * prec).sum(axis=1).astype(dtype),
-        )
-
-    @staticmethod
-    def mahalanobis(Xs, kernel, out):
-        precT, m2pT, const = kernel
-        np.matmul(Xs, m2pT, out=out)
-        out += np.square(Xs) @ precT
-        out += const
-        return out
-
-    @staticmethod
     def pooled(nk, scatter, d):
         return scatter.sum(axis=0) / nk.sum()
 
@@ -303,7 +347,7 @@ class _Diag:
         return pooled
 
 
-class _Spherical:
+class _Spherical(_Strategy):
     name = "spherical"
 
     @staticmethod
@@ -311,10 +355,28 @@ class _Spherical:
         return k
 
     @staticmethod
-    def scatter(Xs, resp_w, nk, means):
-        x2 = np.square(Xs).sum(axis=1)
-        S = (resp_w.T @ x2).astype(np.float64) - nk * (means**2).sum(axis=1)
-        return np.maximum(S, 0.0, out=S)
+    def n_features_out(d):
+        return 1 + d
+
+    @staticmethod
+    def features(XsT, out):
+        np.einsum("ij,ij->j", XsT, XsT, out=out[0])
+        out[1:] = XsT
+        return out
+
+    @staticmethod
+    def coefficients(means_s, prec_chol):
+        prec = prec_chol**2
+        return (
+            np.concatenate([-0.5 * prec[:, None], prec[:, None] * means_s], axis=1).T,
+            -0.5 * prec * (means_s**2).sum(axis=1),
+        )
+
+    @staticmethod
+    def moments_to_stats(nk, G, d):
+        means = _safe_means(G[1:].T, nk)
+        S = G[0] - nk * (means**2).sum(axis=1)
+        return means, np.maximum(S, 0.0, out=S)
 
     @staticmethod
     def outer(delta, coef):
@@ -357,23 +419,6 @@ class _Spherical:
     @staticmethod
     def check_precisions(precisions):
         return list(np.flatnonzero(precisions <= 0))
-
-    @staticmethod
-    def kernel(means_s, prec_chol, dtype):
-        prec = prec_chol**2
-        return (
-            prec.astype(dtype),
-            (-2 * means_s * prec[:, None]).T.astype(dtype),
-            ((means_s**2).sum(axis=1) * prec).astype(dtype),
-        )
-
-    @staticmethod
-    def mahalanobis(Xs, kernel, out):
-        prec, m2pT, const = kernel
-        np.matmul(Xs, m2pT, out=out)
-        out += np.square(Xs).sum(axis=1)[:, None] * prec
-        out += const
-        return out
 
     @staticmethod
     def pooled(nk, scatter, d):

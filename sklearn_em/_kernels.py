@@ -11,21 +11,22 @@ import numpy as np
 from sklearn import get_config
 from sklearn.utils import gen_batches
 
+from ._covariance import STRATEGIES
 from ._stats import SufficientStats
 
 _LOG_2PI = np.log(2 * np.pi)
 
 # Upper bound on rows per chunk. Beyond a few thousand rows the BLAS calls are already
-# efficient; larger chunks only add memory traffic and page faults (measured in
-# benchmarks/chunk_size.py). ``working_memory`` can only lower it.
+# efficient; larger chunks only add memory traffic (measured in benchmarks/chunk_size.py).
+# ``working_memory`` can only lower it.
 MAX_CHUNK_ROWS = 4096
 
 
-def chunk_rows(n_samples, n_components, n_features, itemsize):
+def chunk_rows(n_samples, n_components, n_features, itemsize, covariance_type="full"):
     """Rows per chunk for the E-step temporaries under ``working_memory``."""
-    # per row: the (k * d) product for full covariances, the k log-probabilities and a
-    # few copies of the row itself.
-    row_bytes = itemsize * (n_components * (n_features + 2) + 3 * n_features)
+    # per row: the shifted row, its features, the k log-probabilities and responsibilities
+    q = STRATEGIES[covariance_type].n_features_out(n_features)
+    row_bytes = itemsize * (2 * n_features + q + 2 * n_components)
     working_memory = get_config()["working_memory"]
     rows = int(working_memory * 2**20 // row_bytes)
     return max(1, min(rows, MAX_CHUNK_ROWS, n_samples))
@@ -38,8 +39,8 @@ class KernelPlan:
     strategy: type
     shift: np.ndarray  # (d,), float64
     shift_cast: np.ndarray  # (d,), dtype
-    kernel: tuple
-    const: np.ndarray  # (k,), log weight + log det - d/2 log 2 pi
+    coef: object  # the strategy's coefficients on the features
+    const: np.ndarray  # (k,), log weight + log det - d/2 log 2 pi - 1/2 mu'P mu
     dtype: np.dtype
 
     @classmethod
@@ -49,30 +50,30 @@ class KernelPlan:
         means = np.asarray(params.means, dtype=np.float64)
         prec_chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
         k, d = means.shape
-        # Shift to the mixture's centre: distances are computed from numbers the size
-        # of the data's spread, not of its offset from the origin.
+        # Shift to the mixture's centre: the quadratic forms are evaluated on numbers the
+        # size of the data's spread, not of its offset from the origin.
         shift = weights @ means / weights.sum()
-        means_s = means - shift
+        coef, quad_const = strategy.plan(means - shift, prec_chol, dtype)
         with np.errstate(divide="ignore"):
             log_weights = np.log(weights)
-        const = log_weights + strategy.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
-        return cls(
-            strategy,
-            shift,
-            shift.astype(dtype),
-            strategy.kernel(means_s, prec_chol, dtype),
-            const.astype(dtype),
-            np.dtype(dtype),
-        )
+        const = log_weights + strategy.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI + quad_const
+        return cls(strategy, shift, shift.astype(dtype), coef, const.astype(dtype), np.dtype(dtype))
 
     def weighted_log_prob(self, X_chunk):
-        """``log w_k + log N(x | k)`` for a chunk; also returns the shifted chunk."""
-        Xs = np.subtract(X_chunk, self.shift_cast, dtype=self.dtype)
-        out = np.empty((Xs.shape[0], self.const.shape[0]), dtype=self.dtype)
-        self.strategy.mahalanobis(Xs, self.kernel, out)
-        out *= -0.5
+        """``log w_k + log N(x | k)`` for a chunk, with the chunk's features.
+
+        Returns ``(FT, XsT, log_prob)``: the features and the shifted, transposed chunk
+        (both reused by the M-step statistics) and the (n, k) log-probabilities.
+        """
+        n, d = X_chunk.shape
+        XsT = np.empty((d, n), dtype=self.dtype)
+        np.subtract(X_chunk.T, self.shift_cast[:, None], out=XsT)
+        q = self.strategy.n_features_out(d)
+        FT = self.strategy.features(XsT, np.empty((q, n), dtype=self.dtype))
+        out = np.empty((n, self.const.shape[0]), dtype=self.dtype)
+        self.strategy.log_prob(FT, XsT, self.coef, out)
         out += self.const
-        return Xs, out
+        return FT, XsT, out
 
 
 def normalize_inplace(log_prob):
@@ -89,7 +90,10 @@ def normalize_inplace(log_prob):
 
 
 def _batches(X, params):
-    rows = chunk_rows(X.shape[0], params.n_components, params.n_features, X.dtype.itemsize)
+    rows = chunk_rows(
+        X.shape[0], params.n_components, params.n_features, X.dtype.itemsize,
+        params.covariance_type,
+    )
     return gen_batches(X.shape[0], rows)
 
 
@@ -106,7 +110,7 @@ def accumulate(X, sample_weight, params, n_worst=0):
     worst_ll = np.empty(0)
     worst_idx = np.empty(0, dtype=np.intp)
     for sl in _batches(X, params):
-        Xs, resp = plan.weighted_log_prob(X[sl])
+        FT, XsT, resp = plan.weighted_log_prob(X[sl])
         ll = normalize_inplace(resp)
         if sample_weight is None:
             loglik += ll.sum(dtype=np.float64)
@@ -114,7 +118,7 @@ def accumulate(X, sample_weight, params, n_worst=0):
             w = sample_weight[sl]
             loglik += np.dot(w.astype(np.float64), ll.astype(np.float64))
             resp *= w[:, None]
-        chunk = SufficientStats.from_chunk(Xs, resp, params.covariance_type, plan.shift)
+        chunk = SufficientStats.from_chunk(FT, XsT, resp, params.covariance_type, plan.shift)
         stats = chunk if stats is None else stats.merge(chunk)
         if n_worst:
             cand = np.arange(sl.start, sl.stop)
@@ -137,16 +141,19 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
 
     ``resp_fn(slice)`` returns the responsibilities of those rows.
     """
-    rows = chunk_rows(X.shape[0], n_components, X.shape[1], X.dtype.itemsize)
+    strategy = STRATEGIES[covariance_type]
+    n, d = X.shape
+    rows = chunk_rows(n, n_components, d, X.dtype.itemsize, covariance_type)
     shift = np.asarray(shift, dtype=np.float64)
     shift_cast = shift.astype(X.dtype)
     stats = None
-    for sl in gen_batches(X.shape[0], rows):
-        Xs = np.subtract(X[sl], shift_cast, dtype=X.dtype)
+    for sl in gen_batches(n, rows):
+        XsT = np.subtract(X[sl].T, shift_cast[:, None], dtype=X.dtype, order="C")
+        FT = strategy.features(XsT, np.empty((strategy.n_features_out(d), XsT.shape[1]), X.dtype))
         resp = np.array(resp_fn(sl), dtype=X.dtype)
         if sample_weight is not None:
             resp *= sample_weight[sl, None]
-        chunk = SufficientStats.from_chunk(Xs, resp, covariance_type, shift)
+        chunk = SufficientStats.from_chunk(FT, XsT, resp, covariance_type, shift)
         stats = chunk if stats is None else stats.merge(chunk)
     return stats
 
@@ -154,7 +161,7 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
 def _map_rows(X, params, fn, out):
     plan = KernelPlan.from_params(params, X.dtype)
     for sl in _batches(X, params):
-        _, log_prob = plan.weighted_log_prob(X[sl])
+        _, _, log_prob = plan.weighted_log_prob(X[sl])
         out[sl] = fn(log_prob)
     return out
 
@@ -188,7 +195,7 @@ def log_prob_and_resp(X, params):
     resp = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
     plan = KernelPlan.from_params(params, X.dtype)
     for sl in _batches(X, params):
-        _, log_prob = plan.weighted_log_prob(X[sl])
+        _, _, log_prob = plan.weighted_log_prob(X[sl])
         ll[sl] = normalize_inplace(log_prob)
         resp[sl] = log_prob
     return ll, resp

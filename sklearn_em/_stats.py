@@ -22,16 +22,14 @@ class SufficientStats:
     shift: np.ndarray  # (d,), float64
 
     @classmethod
-    def from_chunk(cls, Xs, resp_w, covariance_type, shift):
-        """Statistics of a chunk already shifted (``Xs = X - shift``).
+    def from_chunk(cls, FT, XsT, resp_w, covariance_type, shift):
+        """Statistics of a chunk from its features (see ``_covariance``).
 
-        ``resp_w`` are the responsibilities multiplied by the sample weights, in the
-        chunk's dtype; products run in that dtype, results are kept in float64.
+        ``XsT`` is the chunk minus ``shift``, transposed (d, n); ``FT`` its features;
+        ``resp_w`` the responsibilities times the sample weights, in the chunk's dtype.
+        Products run in that dtype; results are kept in float64.
         """
-        nk = resp_w.sum(axis=0, dtype=np.float64)
-        sums = (resp_w.T @ Xs).astype(np.float64)
-        means = np.divide(sums, nk[:, None], out=np.zeros_like(sums), where=nk[:, None] > 0)
-        scatter = STRATEGIES[covariance_type].scatter(Xs, resp_w, nk, means)
+        nk, means, scatter = STRATEGIES[covariance_type].chunk_stats(FT, XsT, resp_w)
         return cls(covariance_type, nk, means, scatter, np.asarray(shift, dtype=np.float64))
 
     def merge(self, other):
