@@ -257,31 +257,38 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
 
     def predict(self, X):
         """The most probable component of each row of X under the chosen mixture."""
-        return self.best_estimator_.predict(self._validate(X))
+        X = self._validate(X)
+        return self.best_estimator_.predict(X)
 
     def predict_proba(self, X):
         """Posterior probability of each component of the chosen mixture, (n_samples, k)."""
-        return self.best_estimator_.predict_proba(self._validate(X))
+        X = self._validate(X)
+        return self.best_estimator_.predict_proba(X)
 
     def score_samples(self, X):
         """Log-density of the chosen mixture at each row of X, shape (n_samples,)."""
-        return self.best_estimator_.score_samples(self._validate(X))
+        X = self._validate(X)
+        return self.best_estimator_.score_samples(X)
 
     def score(self, X, y=None, sample_weight=None):
         """Mean (weighted) log-likelihood of X under the chosen mixture."""
-        return self.best_estimator_.score(self._validate(X), sample_weight=sample_weight)
+        X = self._validate(X)
+        return self.best_estimator_.score(X, sample_weight=sample_weight)
 
     def bic(self, X, sample_weight=None):
         """BIC of the chosen mixture on X (lower is better); see :meth:`GaussianMixtureEM.bic`."""
-        return self.best_estimator_.bic(self._validate(X), sample_weight=sample_weight)
+        X = self._validate(X)
+        return self.best_estimator_.bic(X, sample_weight=sample_weight)
 
     def aic(self, X, sample_weight=None):
         """AIC of the chosen mixture on X (lower is better)."""
-        return self.best_estimator_.aic(self._validate(X), sample_weight=sample_weight)
+        X = self._validate(X)
+        return self.best_estimator_.aic(X, sample_weight=sample_weight)
 
     def icl(self, X, sample_weight=None):
         """ICL of the chosen mixture on X (lower is better)."""
-        return self.best_estimator_.icl(self._validate(X), sample_weight=sample_weight)
+        X = self._validate(X)
+        return self.best_estimator_.icl(X, sample_weight=sample_weight)
 
     def sample(self, n_samples=1):
         """Draw rows from the chosen mixture; see :meth:`GaussianMixtureEM.sample`."""

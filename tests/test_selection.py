@@ -1,0 +1,344 @@
+"""Tests of GaussianMixtureSelector: every cell against a direct GaussianMixtureEM fit,
+recovery of known models, failures recorded per cell, and the scikit-learn contract.
+
+Expected failures of ``parametrize_with_checks``: none (check_array_api_input skips
+itself unless SCIPY_ARRAY_API is set). The checks run on a two-cell grid (n_components 1
+and 2, 'full') only to keep them fast: the selector's own code paths -- the grid, the
+parallel loop, the table, the choice, delegation -- are the same for any grid, and the
+covariance types themselves are checked in the estimator's tests.
+"""
+
+import io
+import re
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
+
+from sklearn_em import GaussianMixtureEM, GaussianMixtureSelector
+
+COV_TYPES = ["full", "tied", "diag", "spherical"]
+
+
+@pytest.fixture(autouse=True)
+def _single_openmp_thread():
+    # Dozens of tiny k-means initialisations: OpenMP threads only add contention, which on
+    # a busy 2-core machine slows them by an order of magnitude. Both sides of every
+    # comparison run under the same limit.
+    with threadpool_limits(1, user_api="openmp"):
+        yield
+
+
+def _rotation(angle):
+    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+
+def make_clusters(kind, n=120, seed=0):
+    """Three well-separated 2-D clusters whose covariance structure is exactly ``kind``.
+
+    spherical: isotropic, three different variances. diag: axis-aligned, different per
+    component. tied: one shared rotated (non-diagonal) covariance. full: three different
+    orientations, so neither a shared nor a diagonal covariance fits.
+    """
+    rng = np.random.RandomState(seed)
+    centres = np.array([[0.0, 0.0], [14.0, 0.0], [7.0, 14.0]])
+    if kind == "spherical":
+        covs = [s**2 * np.eye(2) for s in (0.5, 1.0, 1.5)]
+    elif kind == "diag":
+        covs = [np.diag(v) for v in ([4.0, 0.25], [0.25, 4.0], [1.5, 0.5])]
+    elif kind == "tied":
+        shared = _rotation(0.6) @ np.diag([4.0, 0.2]) @ _rotation(0.6).T
+        covs = [shared] * 3
+    else:
+        covs = [_rotation(a) @ np.diag([4.0, 0.2]) @ _rotation(a).T for a in (0.6, -0.6, 1.5)]
+    X = np.vstack([rng.multivariate_normal(m, c, n) for m, c in zip(centres, covs)])
+    y = np.repeat(np.arange(3), n)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, _ = make_clusters("full", n=40, seed=1)
+    return X
+
+
+# ----------------------------------------------------------------------------- sklearn
+@parametrize_with_checks(
+    [GaussianMixtureSelector(n_components=(1, 2), covariance_type="full", random_state=0)]
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+# ----------------------------------------------------------------------------- cells
+def _direct(k, cov_type, X, sample_weight, **params):
+    est = GaussianMixtureEM(n_components=k, covariance_type=cov_type, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return est.fit(X, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize(
+    "weighted, params",
+    [
+        (False, dict(random_state=7)),
+        (True, dict(random_state=3, n_init=2, tol=1e-5, reg_covar=1e-4, max_iter=50,
+                    init_params="k-means++", prior_strength=0.5)),
+    ],
+    ids=["defaults", "weighted-non-default-params"],
+)
+def test_every_cell_equals_a_direct_fit(blobs, weighted, params):
+    X = blobs
+    w = np.random.RandomState(0).randint(0, 4, size=len(X)).astype(float) if weighted else None
+    ks = [1, 2, 3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sel = GaussianMixtureSelector(n_components=ks, **params).fit(X, sample_weight=w)
+    res = sel.results_
+    assert len(res["bic"]) == len(ks) * len(COV_TYPES)
+    for i, (t, k) in enumerate(zip(res["covariance_type"], res["n_components"])):
+        est = _direct(int(k), t, X, w, **params)
+        assert res["error"][i] == ""
+        # the same code on the same data with the same seed: equal to the last bit
+        assert res["bic"][i] == est.bic(X, sample_weight=w)
+        assert res["aic"][i] == est.aic(X, sample_weight=w)
+        assert res["icl"][i] == est.icl(X, sample_weight=w)
+        ll = est.score_samples(X)
+        assert res["log_likelihood"][i] == pytest.approx(ll.sum() if w is None else w @ ll, rel=1e-12)
+        assert res["converged"][i] == est.converged_
+        assert res["n_iter"][i] == est.n_iter_
+        # free parameters against scikit-learn's own count
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ref = GaussianMixture(n_components=int(k), covariance_type=t, max_iter=1).fit(X[:10])
+        assert res["n_parameters"][i] == ref._n_parameters()
+    # the log-likelihood and the criteria agree with their definitions
+    n = len(X) if w is None else w.sum()
+    np.testing.assert_allclose(res["bic"], -2 * res["log_likelihood"] + res["n_parameters"] * np.log(n), rtol=1e-10)
+    np.testing.assert_allclose(res["aic"], -2 * res["log_likelihood"] + 2 * res["n_parameters"], rtol=1e-10)
+    assert np.all(res["icl"] >= res["bic"] - 1e-9)  # ICL adds a non-negative entropy
+
+    # the chosen estimator is the direct fit of the chosen cell
+    best = _direct(sel.best_params_["n_components"], sel.best_params_["covariance_type"], X, w, **params)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        np.testing.assert_array_equal(getattr(sel.best_estimator_, name), getattr(best, name))
+    assert sel.best_estimator_.get_params()["prior_strength"] == params.get("prior_strength")
+
+
+def test_parallel_equals_sequential(blobs):
+    kw = dict(n_components=[1, 2, 3], covariance_type=["full", "diag"], random_state=0)
+    seq = GaussianMixtureSelector(**kw).fit(blobs)
+    par = GaussianMixtureSelector(n_jobs=2, **kw).fit(blobs)
+    for name in ("bic", "aic", "icl", "log_likelihood", "n_parameters", "rank"):
+        np.testing.assert_array_equal(seq.results_[name], par.results_[name])
+    np.testing.assert_array_equal(seq.best_estimator_.means_, par.best_estimator_.means_)
+
+
+def test_seed_drawn_once_from_a_random_state_instance(blobs):
+    kw = dict(n_components=[2], covariance_type=["full", "tied"], init_params="random")
+    sel = GaussianMixtureSelector(random_state=np.random.RandomState(5), **kw).fit(blobs)
+    seed = np.random.RandomState(5).randint(np.iinfo(np.int32).max)
+    for i, t in enumerate(sel.results_["covariance_type"]):
+        assert sel.results_["bic"][i] == _direct(2, t, blobs, None, random_state=seed, init_params="random").bic(blobs)
+
+
+# ----------------------------------------------------------------------------- choice
+@pytest.mark.parametrize("kind", COV_TYPES)
+def test_bic_recovers_the_true_model(kind):
+    X, _ = make_clusters(kind, n=100)
+    sel = GaussianMixtureSelector(n_components=range(1, 5), random_state=0).fit(X)
+    assert sel.best_params_ == {"covariance_type": kind, "n_components": 3}
+
+
+def test_icl_recovers_k_and_a_good_clustering():
+    from sklearn.metrics import adjusted_rand_score
+
+    X, y = make_clusters("full", n=100)
+    sel = GaussianMixtureSelector(n_components=range(1, 5), criterion="icl", random_state=0).fit(X)
+    assert sel.best_params_["n_components"] == 3
+    assert adjusted_rand_score(y, sel.predict(X)) > 0.99
+
+
+@pytest.mark.parametrize("criterion", ["bic", "aic", "icl"])
+def test_best_is_the_minimum_of_the_criterion(blobs, criterion):
+    sel = GaussianMixtureSelector(
+        n_components=[1, 2, 3, 4], covariance_type=["full", "spherical"], criterion=criterion, random_state=0
+    ).fit(blobs)
+    values = sel.results_[criterion]
+    assert sel.best_criterion_ == values.min()
+    assert sel.best_index_ == int(np.argmin(values))
+    assert sel.results_["rank"][sel.best_index_] == 1
+    # ranks order the criterion
+    assert np.all(np.diff(values[np.argsort(sel.results_["rank"])]) >= 0)
+    assert sel.best_criterion_ == getattr(sel, criterion)(blobs)
+
+
+def test_ties_go_to_the_simpler_model_then_to_grid_order():
+    from sklearn_em._selection import _Cell, _results_table
+
+    grid = [("full", 2), ("tied", 2), ("diag", 2), ("spherical", 2), ("full", 3)]
+    bics = [10.0, 10.0, 10.0, 12.0, np.nan]
+    params = [11, 8, 8, 7, 0]
+    cells = [
+        _Cell(numbers={"bic": b, "aic": b, "icl": b, "n_parameters": p}) if np.isfinite(b)
+        else _Cell(error="ValueError: no")
+        for b, p in zip(bics, params)
+    ]
+    res = _results_table(grid, cells, "bic")
+    # equal BIC: fewer parameters first (tied, diag: 8), then grid order; failures last
+    assert list(res["rank"]) == [3, 1, 2, 4, 5]
+
+
+def test_a_failed_cell_is_recorded_not_fatal(blobs):
+    X = blobs[:5]
+    sel = GaussianMixtureSelector(n_components=[1, 2, 8], covariance_type=["diag"], random_state=0).fit(X)
+    i = list(sel.results_["n_components"]).index(8)
+    assert "n_samples" in sel.results_["error"][i]
+    assert np.isnan(sel.results_["bic"][i]) and np.isnan(sel.results_["icl"][i])
+    assert sel.results_["rank"][i] == 3
+    assert sel.best_params_["n_components"] in (1, 2)
+    text = sel.format_results()
+    assert "failed" in text and "k=8" in text
+
+
+def test_all_cells_failing_raises_with_the_reason(blobs):
+    with pytest.raises(ValueError, match="None of the 2 combinations.*n_components = 9"):
+        GaussianMixtureSelector(n_components=9, covariance_type=["full", "diag"]).fit(blobs[:4])
+
+
+def test_warnings_of_the_chosen_model_reach_the_caller(blobs):
+    with pytest.warns(ConvergenceWarning):
+        sel = GaussianMixtureSelector(n_components=[2], covariance_type="full", max_iter=1,
+                                      tol=0, random_state=0).fit(blobs)
+    assert not sel.results_["converged"][0]
+
+
+# ----------------------------------------------------------------------------- sklearn face
+def test_delegates_to_the_best_estimator(blobs):
+    sel = GaussianMixtureSelector(n_components=[1, 2, 3], covariance_type="full", random_state=0).fit(blobs)
+    best = sel.best_estimator_
+    np.testing.assert_array_equal(sel.predict(blobs), best.predict(blobs))
+    np.testing.assert_array_equal(sel.predict_proba(blobs), best.predict_proba(blobs))
+    np.testing.assert_array_equal(sel.score_samples(blobs), best.score_samples(blobs))
+    assert sel.score(blobs) == best.score(blobs)
+    assert sel.bic(blobs) == best.bic(blobs) == sel.results_["bic"][sel.best_index_]
+    assert sel.aic(blobs) == best.aic(blobs)
+    assert sel.icl(blobs) == best.icl(blobs)
+    np.testing.assert_array_equal(sel.fit_predict(blobs), best.predict(blobs))
+    Xs, ys = sel.sample(50)
+    assert Xs.shape == (50, 2) and set(ys) <= set(range(best.n_components))
+
+
+def test_unfitted_raises():
+    with pytest.raises(NotFittedError):
+        GaussianMixtureSelector().predict(np.zeros((3, 2)))
+
+
+def test_in_a_pipeline_and_cloned(blobs):
+    params = dict(n_components=[1, 2, 3], covariance_type=["full", "diag"], random_state=0)
+    pipe = make_pipeline(StandardScaler(), GaussianMixtureSelector(**params)).fit(blobs)
+    scaled = StandardScaler().fit_transform(blobs)
+    alone = GaussianMixtureSelector(**params).fit(scaled)
+    np.testing.assert_array_equal(pipe.predict(blobs), alone.predict(scaled))
+    assert pipe[-1].best_params_ == alone.best_params_
+    copy = clone(alone)
+    assert copy.get_params() == alone.get_params() and not hasattr(copy, "results_")
+
+
+def test_feature_names_pass_through(blobs):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(blobs, columns=["a", "b"])
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="diag", random_state=0).fit(df)
+    np.testing.assert_array_equal(sel.feature_names_in_, ["a", "b"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X has feature names" warning on predict
+        labels = sel.predict(df)
+    np.testing.assert_array_equal(labels, sel.best_estimator_.predict(blobs))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(n_components=0),
+        dict(n_components=[]),
+        dict(n_components=[1, 0]),
+        dict(n_components=[1.5]),
+        dict(covariance_type="cholesky"),
+        dict(covariance_type=["full", "bogus"]),
+        dict(covariance_type=[]),
+        dict(criterion="likelihood"),
+        dict(n_init=0),
+        dict(prior_strength=-1.0),
+    ],
+)
+def test_invalid_parameters(blobs, params):
+    with pytest.raises(InvalidParameterError):
+        GaussianMixtureSelector(**params).fit(blobs)
+
+
+def test_duplicates_in_the_grid_are_fitted_once(blobs):
+    sel = GaussianMixtureSelector(n_components=[2, 1, 2], covariance_type=["diag", "diag"], random_state=0).fit(blobs)
+    assert list(sel.results_["n_components"]) == [2, 1]
+    assert list(sel.results_["covariance_type"]) == ["diag", "diag"]
+
+
+# ----------------------------------------------------------------------------- reporting
+def test_wide_table_shows_every_cell(blobs):
+    sel = GaussianMixtureSelector(n_components=[1, 2, 3], random_state=0).fit(blobs)
+    lines = sel.format_results().splitlines()
+    assert lines[1].split() == ["k"] + COV_TYPES
+    res = sel.results_
+    for row in lines[2:5]:
+        fields = row.split()
+        k = int(fields[0])
+        for t, text in zip(COV_TYPES, fields[1:]):
+            i = np.flatnonzero((res["n_components"] == k) & (res["covariance_type"] == t))[0]
+            assert text.endswith("*") == (i == sel.best_index_)
+            assert float(text.rstrip("*")) == pytest.approx(res["bic"][i], abs=0.005)
+    buf = io.StringIO()
+    sel.print_results(file=buf)
+    assert buf.getvalue() == sel.format_results() + "\n"
+
+
+def test_long_table_has_one_row_per_cell(blobs):
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type=["full", "tied"], random_state=0).fit(blobs)
+    rows = sel.format_results("long").splitlines()[1:]
+    assert len(rows) == 4
+    for i, row in enumerate(rows):
+        fields = row.lstrip("* ").split()
+        assert fields[0] == sel.results_["covariance_type"][i]
+        assert float(fields[3]) == pytest.approx(sel.results_["aic"][i], abs=0.005)
+        assert row.startswith("*") == (i == sel.best_index_)
+    with pytest.raises(ValueError, match="layout"):
+        sel.format_results("tall")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_on_a_terminal(blobs, monkeypatch):
+    term = _Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    GaussianMixtureSelector(n_components=[1, 2], covariance_type=["full", "diag"], verbose=1).fit(blobs)
+    updates = re.findall(r"\rfitting mixtures: (\d+)/4 done, [\d.]+s elapsed", term.getvalue())
+    assert [int(u) for u in updates] == [0, 1, 2, 3, 4, 4]
+    assert term.getvalue().endswith("\n")
+
+
+def test_progress_elsewhere_is_one_final_line(blobs, capsys):
+    GaussianMixtureSelector(n_components=[1, 2], covariance_type="full", verbose=1).fit(blobs)
+    err = capsys.readouterr().err
+    assert "\r" not in err and re.fullmatch(r"fitting mixtures: 2/2 done, [\d.]+s elapsed\n", err)
+    GaussianMixtureSelector(n_components=[1, 2], covariance_type="full").fit(blobs)
+    assert capsys.readouterr().err == ""
