@@ -1,0 +1,208 @@
+"""Properties of the EM fit that hold for any data, checked with hypothesis.
+
+Hypothesis draws the shape of the problem (seed, n_features, n_components, covariance type,
+cluster spread, offset); the data themselves are Gaussian blobs drawn from that seed, so
+every example is a well-posed mixture problem (no duplicated rows, no singular clusters).
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, reject, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+
+SETTINGS = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+problems = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**31 - 1),
+        "n_features": st.integers(1, 3),
+        "n_components": st.integers(1, 3),
+        "spread": st.sampled_from([1.0, 3.0, 10.0]),
+        "scale": st.sampled_from([1e-3, 1.0, 1e3]),
+    }
+)
+
+
+def _data(problem, n_per=20):
+    """Blobs: one per component, random centres, random (anisotropic) shapes."""
+    rng = np.random.RandomState(problem["seed"])
+    d, k = problem["n_features"], problem["n_components"]
+    centres = rng.uniform(-problem["spread"], problem["spread"], size=(k, d))
+    blocks = []
+    for j in range(k):
+        A = rng.uniform(0.3, 1.0) * (np.eye(d) + 0.4 * rng.randn(d, d))
+        blocks.append(centres[j] + rng.randn(n_per + 5 * j, d) @ A)
+    return problem["scale"] * np.vstack(blocks)
+
+
+def _user_init(X, covariance_type, n_components, seed):
+    """A starting model that depends neither on the row order nor on the origin (except
+    through the means, which are shifted with the data)."""
+    rng = np.random.RandomState(seed)
+    d = X.shape[1]
+    means = X[rng.choice(X.shape[0], n_components, replace=False)]
+    prec = 1.0 / X.var(axis=0)
+    precisions = {
+        "full": np.tile(np.diag(prec), (n_components, 1, 1)),
+        "tied": np.diag(prec),
+        "diag": np.tile(prec, (n_components, 1)),
+        "spherical": np.full(n_components, prec.mean()),
+    }[covariance_type]
+    return dict(
+        weights_init=np.full(n_components, 1.0 / n_components),
+        means_init=means,
+        precisions_init=precisions,
+    )
+
+
+def _fit(X, covariance_type, n_components, *, reject_reseed=False, **params):
+    est = GaussianMixtureEM(n_components, covariance_type=covariance_type, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if not reject_reseed:
+            warnings.simplefilter("ignore", DegenerateComponentWarning)
+            return est.fit(X)
+        # Re-seeding a collapsed component is a jump, not an EM step, and the properties
+        # that use this are about EM steps: such an example is discarded. (It happens
+        # when EM, correctly, drives a component onto <= d rows; scikit-learn raises there.)
+        warnings.simplefilter("error", DegenerateComponentWarning)
+        try:
+            return est.fit(X)
+        except DegenerateComponentWarning:
+            reject()
+
+
+def _log_density_brute_force(est, X):
+    """log sum_k w_k N(x | mu_k, Sigma_k), one scipy density per component."""
+    k, d = est.means_.shape
+    per_component = []
+    for j in range(k):
+        cov = {
+            "full": lambda: est.covariances_[j],
+            "tied": lambda: est.covariances_,
+            "diag": lambda: np.diag(est.covariances_[j]),
+            "spherical": lambda: est.covariances_[j] * np.eye(d),
+        }[est.covariance_type]()
+        per_component.append(
+            np.log(est.weights_[j]) + multivariate_normal(est.means_[j], cov).logpdf(X).reshape(-1)
+        )
+    return logsumexp(np.array(per_component), axis=0)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@SETTINGS
+@given(problem=problems, init=st.sampled_from(["kmeans", "random", "user"]))
+def test_log_likelihood_never_decreases(covariance_type, problem, init):
+    X = _data(problem)
+    k = problem["n_components"]
+    if init == "user":
+        params = _user_init(X, covariance_type, k, problem["seed"])
+    else:
+        params = dict(init_params=init, random_state=problem["seed"] % 1000)
+    # reg_covar=0: adding reg_covar to the M-step's covariance is not an EM step and can
+    # lower the likelihood (scikit-learn's too: relative -1e-6 seen at reg_covar=1e-6 on
+    # data of unit scale); without it monotonicity is a theorem. (For the same reason the
+    # single-row starts 'k-means++' and 'random_from_data', whose initial covariance is
+    # reg_covar alone, are not drawn here.)
+    est = _fit(X, covariance_type, k, tol=0, max_iter=25, reg_covar=0.0, reject_reseed=True, **params)
+    bounds = np.asarray(est.lower_bounds_)
+    assert bounds.shape == (25,)
+    assert np.all(np.isfinite(bounds))
+    steps = np.diff(bounds)
+    allowed = 1e-10 * np.maximum(np.abs(bounds[:-1]), 1.0)
+    assert np.all(steps >= -allowed), (steps.min(), np.argmin(steps))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@SETTINGS
+@given(problem=problems)
+def test_predict_proba_rows_sum_to_one(covariance_type, problem):
+    X = _data(problem)
+    est = _fit(X, covariance_type, problem["n_components"], random_state=0)
+    rng = np.random.RandomState(problem["seed"])
+    # points near the data and far from it (where all densities underflow)
+    X_new = np.vstack([X[:5], X[:3] + 1e3 * problem["scale"] * rng.randn(3, X.shape[1])])
+    proba = est.predict_proba(X_new)
+    assert proba.shape == (X_new.shape[0], problem["n_components"])
+    assert np.all(proba >= 0) and np.all(proba <= 1)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert_array_equal(est.predict(X_new), proba.argmax(axis=1))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@SETTINGS
+@given(problem=problems)
+def test_score_samples_is_log_mixture_density(covariance_type, problem):
+    X = _data(problem)
+    est = _fit(X, covariance_type, problem["n_components"], random_state=0)
+    rng = np.random.RandomState(problem["seed"])
+    X_new = np.vstack([X[::3], X[:4] + 5 * problem["scale"] * rng.randn(4, X.shape[1])])
+    expected = _log_density_brute_force(est, X_new)
+    assert_allclose(est.score_samples(X_new), expected, rtol=1e-9, atol=1e-9)
+    assert_allclose(est.score(X_new), expected.mean(), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@SETTINGS
+@given(problem=problems, perm_seed=st.integers(0, 2**31 - 1))
+def test_row_order_does_not_matter(covariance_type, problem, perm_seed):
+    X = _data(problem)
+    k = problem["n_components"]
+    init = _user_init(X, covariance_type, k, problem["seed"])
+    perm = np.random.RandomState(perm_seed).permutation(X.shape[0])
+    a = _fit(X, covariance_type, k, tol=0, max_iter=15, reject_reseed=True, **init)
+    b = _fit(X[perm], covariance_type, k, tol=0, max_iter=15, reject_reseed=True, **init)
+    scale = problem["scale"]
+    assert_allclose(b.weights_, a.weights_, rtol=1e-8, atol=1e-12)
+    assert_allclose(b.means_, a.means_, rtol=1e-8, atol=1e-10 * scale)
+    assert_allclose(b.covariances_, a.covariances_, rtol=1e-7, atol=1e-10 * scale**2)
+    # Only the summation order differs; a component EM has shrunk onto a single row
+    # (variance ~ reg_covar) turns that rounding into ~1e-9 relative in its log-density.
+    assert_allclose(b.lower_bounds_, a.lower_bounds_, rtol=1e-8, atol=1e-8)
+    assert_allclose(b.score_samples(X[perm]), a.score_samples(X)[perm], rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@SETTINGS
+@given(
+    problem=problems,
+    offset=st.sampled_from([1.0, 1e3, 1e6, -1e6]),
+    direction_seed=st.integers(0, 2**31 - 1),
+)
+@example(
+    problem={"seed": 0, "n_features": 3, "n_components": 3, "spread": 3.0, "scale": 1.0},
+    offset=1e6,
+    direction_seed=1,
+)
+def test_translation_moves_only_the_means(covariance_type, problem, offset, direction_seed):
+    X = _data(problem)
+    k, d = problem["n_components"], problem["n_features"]
+    # an offset of 1e6 relative to the data's spread (so 1e9 for data at scale 1e3)
+    c = offset * problem["scale"] * np.random.RandomState(direction_seed).uniform(0.5, 1.0, size=d)
+    init = _user_init(X, covariance_type, k, problem["seed"])
+    Xc = X + c
+    # rows are rounded when shifted: compare with a fit of the rounded rows moved back,
+    # so the test sees the estimator's error, not the input's
+    X_back = Xc - c
+    a = _fit(X_back, covariance_type, k, tol=0, max_iter=15, reject_reseed=True, **init)
+    init_c = dict(init, means_init=init["means_init"] + c)
+    b = _fit(Xc, covariance_type, k, tol=0, max_iter=15, reject_reseed=True, **init_c)
+    scale = problem["scale"]
+    assert_allclose(b.weights_, a.weights_, rtol=1e-6, atol=1e-9)
+    # means_ are stored at their offset: they carry |c| * eps of rounding
+    assert_allclose(b.means_ - c, a.means_, rtol=0, atol=1e-6 * scale + 4 * np.spacing(np.abs(c)).max())
+    assert_allclose(b.covariances_, a.covariances_, rtol=1e-6, atol=1e-9 * scale**2)
+    assert_allclose(b.lower_bound_, a.lower_bound_, rtol=1e-7, atol=1e-7)
+    assert_allclose(b.score(Xc), a.score(X_back), rtol=1e-7, atol=1e-7)
