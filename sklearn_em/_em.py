@@ -69,9 +69,39 @@ def data_covariance(X, sample_weight, covariance_type, reg_covar):
     return STRATEGIES[kind].covariances(stats.nk, stats.scatter, reg_covar, X.shape[1])[0]
 
 
+# Cholesky succeeds on many singular matrices by rounding luck. A conditional variance
+# below this fraction of the variable's own variance is rounding noise (it is computed as
+# a difference with an error of a few eps), and so is a variance below the resolution of
+# the mean's own digits: such a covariance is treated as not positive definite.
+_SINGULAR_RATIO = 64 * _EPS
+
+
+def _factor(strategy, ctype, cov, means=None):
+    """``strategy.precisions_cholesky(cov)``, also failing numerically singular components."""
+    prec_chol, failed = strategy.precisions_cholesky(cov)
+    with np.errstate(all="ignore"):
+        if ctype in ("full", "tied"):
+            c = cov if ctype == "full" else cov[None]
+            u = prec_chol if ctype == "full" else prec_chol[None]
+            var = np.diagonal(c, axis1=1, axis2=2)
+            conditional = 1.0 / np.diagonal(u, axis1=1, axis2=2) ** 2
+            bad = np.any(~(conditional >= _SINGULAR_RATIO * var), axis=1)
+        else:
+            var = cov if ctype == "diag" else cov[:, None]
+            bad = np.zeros(var.shape[0], dtype=bool)
+        if means is not None:
+            floor = (_SINGULAR_RATIO * np.abs(means)) ** 2
+            if ctype != "diag":
+                floor = floor.max(axis=1, keepdims=True)
+            if ctype == "tied":
+                floor = floor.max(axis=0, keepdims=True)
+            bad |= np.any(var <= floor, axis=1)
+    return prec_chol, sorted(set(int(j) for j in failed) | set(np.flatnonzero(bad).tolist()))
+
+
 def _is_pd(strategy, ctype, cov):
     one = cov if ctype == "tied" else np.asarray(cov)[None]
-    return np.all(np.isfinite(one)) and not strategy.precisions_cholesky(one)[1]
+    return bool(np.all(np.isfinite(one))) and not _factor(strategy, ctype, one)[1]
 
 
 def m_step(
@@ -103,7 +133,7 @@ def m_step(
             )[:, None]
             between = strategy.outer(stats.means - prior_mean, s * prior.kappa * nk / (s * prior.kappa + nk))
             cov = strategy.map_covariances(nk, stats.scatter, between, prior, s, reg_covar)
-    prec_chol, failed = strategy.precisions_cholesky(cov)
+    prec_chol, failed = _factor(strategy, ctype, cov, means_s + stats.shift)
     weights = nk + 10 * _EPS
     failed = [int(j) for j in failed]
     lost = np.flatnonzero(nk < SUPPORT_FRACTION * unit_weight)
@@ -144,7 +174,7 @@ def m_step(
             if ctype != "tied":
                 cov[j] = pooled
             weights[j] = max(weights[j], unit_weight)
-        prec_chol, failed = strategy.precisions_cholesky(cov)
+        prec_chol, failed = _factor(strategy, ctype, cov, means)
         if failed:
             j = failed[0]
             raise ValueError(
