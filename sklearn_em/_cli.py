@@ -112,9 +112,7 @@ def parse_table(text, source="input", delimiter=None):
         for j in range(width)
     ]
     first_is_text = [not is_missing(s) and _number(s) is None for s in rows[0]]
-    header = any(t and below for t, below in zip(first_is_text, numeric_below)) or (
-        all(first_is_text) and len(rows) > 1
-    )
+    header = any(t and below for t, below in zip(first_is_text, numeric_below)) or all(first_is_text)
     if header:
         columns = [name or f"x{j + 1}" for j, name in enumerate(rows[0])]
         rows, linenos = rows[1:], linenos[1:]
@@ -212,11 +210,21 @@ def build_parser():
     fit = sub.add_parser(
         "fit",
         help="fit a grid of mixtures to a CSV/TSV file and report the best",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Fit a Gaussian mixture for every number of components and covariance type, "
-            "print the criterion table and the chosen model. FILE is CSV or TSV (delimiter "
-            "and header detected; text columns are left out). Without FILE, the built-in "
+            "Fit a Gaussian mixture for every number of components and covariance type,\n"
+            "print the criterion table and the chosen model. FILE is CSV or TSV (delimiter\n"
+            "and header detected; text columns are left out). Without FILE, the built-in\n"
             "Old Faithful geyser data is used; '-' reads standard input."
+        ),
+        epilog=(
+            "examples:\n"
+            "  sklearn-em fit                      # the Old Faithful sample data\n"
+            "  sklearn-em fit data.csv --components 1-5 --covariance full,diag\n"
+            "  sklearn-em fit data.tsv --criterion icl --out labels.csv --plot fig.png\n"
+            "\n"
+            "--plot needs matplotlib: pip install sklearn-em[plot]\n"
+            "exit status: 0 success, 2 bad input or arguments"
         ),
     )
     fit.add_argument("file", nargs="?", metavar="FILE", help="CSV or TSV file (default: Old Faithful)")
@@ -237,12 +245,11 @@ def build_parser():
     fit.add_argument("--seed", type=int, default=0, metavar="S",
                      help="random seed, for reproducible results (default: 0)")
     fit.add_argument("--n-jobs", type=int, default=1, metavar="J",
-                     help="models fitted in parallel; -1 = all processors (default: 1)")
+                     help="models fitted in parallel processes; -1 = all processors (default: 1)")
     fit.add_argument("--out", metavar="LABELS.csv",
                      help="write each row's label and component probabilities to this CSV file")
     fit.add_argument("--plot", metavar="FIG.png",
-                     help="write the criterion and classification plots to this PNG file "
-                          "(needs matplotlib: pip install sklearn-em[plot])")
+                     help="write the criterion and classification plots to this PNG file")
     fit.add_argument("--json", action="store_true",
                      help="print the results as one JSON object instead of text")
     fit.add_argument("--quiet", action="store_true", help="no progress display on stderr")
