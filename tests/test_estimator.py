@@ -15,11 +15,20 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureEM
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    # The problems here are tiny: BLAS threads only add synchronisation cost (many times
+    # the work itself when the machine is busy). Numbers do not depend on this.
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _blobs(seed=0, n_per=30, d=2):

@@ -24,11 +24,20 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureEM
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 N_COMPONENTS = 3
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_blas_thread():
+    # The problems here are tiny: BLAS threads only add synchronisation cost (many times
+    # the work itself when the machine is busy). Numbers do not depend on this.
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _blobs(seed=0, n_per=40):
