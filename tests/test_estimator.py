@@ -3,7 +3,8 @@
 Oracles: scikit-learn's own estimator checks, exact equivalences (the same fit reached by two
 routes), and scikit-learn's GaussianMixture where a behaviour is meant to be the same.
 
-Expected failures of ``parametrize_with_checks``: none.
+Expected failures of ``parametrize_with_checks``: none. (``check_array_api_input`` skips
+itself unless SCIPY_ARRAY_API=1 is set in the environment; that is scikit-learn's own skip.)
 """
 
 import warnings
