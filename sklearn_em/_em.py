@@ -71,12 +71,11 @@ def data_covariance(X, sample_weight, covariance_type, reg_covar):
 
 # Cholesky succeeds on many singular matrices by rounding luck. A conditional variance
 # below this fraction of the variable's own variance is rounding noise (it is computed as
-# a difference with an error of a few eps), and so is a variance below the resolution of
-# the mean's own digits: such a covariance is treated as not positive definite.
+# a difference with an error of a few eps): such a covariance is not positive definite.
 _SINGULAR_RATIO = 64 * _EPS
 
 
-def _factor(strategy, ctype, cov, means=None):
+def _factor(strategy, ctype, cov):
     """``strategy.precisions_cholesky(cov)``, also failing numerically singular components."""
     prec_chol, failed = strategy.precisions_cholesky(cov)
     with np.errstate(all="ignore"):
@@ -89,13 +88,6 @@ def _factor(strategy, ctype, cov, means=None):
         else:
             var = cov if ctype == "diag" else cov[:, None]
             bad = np.zeros(var.shape[0], dtype=bool)
-        if means is not None:
-            floor = (_SINGULAR_RATIO * np.abs(means)) ** 2
-            if ctype != "diag":
-                floor = floor.max(axis=1, keepdims=True)
-            if ctype == "tied":
-                floor = floor.max(axis=0, keepdims=True)
-            bad |= np.any(var <= floor, axis=1)
     return prec_chol, sorted(set(int(j) for j in failed) | set(np.flatnonzero(bad).tolist()))
 
 
@@ -133,7 +125,7 @@ def m_step(
             )[:, None]
             between = strategy.outer(stats.means - prior_mean, s * prior.kappa * nk / (s * prior.kappa + nk))
             cov = strategy.map_covariances(nk, stats.scatter, between, prior, s, reg_covar)
-    prec_chol, failed = _factor(strategy, ctype, cov, means_s + stats.shift)
+    prec_chol, failed = _factor(strategy, ctype, cov)
     weights = nk + 10 * _EPS
     failed = [int(j) for j in failed]
     lost = np.flatnonzero(nk < SUPPORT_FRACTION * unit_weight)
@@ -174,7 +166,7 @@ def m_step(
             if ctype != "tied":
                 cov[j] = pooled
             weights[j] = max(weights[j], unit_weight)
-        prec_chol, failed = _factor(strategy, ctype, cov, means)
+        prec_chol, failed = _factor(strategy, ctype, cov)
         if failed:
             j = failed[0]
             raise ValueError(

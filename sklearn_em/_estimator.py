@@ -242,11 +242,22 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 
     def _store(self, params, dtype):
         params = params.astype(dtype)
+        covariances = params.covariance_matrices().astype(dtype, copy=False)
+        precisions = params.precisions().astype(dtype, copy=False)
+        arrays = (params.weights, params.means, params.precisions_cholesky, covariances, precisions)
+        with np.errstate(invalid="ignore"):
+            finite = all(np.all(np.isfinite(a)) for a in arrays)
+        if not finite:
+            # e.g. float32 data near 1e20: its variances (1e40) overflow float32
+            raise ValueError(
+                f"The fitted covariances or precisions are not finite in {np.dtype(dtype).name} "
+                "at the scale of these data. Fit on float64 data or rescale the features."
+            )
         self.weights_ = params.weights
         self.means_ = params.means
         self.precisions_cholesky_ = params.precisions_cholesky
-        self.covariances_ = params.covariance_matrices().astype(dtype, copy=False)
-        self.precisions_ = params.precisions().astype(dtype, copy=False)
+        self.covariances_ = covariances
+        self.precisions_ = precisions
 
     def _model(self):
         check_is_fitted(self)
