@@ -254,3 +254,35 @@ def test_partial_user_init_matches_sklearn(covariance_type, given):
         for name in FITTED:
             _close(getattr(ours, name), getattr(ref, name), 1e-7)
         assert_allclose(ours.lower_bounds_, ref.lower_bounds_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("init_params", ["kmeans", "random", "random_from_data", "k-means++"])
+def test_initial_model_matches_sklearn(covariance_type, init_params):
+    # max_iter=0 stores the starting model itself
+    ours, ref = _fit_both(X, covariance_type=covariance_type, init_params=init_params,
+                          random_state=0, max_iter=0)
+    assert ours.n_iter_ == ref.n_iter_ == 0
+    assert ours.lower_bounds_ == ref.lower_bounds_ == []
+    assert ours.lower_bound_ == ref.lower_bound_ == -np.inf
+    _close(ours.weights_, ref.weights_, 1e-12)
+    _close(ours.means_, ref.means_, 1e-12)
+    if init_params in ("kmeans", "random"):
+        for name in FITTED:
+            _close(getattr(ours, name), getattr(ref, name), 1e-10)
+        return
+    # One row per component: its scatter is zero, so the covariance is reg_covar alone, up
+    # to rounding of order eps * |x - mean(X)|^2 (our moments are taken about the data's
+    # mean). scikit-learn takes raw moments about the origin: a cancellation error of order
+    # eps * |x|^2 (relative ~1e-8 of reg_covar=1e-6 here); for 'tied' its uncentred
+    # X.T @ X over all rows gives a different matrix altogether (module docstring).
+    d = X.shape[1]
+    expected = {
+        "full": np.tile(1e-6 * np.eye(d), (N_COMPONENTS, 1, 1)),
+        "tied": 1e-6 * np.eye(d),
+        "diag": np.full((N_COMPONENTS, d), 1e-6),
+        "spherical": np.full(N_COMPONENTS, 1e-6),
+    }[covariance_type]
+    _close(ours.covariances_, expected, 1e-8)
+    if covariance_type != "tied":
+        _close(ours.covariances_, ref.covariances_, 1e-6)
