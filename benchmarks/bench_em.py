@@ -176,44 +176,47 @@ def check_same_work(case, sk, ours, n_iter):
     return max(diff_means, diff_w, diff_cov)
 
 
-def bench_iterations(case, X, init, n_iter, repeats):
-    """ms per EM iteration of each estimator: the time of a fit with max_iter=n_iter
-    minus a fit with max_iter=1 (validation, initialisation, sklearn's final E-step and
-    one iteration), divided by n_iter - 1; median over ``repeats`` alternated repeats.
+STATS = {"median": statistics.median, "min": min}
+
+
+def bench_iterations(case, X, init, n_iter, repeats, stat="median"):
+    """ms per EM iteration of each estimator: (T(max_iter=n_iter) - T(max_iter=1)) /
+    (n_iter - 1), where T is the median (or min) wall time of a fit over ``repeats``
+    alternated repeats. The max_iter=1 fit holds validation, initialisation, one iteration
+    and sklearn's final E-step, so only whole EM iterations are left in the difference.
 
     (max_iter=0 would be the natural baseline, but scikit-learn's fit fails with
     max_iter=0 when precisions_init is given: it never sets covariances_.)"""
+    reduce = STATS[stat]
     # warm-up: first-call costs (imports, BLAS thread start, page faults)
     for kind in ESTIMATORS:
         fixed_estimator(kind, case, init, 1).fit(X)
-    per_iter = {kind: [] for kind in ESTIMATORS}
-    overhead = {kind: [] for kind in ESTIMATORS}
+    t_n = {kind: [] for kind in ESTIMATORS}
+    t_1 = {kind: [] for kind in ESTIMATORS}
     fitted = {}
     for _ in range(repeats):
-        t_n, t_0 = {}, {}
         for kind in ESTIMATORS:  # sklearn, ours, alternating
-            t_n[kind], fitted[kind] = timed(lambda: fixed_estimator(kind, case, init, n_iter).fit(X))
+            t, fitted[kind] = timed(lambda: fixed_estimator(kind, case, init, n_iter).fit(X))
+            t_n[kind].append(t)
         for kind in ESTIMATORS:
-            t_0[kind], _ = timed(lambda: fixed_estimator(kind, case, init, 1).fit(X))
-        for kind in ESTIMATORS:
-            per_iter[kind].append((t_n[kind] - t_0[kind]) / (n_iter - 1))
-            overhead[kind].append(t_0[kind])
+            t_1[kind].append(timed(lambda: fixed_estimator(kind, case, init, 1).fit(X))[0])
     diff = check_same_work(case, fitted["sklearn"], fitted["ours"], n_iter)
     mem = {}
     for kind in ESTIMATORS:
         mem[kind], _ = peak_memory(lambda: fixed_estimator(kind, case, init, min(n_iter, 2)), X)
     return {
-        "ms": {k: 1e3 * statistics.median(v) for k, v in per_iter.items()},
-        "spread": {k: (max(v) - min(v)) / statistics.median(v) for k, v in per_iter.items()},
-        "overhead_ms": {k: 1e3 * statistics.median(v) for k, v in overhead.items()},
+        "ms": {k: 1e3 * (reduce(t_n[k]) - reduce(t_1[k])) / (n_iter - 1) for k in ESTIMATORS},
+        # noise of the main measurement: spread of the max_iter=n_iter fit times
+        "spread": {k: (max(v) - min(v)) / statistics.median(v) for k, v in t_n.items()},
+        "overhead_ms": {k: 1e3 * reduce(v) for k, v in t_1.items()},
         "mem": mem,
         "diff": diff,
     }
 
 
-def bench_default_fit(case, X, repeats):
+def bench_default_fit(case, X, repeats, stat="median"):
     """Whole default fit (init_params='kmeans', default tol and max_iter, random_state=0):
-    median wall time over ``repeats`` alternated repeats."""
+    median (or min) wall time over ``repeats`` alternated repeats."""
     times = {kind: [] for kind in ESTIMATORS}
     fitted = {}
     for _ in range(repeats):
@@ -221,7 +224,7 @@ def bench_default_fit(case, X, repeats):
             t, fitted[kind] = timed(lambda: default_estimator(kind, case).fit(X))
             times[kind].append(t)
     return {
-        "s": {k: statistics.median(v) for k, v in times.items()},
+        "s": {k: STATS[stat](v) for k, v in times.items()},
         "n_iter": {k: v.n_iter_ for k, v in fitted.items()},
         "converged": {k: v.converged_ for k, v in fitted.items()},
         "lower_bound": {k: float(v.lower_bound_) for k, v in fitted.items()},
@@ -254,7 +257,13 @@ def main(argv=None):
         help="comma-separated glob patterns on case names, e.g. 'full-200k-*,tied-*'; "
         "the memory case is named 'mem-full-2M-16-16-f64'",
     )
-    p.add_argument("--repeats", type=int, default=3, help="alternated repeats per case (median)")
+    p.add_argument("--repeats", type=int, default=3, help="alternated repeats per case")
+    p.add_argument(
+        "--stat",
+        choices=sorted(STATS),
+        default="median",
+        help="statistic over repeats (min is more robust on a busy machine)",
+    )
     p.add_argument("--iters", type=int, default=10, help="EM iterations per timed fit")
     p.add_argument(
         "--fit-repeats", type=int, default=1, help="repeats of each whole default fit (median)"
@@ -306,8 +315,9 @@ def main(argv=None):
         "(re-measured at the end, to show whether the machine stayed quiet)."
     )
     print(
-        f"Timing: ms per EM iteration = (fit with max_iter={args.iters}, tol=0  minus  fit with "
-        f"max_iter=1) / {args.iters - 1}, median of {args.repeats} alternated repeats; the "
+        f"Timing: ms per EM iteration = (T(max_iter={args.iters}, tol=0) - T(max_iter=1)) / "
+        f"{args.iters - 1}, T = {args.stat} wall time of a fit over {args.repeats} alternated "
+        "repeats; the "
         "subtracted fit holds validation, initialisation, one iteration and sklearn's final "
         "E-step. Same data, "
         "same initial parameters (the generating ones), same n_iter_ (asserted), fitted "
@@ -324,7 +334,7 @@ def main(argv=None):
     for case in cases:
         X, truth = data.get(case)
         init = initial_parameters(truth, case.covariance_type)
-        results[case] = bench_iterations(case, X, init, args.iters, args.repeats)
+        results[case] = bench_iterations(case, X, init, args.iters, args.repeats, args.stat)
         r = results[case]
         print(
             f"  done {case.name}: sklearn {r['ms']['sklearn']:.2f} ms/it, ours {r['ms']['ours']:.2f} ms/it",
@@ -361,8 +371,8 @@ def main(argv=None):
     print_table(headers, rows, md)
     print()
     print(
-        "spread = (max - min) / median of the per-iteration times over the repeats (the larger "
-        "of the two estimators'); 'fixed' = the max_iter=1 fit; peak MiB = fit with "
+        f"spread = (max - min) / median of the max_iter={args.iters} fit times over the repeats "
+        "(the larger of the two estimators'); 'fixed' = T(max_iter=1); peak MiB = fit with "
         f"max_iter={min(args.iters, 2)}; bound = GFLOP/it at the {{D,S}}GEMM rate above "
         "(a yardstick for full/tied only)."
     )
@@ -396,12 +406,12 @@ def main(argv=None):
     if not args.skip_default_fit and cases:
         for case in cases:
             X, _ = data.get(case)
-            fits[case] = bench_default_fit(case, X, args.fit_repeats)
+            fits[case] = bench_default_fit(case, X, args.fit_repeats, args.stat)
             print(f"  done default fit {case.name}", file=sys.stderr, flush=True)
         print("## Whole default fit" if md else "== Whole default fit ==")
         print(
             "init_params='kmeans', default tol=1e-3 and max_iter=100, random_state=0 for both; "
-            f"wall time of fit(X), median of {args.fit_repeats} alternated repeat(s). The two "
+            f"wall time of fit(X), {args.stat} of {args.fit_repeats} alternated repeat(s). The two "
             "may stop at different iterations (reported); sklearn's time also holds its final E-step."
         )
         rows = []
@@ -482,9 +492,14 @@ def main(argv=None):
             label = f"{tw.name.rsplit('-', 1)[0]}: ours float32 >= 1.6x faster than ours float64"
             targets.append((label, speedup >= 1.6, f"{speedup:.2f}x"))
     if not any("float32 >= 1.6x" in t[0] for t in targets):
-        targets.append(("full 200k/16/16: ours float32 >= 1.6x ours float64", None, "not measured"))
+        targets.append(
+            (f"full {_short(n200)}/16/16: ours float32 >= 1.6x ours float64", None, "not measured")
+        )
     if mem is None:
-        targets.append(("memory 2M/16/16: peak below sklearn's and below X + 2nk*8", None, "not measured"))
+        targets.append(
+            (f"memory {_short(mcase.n)}/16/16: peak below sklearn's and below X + 2nk*8", None,
+             "not measured")
+        )  # fmt: skip
     else:
         n, d, k = mcase.shape
         ours, sk = mem["ours"]["peak"], mem["sklearn"]["peak"]

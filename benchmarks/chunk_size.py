@@ -1,0 +1,142 @@
+"""Our EM iteration time against the number of rows per chunk (justifies MAX_CHUNK_ROWS).
+
+Rows per chunk = min(MAX_CHUNK_ROWS, rows whose temporaries fit in scikit-learn's
+``working_memory``, n). This script varies each of the two limits in turn:
+
+* the cap ``sklearn_em._kernels.MAX_CHUNK_ROWS`` (monkeypatched), at the default
+  ``working_memory``;
+* small ``working_memory`` values (``sklearn.config_context``), at the default cap.
+
+    python benchmarks/chunk_size.py             # n=200k, d=16, k=16, full, float64 + float32
+    python benchmarks/chunk_size.py --quick
+
+Run by hand, never by pytest.
+"""
+
+import argparse
+import statistics
+import warnings
+
+import numpy as np
+from sklearn import config_context, get_config
+from sklearn.exceptions import ConvergenceWarning
+
+import sklearn_em._kernels as kernels
+from _common import (
+    initial_parameters,
+    load_average,
+    machine_description,
+    make_mixture,
+    print_table,
+    timed,
+)
+from sklearn_em import GaussianMixtureEM
+
+CAPS = (512, 1024, 2048, 4096, 8192, 16384, 65536, None)  # None: no cap (n)
+WORKING_MEMORY_MB = (0.25, 0.5, 1, 2, 4, 8)
+
+
+def effective_rows(X, k, covariance_type):
+    n, d = X.shape
+    try:
+        return kernels.chunk_rows(n, k, d, X.dtype.itemsize, covariance_type)
+    except TypeError:  # older signature, without the covariance type
+        return kernels.chunk_rows(n, k, d, X.dtype.itemsize)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="n / 10 (smoke run)")
+    p.add_argument("--n", type=int, default=200_000)
+    p.add_argument("--d", type=int, default=16)
+    p.add_argument("--k", type=int, default=16)
+    p.add_argument("--covariance-type", default="full")
+    p.add_argument("--dtypes", default="float64,float32")
+    p.add_argument("--iters", type=int, default=10, help="EM iterations per timed fit (>= 2)")
+    p.add_argument("--repeats", type=int, default=3, help="round-robin repeats")
+    p.add_argument("--stat", choices=("median", "min"), default="median")
+    p.add_argument("--markdown", action="store_true")
+    p.add_argument("--blas-threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.iters < 2:
+        p.error("--iters must be at least 2")
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)
+
+    n = args.n // (10 if args.quick else 1)
+    d, k, cov = args.d, args.k, args.covariance_type
+    X64, truth = make_mixture(n, d, k, seed=0)
+    init = initial_parameters(truth, cov)
+    default_cap = kernels.MAX_CHUNK_ROWS
+    default_wm = get_config()["working_memory"]
+
+    configs = [("cap", c) for c in CAPS] + [("working_memory", w) for w in WORKING_MEMORY_MB]
+
+    def fit(X, max_iter):
+        return GaussianMixtureEM(
+            n_components=k, covariance_type=cov, tol=0.0, max_iter=max_iter, **init
+        ).fit(X)
+
+    def run(X, config, max_iter):
+        kind, value = config
+        try:
+            if kind == "cap":
+                kernels.MAX_CHUNK_ROWS = n if value is None else value
+                rows = effective_rows(X, k, cov)
+                return timed(lambda: fit(X, max_iter))[0], rows
+            with config_context(working_memory=value):
+                rows = effective_rows(X, k, cov)
+                return timed(lambda: fit(X, max_iter))[0], rows
+        finally:
+            kernels.MAX_CHUNK_ROWS = default_cap
+
+    print(("**Machine:** " if args.markdown else "Machine: ") + machine_description())
+    print(
+        f"{cov} n={n} d={d} k={k}; ms per EM iteration = (T(max_iter={args.iters}) - "
+        f"T(max_iter=1)) / {args.iters - 1}, T = {args.stat} fit time over {args.repeats} "
+        f"round-robin repeats over all settings; spread = (max - min) / median of the "
+        f"max_iter={args.iters} fit times. Defaults: MAX_CHUNK_ROWS={default_cap}, working_memory={default_wm} MiB. "
+        f"Load average at start: {load_average():.2f}."
+    )
+    print()
+    for dtype in args.dtypes.split(","):
+        X = X64.astype(dtype)
+        for config in configs:  # warm-up
+            run(X, config, 1)
+        reduce = {"median": statistics.median, "min": min}[args.stat]
+        t_n = {c: [] for c in configs}
+        t_1 = {c: [] for c in configs}
+        rows = {}
+        for _ in range(args.repeats):
+            for config in configs:
+                t, rows[config] = run(X, config, args.iters)
+                t_n[config].append(t)
+                t_1[config].append(run(X, config, 1)[0])
+        ms = {c: 1e3 * (reduce(t_n[c]) - reduce(t_1[c])) / (args.iters - 1) for c in configs}
+        ref = ms[("cap", default_cap)] if ("cap", default_cap) in ms else None
+        table = []
+        for config in configs:
+            kind, value = config
+            if kind == "cap":
+                label = f"MAX_CHUNK_ROWS={'none (n)' if value is None else value}"
+            else:
+                label = f"working_memory={value:g} MiB"
+            spread = (max(t_n[config]) - min(t_n[config])) / statistics.median(t_n[config])
+            table.append([
+                label + (" (default)" if config == ("cap", default_cap) else ""),
+                str(rows[config]),
+                f"{ms[config]:.2f}",
+                f"{ms[config] / ref:.2f}" if ref else "",
+                f"{100 * spread:.0f}%",
+            ])  # fmt: skip
+        print(("### " if args.markdown else "== ") + f"{dtype}" + ("" if args.markdown else " =="))
+        print_table(["setting", "rows/chunk", "ms/it", "vs default", "spread"], table, args.markdown)
+        print()
+    print(f"Load average at end: {load_average():.2f}.")
+
+
+if __name__ == "__main__":
+    main()
