@@ -456,11 +456,11 @@ def run_fit(args, stdout, stderr):
         verbose=int(show_progress),
     )
     start = perf_counter()
-    # The grid is dozens of small fits: parallelism belongs across them (--n-jobs), and
-    # OpenMP threads inside each k-means initialisation only add contention -- on a busy
-    # machine they made the Old Faithful grid 15x slower. Worker processes of --n-jobs
-    # get the same limit from joblib.
-    with warnings.catch_warnings(record=True) as caught, threadpool_limits(1, user_api="openmp"):
+    # The grid is dozens of fits, mostly small: parallelism belongs across them (--n-jobs),
+    # and BLAS/OpenMP threads inside each fit only add contention -- on a busy 2-core
+    # machine they made the Old Faithful grid over 10x slower. (joblib gives worker
+    # processes of --n-jobs a similar limit.)
+    with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
         warnings.simplefilter("always")
         try:
             selector.fit(table.values)

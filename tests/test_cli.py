@@ -18,9 +18,9 @@ from sklearn_em._cli import main
 
 @pytest.fixture(autouse=True)
 def _single_openmp_thread():
-    # the CLI fits under this limit; the in-process oracles must too (k-means results can
-    # depend on the thread count in the last bits)
-    with threadpool_limits(1, user_api="openmp"):
+    # the CLI fits under this limit; the in-process oracles must too (k-means and BLAS
+    # results can depend on the thread count in the last bits)
+    with threadpool_limits(1):
         yield
 
 
@@ -62,7 +62,7 @@ def default_json():
     old = sys.stdout
     sys.stdout = buf
     try:
-        with threadpool_limits(1, user_api="openmp"):
+        with threadpool_limits(1):
             code = main(["fit", "--json", "--quiet"])
     finally:
         sys.stdout = old
@@ -105,7 +105,6 @@ def test_default_run_finds_the_two_eruption_regimes(default_json):
 def test_text_report_of_the_default_run(capsys):
     code, out, err = run(["--quiet", "--components", "1-3", "--covariance", "full,tied"], capsys)
     assert code == 0 and err == ""
-    assert main([]) == 0  # plain `sklearn-em` runs too
     sel = GaussianMixtureSelector(n_components=[1, 2, 3], covariance_type=["full", "tied"], random_state=0).fit(faithful())
     est = sel.best_estimator_
     assert "272 rows x 2 numeric columns: eruptions, waiting" in out
@@ -116,6 +115,16 @@ def test_text_report_of_the_default_run(capsys):
     assert out.split("size (rows)")[1].split("\n")[0].split() == [str(s) for s in sizes]
     mean_row = out.split("mean waiting")[1].split("\n")[0].split()
     np.testing.assert_allclose([float(v) for v in mean_row], est.means_[:, 1], rtol=1e-3)
+
+
+def test_plain_command_means_fit_on_the_sample_data(monkeypatch):
+    import sklearn_em._cli as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "run_fit", lambda args, out, err: seen.append(vars(args)) or 0)
+    assert main([]) == 0 and main(["fit"]) == 0 and main(["--quiet"]) == 0
+    assert seen[0] == seen[1] and seen[0]["file"] is None
+    assert seen[2] == dict(seen[0], quiet=True)
 
 
 # ----------------------------------------------------------------------------- reading files

@@ -23,7 +23,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(autouse=True)
 def _single_openmp_thread():
-    with threadpool_limits(1, user_api="openmp"):
+    with threadpool_limits(1):
         yield
 
 
@@ -42,7 +42,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def selector(data):
-    with threadpool_limits(1, user_api="openmp"):
+    with threadpool_limits(1):
         return GaussianMixtureSelector(n_components=[1, 2, 3], random_state=0).fit(data)
 
 

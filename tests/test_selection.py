@@ -31,10 +31,10 @@ COV_TYPES = ["full", "tied", "diag", "spherical"]
 
 @pytest.fixture(autouse=True)
 def _single_openmp_thread():
-    # Dozens of tiny k-means initialisations: OpenMP threads only add contention, which on
-    # a busy 2-core machine slows them by an order of magnitude. Both sides of every
-    # comparison run under the same limit.
-    with threadpool_limits(1, user_api="openmp"):
+    # Dozens of tiny fits: BLAS/OpenMP threads only add contention, which on a busy 2-core
+    # machine slows them by an order of magnitude. Both sides of every comparison run
+    # under the same limit.
+    with threadpool_limits(1):
         yield
 
 
