@@ -96,6 +96,15 @@ def _is_pd(strategy, ctype, cov):
     return bool(np.all(np.isfinite(one))) and not _factor(strategy, ctype, one)[1]
 
 
+def _raise_if_overflow(stats, iteration):
+    if not (np.all(np.isfinite(stats.scatter)) and np.all(np.isfinite(stats.means))):
+        raise ValueError(
+            f"Fitting the mixture failed at iteration {iteration}: the covariance statistics "
+            "overflowed (they are not finite) at the scale of these data in their dtype. "
+            "Fit float64 data or rescale the features."
+        )
+
+
 def m_step(
     stats, reg_covar, *, prior=None, candidates=None, iteration=0, unit_weight=None, fallback=None
 ):
@@ -134,6 +143,7 @@ def m_step(
         # every component collapsed at once: restart the shared covariance from the data's
         replacement = fallback() if fallback is not None else None
         if replacement is None or not _is_pd(strategy, ctype, replacement):
+            _raise_if_overflow(stats, iteration)
             raise ValueError(
                 "The shared ('tied') covariance is not positive definite after adding "
                 f"reg_covar={reg_covar} (iteration {iteration}), nor is the covariance of "
@@ -169,6 +179,7 @@ def m_step(
         prec_chol, failed = _factor(strategy, ctype, cov)
         if failed:
             j = failed[0]
+            _raise_if_overflow(stats, iteration)
             raise ValueError(
                 f"Fitting the mixture failed at iteration {iteration}: component {j} has a "
                 "covariance that is not positive definite even after re-seeding it with the "

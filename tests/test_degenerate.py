@@ -265,6 +265,32 @@ def test_truly_singular_data_error_names_component_cause_and_remedy(covariance_t
     _assert_finite_model(model, X)
 
 
+def test_rank_deficiency_hidden_by_rounding_is_not_accepted():
+    # two identical features: Cholesky of [[a, a], [a, a]] can succeed by rounding luck,
+    # giving "precisions" ~1e19 that overflowed the float32 E-step (weights_ became NaN)
+    col = np.array([-6.1175639e-12, -1.0729686e-11, -6.1175639e-12])
+    for dtype in (np.float32, np.float64):
+        X = np.c_[col, col].astype(dtype)
+        with pytest.raises(ValueError, match="constant or duplicated feature"):
+            _quiet_fit(GaussianMixtureEM(1, reg_covar=0.0), X)
+        model = _quiet_fit(GaussianMixtureEM(1), X)  # reg_covar=1e-6 makes it well defined
+        _assert_finite_model(model, X)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflows themselves
+@pytest.mark.parametrize("weighted", [False, True])
+def test_float32_overflow_is_a_value_error(weighted):
+    # variances ~1e40 do not exist in float32: either the float32 statistics overflow, or
+    # (tiny weights) the float64 model does not fit in float32 attributes
+    X = np.array([[-5.2817175e20], [-6.1175645e20], [-5.2817175e20]])
+    w = np.array([0.0, 2e-8, 1e-8]) if weighted else None
+    with pytest.raises(ValueError, match=r"not finite.*Fit (on )?float64 data or rescale"):
+        _quiet_fit(GaussianMixtureEM(1, covariance_type="tied"), X.astype(np.float32), sample_weight=w)
+    model = _quiet_fit(GaussianMixtureEM(1, covariance_type="tied"), X, sample_weight=w)
+    _assert_finite_model(model, X)
+    assert_allclose(model.covariances_, [[np.cov(X.T, aweights=w, bias=True)]], rtol=1e-6)
+
+
 # --------------------------------------------------------------------------- MAP-EM prior
 def _prior_floor(X, k, covariance_type):
     """A matrix every MAP covariance (s=1, reg_covar=0) dominates: s Lambda / (max denominator)."""
@@ -451,26 +477,33 @@ def awkward_data(draw):
     rng = np.random.RandomState(seed)
     distinct = draw(st.integers(1, n))
     X = rng.randn(distinct, d)[rng.randint(0, distinct, size=n)]  # duplicates
-    X = X * 10.0 ** draw(st.integers(-12, 12))
-    X = X + 10.0 ** draw(st.integers(-3, 12)) * draw(st.sampled_from([0, 1, -1]))
+    X = X * 10.0 ** draw(st.integers(-30, 30))
+    X = X + 10.0 ** draw(st.integers(-3, 30)) * draw(st.sampled_from([0, 1, -1]))
     if d > 1 and draw(st.booleans()):
         X[:, draw(st.integers(0, d - 1))] = draw(st.floats(-1e6, 1e6, allow_nan=False))
     if d > 1 and draw(st.booleans()):
         X[:, 0] = X[:, -1]
+    weights = None
+    if draw(st.booleans()):  # integer weights (zeros included), at awkward scales too
+        weights = rng.randint(0, 3, size=n) * draw(st.sampled_from([1.0, 1e-8, 1e8]))
     dtype = draw(st.sampled_from([np.float64, np.float32]))
-    return X.astype(dtype)
+    with np.errstate(over="ignore"):
+        return X.astype(dtype), weights
 
 
 @settings(max_examples=40, deadline=None)
 @given(
-    X=awkward_data(),
+    data=awkward_data(),
     k=st.integers(1, 4),
     covariance_type=st.sampled_from(COV_TYPES),
     init_params=st.sampled_from(INITS),
     reg_covar=st.sampled_from([0.0, 1e-6]),
     prior_strength=st.sampled_from([None, None, 1.0]),
 )
-def test_awkward_data_fits_or_raises_value_error(X, k, covariance_type, init_params, reg_covar, prior_strength):
+def test_awkward_data_fits_or_raises_value_error(
+    data, k, covariance_type, init_params, reg_covar, prior_strength
+):
+    X, sample_weight = data
     model = GaussianMixtureEM(
         k,
         covariance_type=covariance_type,
@@ -483,9 +516,9 @@ def test_awkward_data_fits_or_raises_value_error(X, k, covariance_type, init_par
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            model.fit(X)
+            model.fit(X, sample_weight=sample_weight)
         except ValueError as error:
-            assert str(error)
+            assert len(str(error)) > 20  # a message, not a bare ValueError
             return
     for name in ATTRIBUTES:
         assert np.all(np.isfinite(getattr(model, name))), name
