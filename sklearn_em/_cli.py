@@ -242,6 +242,10 @@ def build_parser():
     )
     fit.add_argument("--n-init", type=_positive_int, default=1, metavar="N",
                      help="EM initialisations per model (default: 1)")
+    fit.add_argument("--prior-strength", type=float, default=None, metavar="S",
+                     help="fit the posterior mode under mclust's default conjugate prior, "
+                          "weighted by S (1 = mclust's prior); avoids degenerate components "
+                          "(default: maximum likelihood)")
     fit.add_argument("--seed", type=int, default=0, metavar="S",
                      help="random seed, for reproducible results (default: 0)")
     fit.add_argument("--n-jobs", type=int, default=1, metavar="J",
@@ -432,6 +436,8 @@ def run_fit(args, stdout, stderr):
         _check_output_path(args.plot, "--plot")
     if args.out is not None:
         _check_output_path(args.out, "--out")
+    if args.prior_strength is not None and not args.prior_strength >= 0:
+        raise InputError(f"--prior-strength must be a number >= 0, got {args.prior_strength}")
 
     table = read_table(args.file)
     n = table.values.shape[0]
@@ -452,6 +458,7 @@ def run_fit(args, stdout, stderr):
         criterion=args.criterion,
         n_init=args.n_init,
         random_state=args.seed,
+        prior_strength=args.prior_strength,
         n_jobs=args.n_jobs,
         verbose=int(show_progress),
     )
@@ -470,6 +477,17 @@ def run_fit(args, stdout, stderr):
     elapsed = perf_counter() - start
 
     best, labels = summarise(selector, table)
+    if best["n_parameters"] >= n:
+        notes.append(
+            f"the chosen model has {best['n_parameters']} free parameters for {n} rows; "
+            "its likelihood (and so the criterion) is not trustworthy -- try fewer "
+            "components, simpler covariances, or --prior-strength 1"
+        )
+    if len(args.components) > 1 and best["n_components"] == max(args.components):
+        notes.append(
+            f"the best model has the largest number of components tried ({best['n_components']}); "
+            "a wider --components range may find a better one"
+        )
     if args.out is not None:
         try:
             write_labels(args.out, labels, selector.predict_proba(table.values))
@@ -495,7 +513,7 @@ def run_fit(args, stdout, stderr):
             "seed": args.seed,
             "table": results_records(selector.results_),
             "best": best,
-            "warnings": notes,
+            "notes": notes,
             "fit_seconds": elapsed,
         }
         json.dump(_jsonable(doc), stdout, indent=2, allow_nan=False)

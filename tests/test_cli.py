@@ -197,6 +197,36 @@ def test_criterion_option(tmp_path, capsys, criterion):
     assert doc["best"]["criterion_value"] == min(r[criterion] for r in doc["table"])
 
 
+def test_prior_strength_is_passed_through(tmp_path, capsys):
+    path, X = blob_csv(tmp_path)
+    code, out, _ = run(["fit", path, "--json", "--quiet", "--components", "2", "--covariance", "full",
+                        "--prior-strength", "1"], capsys)
+    est = GaussianMixtureEM(2, random_state=0, prior_strength=1.0).fit(X)
+    assert code == 0 and json.loads(out)["best"]["bic"] == est.bic(X)
+    code, _, err = run(["fit", path, "--prior-strength", "-1"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--prior-strength" in err
+
+
+def test_notes_on_an_unreliable_choice(tmp_path, capsys):
+    # 6 rows, up to 5 components: the best model sits on the edge of the grid and has
+    # more parameters than rows -- both are said, in the text and in the JSON
+    text = "x,y\n1,2\n2,3.5\n3,1\n8,9\n9,8\n8.5,9.1\n"
+    path = write(tmp_path, "small.csv", text)
+    code, out, _ = run(["fit", path, "--quiet", "--components", "1-5", "--covariance", "full"], capsys)
+    assert code == 0
+    doc_code, doc, _ = run(["fit", path, "--quiet", "--json", "--components", "1-5", "--covariance", "full"], capsys)
+    best = json.loads(doc)["best"]
+    notes = json.loads(doc)["notes"]
+    assert best["n_components"] == 5 and best["n_parameters"] >= 6
+    assert any("largest number of components tried (5)" in n for n in notes)
+    assert any(f"{best['n_parameters']} free parameters for 6 rows" in n for n in notes)
+    for note in notes:
+        assert f"note: {note}" in out
+    # a comfortable choice has no such notes
+    _, doc, _ = run(["fit", "--quiet", "--json", "--components", "1-3", "--covariance", "full"], capsys)
+    assert json.loads(doc)["notes"] == []
+
+
 # ----------------------------------------------------------------------------- bad input
 BAD_FILES = {
     "empty": ("", "empty"),
