@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 from numpy.testing import assert_allclose
+from sklearn import config_context
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import estimator_checks
@@ -111,13 +112,16 @@ def test_fewer_weighted_rows_than_components():
 
 
 # --------------------------------------------------------------------------- equivalences
+@pytest.mark.parametrize("working_memory", [None, 0.002], ids=["one_chunk", "many_chunks"])
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
-def test_integer_weights_equal_repeated_rows(covariance_type):
+def test_integer_weights_equal_repeated_rows(covariance_type, working_memory):
     X = _blobs(60)
     w = np.random.RandomState(3).randint(1, 5, size=X.shape[0])
     X_rep = np.repeat(X, w, axis=0)
-    weighted = _fit(_model(covariance_type, X), X, w)
-    repeated = _fit(_model(covariance_type, X), X_rep)
+    # many_chunks: ~10-row chunks, so weighted and repeated rows also merge differently
+    with config_context(working_memory=working_memory):
+        weighted = _fit(_model(covariance_type, X), X, w)
+        repeated = _fit(_model(covariance_type, X), X_rep)
     assert weighted.n_iter_ > 3  # the fit actually moved
     _assert_same_fit(weighted, repeated)
 
