@@ -118,10 +118,15 @@ def test_integer_weights_equal_repeated_rows(covariance_type, working_memory):
     X = _blobs(60)
     w = np.random.RandomState(3).randint(1, 5, size=X.shape[0])
     X_rep = np.repeat(X, w, axis=0)
-    # many_chunks: ~10-row chunks, so weighted and repeated rows also merge differently
+    # many_chunks: ~17-row chunks, so weighted and repeated rows also merge differently
     with config_context(working_memory=working_memory):
         weighted = _fit(_model(covariance_type, X), X, w)
         repeated = _fit(_model(covariance_type, X), X_rep)
+        # MAP-EM too: the data-scaled prior is built from the weighted data
+        map_weighted = _fit(_model(covariance_type, X, prior_strength=1.0), X, w)
+        map_repeated = _fit(_model(covariance_type, X, prior_strength=1.0), X_rep)
+    _assert_same_fit(map_weighted, map_repeated)
+    assert not np.allclose(map_weighted.means_, weighted.means_, rtol=1e-6, atol=0)
     assert weighted.n_iter_ > 3  # the fit actually moved
     _assert_same_fit(weighted, repeated)
 
