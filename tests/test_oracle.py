@@ -22,6 +22,8 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
@@ -286,3 +288,99 @@ def test_initial_model_matches_sklearn(covariance_type, init_params):
     _close(ours.covariances_, expected, 1e-8)
     if covariance_type != "tied":
         _close(ours.covariances_, ref.covariances_, 1e-6)
+
+
+# ----------------------------------------------------------------------------- hard data
+# A broad cloud and a tight cluster far from it (in units of the cluster's width): the
+# centred scatter S_k = sum r (x - m_k)(x - m_k)^T of the tight component is ~1e-4 while
+# raw second moments about any common point are ~1e8 -- forming S_k from them loses
+# ~eps * 1e8 / 1e-4 ~ 1e-4 of it. The oracle is EM written out with per-component centring
+# and SciPy densities (scikit-learn itself centres only for 'full').
+
+
+def _hard_data():
+    rng = np.random.RandomState(0)
+    return np.vstack([1000.0 * rng.randn(60, 2), [6000.0, -3000.0] + 0.01 * rng.randn(8, 2)])
+
+
+HARD_INIT = dict(
+    weights_init=np.array([0.5, 0.4, 0.1]),
+    means_init=np.array([[-500.0, 300.0], [500.0, -300.0], [6000.01, -3000.01]]),
+)
+HARD_PRECISIONS = {
+    "full": np.array([np.eye(2) * 1e-6, np.eye(2) * 1e-6, np.eye(2) * 1e4]),
+    "tied": np.eye(2) * 1e-6,
+    "diag": np.array([[1e-6, 1e-6], [1e-6, 1e-6], [1e4, 1e4]]),
+    "spherical": np.array([1e-6, 1e-6, 1e4]),
+}
+
+
+def _component_covariances(covariance_type, covariances, k, d):
+    return [
+        {
+            "full": lambda j: covariances[j],
+            "tied": lambda j: covariances,
+            "diag": lambda j: np.diag(covariances[j]),
+            "spherical": lambda j: covariances[j] * np.eye(d),
+        }[covariance_type](j)
+        for j in range(k)
+    ]
+
+
+def _brute_force_em_step(Xd, covariance_type, weights, means, covariances, reg_covar=1e-6):
+    """One EM iteration, component by component: returns the new parameters and the mean
+    log-likelihood under the old ones."""
+    n, d = Xd.shape
+    k = len(weights)
+    covs = _component_covariances(covariance_type, covariances, k, d)
+    log_prob = np.column_stack(
+        [np.log(weights[j]) + multivariate_normal(means[j], covs[j]).logpdf(Xd) for j in range(k)]
+    )
+    ll = logsumexp(log_prob, axis=1)
+    resp = np.exp(log_prob - ll[:, None])
+    nk = resp.sum(axis=0) + 10 * np.finfo(np.float64).eps
+    new_means = resp.T @ Xd / nk[:, None]
+    scatter = np.array(
+        [(resp[:, j, None] * (Xd - new_means[j])).T @ (Xd - new_means[j]) for j in range(k)]
+    )
+    new_cov = {
+        "full": lambda: scatter / nk[:, None, None] + reg_covar * np.eye(d),
+        "tied": lambda: scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d),
+        "diag": lambda: np.diagonal(scatter, axis1=1, axis2=2) / nk[:, None] + reg_covar,
+        "spherical": lambda: np.trace(scatter, axis1=1, axis2=2) / (nk * d) + reg_covar,
+    }[covariance_type]()
+    return nk / n, new_means, new_cov, ll.mean()
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_em_matches_brute_force_on_tight_far_cluster(covariance_type):
+    Xh = _hard_data()
+    precisions = HARD_PRECISIONS[covariance_type]
+    covariances = (
+        np.linalg.inv(precisions) if covariance_type in ("full", "tied") else 1.0 / precisions
+    )
+    weights, means = HARD_INIT["weights_init"], HARD_INIT["means_init"]
+    for n_iter in range(1, 4):
+        weights, means, covariances, bound = _brute_force_em_step(
+            Xh, covariance_type, weights, means, covariances
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours = GaussianMixtureEM(
+                3, covariance_type=covariance_type, tol=0, max_iter=n_iter,
+                precisions_init=precisions, **HARD_INIT,
+            ).fit(Xh)
+        assert_allclose(ours.weights_, weights, rtol=1e-7, err_msg=f"iteration {n_iter}")
+        assert_allclose(ours.means_, means, rtol=1e-7, err_msg=f"iteration {n_iter}")
+        # component by component: the tight component's covariance is 1e10 times smaller
+        for j, (cov, expected) in enumerate(
+            zip(
+                _component_covariances(covariance_type, ours.covariances_, 3, 2),
+                _component_covariances(covariance_type, covariances, 3, 2),
+            )
+        ):
+            assert_allclose(
+                cov, expected, rtol=1e-7, atol=1e-10 * np.abs(expected).max(),
+                err_msg=f"iteration {n_iter}, component {j}",
+            )
+        assert_allclose(ours.lower_bound_, bound, rtol=1e-7, err_msg=f"iteration {n_iter}")

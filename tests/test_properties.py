@@ -215,3 +215,29 @@ def test_translation_moves_only_the_means(covariance_type, problem, offset, dire
     assert_allclose(b.covariances_, a.covariances_, rtol=1e-6, atol=1e-9 * scale**2)
     assert_allclose(b.lower_bound_, a.lower_bound_, rtol=1e-7, atol=1e-7)
     assert_allclose(b.score(Xc), a.score(X_back), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_score_samples_tight_component_far_from_centre(covariance_type):
+    # The case the examples above rarely reach: EM (and scikit-learn) legitimately shrinks a
+    # component onto a single row (variance = reg_covar), thousands of units from the other
+    # components (found by hypothesis at scale 1e3). Expanding (x - m)' P (x - m) into
+    # x'Px - 2 x'Pm + m'Pm around a common centre cancels terms of size |x - centre|^2 * P
+    # ~ 1e13 down to ~1, losing ~1e13 * eps ~ 1e-2 of the log-density.
+    means = np.array([[1200.0, 250.0], [-250.0, 400.0], [6694.37562068, -3085.21724506]])
+    variances = np.array([[7.5e5, 1.5e6], [1.1e6, 2.5e5], [1e-6, 1e-6]])
+    precisions = {
+        "full": np.array([np.diag(1.0 / v) for v in variances]),
+        "tied": np.diag([1e-2, 1e-2]),  # a tight shared covariance, components far apart
+        "diag": 1.0 / variances,
+        "spherical": 1.0 / variances.mean(axis=1),
+    }[covariance_type]
+    X_query = np.vstack(
+        [means[2] + [[0.0, 0.0], [1e-3, 0.0], [0.0, -2e-3], [1e-3, 1e-3]], means[0], means[1]]
+    )
+    # max_iter=0 stores the given model as is
+    est = GaussianMixtureEM(
+        3, covariance_type=covariance_type, max_iter=0,
+        weights_init=np.array([0.38, 0.60, 0.02]), means_init=means, precisions_init=precisions,
+    ).fit(X_query)
+    assert_allclose(est.score_samples(X_query), _log_density_brute_force(est, X_query), rtol=1e-9, atol=1e-8)
