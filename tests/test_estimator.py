@@ -404,3 +404,20 @@ def test_fitted_attribute_shapes(covariance_type):
         assert_allclose(cov @ prec, np.broadcast_to(np.eye(2), cov.shape), atol=1e-10)
     else:
         assert_allclose(est.covariances_ * est.precisions_, 1.0, rtol=1e-10)
+
+
+def test_verbose_output_matches_sklearn(capsys):
+    import re
+
+    def lines(est):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X)
+        out = capsys.readouterr().out
+        # timings differ run to run; scikit-learn ends one line with a full stop
+        return [re.sub(r"time lapse [0-9.]+s", "time lapse", line).rstrip(".") for line in out.splitlines()]
+
+    params = dict(n_components=3, verbose=2, verbose_interval=2, max_iter=5, n_init=2, random_state=0)
+    ours = lines(GaussianMixtureEM(**params))
+    assert ours == lines(GaussianMixture(**params))
+    assert ours[0] == "Initialization 0" and len(ours) == 6
