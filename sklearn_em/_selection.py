@@ -6,11 +6,12 @@ from numbers import Integral
 from time import perf_counter
 
 import numpy as np
-from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+# scikit-learn's wrappers of joblib carry its configuration (working_memory, ...) to workers
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._estimator import GaussianMixtureEM
 
@@ -206,6 +207,11 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     def _fit(self, X, sample_weight):
         grid = self._grid()
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        if sample_weight is not None:
+            # once here, so that bad weights raise instead of failing every cell
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
+            )
         if isinstance(self.random_state, Integral):
             seed = self.random_state
         else:
@@ -228,16 +234,16 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             if progress is not None:
                 progress.close()
 
-        self.results_ = _results_table(grid, cells, self.criterion)
-        ok = np.flatnonzero(np.isfinite(self.results_[self.criterion]))
-        if ok.size == 0:
-            reasons = sorted(set(self.results_["error"]) - {""}) or [
+        results = _results_table(grid, cells, self.criterion)
+        if not np.any(np.isfinite(results[self.criterion])):
+            reasons = sorted(set(results["error"]) - {""}) or [
                 f"{self.criterion.upper()} is not finite"
             ]
             raise ValueError(
                 f"None of the {len(grid)} combinations could be fitted: " + "; ".join(reasons)
             )
-        self.best_index_ = int(np.flatnonzero(self.results_["rank"] == 1)[0])
+        self.results_ = results
+        self.best_index_ = int(np.flatnonzero(results["rank"] == 1)[0])
         cov_type, k = grid[self.best_index_]
         self.best_params_ = {"covariance_type": cov_type, "n_components": k}
         self.best_criterion_ = float(self.results_[self.criterion][self.best_index_])
@@ -321,10 +327,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         """Print :meth:`format_results` to ``file`` (default: standard output)."""
         print(self.format_results(layout), file=sys.stdout if file is None else file)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
+    def __sklearn_is_fitted__(self):
+        # n_features_in_ is set before the grid runs; only a chosen model means fitted
+        return hasattr(self, "best_estimator_")
 
 
 # ---------------------------------------------------------------------- one cell

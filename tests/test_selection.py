@@ -211,8 +211,21 @@ def test_a_failed_cell_is_recorded_not_fatal(blobs):
 
 
 def test_all_cells_failing_raises_with_the_reason(blobs):
+    sel = GaussianMixtureSelector(n_components=9, covariance_type=["full", "diag"])
     with pytest.raises(ValueError, match="None of the 2 combinations.*n_components = 9"):
-        GaussianMixtureSelector(n_components=9, covariance_type=["full", "diag"]).fit(blobs[:4])
+        sel.fit(blobs[:4])
+    with pytest.raises(NotFittedError):  # no half-fitted state is left behind
+        sel.predict(blobs)
+
+
+def test_bad_sample_weight_raises_before_fitting(blobs):
+    w = np.ones(len(blobs))
+    w[3] = -1
+    with pytest.raises(ValueError, match="[Nn]egative") as info:
+        GaussianMixtureSelector(n_components=[1, 2], covariance_type="diag").fit(blobs, sample_weight=w)
+    assert "combinations" not in str(info.value)
+    with pytest.raises(ValueError, match="sample_weight.shape"):
+        GaussianMixtureSelector(n_components=[1, 2], covariance_type="diag").fit(blobs, sample_weight=w[:5])
 
 
 def test_warnings_of_the_chosen_model_reach_the_caller(blobs):
