@@ -7,6 +7,7 @@ densities and optimiser for the MAP M-step, and hypothesis for awkward inputs.
 
 import re
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -148,7 +149,8 @@ def test_hard_inputs_fit_to_a_finite_model(case, covariance_type):
             "spherical": X.var(axis=0).mean()[None],
         }[covariance_type]
         assert_allclose(model.means_[0], X.mean(axis=0), rtol=1e-12)
-        assert_allclose(model.covariances_, expected + model.reg_covar * _eye_like(expected), rtol=1e-10)
+        expected = expected + model.reg_covar * _eye_like(expected)
+        assert_allclose(model.covariances_, expected, rtol=1e-10)
     if case == "n_samples_equals_n_components" and covariance_type != "tied":
         # every point its own component
         assert_allclose(np.sort(model.means_, axis=0), np.sort(X, axis=0), rtol=1e-10)
@@ -191,7 +193,9 @@ def test_scaled_data_scales_means_and_covariances(covariance_type, scale):
     _assert_finite_model(scaled, X * scale)
     assert scaled.n_iter_ == base.n_iter_
     assert_allclose(scaled.means_, base.means_ * scale, rtol=1e-9, atol=1e-12 * scale)
-    assert_allclose(scaled.covariances_, base.covariances_ * scale**2, rtol=1e-9, atol=1e-12 * scale**2)
+    assert_allclose(
+        scaled.covariances_, base.covariances_ * scale**2, rtol=1e-9, atol=1e-12 * scale**2
+    )
     assert_allclose(scaled.weights_, base.weights_, rtol=1e-9)
     # the log-density shifts by -d log(scale)
     assert_allclose(scaled.lower_bound_, base.lower_bound_ - 2 * np.log(scale), rtol=1e-9)
@@ -234,7 +238,9 @@ def test_collapsed_components_are_reseeded_where_sklearn_raises(covariance_type)
         warnings.simplefilter("always")
         model.fit(X)
     _assert_finite_model(model, X)
-    messages = [str(w.message) for w in caught if issubclass(w.category, DegenerateComponentWarning)]
+    messages = [
+        str(w.message) for w in caught if issubclass(w.category, DegenerateComponentWarning)
+    ]
     assert messages
     for message in messages:
         match = WARNING_RE.search(message)
@@ -272,7 +278,8 @@ def test_component_that_loses_its_support_is_reseeded(covariance_type):
     init["means_init"] = init["means_init"].copy()
     init["means_init"][2] = [1e4, -1e4]
     model = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=100, **init)
-    with pytest.warns(DegenerateComponentWarning, match=r"Iteration 1: .*lost their support: \[2\]"):
+    expected = r"Iteration 1: .*lost their support: \[2\]"
+    with pytest.warns(DegenerateComponentWarning, match=expected):
         _fit_keep_degenerate_warnings(model, X)
     _assert_finite_model(model, X)
     # it was moved into the data and took part in the fit
@@ -318,7 +325,8 @@ def test_float32_overflow_is_a_value_error(weighted):
     X = np.array([[-5.2817175e20], [-6.1175645e20], [-5.2817175e20]])
     w = np.array([0.0, 2e-8, 1e-8]) if weighted else None
     with pytest.raises(ValueError, match=r"not finite.*Fit (on )?float64 data or rescale"):
-        _quiet_fit(GaussianMixtureEM(1, covariance_type="tied"), X.astype(np.float32), sample_weight=w)
+        model = GaussianMixtureEM(1, covariance_type="tied")
+        _quiet_fit(model, X.astype(np.float32), sample_weight=w)
     model = _quiet_fit(GaussianMixtureEM(1, covariance_type="tied"), X, sample_weight=w)
     _assert_finite_model(model, X)
     assert_allclose(model.covariances_, [[np.cov(X.T, aweights=w, bias=True)]], rtol=1e-6)
@@ -449,7 +457,9 @@ def _log_posterior(theta, X, resp, prior, covariance_type):
         covs = [np.diag(v) for v in var]
         scales = np.diag(P.scale_matrix)
         total += s * sum(
-            stats.invgamma(a=P.dof / 2, scale=scales[i] / 2).logpdf(v[i]) for v in var for i in range(2)
+            stats.invgamma(a=P.dof / 2, scale=scales[i] / 2).logpdf(v[i])
+            for v in var
+            for i in range(2)
         )
     else:
         var = np.exp(rest)
@@ -484,7 +494,7 @@ def test_map_m_step_maximises_the_tempered_log_posterior(covariance_type):
         return -_log_posterior(theta, X, resp, prior, covariance_type)
 
     # independent optimum, started from the plain maximum-likelihood M-step
-    ml_means, ml_covs = _closed_form(X, resp, prior.__class__(**{**prior.__dict__, "strength": 0.0}), covariance_type)
+    ml_means, ml_covs = _closed_form(X, resp, replace(prior, strength=0.0), covariance_type)
     start = _theta(ml_means, ml_covs, covariance_type)
     result = optimize.minimize(f, start, method="BFGS", options={"gtol": 1e-9})
     assert_allclose(result.x, theta_closed, rtol=1e-4, atol=1e-5)
