@@ -526,6 +526,11 @@ def run_fit(args, stdout, stderr):
             stdout.write(f"Labels and probabilities written to {args.out}\n")
         if args.plot is not None:
             stdout.write(f"Plots written to {args.plot}\n")
+        if args.file is None:
+            stdout.write(
+                "\nNext: sklearn-em fit data.csv  (your own CSV/TSV file; --plot fig.png draws the\n"
+                "      models, --out labels.csv saves each row's label; --help lists every option)\n"
+            )
     return 0
 
 

@@ -108,6 +108,7 @@ def test_text_report_of_the_default_run(capsys):
     sel = GaussianMixtureSelector(n_components=[1, 2, 3], covariance_type=["full", "tied"], random_state=0).fit(faithful())
     est = sel.best_estimator_
     assert "272 rows x 2 numeric columns: eruptions, waiting" in out
+    assert "Next: sklearn-em fit data.csv" in out  # the newcomer's pointer onwards
     assert f"Chosen model: {est.n_components} components, covariance_type='{est.covariance_type}'" in out
     assert f"BIC {sel.best_criterion_:.2f}" in out
     assert sel.format_results() in out
@@ -141,6 +142,7 @@ def test_csv_with_text_column_is_fitted_on_numbers(tmp_path, capsys):
     assert doc["best"]["n_components"] == 2
     code, out, _ = run(["fit", path, "--quiet", "--components", "1-2"], capsys)
     assert "left out non-numeric column(s): species" in out
+    assert "Next:" not in out
 
 
 @pytest.mark.parametrize("name, sep", [("data.tsv", "\t"), ("data.txt", "\t"), ("data.csv", ";")])
