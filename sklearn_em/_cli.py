@@ -345,10 +345,10 @@ def format_report(selector, table, best, args, elapsed):
     if table.dropped:
         lines.append(f"      left out non-numeric column(s): {', '.join(table.dropped)}")
     n_models = len(res["bic"])
+    lines.append(f"Fitted {n_models} mixture model{'s' if n_models != 1 else ''} in {elapsed:.1f} s:")
     lines.append(
-        f"Fitted {n_models} mixture model{'s' if n_models != 1 else ''} "
-        f"(components {_ranges(args.components)}; covariance {', '.join(args.covariance)}; "
-        f"n_init={args.n_init}, seed={args.seed}) in {elapsed:.1f} s."
+        f"      components {_ranges(args.components)} x covariance {', '.join(args.covariance)}"
+        f" (n_init={args.n_init}, seed={args.seed})"
     )
     lines += ["", selector.format_results("wide"), ""]
 
