@@ -27,7 +27,14 @@ def _safe_means(sums, nk):
 
 
 class _Strategy:
-    """What every covariance type shares: the chunk's E-step and M-step products."""
+    """What every covariance type shares: the chunk's E-step and M-step products.
+
+    The one-product kernel expands quadratic forms about the shift c, which rounds like
+    eps * (x - c)'P(x - c): harmless unless a component is tight and far from c (e.g. one that
+    collapsed onto a row thousands of its widths away). Such components, named by the plan as
+    ``exact = (indices, means relative to c, precision factors)``, get their densities and
+    scatter computed directly from x - m_k, as scikit-learn does for every component.
+    """
 
     @staticmethod
     def log_prob(FT, XsT, coef, out):
@@ -35,12 +42,42 @@ class _Strategy:
         return np.matmul(FT.T, coef, out=out)
 
     @classmethod
-    def chunk_stats(cls, FT, XsT, resp_w):
+    def chunk_stats(cls, FT, XsT, resp_w, exact=None):
         """(nk, means, centred scatter) of a chunk, means relative to the shift."""
         nk = resp_w.sum(axis=0, dtype=np.float64)
         G = (FT @ resp_w).astype(np.float64)
         means, scatter = cls.moments_to_stats(nk, G, XsT.shape[0])
+        if exact is not None:
+            for j, a, _ in zip(*exact):
+                scatter[j] = cls._exact_scatter(XsT, resp_w[:, j], a, means[j], nk[j])
         return nk, means, scatter
+
+    @classmethod
+    def _exact_scatter(cls, XsT, r, a, mean, nk):
+        # centred at the component's previous mean a, then moved to the chunk's mean: the
+        # correction is tiny because a is close to the mean
+        D = XsT.T - a
+        S = cls.weighted_square(D, r)
+        return S - cls.outer((mean - a)[None], np.array([nk]))[0]
+
+    @staticmethod
+    def whiten(D, prec_chol):
+        """Rows of D in the component's whitened coordinates: |whiten(x - m)|^2 = Mahalanobis^2."""
+        return D * prec_chol
+
+    @classmethod
+    def exact_half_mahalanobis(cls, XsT, a, prec_chol):
+        Y = cls.whiten(XsT.T - a, prec_chol)
+        return -0.5 * np.einsum("ij,ij->i", Y, Y)
+
+    @classmethod
+    def centre_distance(cls, means_s, prec_chol):
+        """Squared Mahalanobis distance of the shift (the origin here) from each component."""
+        return np.array([np.sum(cls.whiten(m[None], cls.factor(prec_chol, j)) ** 2) for j, m in enumerate(means_s)])
+
+    @staticmethod
+    def factor(prec_chol, j):
+        return prec_chol[j]
 
     @classmethod
     def plan(cls, means_s, prec_chol, dtype):
@@ -99,6 +136,15 @@ class _Full(_Strategy):
     @staticmethod
     def outer(delta, coef):
         return coef[:, None, None] * delta[:, :, None] * delta[:, None, :]
+
+    @staticmethod
+    def weighted_square(D, r):
+        Dw = D * np.sqrt(r)[:, None]
+        return (Dw.T @ Dw).astype(np.float64)
+
+    @staticmethod
+    def whiten(D, prec_chol):
+        return D @ prec_chol
 
     @staticmethod
     def covariances(nk, scatter, reg_covar, d):
@@ -195,14 +241,30 @@ class _Tied(_Strategy):
         return out
 
     @classmethod
-    def chunk_stats(cls, FT, XsT, resp_w):
+    def chunk_stats(cls, FT, XsT, resp_w, exact=None):
         # Sum over components of the centred scatters = total scatter about the shift
         # minus the between-component part: one product, no pass per component.
         nk = resp_w.sum(axis=0, dtype=np.float64)
         means = _safe_means((XsT @ resp_w).astype(np.float64).T, nk)
-        D = XsT * np.sqrt(resp_w.sum(axis=1))
+        rest = np.ones(nk.shape[0], dtype=bool)
+        scatter = 0.0
+        if exact is not None:
+            rest[exact[0]] = False
+            for j, a, _ in zip(*exact):
+                scatter = scatter + _Full._exact_scatter(XsT, resp_w[:, j], a, means[j], nk[j])
+        # the row weights of the other components, summed (not w minus the exact ones: that
+        # difference would carry the cancellation we avoid)
+        D = XsT * np.sqrt(resp_w[:, rest].sum(axis=1))
         total = (D @ D.T).astype(np.float64)
-        return nk, means, total - (means.T * nk) @ means
+        return nk, means, scatter + total - (means[rest].T * nk[rest]) @ means[rest]
+
+    @staticmethod
+    def whiten(D, prec_chol):
+        return D @ prec_chol
+
+    @staticmethod
+    def factor(prec_chol, j):
+        return prec_chol
 
     @classmethod
     def plan(cls, means_s, prec_chol, dtype):
@@ -302,6 +364,10 @@ class _Diag(_Strategy):
         return coef[:, None] * delta**2
 
     @staticmethod
+    def weighted_square(D, r):
+        return (r @ np.square(D)).astype(np.float64)
+
+    @staticmethod
     def covariances(nk, scatter, reg_covar, d):
         return scatter / nk[:, None] + reg_covar
 
@@ -381,6 +447,10 @@ class _Spherical(_Strategy):
     @staticmethod
     def outer(delta, coef):
         return coef * (delta**2).sum(axis=1)
+
+    @staticmethod
+    def weighted_square(D, r):
+        return float(r @ np.einsum("ij,ij->i", D, D))
 
     @staticmethod
     def covariances(nk, scatter, reg_covar, d):

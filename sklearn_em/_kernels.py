@@ -21,6 +21,11 @@ _LOG_2PI = np.log(2 * np.pi)
 # ``working_memory`` can only lower it.
 MAX_CHUNK_ROWS = 4096
 
+# Relative rounding error tolerated from the expanded quadratic forms; a component whose
+# centre lies further than EXACT_BUDGET / eps (squared Mahalanobis distance) from the
+# mixture's centre is computed directly instead (see _covariance._Strategy).
+EXACT_BUDGET = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-3}
+
 
 def chunk_rows(n_samples, n_components, n_features, itemsize, covariance_type="full"):
     """Rows per chunk for the E-step temporaries under ``working_memory``."""
@@ -42,6 +47,8 @@ class KernelPlan:
     coef: object  # the strategy's coefficients on the features
     const: np.ndarray  # (k,), log weight + log det - d/2 log 2 pi - 1/2 mu'P mu
     dtype: np.dtype
+    exact: tuple = None  # (indices, means - shift, precision factors) computed directly
+    exact_const: np.ndarray = None  # their constants without the -1/2 mu'P mu term
 
     @classmethod
     def from_params(cls, params, dtype):
@@ -56,8 +63,22 @@ class KernelPlan:
         coef, quad_const = strategy.plan(means - shift, prec_chol, dtype)
         with np.errstate(divide="ignore"):
             log_weights = np.log(weights)
-        const = log_weights + strategy.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI + quad_const
-        return cls(strategy, shift, shift.astype(dtype), coef, const.astype(dtype), np.dtype(dtype))
+        base = log_weights + strategy.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
+        dtype = np.dtype(dtype)
+        limit = EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
+        far = np.flatnonzero(strategy.centre_distance(means - shift, prec_chol) > limit)
+        exact = exact_const = None
+        if far.size:
+            exact = (
+                far,
+                (means[far] - shift).astype(dtype),
+                [strategy.factor(prec_chol, j).astype(dtype) for j in far],
+            )
+            exact_const = base[far]
+        return cls(
+            strategy, shift, shift.astype(dtype), coef, (base + quad_const).astype(dtype),
+            dtype, exact, exact_const,
+        )
 
     def weighted_log_prob(self, X_chunk):
         """``log w_k + log N(x | k)`` for a chunk, with the chunk's features.
@@ -73,6 +94,9 @@ class KernelPlan:
         out = np.empty((n, self.const.shape[0]), dtype=self.dtype)
         self.strategy.log_prob(FT, XsT, self.coef, out)
         out += self.const
+        if self.exact is not None:
+            for j, a, U, c in zip(*self.exact, self.exact_const):
+                out[:, j] = c + self.strategy.exact_half_mahalanobis(XsT, a, U)
         return FT, XsT, out
 
 
@@ -118,7 +142,9 @@ def accumulate(X, sample_weight, params, n_worst=0):
             w = sample_weight[sl]
             loglik += np.dot(w.astype(np.float64), ll.astype(np.float64))
             resp *= w[:, None]
-        chunk = SufficientStats.from_chunk(FT, XsT, resp, params.covariance_type, plan.shift)
+        chunk = SufficientStats.from_chunk(
+            FT, XsT, resp, params.covariance_type, plan.shift, plan.exact
+        )
         stats = chunk if stats is None else stats.merge(chunk)
         if n_worst:
             cand = np.arange(sl.start, sl.stop)

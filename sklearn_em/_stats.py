@@ -22,14 +22,15 @@ class SufficientStats:
     shift: np.ndarray  # (d,), float64
 
     @classmethod
-    def from_chunk(cls, FT, XsT, resp_w, covariance_type, shift):
+    def from_chunk(cls, FT, XsT, resp_w, covariance_type, shift, exact=None):
         """Statistics of a chunk from its features (see ``_covariance``).
 
         ``XsT`` is the chunk minus ``shift``, transposed (d, n); ``FT`` its features;
         ``resp_w`` the responsibilities times the sample weights, in the chunk's dtype.
-        Products run in that dtype; results are kept in float64.
+        Products run in that dtype; results are kept in float64. ``exact`` names the
+        components whose scatter is computed directly (see ``_covariance._Strategy``).
         """
-        nk, means, scatter = STRATEGIES[covariance_type].chunk_stats(FT, XsT, resp_w)
+        nk, means, scatter = STRATEGIES[covariance_type].chunk_stats(FT, XsT, resp_w, exact)
         return cls(covariance_type, nk, means, scatter, np.asarray(shift, dtype=np.float64))
 
     def merge(self, other):
