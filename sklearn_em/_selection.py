@@ -83,6 +83,14 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when X has feature names that are all strings.
 
+    Notes
+    -----
+    A grid is many fits, most of them small. Parallelism pays across fits (``n_jobs``;
+    joblib limits the BLAS/OpenMP threads of its worker processes) rather than inside
+    them: when fitting sequentially on small data, wrapping ``fit`` in
+    ``threadpoolctl.threadpool_limits(1)`` avoids thread contention, which on a busy
+    machine can cost an order of magnitude. The ``sklearn-em`` command does this.
+
     Examples
     --------
     >>> import numpy as np
