@@ -95,7 +95,8 @@ def parse_table(text, source="input", delimiter=None):
         first = lines[0][1]
         counts = {d: first.count(d) for d in ("\t", ",", ";")}
         delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
-    rows = [[field.strip() for field in row] for row in csv.reader([l for _, l in lines], delimiter=delimiter)]
+    reader = csv.reader([line for _, line in lines], delimiter=delimiter)
+    rows = [[field.strip() for field in row] for row in reader]
     linenos = [n for n, _ in lines]
     width = len(rows[0])
     for n, row in zip(linenos, rows):
@@ -112,7 +113,8 @@ def parse_table(text, source="input", delimiter=None):
         for j in range(width)
     ]
     first_is_text = [not is_missing(s) and _number(s) is None for s in rows[0]]
-    header = any(t and below for t, below in zip(first_is_text, numeric_below)) or all(first_is_text)
+    text_above_numbers = any(t and below for t, below in zip(first_is_text, numeric_below))
+    header = text_above_numbers or all(first_is_text)
     if header:
         columns = [name or f"x{j + 1}" for j, name in enumerate(rows[0])]
         rows, linenos = rows[1:], linenos[1:]
@@ -227,7 +229,8 @@ def build_parser():
             "exit status: 0 success, 2 bad input or arguments"
         ),
     )
-    fit.add_argument("file", nargs="?", metavar="FILE", help="CSV or TSV file (default: Old Faithful)")
+    fit.add_argument("file", nargs="?", metavar="FILE",
+                     help="CSV or TSV file (default: Old Faithful)")
     fit.add_argument(
         "--components", type=_components, default=list(range(1, 10)), metavar="K",
         help="numbers of components to try, e.g. 1-9 (default), 2,3,5 or 1-3,8",
@@ -345,7 +348,8 @@ def format_report(selector, table, best, args, elapsed):
     if table.dropped:
         lines.append(f"      left out non-numeric column(s): {', '.join(table.dropped)}")
     n_models = len(res["bic"])
-    lines.append(f"Fitted {n_models} mixture model{'s' if n_models != 1 else ''} in {elapsed:.1f} s:")
+    plural = "s" if n_models != 1 else ""
+    lines.append(f"Fitted {n_models} mixture model{plural} in {elapsed:.1f} s:")
     lines.append(
         f"      components {_ranges(args.components)} x covariance {', '.join(args.covariance)}"
         f" (n_init={args.n_init}, seed={args.seed})"
@@ -355,17 +359,18 @@ def format_report(selector, table, best, args, elapsed):
     order = np.argsort(res["rank"])
     top = [i for i in order if np.isfinite(res[selector.criterion][i])][:3]
     best_value = res[selector.criterion][top[0]]
-    ranked = [f"{res['covariance_type'][i]} k={res['n_components'][i]} ({res[selector.criterion][i]:.2f})"
-              if i == top[0] else
-              f"{res['covariance_type'][i]} k={res['n_components'][i]} "
-              f"(+{res[selector.criterion][i] - best_value:.2f})"
-              for i in top]
+    ranked = []
+    for i in top:
+        value = res[selector.criterion][i]
+        gap = f"{value:.2f}" if i == top[0] else f"+{value - best_value:.2f}"
+        ranked.append(f"{res['covariance_type'][i]} k={res['n_components'][i]} ({gap})")
     lines.append(f"Best {len(top)} by {crit}: " + ", ".join(ranked))
     lines.append("")
 
     k = best["n_components"]
     lines.append(
-        f"Chosen model: {k} component{'s' if k != 1 else ''}, covariance_type='{best['covariance_type']}'"
+        f"Chosen model: {k} component{'s' if k != 1 else ''}, "
+        f"covariance_type='{best['covariance_type']}'"
     )
     lines.append(
         f"  log-likelihood {best['log_likelihood']:.2f}   BIC {best['bic']:.2f}   "
@@ -528,8 +533,9 @@ def run_fit(args, stdout, stderr):
             stdout.write(f"Plots written to {args.plot}\n")
         if args.file is None:
             stdout.write(
-                "\nNext: sklearn-em fit data.csv  (your own CSV/TSV file; --plot fig.png draws the\n"
-                "      models, --out labels.csv saves each row's label; --help lists every option)\n"
+                "\nNext: sklearn-em fit data.csv  (your own CSV/TSV file; --plot fig.png "
+                "draws the\n      models, --out labels.csv saves each row's label; --help "
+                "lists every option)\n"
             )
     return 0
 

@@ -150,10 +150,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     def _grid(self):
         """The candidate (covariance_type, n_components) pairs, validated."""
         ks = self.n_components
-        if isinstance(ks, Integral):
-            ks = [ks]
-        ks = list(np.asarray(ks).ravel()) if not isinstance(ks, (list, tuple, range)) else list(ks)
-        if not ks or not all(isinstance(k, Integral) and not isinstance(k, bool) and k >= 1 for k in ks):
+        # tolist() turns NumPy scalars into Python ones, so bools and floats stay visible
+        ks = [ks] if isinstance(ks, Integral) else np.asarray(ks).ravel().tolist()
+        if not ks or not all(type(k) is int and k >= 1 for k in ks):
             raise InvalidParameterError(
                 "The 'n_components' parameter of GaussianMixtureSelector must be a positive "
                 f"int or a non-empty sequence of positive ints. Got {self.n_components!r} instead."
@@ -373,7 +372,8 @@ def _fit_cell(index, base, covariance_type, n_components, X, sample_weight):
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
             # a combination the data cannot support (too many components, a singular
             # covariance) is a result of the search, not a failure of it
-            return index, _Cell(error=f"{type(exc).__name__}: {exc}", fit_time=perf_counter() - start)
+            reason = f"{type(exc).__name__}: {exc}"
+            return index, _Cell(error=reason, fit_time=perf_counter() - start)
     fit_time = perf_counter() - start
     # dedupe: EM can repeat one warning per initialisation
     seen = list(dict.fromkeys((str(w.message), w.category) for w in caught))
@@ -400,7 +400,8 @@ def _results_table(grid, cells, criterion):
     # Non-finite values (failed cells) rank last.
     values = results[criterion]
     finite = np.isfinite(values)
-    order = np.lexsort((np.arange(n), results["n_parameters"], np.where(finite, values, 0), ~finite))
+    keys = (np.arange(n), results["n_parameters"], np.where(finite, values, 0), ~finite)
+    order = np.lexsort(keys)
     rank = np.empty(n, dtype=int)
     rank[order] = np.arange(1, n + 1)
     results["rank"] = rank
@@ -450,9 +451,8 @@ def _fmt(value, spec=".2f"):
 def _format_wide(results, criterion, best_index):
     types = list(dict.fromkeys(results["covariance_type"]))
     ks = sorted(set(int(k) for k in results["n_components"]))
-    cell = {
-        (t, int(k)): i for i, (t, k) in enumerate(zip(results["covariance_type"], results["n_components"]))
-    }
+    pairs = zip(results["covariance_type"], results["n_components"])
+    cell = {(t, int(k)): i for i, (t, k) in enumerate(pairs)}
     values = results[criterion]
     texts = {}
     for key, i in cell.items():

@@ -225,7 +225,8 @@ def _plot_1d(ax, model, x, labels, colors, feature_names, title):
     grid = np.linspace(lo - pad, hi + pad, 400)
     for j in range(k):
         mean = model.means_[j, 0]
-        dens = model.weights_[j] * np.exp(-0.5 * ((grid - mean) / sd[j]) ** 2) / (sd[j] * np.sqrt(2 * np.pi))
+        z = (grid - mean) / sd[j]
+        dens = model.weights_[j] * np.exp(-0.5 * z**2) / (sd[j] * np.sqrt(2 * np.pi))
         ax.plot(grid, dens, color=colors[j], label=f"component {j}")
         ax.plot(x[labels == j], np.zeros(np.sum(labels == j)), "|", color=colors[j], markersize=12)
     ax.set_xlabel(feature_names[0] if feature_names is not None else "x1")
