@@ -151,7 +151,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         """The candidate (covariance_type, n_components) pairs, validated."""
         ks = self.n_components
         # tolist() turns NumPy scalars into Python ones, so bools and floats stay visible
-        ks = [ks] if isinstance(ks, Integral) else np.asarray(ks).ravel().tolist()
+        ks = np.asarray(ks).ravel().tolist() if np.ndim(ks) <= 1 else []
         if not ks or not all(type(k) is int and k >= 1 for k in ks):
             raise InvalidParameterError(
                 "The 'n_components' parameter of GaussianMixtureSelector must be a positive "

@@ -285,6 +285,8 @@ def test_feature_names_pass_through(blobs):
         dict(n_components=[]),
         dict(n_components=[1, 0]),
         dict(n_components=[1.5]),
+        dict(n_components=[True, 2]),
+        dict(n_components=[[1, 2], [3, 4]]),
         dict(covariance_type="cholesky"),
         dict(covariance_type=["full", "bogus"]),
         dict(covariance_type=[]),
@@ -296,6 +298,11 @@ def test_feature_names_pass_through(blobs):
 def test_invalid_parameters(blobs, params):
     with pytest.raises(InvalidParameterError):
         GaussianMixtureSelector(**params).fit(blobs)
+
+
+@pytest.mark.parametrize("ks", [3, np.int64(3), [3], (3,), range(3, 4), np.array([3])])
+def test_n_components_forms(ks):
+    assert GaussianMixtureSelector(n_components=ks, covariance_type="diag")._grid() == [("diag", 3)]
 
 
 def test_duplicates_in_the_grid_are_fitted_once(blobs):
