@@ -150,9 +150,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     def _grid(self):
         """The candidate (covariance_type, n_components) pairs, validated."""
         ks = self.n_components
-        # tolist() turns NumPy scalars into Python ones, so bools and floats stay visible
-        ks = np.asarray(ks).ravel().tolist() if np.ndim(ks) <= 1 else []
-        if not ks or not all(type(k) is int and k >= 1 for k in ks):
+        ks = [ks] if np.ndim(ks) == 0 else list(ks) if np.ndim(ks) == 1 else []
+        ints = all(isinstance(k, Integral) and not isinstance(k, (bool, np.bool_)) for k in ks)
+        if not ks or not ints or min(ks) < 1:
             raise InvalidParameterError(
                 "The 'n_components' parameter of GaussianMixtureSelector must be a positive "
                 f"int or a non-empty sequence of positive ints. Got {self.n_components!r} instead."
