@@ -113,6 +113,12 @@ def _log_density_brute_force(est, X):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @SETTINGS
 @given(problem=problems, init=st.sampled_from(["kmeans", "random", "user"]))
+# found by hypothesis: for 'full' a component becomes nearly flat (eigenvalue 2e-10), and
+# an E-step that expands the quadratic form then makes the bound jitter by ~2e-8
+@example(
+    problem={"seed": 41007, "n_features": 3, "n_components": 3, "spread": 1.0, "scale": 1.0},
+    init="user",
+)
 def test_log_likelihood_never_decreases(covariance_type, problem, init):
     X = _data(problem)
     k = problem["n_components"]
@@ -153,6 +159,8 @@ def test_predict_proba_rows_sum_to_one(covariance_type, problem):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @SETTINGS
 @given(problem=problems)
+# found by hypothesis: a component shrunk onto one row, far from the others
+@example(problem={"seed": 526, "n_features": 2, "n_components": 2, "spread": 1.0, "scale": 1000.0})
 def test_score_samples_is_log_mixture_density(covariance_type, problem):
     X = _data(problem)
     est = _fit(X, covariance_type, problem["n_components"], random_state=0)
@@ -166,6 +174,15 @@ def test_score_samples_is_log_mixture_density(covariance_type, problem):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @SETTINGS
 @given(problem=problems, perm_seed=st.integers(0, 2**31 - 1))
+# found by hypothesis (same cause as above: a tight component far from the others)
+@example(
+    problem={"seed": 1615, "n_features": 3, "n_components": 3, "spread": 1.0, "scale": 1000.0},
+    perm_seed=0,
+)
+@example(
+    problem={"seed": 1097, "n_features": 2, "n_components": 3, "spread": 10.0, "scale": 1000.0},
+    perm_seed=0,
+)
 def test_row_order_does_not_matter(covariance_type, problem, perm_seed):
     X = _data(problem)
     k = problem["n_components"]
