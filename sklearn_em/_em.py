@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.utils import gen_batches
 
 from ._covariance import STRATEGIES
 from ._kernels import accumulate, statistics
@@ -65,7 +66,13 @@ def data_covariance(X, sample_weight, covariance_type, reg_covar):
     covariance ((d, d) for 'full' and 'tied', (d,) for 'diag', a scalar for 'spherical')."""
     kind = "full" if covariance_type == "tied" else covariance_type
     ones = lambda sl: np.ones((sl.stop - sl.start, 1))  # noqa: E731
-    stats = statistics(X, sample_weight, ones, kind, X[0].astype(np.float64), 1)
+    shift = X[0].astype(np.float64)
+    stats = None
+    # in float64 chunks: float32 rounding is what made the components' covariances fail
+    for sl in gen_batches(X.shape[0], 4096):
+        w = None if sample_weight is None else sample_weight[sl].astype(np.float64)
+        chunk = statistics(X[sl].astype(np.float64), w, ones, kind, shift, 1)
+        stats = chunk if stats is None else stats.merge(chunk)
     return STRATEGIES[kind].covariances(stats.nk, stats.scatter, reg_covar, X.shape[1])[0]
 
 
@@ -148,8 +155,9 @@ def m_step(
                 "The shared ('tied') covariance is not positive definite after adding "
                 f"reg_covar={reg_covar} (iteration {iteration}), nor is the covariance of "
                 "the data: the data are (numerically) singular at their scale (a constant "
-                "or duplicated feature?). Increase reg_covar, standardise the features, or "
-                "drop the redundant features."
+                "or duplicated feature, or fewer distinct rows than features?). Increase "
+                "reg_covar, standardise the features, drop the redundant features, or fit "
+                "float64 data (float32 rounding can exceed a small reg_covar)."
             )
         cov = np.array(replacement, dtype=np.float64)
         prec_chol, _ = strategy.precisions_cholesky(cov)
@@ -169,13 +177,16 @@ def m_step(
             pooled = pooled + reg_covar
         if ctype != "tied" and fallback is not None and not _is_pd(strategy, ctype, pooled):
             pooled = fallback()
-        seeds = candidates(len(bad)) if candidates is not None else None
-        for i, j in enumerate(bad):
+        # Only a component without support moves (to the worst-explained rows): one that has
+        # support keeps its mean, which its rows determine, and gets a usable covariance.
+        seeds = candidates(len(lost)) if candidates is not None and len(lost) else None
+        for i, j in enumerate(lost):
             if seeds is not None and len(seeds):
                 means[j] = seeds[i % len(seeds)]
+            weights[j] = max(weights[j], unit_weight)
+        for j in bad:
             if ctype != "tied":
                 cov[j] = pooled
-            weights[j] = max(weights[j], unit_weight)
         prec_chol, failed = _factor(strategy, ctype, cov)
         if failed:
             j = failed[0]
@@ -185,19 +196,25 @@ def m_step(
                 "covariance that is not positive definite even after re-seeding it with the "
                 f"pooled covariance and the data's covariance (reg_covar={reg_covar}). The "
                 "data are numerically singular at their scale (a constant or duplicated "
-                "feature?): increase reg_covar, standardise the features, or drop the "
-                "redundant features."
+                "feature, or fewer distinct rows than features?): increase reg_covar, "
+                "standardise the features, drop the redundant features, or fit float64 "
+                "data (float32 rounding can exceed a small reg_covar)."
             )
         causes = []
         if len(lost):
-            causes.append(f"lost their support: {lost.tolist()}")
+            causes.append(
+                f"lost their support: {lost.tolist()} were re-seeded at the worst-explained "
+                "samples"
+            )
         nonpd = sorted(set(bad) - set(lost.tolist()))
         if nonpd:
-            causes.append(f"have a covariance that is not positive definite: {nonpd}")
+            causes.append(
+                f"have a covariance that is not positive definite: {nonpd} kept their means"
+            )
         warnings.warn(
-            f"Iteration {iteration}: component(s) that " + "; ".join(causes) + " were "
-            "re-seeded at the worst-explained samples with the pooled covariance (the data's "
-            "covariance where the pooled one is singular).",
+            f"Iteration {iteration}: component(s) that " + "; component(s) that ".join(causes)
+            + ", with the pooled covariance (the data's covariance where the pooled one is "
+            "singular).",
             DegenerateComponentWarning,
         )
     weights = weights / weights.sum()

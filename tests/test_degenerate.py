@@ -317,6 +317,40 @@ def test_rank_deficiency_hidden_by_rounding_is_not_accepted():
         _assert_finite_model(model, X)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_rank_deficient_float32_fits_right(seed):
+    # 3 distinct rows in 4-D: the covariance has rank 2, and only reg_covar=1e-6 keeps it
+    # positive definite -- below float32 rounding at variance ~100, so the float32
+    # statistics are often indefinite (scikit-learn fails here about 2 times in 3). The
+    # component keeps its mean and gets the data's covariance computed in float64.
+    rng = np.random.RandomState(seed)
+    X64 = (rng.randn(3, 4) * 10)[rng.randint(0, 3, size=12)]
+    expected = np.cov(X64.T, bias=True) + 1e-6 * np.eye(4)
+    model = _quiet_fit(GaussianMixtureEM(1), X64)
+    assert_allclose(model.covariances_[0], expected, rtol=1e-9, atol=1e-12)
+    X32 = X64.astype(np.float32)
+    model = _quiet_fit(GaussianMixtureEM(1), X32)
+    _assert_finite_model(model, X32)
+    assert_allclose(model.means_[0], X64.mean(axis=0), rtol=0, atol=1e-5)
+    assert_allclose(model.covariances_[0], expected, rtol=0, atol=1e-3)
+
+
+def test_seed_rows_keep_their_place_when_their_covariance_is_singular():
+    # random_from_data with reg_covar=0: each initial component is one row (zero scatter);
+    # it keeps that row as its mean and gets the pooled (here: the data's) covariance
+    X = _blobs(40)
+    model = GaussianMixtureEM(
+        3, reg_covar=0, init_params="random_from_data", max_iter=0, random_state=5
+    )
+    expected = r"Iteration 0: .*\[0, 1, 2\] kept their means"
+    with pytest.warns(DegenerateComponentWarning, match=expected):
+        model.fit(X)
+    rows = np.random.RandomState(5).choice(X.shape[0], size=3, replace=False)
+    assert_allclose(model.means_, X[rows], rtol=1e-12)
+    for c in model.covariances_:
+        assert_allclose(c, np.cov(X.T, bias=True), rtol=1e-10)
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflows themselves
 @pytest.mark.parametrize("weighted", [False, True])
 def test_float32_overflow_is_a_value_error(weighted):
