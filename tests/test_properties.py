@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, reject, settings
+from hypothesis import HealthCheck, assume, example, given, reject, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
@@ -91,6 +91,17 @@ def _fit(X, covariance_type, n_components, *, reject_reseed=False, **params):
             return est.fit(X)
         except DegenerateComponentWarning:
             reject()
+
+
+def _condition_number(est):
+    """Largest ratio of a component's covariance eigenvalues (1 for 'spherical')."""
+    cov = est.covariances_
+    if est.covariance_type in ("full", "tied"):
+        eig = np.linalg.eigvalsh(cov.reshape(-1, *cov.shape[-2:]))
+        return float((eig[:, -1] / eig[:, 0]).max())
+    if est.covariance_type == "diag":
+        return float((cov.max(axis=1) / cov.min(axis=1)).max())
+    return 1.0
 
 
 def _log_density_brute_force(est, X):
@@ -189,6 +200,10 @@ def test_row_order_does_not_matter(covariance_type, problem, perm_seed):
     init = _user_init(X, covariance_type, k, problem["seed"])
     perm = np.random.RandomState(perm_seed).permutation(X.shape[0])
     a = _fit(X, covariance_type, k, tol=0, max_iter=15, reject_reseed=True, **init)
+    # Rounding (here: summation order) is amplified by the covariances' condition number;
+    # with reg_covar=1e-6 on data of scale 1e3 a component on <= d rows can reach 1e12,
+    # where no implementation (scikit-learn included) is order-independent to 1e-8.
+    assume(_condition_number(a) < 1e8)
     b = _fit(X[perm], covariance_type, k, tol=0, max_iter=15, reject_reseed=True, **init)
     scale = problem["scale"]
     assert_allclose(b.weights_, a.weights_, rtol=1e-8, atol=1e-12)
@@ -224,6 +239,7 @@ def test_translation_moves_only_the_means(covariance_type, problem, offset, dire
     X_back = Xc - c
     a = _fit(X_back, covariance_type, k, tol=0, max_iter=15, reject_reseed=True, **init)
     init_c = dict(init, means_init=init["means_init"] + c)
+    assume(_condition_number(a) < 1e8)  # as in test_row_order_does_not_matter
     b = _fit(Xc, covariance_type, k, tol=0, max_iter=15, reject_reseed=True, **init_c)
     scale = problem["scale"]
     assert_allclose(b.weights_, a.weights_, rtol=1e-6, atol=1e-9)
