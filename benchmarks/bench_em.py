@@ -64,6 +64,10 @@ class Case:
         diag:      E 2nkd (x . mu_k p_k) + 2nkd (x^2 . p_k);  M 2nkd (sums) + 2nkd (sums of x^2)
         spherical: E 2nkd (x . mu_k);  M 2nkd (sums)   (+ O(nd + nk) ignored)
 
+        These are the textbook algorithm's counts (scikit-learn's), fixed so that the bound
+        does not move with an implementation. A quadratic-feature formulation (log-density
+        linear in x_i x_j and x) does 2nk(d(d+1)/2 + d) per step instead of 2nkd^2.
+
         Not counted: the n*k exponentials and logarithms, O(nk) and O(nd) element-wise work,
         and anything O(k d^3) (factorisations) -- so for diag and spherical, whose products
         have an inner dimension of only d or k, the bound is far from attainable; it is a
