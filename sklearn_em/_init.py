@@ -107,12 +107,16 @@ def initial_params(
     else:
         shift = sample_weight @ X.astype(np.float64, copy=False) / sample_weight.sum()
     stats = _kernels.statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components)
+    # support is judged against one average row, as in run_em (not total / k, which
+    # called a seed row "lost" next to a heavy row)
+    unit = 1.0 if sample_weight is None else sample_weight.sum() / np.count_nonzero(sample_weight)
     params = m_step(
         stats,
         reg_covar,
         prior=prior,
         candidates=lambda m: X[_positive_rows(sample_weight, X.shape[0], m, random_state)],
         iteration=0,
+        unit_weight=unit,
         fallback=lambda: data_covariance(X, sample_weight, covariance_type, reg_covar),
     )
     # scikit-learn scales initial weights by the total weight, not by their sum

@@ -218,6 +218,24 @@ def test_zero_weight_rows_never_seed_a_component(init_params):
     assert any(seeded_far)
 
 
+@pytest.mark.filterwarnings("error::sklearn_em.DegenerateComponentWarning")
+@pytest.mark.parametrize("init_params", ["random_from_data", "k-means++"])
+def test_heavy_row_always_seeds_a_component(init_params):
+    # seeds are drawn in proportion to the weights (k-means++: the first one)
+    X = _blobs(40)
+    w = np.ones(40)
+    w[7] = 1e9
+    for seed in range(10):
+        means = _init_only(X, w, init_params, seed).means_
+        assert np.any(np.all(means == X[7], axis=1)), seed
+    # control: without the weight row 7 is not always among the seeds
+    hits = [
+        np.any(np.all(_init_only(X, None, init_params, s).means_ == X[7], axis=1))
+        for s in range(10)
+    ]
+    assert not all(hits)
+
+
 @pytest.mark.parametrize("covariance_type", COV_TYPES)
 def test_kmeans_init_uses_weighted_kmeans(covariance_type):
     X = _blobs(80)
