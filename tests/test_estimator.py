@@ -274,12 +274,15 @@ def test_float32_stays_float32(covariance_type):
     est = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X32)
     for name in ATTRIBUTES:
         assert getattr(est, name).dtype == np.float32, name
-    assert est.predict_proba(X32).dtype == np.float32
+    proba = est.predict_proba(X32)
+    assert proba.dtype == np.float32
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-6)
     assert est.score_samples(X32).dtype == np.float32
     # and the float32 model is the float64 model, to float32 accuracy
     est64 = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X)
     assert_allclose(est.means_, est64.means_, rtol=1e-4, atol=1e-4)
     assert_allclose(est.score_samples(X32), est64.score_samples(X), rtol=1e-4, atol=1e-4)
+    assert_allclose(proba, est64.predict_proba(X), rtol=0, atol=1e-4)
 
 
 def test_lists_and_ints_are_accepted():
