@@ -73,7 +73,9 @@ class _Strategy:
     @classmethod
     def centre_distance(cls, means_s, prec_chol):
         """Squared Mahalanobis distance of the shift (the origin here) from each component."""
-        return np.array([np.sum(cls.whiten(m[None], cls.factor(prec_chol, j)) ** 2) for j, m in enumerate(means_s)])
+        return np.array(
+            [np.sum(cls.whiten(m[None], cls.factor(prec_chol, j)) ** 2) for j, m in enumerate(means_s)]
+        )
 
     @staticmethod
     def factor(prec_chol, j):
@@ -210,9 +212,6 @@ class _Full(_Strategy):
     def pooled(nk, scatter, d):
         return scatter.sum(axis=0) / nk.sum()
 
-    @staticmethod
-    def reseed_covariance(pooled):
-        return pooled
 
 
 class _Tied(_Strategy):
@@ -322,9 +321,6 @@ class _Tied(_Strategy):
     def pooled(nk, scatter, d):
         return scatter / nk.sum()
 
-    @staticmethod
-    def reseed_covariance(pooled):
-        return None  # shared by every component: nothing to re-seed
 
 
 class _Diag(_Strategy):
@@ -408,9 +404,6 @@ class _Diag(_Strategy):
     def pooled(nk, scatter, d):
         return scatter.sum(axis=0) / nk.sum()
 
-    @staticmethod
-    def reseed_covariance(pooled):
-        return pooled
 
 
 class _Spherical(_Strategy):
@@ -494,9 +487,6 @@ class _Spherical(_Strategy):
     def pooled(nk, scatter, d):
         return scatter.sum() / (nk.sum() * d)
 
-    @staticmethod
-    def reseed_covariance(pooled):
-        return pooled
 
 
 def _upper_cholesky(precision):

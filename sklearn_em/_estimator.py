@@ -420,10 +420,6 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         y = np.concatenate([np.full(n, j, dtype=int) for j, n in enumerate(counts)])
         return X, y
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        return tags
-
 
 def _as_float_array(value, name):
     arr = np.asarray(value)

@@ -60,16 +60,3 @@ class GaussianMixtureParams:
         """Number of free parameters: covariances, means and k - 1 weights."""
         k, d = self.means.shape
         return self.strategy.n_parameters(k, d) + k * d + k - 1
-
-    @classmethod
-    def from_covariances(cls, covariance_type, weights, means, covariances):
-        """Build from covariances; raises ``np.linalg.LinAlgError`` if one is not PD."""
-        strategy = STRATEGIES[covariance_type]
-        prec_chol, failed = strategy.precisions_cholesky(np.asarray(covariances))
-        if failed:
-            raise np.linalg.LinAlgError(
-                f"covariance of component(s) {failed} is not positive definite"
-            )
-        return cls(
-            covariance_type, np.asarray(weights), np.asarray(means), prec_chol, np.asarray(covariances)
-        )

@@ -60,7 +60,6 @@ def _user_init(X, covariance_type, n_components, seed):
     """A starting model that depends neither on the row order nor on the origin (except
     through the means, which are shifted with the data)."""
     rng = np.random.RandomState(seed)
-    d = X.shape[1]
     means = X[rng.choice(X.shape[0], n_components, replace=False)]
     prec = 1.0 / X.var(axis=0)
     precisions = {
