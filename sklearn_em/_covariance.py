@@ -36,45 +36,51 @@ class _Strategy:
     scatter computed directly from x - m_k, as scikit-learn does for every component.
     """
 
+    # Chunks are laid out transposed: XsT (d, n), features FT (q, n), log-probabilities and
+    # responsibilities (k, n). Every elementwise operation and every reduction over
+    # components then runs along the long, contiguous axis of rows.
+
     @staticmethod
     def log_prob(FT, XsT, coef, out):
-        """``out = -1/2 Mahalanobis^2`` up to per-component constants."""
-        return np.matmul(FT.T, coef, out=out)
+        """``out = -1/2 Mahalanobis^2`` (k, n) up to per-component constants."""
+        return np.matmul(coef, FT, out=out)
 
     @classmethod
-    def chunk_stats(cls, FT, XsT, resp_w, exact=None):
+    def chunk_stats(cls, FT, XsT, respT, exact=None):
         """(nk, means, centred scatter) of a chunk, means relative to the shift."""
-        nk = resp_w.sum(axis=0, dtype=np.float64)
-        G = (FT @ resp_w).astype(np.float64)
+        nk = respT.sum(axis=1, dtype=np.float64)
+        G = (FT @ respT.T).astype(np.float64)
         means, scatter = cls.moments_to_stats(nk, G, XsT.shape[0])
         if exact is not None:
             for j, a, _ in zip(*exact):
-                scatter[j] = cls._exact_scatter(XsT, resp_w[:, j], a, means[j], nk[j])
+                scatter[j] = cls._exact_scatter(XsT, respT[j], a, means[j], nk[j])
         return nk, means, scatter
 
     @classmethod
     def _exact_scatter(cls, XsT, r, a, mean, nk):
         # centred at the component's previous mean a, then moved to the chunk's mean: the
         # correction is tiny because a is close to the mean
-        D = XsT.T - a
-        S = cls.weighted_square(D, r)
+        DT = XsT - a[:, None]
+        S = cls.weighted_square(DT, r)
         return S - cls.outer((mean - a)[None], np.array([nk]))[0]
 
     @staticmethod
-    def whiten(D, prec_chol):
-        """Rows of D in the component's whitened coordinates: |whiten(x - m)|^2 = Mahalanobis^2."""
-        return D * prec_chol
+    def whiten(DT, prec_chol):
+        """Columns of DT in the component's whitened coordinates (|.|^2 = Mahalanobis^2)."""
+        return DT * prec_chol
 
     @classmethod
     def exact_half_mahalanobis(cls, XsT, a, prec_chol):
-        Y = cls.whiten(XsT.T - a, prec_chol)
-        return -0.5 * np.einsum("ij,ij->i", Y, Y)
+        Y = cls.whiten(XsT - a[:, None], prec_chol)
+        np.square(Y, out=Y)
+        return -0.5 * Y.sum(axis=0)
 
     @classmethod
     def centre_distance(cls, means_s, prec_chol):
         """Squared Mahalanobis distance of the shift (the origin here) from each component."""
         return np.array(
-            [np.sum(cls.whiten(m[None], cls.factor(prec_chol, j)) ** 2) for j, m in enumerate(means_s)]
+            [np.sum(cls.whiten(m[:, None], cls.factor(prec_chol, j)) ** 2)
+             for j, m in enumerate(means_s)]
         )
 
     @staticmethod
@@ -84,7 +90,7 @@ class _Strategy:
     @classmethod
     def plan(cls, means_s, prec_chol, dtype):
         C, const = cls.coefficients(means_s, prec_chol)
-        return np.ascontiguousarray(C, dtype=dtype), const
+        return np.ascontiguousarray(C.T, dtype=dtype), const
 
 
 class _Full(_Strategy):
@@ -140,13 +146,13 @@ class _Full(_Strategy):
         return coef[:, None, None] * delta[:, :, None] * delta[:, None, :]
 
     @staticmethod
-    def weighted_square(D, r):
-        Dw = D * np.sqrt(r)[:, None]
-        return (Dw.T @ Dw).astype(np.float64)
+    def weighted_square(DT, r):
+        Dw = DT * np.sqrt(r)
+        return (Dw @ Dw.T).astype(np.float64)
 
     @staticmethod
-    def whiten(D, prec_chol):
-        return D @ prec_chol
+    def whiten(DT, prec_chol):
+        return prec_chol.T @ DT
 
     @staticmethod
     def covariances(nk, scatter, reg_covar, d):
@@ -167,19 +173,28 @@ class _Full(_Strategy):
 
     @staticmethod
     def precisions_cholesky(covariances):
+        # NumPy's batched LAPACK: one call for all k components, and the same BLAS thread
+        # pool as the kernels (SciPy's separate pool fought it for the cores).
         k, d, _ = covariances.shape
-        prec_chol = np.empty_like(covariances)
-        failed = []
         eye = np.eye(d)
-        for j, cov in enumerate(covariances):
-            try:
-                cov_chol = linalg.cholesky(cov, lower=True)
-            except (linalg.LinAlgError, ValueError):
-                failed.append(j)
-                prec_chol[j] = eye
-                continue
-            prec_chol[j] = linalg.solve_triangular(cov_chol, eye, lower=True).T
-        return prec_chol, failed
+        ok = np.all(np.isfinite(covariances), axis=(1, 2))
+        safe = np.where(ok[:, None, None], covariances, eye)
+        try:
+            cov_chol = np.linalg.cholesky(safe)
+        except np.linalg.LinAlgError:
+            cov_chol = np.empty_like(safe)
+            for j, cov in enumerate(safe):
+                try:
+                    cov_chol[j] = np.linalg.cholesky(cov)
+                except np.linalg.LinAlgError:
+                    ok[j] = False
+                    cov_chol[j] = eye
+        cov_chol[~ok] = eye
+        # U = L^-T: a triangular solve against the identity (LU on a triangular matrix
+        # does no pivoting work worth the name).
+        prec_chol = np.linalg.solve(cov_chol, np.broadcast_to(eye, (k, d, d))).transpose(0, 2, 1)
+        prec_chol = np.ascontiguousarray(np.triu(prec_chol))
+        return prec_chol, [int(j) for j in np.flatnonzero(~ok)]
 
     @staticmethod
     def log_det(prec_chol, d):
@@ -232,34 +247,34 @@ class _Tied(_Strategy):
     @staticmethod
     def log_prob(FT, XsT, coef, out):
         # x'Px is shared by all components: once per row, the rest is linear in x.
-        C, U = coef
-        np.matmul(XsT.T, C, out=out)
-        Y = XsT.T @ U
+        CT, UT = coef
+        np.matmul(CT, XsT, out=out)
+        Y = UT @ XsT
         np.square(Y, out=Y)
-        out -= 0.5 * Y.sum(axis=1)[:, None]
+        out -= 0.5 * Y.sum(axis=0)
         return out
 
     @classmethod
-    def chunk_stats(cls, FT, XsT, resp_w, exact=None):
+    def chunk_stats(cls, FT, XsT, respT, exact=None):
         # Sum over components of the centred scatters = total scatter about the shift
         # minus the between-component part: one product, no pass per component.
-        nk = resp_w.sum(axis=0, dtype=np.float64)
-        means = _safe_means((XsT @ resp_w).astype(np.float64).T, nk)
+        nk = respT.sum(axis=1, dtype=np.float64)
+        means = _safe_means((XsT @ respT.T).astype(np.float64).T, nk)
         rest = np.ones(nk.shape[0], dtype=bool)
         scatter = 0.0
         if exact is not None:
             rest[exact[0]] = False
             for j, a, _ in zip(*exact):
-                scatter = scatter + _Full._exact_scatter(XsT, resp_w[:, j], a, means[j], nk[j])
+                scatter = scatter + _Full._exact_scatter(XsT, respT[j], a, means[j], nk[j])
         # the row weights of the other components, summed (not w minus the exact ones: that
         # difference would carry the cancellation we avoid)
-        D = XsT * np.sqrt(resp_w[:, rest].sum(axis=1))
+        D = XsT * np.sqrt(respT[rest].sum(axis=0))
         total = (D @ D.T).astype(np.float64)
         return nk, means, scatter + total - (means[rest].T * nk[rest]) @ means[rest]
 
     @staticmethod
-    def whiten(D, prec_chol):
-        return D @ prec_chol
+    def whiten(DT, prec_chol):
+        return prec_chol.T @ DT
 
     @staticmethod
     def factor(prec_chol, j):
@@ -269,7 +284,7 @@ class _Tied(_Strategy):
     def plan(cls, means_s, prec_chol, dtype):
         P = prec_chol @ prec_chol.T
         Pmu = means_s @ P
-        coef = (np.ascontiguousarray(Pmu.T, dtype=dtype), prec_chol.astype(dtype))
+        coef = (np.ascontiguousarray(Pmu, dtype=dtype), np.ascontiguousarray(prec_chol.T, dtype=dtype))
         return coef, -0.5 * np.einsum("ki,ki->k", Pmu, means_s)
 
     @staticmethod
@@ -360,8 +375,12 @@ class _Diag(_Strategy):
         return coef[:, None] * delta**2
 
     @staticmethod
-    def weighted_square(D, r):
-        return (r @ np.square(D)).astype(np.float64)
+    def weighted_square(DT, r):
+        return (np.square(DT) @ r).astype(np.float64)
+
+    @staticmethod
+    def whiten(DT, prec_chol):
+        return DT * prec_chol[:, None]
 
     @staticmethod
     def covariances(nk, scatter, reg_covar, d):
@@ -442,8 +461,8 @@ class _Spherical(_Strategy):
         return coef * (delta**2).sum(axis=1)
 
     @staticmethod
-    def weighted_square(D, r):
-        return float(r @ np.einsum("ij,ij->i", D, D))
+    def weighted_square(DT, r):
+        return float(np.square(DT).sum(axis=0) @ r)
 
     @staticmethod
     def covariances(nk, scatter, reg_covar, d):

@@ -1,25 +1,31 @@
 """The hot path: chunked log-densities, responsibilities and log-likelihood.
 
-Rows are processed in chunks whose temporaries fit in scikit-learn's ``working_memory``
-(``sklearn.get_config()``), so memory grows with n only through X and, where the caller asks
-for them, the n x k outputs. Each chunk costs one matrix product for all components.
+Rows are processed in chunks sized to stay in cache and within scikit-learn's
+``working_memory`` (``sklearn.get_config()``), so memory grows with n only through X and, where
+the caller asks for them, the n x k outputs. Each chunk costs one matrix product for all
+components in the E-step and one for the M-step's moments. Chunks run on as many Python
+threads as BLAS would use, each calling single-threaded BLAS: small products parallelise
+far better across chunks than inside one BLAS call.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn import get_config
 from sklearn.utils import gen_batches
+from threadpoolctl import ThreadpoolController
 
 from ._covariance import STRATEGIES
 from ._stats import SufficientStats
 
 _LOG_2PI = np.log(2 * np.pi)
 
-# Upper bound on rows per chunk. Beyond a few thousand rows the BLAS calls are already
-# efficient; larger chunks only add memory traffic (measured in benchmarks/chunk_size.py).
-# ``working_memory`` can only lower it.
-MAX_CHUNK_ROWS = 4096
+# Bytes of per-chunk temporaries (mostly the features). Chunks that fit in the cache keep
+# the two products fed from it; larger ones only add memory traffic, smaller ones Python
+# overhead (measured in benchmarks/chunk_size.py). ``working_memory`` can only lower it.
+CHUNK_BYTES = 4 * 2**20
 
 # Relative rounding error tolerated from the expanded quadratic forms; a component whose
 # centre lies further than EXACT_BUDGET / eps (squared Mahalanobis distance) from the
@@ -28,13 +34,44 @@ EXACT_BUDGET = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-3}
 
 
 def chunk_rows(n_samples, n_components, n_features, itemsize, covariance_type="full"):
-    """Rows per chunk for the E-step temporaries under ``working_memory``."""
+    """Rows per chunk: temporaries within CHUNK_BYTES and ``working_memory``."""
     # per row: the shifted row, its features, the k log-probabilities and responsibilities
     q = STRATEGIES[covariance_type].n_features_out(n_features)
     row_bytes = itemsize * (2 * n_features + q + 2 * n_components)
-    working_memory = get_config()["working_memory"]
-    rows = int(working_memory * 2**20 // row_bytes)
-    return max(1, min(rows, MAX_CHUNK_ROWS, n_samples))
+    budget = min(CHUNK_BYTES, get_config()["working_memory"] * 2**20)
+    return max(1, min(int(budget // row_bytes), n_samples))
+
+
+_controller = None
+
+
+@contextmanager
+def _chunk_threads():
+    """Yield the number of threads BLAS would use, and limit BLAS to one thread meanwhile."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    blas = _controller.select(user_api="blas")
+    n_threads = max([lib.num_threads for lib in blas.lib_controllers] or [1])
+    if n_threads <= 1:
+        yield 1
+        return
+    with blas.limit(limits=1):
+        yield n_threads
+
+
+def _map_chunks(fn, X, params):
+    """``[fn(slice) for slice in chunks of X]``, in order, on the BLAS threads."""
+    rows = chunk_rows(
+        X.shape[0], params.n_components, params.n_features, X.dtype.itemsize,
+        params.covariance_type,
+    )
+    slices = list(gen_batches(X.shape[0], rows))
+    with _chunk_threads() as n_threads:
+        if n_threads <= 1 or len(slices) == 1:
+            return [fn(sl) for sl in slices]
+        with ThreadPoolExecutor(min(n_threads, len(slices))) as pool:
+            return list(pool.map(fn, slices))
 
 
 @dataclass(frozen=True)
@@ -83,42 +120,34 @@ class KernelPlan:
     def weighted_log_prob(self, X_chunk):
         """``log w_k + log N(x | k)`` for a chunk, with the chunk's features.
 
-        Returns ``(FT, XsT, log_prob)``: the features and the shifted, transposed chunk
-        (both reused by the M-step statistics) and the (n, k) log-probabilities.
+        Returns ``(FT, XsT, log_probT)``: the features and the shifted, transposed chunk
+        (both reused by the M-step statistics) and the (k, n) log-probabilities.
         """
         n, d = X_chunk.shape
         XsT = np.empty((d, n), dtype=self.dtype)
         np.subtract(X_chunk.T, self.shift_cast[:, None], out=XsT)
         q = self.strategy.n_features_out(d)
         FT = self.strategy.features(XsT, np.empty((q, n), dtype=self.dtype))
-        out = np.empty((n, self.const.shape[0]), dtype=self.dtype)
+        out = np.empty((self.const.shape[0], n), dtype=self.dtype)
         self.strategy.log_prob(FT, XsT, self.coef, out)
-        out += self.const
+        out += self.const[:, None]
         if self.exact is not None:
             for j, a, U, c in zip(*self.exact, self.exact_const):
-                out[:, j] = c + self.strategy.exact_half_mahalanobis(XsT, a, U)
+                out[j] = c + self.strategy.exact_half_mahalanobis(XsT, a, U)
         return FT, XsT, out
 
 
-def normalize_inplace(log_prob):
-    """Turn weighted log-probabilities into responsibilities in place.
+def normalize_inplace(log_probT):
+    """Turn weighted log-probabilities (k, n) into responsibilities in place.
 
     Returns the per-row log-likelihood (the log-sum-exp over components).
     """
-    top = log_prob.max(axis=1)
-    log_prob -= top[:, None]
-    np.exp(log_prob, out=log_prob)
-    total = log_prob.sum(axis=1)
-    log_prob /= total[:, None]
+    top = log_probT.max(axis=0)
+    log_probT -= top
+    np.exp(log_probT, out=log_probT)
+    total = log_probT.sum(axis=0)
+    log_probT /= total
     return top + np.log(total)
-
-
-def _batches(X, params):
-    rows = chunk_rows(
-        X.shape[0], params.n_components, params.n_features, X.dtype.itemsize,
-        params.covariance_type,
-    )
-    return gen_batches(X.shape[0], rows)
 
 
 def accumulate(X, sample_weight, params, n_worst=0):
@@ -126,46 +155,47 @@ def accumulate(X, sample_weight, params, n_worst=0):
 
     Returns ``(stats, loglik, worst)``: the sufficient statistics under the current
     responsibilities, the weighted sum of per-row log-likelihoods, and the indices of the
-    ``n_worst`` rows (of positive weight) with the lowest log-likelihood.
+    ``n_worst`` rows (of positive weight) with the lowest log-likelihood, worst first.
     """
     plan = KernelPlan.from_params(params, X.dtype)
-    stats = None
-    loglik = 0.0
-    worst_ll = np.empty(0)
-    worst_idx = np.empty(0, dtype=np.intp)
-    for sl in _batches(X, params):
-        FT, XsT, resp = plan.weighted_log_prob(X[sl])
-        ll = normalize_inplace(resp)
+
+    def chunk(sl):
+        FT, XsT, respT = plan.weighted_log_prob(X[sl])
+        ll = normalize_inplace(respT)
         if sample_weight is None:
-            loglik += ll.sum(dtype=np.float64)
+            loglik = ll.sum(dtype=np.float64)
+            rows = np.arange(sl.start, sl.stop)
         else:
             w = sample_weight[sl]
-            loglik += np.dot(w.astype(np.float64), ll.astype(np.float64))
-            resp *= w[:, None]
-        chunk = SufficientStats.from_chunk(
-            FT, XsT, resp, params.covariance_type, plan.shift, plan.exact
+            loglik = np.dot(w.astype(np.float64), ll.astype(np.float64))
+            respT *= w
+            rows = np.flatnonzero(w > 0) + sl.start
+            ll = ll[rows - sl.start]
+        stats = SufficientStats.from_chunk(
+            FT, XsT, respT, params.covariance_type, plan.shift, plan.exact
         )
-        stats = chunk if stats is None else stats.merge(chunk)
-        if n_worst:
-            cand = np.arange(sl.start, sl.stop)
-            cand_ll = ll.astype(np.float64)
-            if sample_weight is not None:
-                keep = sample_weight[sl] > 0
-                cand, cand_ll = cand[keep], cand_ll[keep]
-            worst_idx = np.concatenate([worst_idx, cand])
-            worst_ll = np.concatenate([worst_ll, cand_ll])
-            if worst_idx.size > n_worst:
-                part = np.argpartition(worst_ll, n_worst - 1)[:n_worst]
-                worst_idx, worst_ll = worst_idx[part], worst_ll[part]
+        if n_worst and rows.size > n_worst:
+            keep = np.argpartition(ll, n_worst - 1)[:n_worst]
+            rows, ll = rows[keep], ll[keep]
+        return stats, loglik, rows, ll.astype(np.float64)
+
+    results = _map_chunks(chunk, X, params)
+    stats = results[0][0]
+    for other, _, _, _ in results[1:]:
+        stats = stats.merge(other)
+    loglik = sum(r[1] for r in results)
+    worst = np.empty(0, dtype=np.intp)
     if n_worst:
-        worst_idx = worst_idx[np.argsort(worst_ll, kind="stable")]
-    return stats, loglik, worst_idx
+        rows = np.concatenate([r[2] for r in results])
+        ll = np.concatenate([r[3] for r in results])
+        worst = rows[np.argsort(ll, kind="stable")[:n_worst]]
+    return stats, loglik, worst
 
 
 def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
     """Sufficient statistics of X under responsibilities given chunk by chunk.
 
-    ``resp_fn(slice)`` returns the responsibilities of those rows.
+    ``resp_fn(slice)`` returns the (n, k) responsibilities of those rows.
     """
     strategy = STRATEGIES[covariance_type]
     n, d = X.shape
@@ -176,19 +206,23 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
     for sl in gen_batches(n, rows):
         XsT = np.subtract(X[sl].T, shift_cast[:, None], dtype=X.dtype, order="C")
         FT = strategy.features(XsT, np.empty((strategy.n_features_out(d), XsT.shape[1]), X.dtype))
-        resp = np.array(resp_fn(sl), dtype=X.dtype)
+        respT = np.array(np.asarray(resp_fn(sl)).T, dtype=X.dtype, order="C")
         if sample_weight is not None:
-            resp *= sample_weight[sl, None]
-        chunk = SufficientStats.from_chunk(FT, XsT, resp, covariance_type, shift)
+            respT *= sample_weight[sl]
+        chunk = SufficientStats.from_chunk(FT, XsT, respT, covariance_type, shift)
         stats = chunk if stats is None else stats.merge(chunk)
     return stats
 
 
 def _map_rows(X, params, fn, out):
+    """``out[rows] = fn(log_probT of rows)`` chunk by chunk (chunks write disjoint rows)."""
     plan = KernelPlan.from_params(params, X.dtype)
-    for sl in _batches(X, params):
-        _, _, log_prob = plan.weighted_log_prob(X[sl])
-        out[sl] = fn(log_prob)
+
+    def chunk(sl):
+        _, _, log_probT = plan.weighted_log_prob(X[sl])
+        out[sl] = fn(log_probT)
+
+    _map_chunks(chunk, X, params)
     return out
 
 
@@ -197,21 +231,21 @@ def score_samples(X, params):
     return _map_rows(X, params, normalize_inplace, np.empty(X.shape[0], dtype=X.dtype))
 
 
+def _responsibilities(log_probT):
+    normalize_inplace(log_probT)
+    return log_probT.T
+
+
 def predict_proba(X, params):
     """Responsibilities (posterior probability of each component), n x k."""
-
-    def resp(log_prob):
-        normalize_inplace(log_prob)
-        return log_prob
-
     out = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
-    return _map_rows(X, params, resp, out)
+    return _map_rows(X, params, _responsibilities, out)
 
 
 def predict(X, params):
     """The most probable component of each row."""
     return _map_rows(
-        X, params, lambda lp: lp.argmax(axis=1), np.empty(X.shape[0], dtype=np.intp)
+        X, params, lambda lp: lp.argmax(axis=0), np.empty(X.shape[0], dtype=np.intp)
     )
 
 
@@ -219,9 +253,16 @@ def log_prob_and_resp(X, params):
     """Per-row log-likelihood and responsibilities (for criteria such as ICL)."""
     ll = np.empty(X.shape[0], dtype=X.dtype)
     resp = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
+
+    def both(log_probT):
+        ll_rows = normalize_inplace(log_probT)
+        return ll_rows, log_probT.T
+
     plan = KernelPlan.from_params(params, X.dtype)
-    for sl in _batches(X, params):
-        _, _, log_prob = plan.weighted_log_prob(X[sl])
-        ll[sl] = normalize_inplace(log_prob)
-        resp[sl] = log_prob
+
+    def chunk(sl):
+        _, _, log_probT = plan.weighted_log_prob(X[sl])
+        ll[sl], resp[sl] = both(log_probT)
+
+    _map_chunks(chunk, X, params)
     return ll, resp
