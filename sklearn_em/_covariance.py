@@ -21,6 +21,12 @@ import numpy as np
 from scipy import linalg
 
 
+def _recentre(strategy, S_a, mean, a, nk):
+    """Scatter about ``mean`` from the scatter about a nearby point ``a``."""
+    delta = (mean - np.asarray(a, dtype=np.float64))[None]
+    return S_a - strategy.outer(delta, np.array([nk]))[0]
+
+
 def _safe_means(sums, nk):
     """``sums / nk``, zero for components without weight."""
     return np.divide(sums, nk[:, None], out=np.zeros_like(sums), where=nk[:, None] > 0)
@@ -45,24 +51,27 @@ class _Strategy:
         """``out = -1/2 Mahalanobis^2`` (k, n) up to per-component constants."""
         return np.matmul(coef, FT, out=out)
 
-    @classmethod
-    def chunk_stats(cls, FT, XsT, respT, exact=None):
-        """(nk, means, centred scatter) of a chunk, means relative to the shift."""
-        nk = respT.sum(axis=1, dtype=np.float64)
-        G = (FT @ respT.T).astype(np.float64)
-        means, scatter = cls.moments_to_stats(nk, G, XsT.shape[0])
-        if exact is not None:
-            for j, a, _ in zip(*exact):
-                scatter[j] = cls._exact_scatter(XsT, respT[j], a, means[j], nk[j])
-        return nk, means, scatter
+    # A pass over the data sums, chunk by chunk, moments about the shift (additive, since
+    # every chunk of a pass shares the shift); they become centred statistics once per pass.
 
     @classmethod
-    def _exact_scatter(cls, XsT, r, a, mean, nk):
-        # centred at the component's previous mean a, then moved to the chunk's mean: the
-        # correction is tiny because a is close to the mean
-        DT = XsT - a[:, None]
-        S = cls.weighted_square(DT, r)
-        return S - cls.outer((mean - a)[None], np.array([nk]))[0]
+    def chunk_moments(cls, FT, XsT, respT, exact=None):
+        """Additive moments of a chunk: [nk, F @ resp^T, exact components' scatters]."""
+        moments = [respT.sum(axis=1, dtype=np.float64), (FT @ respT.T).astype(np.float64)]
+        if exact is not None:
+            # about the component's previous mean a, which the new mean is close to
+            moments += [cls.weighted_square(XsT - a[:, None], respT[j]) for j, a, _ in zip(*exact)]
+        return moments
+
+    @classmethod
+    def moments_stats(cls, moments, d, exact=None):
+        """(nk, means, centred scatter) from summed moments, means relative to the shift."""
+        nk, G, *exact_squares = moments
+        means, scatter = cls.moments_to_stats(nk, G, d)
+        if exact is not None:
+            for j, a, S_a in zip(exact[0], exact[1], exact_squares):
+                scatter[j] = _recentre(cls, S_a, means[j], a, nk[j])
+        return nk, means, scatter
 
     @staticmethod
     def whiten(DT, prec_chol):
@@ -255,22 +264,30 @@ class _Tied(_Strategy):
         return out
 
     @classmethod
-    def chunk_stats(cls, FT, XsT, respT, exact=None):
-        # Sum over components of the centred scatters = total scatter about the shift
-        # minus the between-component part: one product, no pass per component.
-        nk = respT.sum(axis=1, dtype=np.float64)
-        means = _safe_means((XsT @ respT.T).astype(np.float64).T, nk)
-        rest = np.ones(nk.shape[0], dtype=bool)
-        scatter = 0.0
+    def chunk_moments(cls, FT, XsT, respT, exact=None):
+        # The sum over components of the centred scatters is the total scatter about the
+        # shift minus the between-component part: one product, no pass per component. The
+        # exact components' rows leave the total (their weights are summed over the other
+        # components, not subtracted from w: that difference would carry the cancellation).
+        rest = np.ones(respT.shape[0], dtype=bool)
+        moments = [respT.sum(axis=1, dtype=np.float64), (XsT @ respT.T).astype(np.float64)]
         if exact is not None:
             rest[exact[0]] = False
-            for j, a, _ in zip(*exact):
-                scatter = scatter + _Full._exact_scatter(XsT, respT[j], a, means[j], nk[j])
-        # the row weights of the other components, summed (not w minus the exact ones: that
-        # difference would carry the cancellation we avoid)
+            moments += [_Full.weighted_square(XsT - a[:, None], respT[j]) for j, a, _ in zip(*exact)]
         D = XsT * np.sqrt(respT[rest].sum(axis=0))
-        total = (D @ D.T).astype(np.float64)
-        return nk, means, scatter + total - (means[rest].T * nk[rest]) @ means[rest]
+        return moments + [(D @ D.T).astype(np.float64)]
+
+    @classmethod
+    def moments_stats(cls, moments, d, exact=None):
+        nk, sums, *exact_squares, total = moments
+        means = _safe_means(sums.T, nk)
+        rest = np.ones(nk.shape[0], dtype=bool)
+        scatter = total
+        if exact is not None:
+            rest[exact[0]] = False
+            for j, a, S_a in zip(exact[0], exact[1], exact_squares):
+                scatter = scatter + _recentre(_Full, S_a, means[j], a, nk[j])
+        return nk, means, scatter - (means[rest].T * nk[rest]) @ means[rest]
 
     @staticmethod
     def whiten(DT, prec_chol):

@@ -25,7 +25,7 @@ _LOG_2PI = np.log(2 * np.pi)
 # Bytes of per-chunk temporaries (mostly the features). Chunks that fit in the cache keep
 # the two products fed from it; larger ones only add memory traffic, smaller ones Python
 # overhead (measured in benchmarks/chunk_size.py). ``working_memory`` can only lower it.
-CHUNK_BYTES = 4 * 2**20
+CHUNK_BYTES = 8 * 2**20
 
 # Relative rounding error tolerated from the expanded quadratic forms; a component whose
 # centre lies further than EXACT_BUDGET / eps (squared Mahalanobis distance) from the
@@ -159,6 +159,8 @@ def accumulate(X, sample_weight, params, n_worst=0):
     """
     plan = KernelPlan.from_params(params, X.dtype)
 
+    strategy = params.strategy
+
     def chunk(sl):
         FT, XsT, respT = plan.weighted_log_prob(X[sl])
         ll = normalize_inplace(respT)
@@ -171,18 +173,18 @@ def accumulate(X, sample_weight, params, n_worst=0):
             respT *= w
             rows = np.flatnonzero(w > 0) + sl.start
             ll = ll[rows - sl.start]
-        stats = SufficientStats.from_chunk(
-            FT, XsT, respT, params.covariance_type, plan.shift, plan.exact
-        )
+        moments = strategy.chunk_moments(FT, XsT, respT, plan.exact)
         if n_worst and rows.size > n_worst:
             keep = np.argpartition(ll, n_worst - 1)[:n_worst]
             rows, ll = rows[keep], ll[keep]
-        return stats, loglik, rows, ll.astype(np.float64)
+        return moments, loglik, rows, ll.astype(np.float64)
 
+    # summed in chunk order, whatever thread ran a chunk: results are deterministic
     results = _map_chunks(chunk, X, params)
-    stats = results[0][0]
-    for other, _, _, _ in results[1:]:
-        stats = stats.merge(other)
+    moments = _sum_moments(r[0] for r in results)
+    stats = SufficientStats.from_moments(
+        moments, params.covariance_type, params.n_features, plan.shift, plan.exact
+    )
     loglik = sum(r[1] for r in results)
     worst = np.empty(0, dtype=np.intp)
     if n_worst:
@@ -190,6 +192,13 @@ def accumulate(X, sample_weight, params, n_worst=0):
         ll = np.concatenate([r[3] for r in results])
         worst = rows[np.argsort(ll, kind="stable")[:n_worst]]
     return stats, loglik, worst
+
+
+def _sum_moments(chunks):
+    total = None
+    for m in chunks:
+        total = m if total is None else [a + b for a, b in zip(total, m)]
+    return total
 
 
 def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
@@ -202,16 +211,15 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
     rows = chunk_rows(n, n_components, d, X.dtype.itemsize, covariance_type)
     shift = np.asarray(shift, dtype=np.float64)
     shift_cast = shift.astype(X.dtype)
-    stats = None
+    moments = None
     for sl in gen_batches(n, rows):
         XsT = np.subtract(X[sl].T, shift_cast[:, None], dtype=X.dtype, order="C")
         FT = strategy.features(XsT, np.empty((strategy.n_features_out(d), XsT.shape[1]), X.dtype))
         respT = np.array(np.asarray(resp_fn(sl)).T, dtype=X.dtype, order="C")
         if sample_weight is not None:
             respT *= sample_weight[sl]
-        chunk = SufficientStats.from_chunk(FT, XsT, respT, covariance_type, shift)
-        stats = chunk if stats is None else stats.merge(chunk)
-    return stats
+        moments = _sum_moments([m for m in (moments, strategy.chunk_moments(FT, XsT, respT)) if m])
+    return SufficientStats.from_moments(moments, covariance_type, d, shift)
 
 
 def _map_rows(X, params, fn, out):

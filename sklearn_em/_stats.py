@@ -22,15 +22,11 @@ class SufficientStats:
     shift: np.ndarray  # (d,), float64
 
     @classmethod
-    def from_chunk(cls, FT, XsT, resp_w, covariance_type, shift, exact=None):
-        """Statistics of a chunk from its features (see ``_covariance``).
-
-        ``XsT`` is the chunk minus ``shift``, transposed (d, n); ``FT`` its features;
-        ``resp_w`` the responsibilities times the sample weights, in the chunk's dtype.
-        Products run in that dtype; results are kept in float64. ``exact`` names the
-        components whose scatter is computed directly (see ``_covariance._Strategy``).
-        """
-        nk, means, scatter = STRATEGIES[covariance_type].chunk_stats(FT, XsT, resp_w, exact)
+    def from_moments(cls, moments, covariance_type, n_features, shift, exact=None):
+        """Statistics from a pass's summed chunk moments (see ``_covariance``): moments are
+        taken about ``shift``; ``exact`` names the components whose scatter was summed
+        about their previous means."""
+        nk, means, scatter = STRATEGIES[covariance_type].moments_stats(moments, n_features, exact)
         return cls(covariance_type, nk, means, scatter, np.asarray(shift, dtype=np.float64))
 
     def merge(self, other):
