@@ -1,11 +1,11 @@
-"""Our EM iteration time against the number of rows per chunk (justifies MAX_CHUNK_ROWS).
+"""Our EM iteration time against the size of a chunk (justifies CHUNK_BYTES).
 
-Rows per chunk = min(MAX_CHUNK_ROWS, rows whose temporaries fit in scikit-learn's
-``working_memory``, n). This script varies each of the two limits in turn:
+Rows per chunk = rows whose temporaries fit in min(CHUNK_BYTES, scikit-learn's
+``working_memory``), at most n. This script varies each of the two limits in turn:
 
-* the cap ``sklearn_em._kernels.MAX_CHUNK_ROWS`` (monkeypatched), at the default
+* the budget ``sklearn_em._kernels.CHUNK_BYTES`` (monkeypatched), at the default
   ``working_memory``;
-* small ``working_memory`` values (``sklearn.config_context``), at the default cap.
+* small ``working_memory`` values (``sklearn.config_context``), at the default budget.
 
     python benchmarks/chunk_size.py             # n=200k, d=16, k=16, full, float64 + float32
     python benchmarks/chunk_size.py --quick
@@ -17,7 +17,6 @@ import argparse
 import statistics
 import warnings
 
-import numpy as np
 from sklearn import config_context, get_config
 from sklearn.exceptions import ConvergenceWarning
 
@@ -32,7 +31,7 @@ from _common import (
 )
 from sklearn_em import GaussianMixtureEM
 
-CAPS = (512, 1024, 2048, 4096, 8192, 16384, 65536, None)  # None: no cap (n)
+BUDGETS_MIB = (0.5, 1, 2, 4, 8, 16, 64)
 WORKING_MEMORY_MB = (0.25, 0.5, 1, 2, 4, 8)
 
 
@@ -70,10 +69,10 @@ def main(argv=None):
     d, k, cov = args.d, args.k, args.covariance_type
     X64, truth = make_mixture(n, d, k, seed=0)
     init = initial_parameters(truth, cov)
-    default_cap = kernels.MAX_CHUNK_ROWS
+    default_cap = kernels.CHUNK_BYTES / 2**20
     default_wm = get_config()["working_memory"]
 
-    configs = [("cap", c) for c in CAPS] + [("working_memory", w) for w in WORKING_MEMORY_MB]
+    configs = [("cap", c) for c in BUDGETS_MIB] + [("working_memory", w) for w in WORKING_MEMORY_MB]
 
     def fit(X, max_iter):
         return GaussianMixtureEM(
@@ -84,21 +83,21 @@ def main(argv=None):
         kind, value = config
         try:
             if kind == "cap":
-                kernels.MAX_CHUNK_ROWS = n if value is None else value
+                kernels.CHUNK_BYTES = int(value * 2**20)
                 rows = effective_rows(X, k, cov)
                 return timed(lambda: fit(X, max_iter))[0], rows
             with config_context(working_memory=value):
                 rows = effective_rows(X, k, cov)
                 return timed(lambda: fit(X, max_iter))[0], rows
         finally:
-            kernels.MAX_CHUNK_ROWS = default_cap
+            kernels.CHUNK_BYTES = int(default_cap * 2**20)
 
     print(("**Machine:** " if args.markdown else "Machine: ") + machine_description())
     print(
         f"{cov} n={n} d={d} k={k}; ms per EM iteration = (T(max_iter={args.iters}) - "
         f"T(max_iter=1)) / {args.iters - 1}, T = {args.stat} fit time over {args.repeats} "
         f"round-robin repeats over all settings; spread = (max - min) / median of the "
-        f"max_iter={args.iters} fit times. Defaults: MAX_CHUNK_ROWS={default_cap}, working_memory={default_wm} MiB. "
+        f"max_iter={args.iters} fit times. Defaults: CHUNK_BYTES={default_cap:g} MiB, working_memory={default_wm} MiB. "
         f"Load average at start: {load_average():.2f}."
     )
     print()
@@ -121,7 +120,7 @@ def main(argv=None):
         for config in configs:
             kind, value = config
             if kind == "cap":
-                label = f"MAX_CHUNK_ROWS={'none (n)' if value is None else value}"
+                label = f"CHUNK_BYTES={value:g} MiB"
             else:
                 label = f"working_memory={value:g} MiB"
             spread = (max(t_n[config]) - min(t_n[config])) / statistics.median(t_n[config])
