@@ -105,7 +105,8 @@ def initial_params(
     if sample_weight is None:
         shift = X.mean(axis=0, dtype=np.float64)
     else:
-        shift = sample_weight @ X.astype(np.float64, copy=False) / sample_weight.sum()
+        # the shift need only be near the data: no float64 copy of X for it
+        shift = (sample_weight @ X).astype(np.float64) / sample_weight.sum()
     stats = _kernels.statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components)
     # support is judged against one average row, as in run_em (not total / k, which
     # called a seed row "lost" next to a heavy row)
