@@ -355,7 +355,23 @@ class _Tied(_Strategy):
 
 
 
-class _Diag(_Strategy):
+class _Elementwise(_Strategy):
+    """Diagonal and spherical covariances: factors are elementwise square roots."""
+
+    @staticmethod
+    def covariances_from_precisions_cholesky(prec_chol):
+        return 1.0 / prec_chol**2
+
+    @staticmethod
+    def precisions_from_precisions_cholesky(prec_chol):
+        return prec_chol**2
+
+    @staticmethod
+    def precisions_cholesky_from_precisions(precisions):
+        return np.sqrt(precisions)
+
+
+class _Diag(_Elementwise):
     name = "diag"
 
     @staticmethod
@@ -421,18 +437,6 @@ class _Diag(_Strategy):
         return np.log(prec_chol).sum(axis=1)
 
     @staticmethod
-    def covariances_from_precisions_cholesky(prec_chol):
-        return 1.0 / prec_chol**2
-
-    @staticmethod
-    def precisions_from_precisions_cholesky(prec_chol):
-        return prec_chol**2
-
-    @staticmethod
-    def precisions_cholesky_from_precisions(precisions):
-        return np.sqrt(precisions)
-
-    @staticmethod
     def check_precisions(precisions):
         return list(np.flatnonzero(np.any(precisions <= 0, axis=1)))
 
@@ -442,7 +446,7 @@ class _Diag(_Strategy):
 
 
 
-class _Spherical(_Strategy):
+class _Spherical(_Elementwise):
     name = "spherical"
 
     @staticmethod
@@ -502,18 +506,6 @@ class _Spherical(_Strategy):
     @staticmethod
     def log_det(prec_chol, d):
         return d * np.log(prec_chol)
-
-    @staticmethod
-    def covariances_from_precisions_cholesky(prec_chol):
-        return 1.0 / prec_chol**2
-
-    @staticmethod
-    def precisions_from_precisions_cholesky(prec_chol):
-        return prec_chol**2
-
-    @staticmethod
-    def precisions_cholesky_from_precisions(precisions):
-        return np.sqrt(precisions)
 
     @staticmethod
     def check_precisions(precisions):
