@@ -157,8 +157,14 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X_all = X
         sample_weight = _validated_weights(sample_weight, X)
-        n_rows = X.shape[0] if sample_weight is None else np.count_nonzero(sample_weight)
+        if sample_weight is not None and not np.all(sample_weight > 0):
+            # weight 0 means the row is not there: drop it (0 * inf would otherwise poison
+            # the statistics of a row far out)
+            keep = sample_weight > 0
+            X, sample_weight = X[keep], sample_weight[keep]
+        n_rows = X.shape[0]
         if n_rows < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got n_components = "
@@ -238,7 +244,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.lower_bounds
-        return X
+        return X_all
 
     def _store(self, params, dtype):
         params = params.astype(dtype)
@@ -333,9 +339,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     def score(self, X, y=None, sample_weight=None):
         """Mean (weighted) log-likelihood of X under the model."""
         X = self._validate(X)
-        ll = _kernels.score_samples(X, self._model())
+        ll = _kernels.score_samples(X, self._model()).astype(np.float64)
         sample_weight = _validated_weights(sample_weight, X)
-        return float(np.average(ll.astype(np.float64), weights=sample_weight))
+        if sample_weight is None:
+            return float(ll.mean())
+        return _weighted_sum(sample_weight, ll) / float(sample_weight.sum())
 
     def predict(self, X):
         """The most probable component of each row of X."""
@@ -353,12 +361,14 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         ll = _kernels.score_samples(X, self._model()).astype(np.float64)
         if sample_weight is None:
             return X, sample_weight, ll.sum(), float(X.shape[0])
-        return X, sample_weight, float(sample_weight @ ll), float(sample_weight.sum())
+        return X, sample_weight, _weighted_sum(sample_weight, ll), float(sample_weight.sum())
 
     def bic(self, X, sample_weight=None):
         """Bayesian information criterion on X (lower is better).
 
-        ``-2 log L + p log(n)``; with weights, ``n`` is the total weight.
+        ``-2 log L + p log(n)``; with weights, ``n`` is the total weight: weights are
+        frequency weights (a weight of 2 counts a row twice), so rescaling them changes the
+        penalty.
         """
         _, _, loglik, n = self._criterion_parts(X, sample_weight)
         return -2 * loglik + self._n_parameters() * np.log(n)
@@ -379,7 +389,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         _, resp = _kernels.log_prob_and_resp(X, self._model())
         with np.errstate(divide="ignore"):
             log_map = np.log(resp.max(axis=1).astype(np.float64))
-        entropy = -(log_map.sum() if sample_weight is None else sample_weight @ log_map)
+        entropy = -(log_map.sum() if sample_weight is None else _weighted_sum(sample_weight, log_map))
         bic = -2 * loglik + self._n_parameters() * np.log(n)
         return bic + 2 * entropy
 
@@ -416,7 +426,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
                 for m, c, n in zip(self.means_, cov, counts)
             ]
-        X = np.vstack(parts)
+        X = np.vstack(parts).astype(self.means_.dtype, copy=False)
         y = np.concatenate([np.full(n, j, dtype=int) for j, n in enumerate(counts)])
         return X, y
 
@@ -429,6 +439,12 @@ def _as_float_array(value, name):
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity.")
     return arr
+
+
+def _weighted_sum(weights, values):
+    """``weights @ values`` with rows of weight 0 left out (not 0 * inf = nan)."""
+    keep = weights > 0
+    return float(weights[keep].astype(np.float64) @ values[keep])
 
 
 def _validated_weights(sample_weight, X):

@@ -8,6 +8,7 @@ threads as BLAS would use, each calling single-threaded BLAS: small products par
 far better across chunks than inside one BLAS call.
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,21 +44,36 @@ def chunk_rows(n_samples, n_components, n_features, itemsize, covariance_type="f
 
 
 _controller = None
+_lock = threading.Lock()
+_active = {"depth": 0, "threads": 1, "limiter": None}
 
 
 @contextmanager
 def _chunk_threads():
-    """Yield the number of threads BLAS would use, and limit BLAS to one thread meanwhile."""
+    """Yield the number of threads BLAS would use, and limit BLAS to one thread meanwhile.
+
+    The limit is process-wide, so concurrent callers (fits on several Python threads) share
+    one: the first to enter sets it, the last to leave restores it.
+    """
     global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    blas = _controller.select(user_api="blas")
-    n_threads = max([lib.num_threads for lib in blas.lib_controllers] or [1])
-    if n_threads <= 1:
-        yield 1
-        return
-    with blas.limit(limits=1):
-        yield n_threads
+    with _lock:
+        if _active["depth"] == 0:
+            if _controller is None:
+                _controller = ThreadpoolController()
+            blas = _controller.select(user_api="blas")
+            threads = max([lib.num_threads for lib in blas.lib_controllers] or [1])
+            _active["threads"] = threads
+            _active["limiter"] = blas.limit(limits=1) if threads > 1 else None
+        _active["depth"] += 1
+        threads = _active["threads"]
+    try:
+        yield threads
+    finally:
+        with _lock:
+            _active["depth"] -= 1
+            if _active["depth"] == 0 and _active["limiter"] is not None:
+                _active["limiter"].restore_original_limits()
+                _active["limiter"] = None
 
 
 def _map_chunks(fn, X, params):
@@ -67,8 +83,10 @@ def _map_chunks(fn, X, params):
         params.covariance_type,
     )
     slices = list(gen_batches(X.shape[0], rows))
+    if len(slices) == 1:  # one chunk: BLAS may use its own threads
+        return [fn(slices[0])]
     with _chunk_threads() as n_threads:
-        if n_threads <= 1 or len(slices) == 1:
+        if n_threads <= 1:
             return [fn(sl) for sl in slices]
         with ThreadPoolExecutor(min(n_threads, len(slices))) as pool:
             return list(pool.map(fn, slices))

@@ -424,3 +424,9 @@ def test_verbose_output_matches_sklearn(capsys):
     ours = lines(GaussianMixtureEM(**params))
     assert ours == lines(GaussianMixture(**params))
     assert ours[0] == "Initialization 0" and len(ours) == 6
+
+
+def test_sample_keeps_float32():
+    X = np.random.RandomState(0).randn(200, 2).astype(np.float32)
+    Xs, y = GaussianMixtureEM(2, random_state=0).fit(X).sample(50)
+    assert Xs.dtype == np.float32 and Xs.shape == (50, 2) and y.shape == (50,)

@@ -130,3 +130,32 @@ def test_sufficient_stats_are_float64_for_float32_chunks():
     assert isinstance(s32, SufficientStats)
     assert s32.scatter.dtype == np.float64 and s32.means.dtype == np.float64
     assert_allclose(s32.scatter, s64.scatter, rtol=1e-4)
+
+
+def test_concurrent_fits_restore_blas_threads():
+    # the one-thread BLAS limit is process-wide: overlapping fits on several Python threads
+    # must leave it as they found it ('random_from_data': scikit-learn's KMeans has its own
+    # unsynchronised limit)
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    X, _ = _data(n=6000, d=3)
+    with threadpool_limits(2):
+        before = blas_threads()
+
+        def work(seed):
+            with config_context(working_memory=0.02):
+                for _ in range(3):
+                    est = GaussianMixtureEM(3, init_params="random_from_data", random_state=seed)
+                    est.fit(X).score(X)
+
+        threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert blas_threads() == before

@@ -304,3 +304,21 @@ def test_sklearn_weight_equivalence_check_with_fixed_init(covariance_type):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         estimator_checks.check_sample_weight_equivalence_on_dense_data("GaussianMixtureEM", est)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_zero_weight_row_far_out_is_dropped(covariance_type):
+    # a row at 1e200 with weight 0 must change nothing (0 * inf is nan, not 0)
+    rng = np.random.RandomState(3)
+    X = np.vstack([rng.randn(40, 2), rng.randn(40, 2) + 6])
+    X_out = np.vstack([X, [[1e200, -1e200]]])
+    w = np.r_[np.ones(80), 0.0]
+    kw = dict(covariance_type=covariance_type, random_state=0)
+    dropped = GaussianMixtureEM(2, **kw).fit(X)
+    weighted = GaussianMixtureEM(2, **kw).fit(X_out, sample_weight=w)
+    np.testing.assert_allclose(weighted.means_, dropped.means_, rtol=1e-12)
+    np.testing.assert_allclose(weighted.covariances_, dropped.covariances_, rtol=1e-12)
+    assert weighted.score(X_out, sample_weight=w) == pytest.approx(dropped.score(X), rel=1e-12)
+    assert weighted.bic(X_out, sample_weight=w) == pytest.approx(dropped.bic(X), rel=1e-12)
+    assert weighted.icl(X_out, sample_weight=w) == pytest.approx(dropped.icl(X), rel=1e-12)
+    assert weighted.fit_predict(X_out, sample_weight=w).shape == (81,)
