@@ -11,7 +11,8 @@ A strategy knows, for its covariance type, how to
 * turn statistics into covariances (maximum likelihood, or MAP under the conjugate prior of
   Fraley & Raftery 2007);
 * factor covariances into precision Cholesky factors, reporting which components fail;
-* evaluate squared Mahalanobis distances of a chunk to all components at once.
+* evaluate the quadratic forms of a chunk for all components at once (and directly, for the
+  few components the plan computes exactly).
 
 Shapes of the scatter: full (k, d, d); tied (d, d), summed over components; diag (k, d);
 spherical (k,), the trace.
@@ -199,8 +200,9 @@ class _Full(_Strategy):
                     ok[j] = False
                     cov_chol[j] = eye
         cov_chol[~ok] = eye
-        # U = L^-T: a triangular solve against the identity (LU on a triangular matrix
-        # does no pivoting work worth the name).
+        # U = L^-T from a batched solve against the identity: LU with partial pivoting on
+        # a triangular matrix, a little more arithmetic than a triangular solve but one
+        # call for all k (the result is re-triangularised below).
         prec_chol = np.linalg.solve(cov_chol, np.broadcast_to(eye, (k, d, d))).transpose(0, 2, 1)
         prec_chol = np.ascontiguousarray(np.triu(prec_chol))
         return prec_chol, [int(j) for j in np.flatnonzero(~ok)]
