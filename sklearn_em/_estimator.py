@@ -355,13 +355,36 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         X = self._validate(X)
         return _kernels.predict_proba(X, self._model())
 
-    def _criterion_parts(self, X, sample_weight):
+    def _criteria(self, X, sample_weight=None, classification=False):
+        """Log-likelihood, parameter count, BIC and AIC of X (and ICL if
+        ``classification``) from one pass over X."""
         X = self._validate(X)
         sample_weight = _validated_weights(sample_weight, X)
-        ll = _kernels.score_samples(X, self._model()).astype(np.float64)
+        model = self._model()
+        if classification:
+            ll, resp = _kernels.log_prob_and_resp(X, model)
+        else:
+            ll = _kernels.score_samples(X, model)
+        ll = ll.astype(np.float64)
         if sample_weight is None:
-            return X, sample_weight, ll.sum(), float(X.shape[0])
-        return X, sample_weight, _weighted_sum(sample_weight, ll), float(sample_weight.sum())
+            loglik, n = float(ll.sum()), float(X.shape[0])
+        else:
+            loglik, n = _weighted_sum(sample_weight, ll), float(sample_weight.sum())
+        p = model.n_parameters()
+        out = {
+            "log_likelihood": loglik,
+            "n_parameters": p,
+            "bic": -2 * loglik + p * np.log(n),
+            "aic": -2 * loglik + 2 * p,
+        }
+        if classification:
+            with np.errstate(divide="ignore"):
+                log_map = np.log(resp.max(axis=1).astype(np.float64))
+            entropy = -(
+                log_map.sum() if sample_weight is None else _weighted_sum(sample_weight, log_map)
+            )
+            out["icl"] = out["bic"] + 2 * entropy
+        return out
 
     def bic(self, X, sample_weight=None):
         """Bayesian information criterion on X (lower is better).
@@ -370,13 +393,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         frequency weights (a weight of 2 counts a row twice), so rescaling them changes the
         penalty.
         """
-        _, _, loglik, n = self._criterion_parts(X, sample_weight)
-        return -2 * loglik + self._n_parameters() * np.log(n)
+        return self._criteria(X, sample_weight)["bic"]
 
     def aic(self, X, sample_weight=None):
         """Akaike information criterion on X (lower is better): ``-2 log L + 2 p``."""
-        _, _, loglik, _ = self._criterion_parts(X, sample_weight)
-        return -2 * loglik + 2 * self._n_parameters()
+        return self._criteria(X, sample_weight)["aic"]
 
     def icl(self, X, sample_weight=None):
         """Integrated completed likelihood on X (lower is better).
@@ -385,13 +406,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         ``BIC - 2 sum_i log max_k p(k | x_i)`` (Biernacki, Celeux & Govaert 2000), the
         criterion mclust reports as ICL, on scikit-learn's lower-is-better scale.
         """
-        X, sample_weight, loglik, n = self._criterion_parts(X, sample_weight)
-        _, resp = _kernels.log_prob_and_resp(X, self._model())
-        with np.errstate(divide="ignore"):
-            log_map = np.log(resp.max(axis=1).astype(np.float64))
-        entropy = -(log_map.sum() if sample_weight is None else _weighted_sum(sample_weight, log_map))
-        bic = -2 * loglik + self._n_parameters() * np.log(n)
-        return bic + 2 * entropy
+        return self._criteria(X, sample_weight, classification=True)["icl"]
 
     def _n_parameters(self):
         check_is_fitted(self)

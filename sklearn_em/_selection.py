@@ -359,16 +359,12 @@ def _fit_cell(index, base, covariance_type, n_components, X, sample_weight):
         warnings.simplefilter("always")
         try:
             est.fit(X, sample_weight=sample_weight)
-            ll = est.score_samples(X).astype(np.float64)
-            numbers = {
-                "bic": float(est.bic(X, sample_weight=sample_weight)),
-                "aic": float(est.aic(X, sample_weight=sample_weight)),
-                "icl": float(est.icl(X, sample_weight=sample_weight)),
-                "log_likelihood": float(ll.sum() if sample_weight is None else sample_weight @ ll),
-                "n_parameters": int(est._n_parameters()),
-                "converged": bool(est.converged_),
-                "n_iter": int(est.n_iter_),
-            }
+            # every criterion from one pass over X
+            numbers = est._criteria(X, sample_weight, classification=True)
+            numbers = {name: float(value) for name, value in numbers.items()}
+            numbers["n_parameters"] = int(numbers["n_parameters"])
+            numbers["converged"] = bool(est.converged_)
+            numbers["n_iter"] = int(est.n_iter_)
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
             # a combination the data cannot support (too many components, a singular
             # covariance) is a result of the search, not a failure of it
