@@ -36,11 +36,11 @@ EXACT_BUDGET = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-3}
 
 def chunk_rows(n_samples, n_components, n_features, itemsize, covariance_type="full"):
     """Rows per chunk: temporaries within CHUNK_BYTES and ``working_memory``."""
-    # per row: the shifted row, its features, the k log-probabilities and responsibilities
-    q = STRATEGIES[covariance_type].n_features_out(n_features)
-    row_bytes = itemsize * (2 * n_features + q + 2 * n_components)
+    strategy = STRATEGIES[covariance_type].kernel_for(n_components, n_features)
+    # per row: the shifted row, the kernel's temporaries, k log-probabilities
+    numbers = n_features + strategy.row_temporaries(n_components, n_features) + n_components
     budget = min(CHUNK_BYTES, get_config()["working_memory"] * 2**20)
-    return max(1, min(int(budget // row_bytes), n_samples))
+    return max(1, min(int(budget // (itemsize * numbers)), n_samples))
 
 
 _controller = None
@@ -107,7 +107,7 @@ class KernelPlan:
 
     @classmethod
     def from_params(cls, params, dtype):
-        strategy = params.strategy
+        strategy = params.strategy.kernel_for(params.n_components, params.n_features)
         weights = np.asarray(params.weights, dtype=np.float64)
         means = np.asarray(params.means, dtype=np.float64)
         prec_chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
@@ -177,7 +177,7 @@ def accumulate(X, sample_weight, params, n_worst=0):
     """
     plan = KernelPlan.from_params(params, X.dtype)
 
-    strategy = params.strategy
+    strategy = plan.strategy
 
     def chunk(sl):
         FT, XsT, respT = plan.weighted_log_prob(X[sl])
