@@ -258,10 +258,8 @@ class _Full(_Strategy):
 
 
 
-class _FullDirect(_Full):
-    """'full' with few components in many dimensions: per chunk, all k whitened residuals
-    (x - m_k) U_k from one (k*d, d) product, and the M-step's second moments from one
-    symmetric product per component; no feature matrix."""
+class _NoFeatures:
+    """Kernels that work on the shifted rows themselves: no feature matrix."""
 
     @staticmethod
     def n_features_out(d):
@@ -270,6 +268,12 @@ class _FullDirect(_Full):
     @staticmethod
     def features(XsT, out):
         return XsT
+
+
+class _FullDirect(_NoFeatures, _Full):
+    """'full' with few components in many dimensions: per chunk, all k whitened residuals
+    (x - m_k) U_k from one (k*d, d) product, and the M-step's second moments from one
+    symmetric product per component; no feature matrix."""
 
     @classmethod
     def row_temporaries(cls, k, d):
@@ -308,20 +312,12 @@ class _FullDirect(_Full):
         return moments
 
 
-class _Tied(_Strategy):
+class _Tied(_NoFeatures, _Strategy):
     name = "tied"
 
     @staticmethod
     def n_parameters(k, d):
         return d * (d + 1) // 2
-
-    @staticmethod
-    def n_features_out(d):
-        return 0
-
-    @staticmethod
-    def features(XsT, out):
-        return XsT
 
     @classmethod
     def row_temporaries(cls, k, d):

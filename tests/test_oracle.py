@@ -28,13 +28,13 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy.special import logsumexp
-from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureEM
+
+from _brute_force import brute_force_em_step
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 N_COMPONENTS = 3
@@ -333,29 +333,6 @@ def _component_covariances(covariance_type, covariances, k, d):
     ]
 
 
-def _brute_force_em_step(Xd, covariance_type, weights, means, covariances, reg_covar=1e-6):
-    """One EM iteration, component by component: returns the new parameters and the mean
-    log-likelihood under the old ones."""
-    n, d = Xd.shape
-    k = len(weights)
-    covs = _component_covariances(covariance_type, covariances, k, d)
-    log_prob = np.column_stack(
-        [np.log(weights[j]) + multivariate_normal(means[j], covs[j]).logpdf(Xd) for j in range(k)]
-    )
-    ll = logsumexp(log_prob, axis=1)
-    resp = np.exp(log_prob - ll[:, None])
-    nk = resp.sum(axis=0) + 10 * np.finfo(np.float64).eps
-    new_means = resp.T @ Xd / nk[:, None]
-    scatter = np.array(
-        [(resp[:, j, None] * (Xd - new_means[j])).T @ (Xd - new_means[j]) for j in range(k)]
-    )
-    new_cov = {
-        "full": lambda: scatter / nk[:, None, None] + reg_covar * np.eye(d),
-        "tied": lambda: scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d),
-        "diag": lambda: np.diagonal(scatter, axis1=1, axis2=2) / nk[:, None] + reg_covar,
-        "spherical": lambda: np.trace(scatter, axis1=1, axis2=2) / (nk * d) + reg_covar,
-    }[covariance_type]()
-    return nk / n, new_means, new_cov, ll.mean()
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -367,7 +344,7 @@ def test_em_matches_brute_force_on_tight_far_cluster(covariance_type):
     )
     weights, means = HARD_INIT["weights_init"], HARD_INIT["means_init"]
     for n_iter in range(1, 4):
-        weights, means, covariances, bound = _brute_force_em_step(
+        weights, means, covariances, bound = brute_force_em_step(
             Xh, covariance_type, weights, means, covariances
         )
         with warnings.catch_warnings():

@@ -19,6 +19,8 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
 
+from _brute_force import brute_force_em_step
+
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 
 
@@ -275,35 +277,6 @@ def test_score_samples_tight_component_far_from_centre(covariance_type):
     assert_allclose(est.score_samples(X_query), _log_density_brute_force(est, X_query), rtol=1e-9, atol=1e-8)
 
 
-def _brute_force_em_step(X, covariance_type, weights, means, covariances, reg_covar):
-    """One EM iteration written out component by component, with SciPy densities and
-    per-component centring; returns the new parameters and the mean log-likelihood."""
-    n, d = X.shape
-    k = len(weights)
-    covs = [
-        {
-            "full": lambda j: covariances[j],
-            "tied": lambda j: covariances,
-            "diag": lambda j: np.diag(covariances[j]),
-            "spherical": lambda j: covariances[j] * np.eye(d),
-        }[covariance_type](j)
-        for j in range(k)
-    ]
-    log_prob = np.column_stack(
-        [np.log(weights[j]) + multivariate_normal(means[j], covs[j]).logpdf(X).reshape(n) for j in range(k)]
-    )
-    ll = logsumexp(log_prob, axis=1)
-    resp = np.exp(log_prob - ll[:, None])
-    nk = resp.sum(axis=0) + 10 * np.finfo(np.float64).eps
-    new_means = resp.T @ X / nk[:, None]
-    scatter = np.array([(resp[:, j, None] * (X - new_means[j])).T @ (X - new_means[j]) for j in range(k)])
-    new_cov = {
-        "full": lambda: scatter / nk[:, None, None] + reg_covar * np.eye(d),
-        "tied": lambda: scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d),
-        "diag": lambda: np.diagonal(scatter, axis1=1, axis2=2) / nk[:, None] + reg_covar,
-        "spherical": lambda: np.trace(scatter, axis1=1, axis2=2) / (nk * d) + reg_covar,
-    }[covariance_type]()
-    return nk / n, new_means, new_cov, ll.mean()
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -318,7 +291,7 @@ def test_em_iterations_equal_brute_force_em(covariance_type, problem):
     weights, means = init["weights_init"], init["means_init"]
     covariances = np.linalg.inv(p) if covariance_type in ("full", "tied") else 1.0 / p
     for n_iter in (1, 2, 3):
-        weights, means, covariances, bound = _brute_force_em_step(
+        weights, means, covariances, bound = brute_force_em_step(
             X, covariance_type, weights, means, covariances, reg_covar
         )
         est = _fit(X, covariance_type, k, tol=0, max_iter=n_iter, reg_covar=reg_covar,

@@ -1,0 +1,36 @@
+"""One EM iteration written out by hand: the brute-force oracle shared by the test modules."""
+
+import numpy as np
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
+
+
+def brute_force_em_step(X, covariance_type, weights, means, covariances, reg_covar=1e-6):
+    """One EM iteration written out component by component, with SciPy densities and
+    per-component centring; returns the new parameters and the mean log-likelihood."""
+    n, d = X.shape
+    k = len(weights)
+    covs = [
+        {
+            "full": lambda j: covariances[j],
+            "tied": lambda j: covariances,
+            "diag": lambda j: np.diag(covariances[j]),
+            "spherical": lambda j: covariances[j] * np.eye(d),
+        }[covariance_type](j)
+        for j in range(k)
+    ]
+    log_prob = np.column_stack(
+        [np.log(weights[j]) + multivariate_normal(means[j], covs[j]).logpdf(X).reshape(n) for j in range(k)]
+    )
+    ll = logsumexp(log_prob, axis=1)
+    resp = np.exp(log_prob - ll[:, None])
+    nk = resp.sum(axis=0) + 10 * np.finfo(np.float64).eps
+    new_means = resp.T @ X / nk[:, None]
+    scatter = np.array([(resp[:, j, None] * (X - new_means[j])).T @ (X - new_means[j]) for j in range(k)])
+    new_cov = {
+        "full": lambda: scatter / nk[:, None, None] + reg_covar * np.eye(d),
+        "tied": lambda: scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d),
+        "diag": lambda: np.diagonal(scatter, axis1=1, axis2=2) / nk[:, None] + reg_covar,
+        "spherical": lambda: np.trace(scatter, axis1=1, axis2=2) / (nk * d) + reg_covar,
+    }[covariance_type]()
+    return nk / n, new_means, new_cov, ll.mean()
