@@ -92,9 +92,8 @@ def _factor(strategy, ctype, cov):
             var = np.diagonal(c, axis1=1, axis2=2)
             conditional = 1.0 / np.diagonal(u, axis1=1, axis2=2) ** 2
             bad = np.any(~(conditional >= _SINGULAR_RATIO * var), axis=1)
-        else:
-            var = cov if ctype == "diag" else cov[:, None]
-            bad = np.zeros(var.shape[0], dtype=bool)
+        else:  # diag, spherical: positivity is all precisions_cholesky needs to check
+            bad = np.zeros(cov.shape[0], dtype=bool)
     return prec_chol, sorted(set(int(j) for j in failed) | set(np.flatnonzero(bad).tolist()))
 
 
@@ -171,7 +170,7 @@ def m_step(
         means = means.copy()
         cov = cov.copy()
         pooled = strategy.pooled(nk, stats.scatter, d)
-        if ctype in ("full",):
+        if ctype == "full":
             pooled = pooled + reg_covar * np.eye(d)
         else:
             pooled = pooled + reg_covar

@@ -5,12 +5,9 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
 
-def brute_force_em_step(X, covariance_type, weights, means, covariances, reg_covar=1e-6):
-    """One EM iteration written out component by component, with SciPy densities and
-    per-component centring; returns the new parameters and the mean log-likelihood."""
-    n, d = X.shape
-    k = len(weights)
-    covs = [
+def component_covariances(covariance_type, covariances, k, d):
+    """Each component's (d, d) covariance matrix, whatever the covariance type."""
+    return [
         {
             "full": lambda j: covariances[j],
             "tied": lambda j: covariances,
@@ -19,6 +16,14 @@ def brute_force_em_step(X, covariance_type, weights, means, covariances, reg_cov
         }[covariance_type](j)
         for j in range(k)
     ]
+
+
+def brute_force_em_step(X, covariance_type, weights, means, covariances, reg_covar=1e-6):
+    """One EM iteration written out component by component, with SciPy densities and
+    per-component centring; returns the new parameters and the mean log-likelihood."""
+    n, d = X.shape
+    k = len(weights)
+    covs = component_covariances(covariance_type, covariances, k, d)
     log_prob = np.column_stack(
         [np.log(weights[j]) + multivariate_normal(means[j], covs[j]).logpdf(X).reshape(n) for j in range(k)]
     )

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureEM
 
-from _brute_force import brute_force_em_step
+from _brute_force import brute_force_em_step, component_covariances
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 N_COMPONENTS = 3
@@ -321,18 +321,6 @@ HARD_PRECISIONS = {
 }
 
 
-def _component_covariances(covariance_type, covariances, k, d):
-    return [
-        {
-            "full": lambda j: covariances[j],
-            "tied": lambda j: covariances,
-            "diag": lambda j: np.diag(covariances[j]),
-            "spherical": lambda j: covariances[j] * np.eye(d),
-        }[covariance_type](j)
-        for j in range(k)
-    ]
-
-
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -358,8 +346,8 @@ def test_em_matches_brute_force_on_tight_far_cluster(covariance_type):
         # component by component: the tight component's covariance is 1e10 times smaller
         for j, (cov, expected) in enumerate(
             zip(
-                _component_covariances(covariance_type, ours.covariances_, 3, 2),
-                _component_covariances(covariance_type, covariances, 3, 2),
+                component_covariances(covariance_type, ours.covariances_, 3, 2),
+                component_covariances(covariance_type, covariances, 3, 2),
             )
         ):
             assert_allclose(
