@@ -1,0 +1,169 @@
+"""SQUAREM: squared extrapolation of the EM map (Varadhan & Roland 2008).
+
+EM converges linearly, and slowly where components overlap. SQUAREM takes two EM steps
+``theta1 = F(theta0)``, ``theta2 = F(theta1)``, extrapolates along them
+(``theta' = theta0 - 2 alpha r + alpha^2 v``, ``r = theta1 - theta0``,
+``v = theta2 - 2 theta1 + theta0``, ``alpha = -|r| / |v|``, their scheme S3) and takes one
+more EM step from ``theta'``. Every parameter value it returns comes out of an M-step, so it
+satisfies the covariance model's constraints whatever the extrapolation did.
+
+Monotone by construction: the extrapolated point is kept only if its log-likelihood is at
+least that of ``theta1``; otherwise the cycle falls back to ``theta2``, an ordinary EM step.
+
+The extrapolation runs on unconstrained coordinates: log weights (renormalised), means, and
+the precision Cholesky factors with the logarithm of their diagonal, so every extrapolated
+point is a valid mixture.
+"""
+
+import warnings
+
+import numpy as np
+
+from ._params import GaussianMixtureParams
+
+
+def _tri_mask(d):
+    return np.triu(np.ones((d, d), dtype=bool))
+
+
+def _to_vector(params):
+    """The parameters as one unconstrained vector, and the function that maps it back."""
+    weights, means, U = params.weights, params.means, params.precisions_cholesky
+    k, d = means.shape
+    # full Cholesky factors: one per component (k, d, d), or one shared (d, d) for 'tied'
+    triangular = U.ndim == 3 or params.covariance_type == "tied"
+    if triangular:
+        mask = _tri_mask(d)
+        stacked = U if U.ndim == 3 else U[None]
+        logU = stacked.copy()
+        idx = np.arange(d)
+        logU[:, idx, idx] = np.log(stacked[:, idx, idx])
+        cov_part = logU[:, mask].ravel()
+    else:
+        cov_part = np.log(U).ravel()
+    with np.errstate(divide="ignore"):
+        vec = np.concatenate([np.log(weights), means.ravel(), cov_part])
+
+    def back(v):
+        log_w = v[:k]
+        w = np.exp(log_w - log_w.max())
+        m = v[k : k + k * d].reshape(k, d)
+        rest = v[k + k * d :]
+        if triangular:
+            n_mat = U.shape[0] if U.ndim == 3 else 1
+            out = np.zeros((n_mat, d, d))
+            out[:, mask] = rest.reshape(n_mat, -1)
+            idx = np.arange(d)
+            out[:, idx, idx] = np.exp(out[:, idx, idx])
+            out = out if U.ndim == 3 else out[0]
+        else:
+            out = np.exp(rest).reshape(U.shape)
+        return GaussianMixtureParams(params.covariance_type, w / w.sum(), m, out)
+
+    return vec, back
+
+
+def _converged(change, lower_bound, tol, relative, total):
+    if relative:
+        # mclust's rule on the total log-likelihood: |dL| / (1 + |L|) < tol
+        return abs(change) * total < tol * (1.0 + abs(lower_bound) * total)
+    return abs(change) < tol
+
+
+def run_squarem(step, params, *, tol, max_iter, relative=False, total=1.0, lower_bound=-np.inf,
+                on_iteration=None):
+    """Iterate ``step`` with SQUAREM acceleration.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(params, iteration) -> (lower_bound, next_params)``: one E-step at ``params``
+        (its mean log-likelihood) fused with the M-step that follows.
+    params : GaussianMixtureParams
+        Where to start.
+    tol : float
+        Convergence threshold on the gain of one plain EM step.
+    max_iter : int
+        Maximum number of calls of ``step`` (E-steps), as for plain EM.
+    relative : bool, default=False
+        If True the gain is judged relative to the log-likelihood, as mclust does
+        (``|dL| / (1 + |L|) < tol`` on the total log-likelihood ``L``).
+    total : float, default=1.0
+        Total weight of the rows (turns mean log-likelihoods into totals).
+    lower_bound : float, default=-inf
+        The mean log-likelihood before ``params`` (for warm starts).
+    on_iteration : callable, optional
+        ``on_iteration(n_iter, change)`` after every recorded E-step.
+
+    Returns
+    -------
+    params : GaussianMixtureParams
+        The parameters after the last M-step.
+    lower_bound : float
+    lower_bounds : list of float
+        The mean log-likelihood of every E-step on the accepted path (non-decreasing up to
+        rounding).
+    n_iter : int
+        Number of E-steps taken (including rejected extrapolations).
+    converged : bool
+    """
+    lower_bounds = []
+    n_iter = 0
+    step_max = 1.0
+
+    def record(value, previous):
+        lower_bounds.append(value)
+        if on_iteration is not None:
+            on_iteration(n_iter, value - previous)
+
+    theta0 = params
+    while n_iter < max_iter:
+        previous = lower_bound
+        n_iter += 1
+        l0, theta1 = step(theta0, n_iter)
+        record(l0, previous)
+        if _converged(l0 - previous, l0, tol, relative, total):
+            return theta1, l0, lower_bounds, n_iter, True
+        if n_iter >= max_iter:
+            return theta1, l0, lower_bounds, n_iter, False
+        n_iter += 1
+        l1, theta2 = step(theta1, n_iter)
+        record(l1, l0)
+        if _converged(l1 - l0, l1, tol, relative, total):
+            return theta2, l1, lower_bounds, n_iter, True
+        if n_iter >= max_iter:
+            return theta2, l1, lower_bounds, n_iter, False
+        v0, back = _to_vector(theta0)
+        v1, _ = _to_vector(theta1)
+        v2, _ = _to_vector(theta2)
+        r = v1 - v0
+        v = v2 - 2 * v1 + v0
+        finite = np.isfinite(r) & np.isfinite(v)
+        norm_v = np.linalg.norm(v[finite])
+        alpha = -np.linalg.norm(r[finite]) / norm_v if norm_v > 0 else -1.0
+        alpha = min(-1.0, max(alpha, -step_max))
+        if alpha == -step_max:
+            step_max *= 4.0
+        if alpha == -1.0:
+            # no extrapolation: theta' = theta2, an ordinary EM step
+            theta0, lower_bound = theta2, l1
+            continue
+        extrapolated = np.where(finite, v0 - 2 * alpha * r + alpha**2 * v, v2)
+        n_iter += 1
+        accepted = False
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                with np.errstate(all="ignore"):
+                    l_ext, theta3 = step(back(extrapolated), n_iter)
+            accepted = np.isfinite(l_ext) and l_ext >= l1 and not caught
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            accepted = False
+        if accepted:
+            record(l_ext, l1)
+            theta0, lower_bound = theta3, l_ext
+        else:
+            # the extrapolation overshot: keep the plain EM step and be less bold next time
+            step_max = max(1.0, step_max / 4.0)
+            theta0, lower_bound = theta2, l1
+    return theta0, lower_bound, lower_bounds, n_iter, False

@@ -1,0 +1,76 @@
+"""SQUAREM-accelerated EM: the same fixed point as plain EM, monotone, fewer passes."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sklearn_em._em import run_em
+from sklearn_em._init import initial_params
+
+TYPES = ["full", "tied", "diag", "spherical"]
+
+
+def _blobs(seed, n=300, d=2, k=3, spread=2.5):
+    rng = np.random.RandomState(seed)
+    centres = rng.normal(scale=spread, size=(k, d))
+    labels = rng.randint(k, size=n)
+    scales = rng.uniform(0.5, 1.5, size=(k, d))
+    return centres[labels] + rng.normal(size=(n, d)) * scales[labels]
+
+
+def _start(X, k, covariance_type, seed=0):
+    return initial_params(
+        X, None, n_components=k, covariance_type=covariance_type, init_params="kmeans",
+        reg_covar=1e-6, weights_init=None, means_init=None, precisions_init=None,
+        random_state=np.random.RandomState(seed),
+    )
+
+
+@pytest.mark.parametrize("covariance_type", TYPES)
+def test_squarem_reaches_plain_em_fixed_point(covariance_type):
+    X = _blobs(0)
+    p0 = _start(X, 3, covariance_type)
+    plain = run_em(X, None, p0, tol=1e-13, max_iter=20000, reg_covar=1e-6)
+    fast = run_em(X, None, p0, tol=1e-13, max_iter=20000, reg_covar=1e-6, accelerate=True)
+    assert plain.converged and fast.converged
+    assert fast.n_iter < plain.n_iter
+    np.testing.assert_allclose(fast.lower_bound, plain.lower_bound, rtol=1e-9)
+    order = np.argsort(plain.params.means[:, 0])
+    order_fast = np.argsort(fast.params.means[:, 0])
+    np.testing.assert_allclose(
+        fast.params.means[order_fast], plain.params.means[order], rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        fast.params.weights[order_fast], plain.params.weights[order], rtol=1e-5, atol=1e-7
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    covariance_type=st.sampled_from(TYPES),
+    k=st.integers(1, 5),
+    d=st.integers(1, 4),
+)
+def test_squarem_log_likelihood_never_decreases(seed, covariance_type, k, d):
+    X = _blobs(seed, n=120, d=d, k=3)
+    p0 = _start(X, k, covariance_type, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_em(X, None, p0, tol=1e-10, max_iter=300, reg_covar=1e-6, accelerate=True)
+    bounds = np.array(result.lower_bounds)
+    assert np.all(np.diff(bounds) >= -1e-9 * (1 + np.abs(bounds[1:])))
+
+
+def test_relative_tolerance_is_mclusts_rule():
+    # mclust stops when |L_t - L_{t-1}| / (1 + |L_t|) < tol on the total log-likelihood L
+    X = _blobs(1)
+    p0 = _start(X, 3, "full")
+    result = run_em(X, None, p0, tol=1e-5, max_iter=1000, reg_covar=1e-6, relative_tol=True)
+    totals = np.array(result.lower_bounds) * X.shape[0]
+    gains = np.abs(np.diff(totals)) / (1 + np.abs(totals[1:]))
+    assert result.converged
+    assert gains[-1] < 1e-5 and np.all(gains[:-1] >= 1e-5)
