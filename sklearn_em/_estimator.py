@@ -10,6 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
+from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _kernels
@@ -272,57 +273,48 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         )
 
     def _check_initial_parameters(self, X):
-        """Validate weights_init, means_init and precisions_init against X."""
+        """Validate weights_init, means_init and precisions_init against X.
+
+        The messages are scikit-learn's own (``sklearn.mixture.GaussianMixture``), word for
+        word, so that code matching on them keeps working.
+        """
         k, d = self.n_components, X.shape[1]
         out = {"weights_init": None, "means_init": None, "precisions_init": None}
         if self.weights_init is not None:
-            w = _as_float_array(self.weights_init, "weights_init")
-            if w.shape != (k,):
+            w = check_array(self.weights_init, dtype=[np.float64, np.float32], ensure_2d=False)
+            _check_shape(w, (k,), "weights")
+            if np.any(w < 0.0) or np.any(w > 1.0):
+                # scikit-learn prints the minimum as "max value" and the maximum as "min
+                # value"; kept as it is, since the point is the same words
                 raise ValueError(
-                    f"weights_init should have the shape (n_components,) = ({k},), got {w.shape}."
+                    "The parameter 'weights' should be in the range "
+                    "[0, 1], but got max value %.5f, min value %.5f" % (np.min(w), np.max(w))
                 )
-            if np.any(w < 0) or np.any(w > 1):
+            atol = 1e-6 if w.dtype == np.float32 else 1e-8
+            if not np.allclose(float(np.abs(1.0 - np.sum(w))), 0.0, atol=atol):
                 raise ValueError(
-                    "weights_init should be in the range [0, 1], but got max value "
-                    f"{w.max():.5f}, min value {w.min():.5f}."
+                    "The parameter 'weights' should be normalized, but got sum(weights) = %.5f"
+                    % np.sum(w)
                 )
-            if not np.isclose(w.sum(), 1.0, rtol=0, atol=1e-6):
-                raise ValueError(
-                    f"weights_init should be normalized (sum to 1), but got sum = {w.sum():.5f}."
-                )
-            out["weights_init"] = w
+            out["weights_init"] = w.astype(np.float64)
         if self.means_init is not None:
-            m = _as_float_array(self.means_init, "means_init")
-            if m.shape != (k, d):
-                raise ValueError(
-                    "means_init should have the shape (n_components, n_features) = "
-                    f"({k}, {d}), got {m.shape}."
-                )
-            out["means_init"] = m
+            m = check_array(self.means_init, dtype=[np.float64, np.float32], ensure_2d=False)
+            _check_shape(m, (k, d), "means")
+            out["means_init"] = m.astype(np.float64)
         if self.precisions_init is not None:
-            p = _as_float_array(self.precisions_init, "precisions_init")
-            shape = {
-                "full": (k, d, d),
-                "tied": (d, d),
-                "diag": (k, d),
-                "spherical": (k,),
-            }[self.covariance_type]
-            if p.shape != shape:
-                raise ValueError(
-                    f"precisions_init for covariance_type={self.covariance_type!r} should "
-                    f"have the shape {shape}, got {p.shape}."
-                )
-            # plain ints, so the message reads [1], not [np.int64(1)]
-            bad = [int(j) for j in STRATEGIES[self.covariance_type].check_precisions(p)]
-            if bad:
-                need = (
-                    "symmetric, positive-definite"
-                    if self.covariance_type in ("full", "tied")
-                    else "positive"
-                )
-                raise ValueError(
-                    f"precisions_init should be {need}, but component(s) {bad} are not."
-                )
+            ctype = self.covariance_type
+            p = check_array(
+                self.precisions_init,
+                dtype=[np.float64, np.float32],
+                ensure_2d=False,
+                allow_nd=ctype == "full",
+            )
+            shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[ctype]
+            _check_shape(p, shape, "%s precision" % ctype)
+            p = p.astype(np.float64)
+            if STRATEGIES[ctype].check_precisions(p):
+                need = "symmetric, positive-definite" if ctype in ("full", "tied") else "positive"
+                raise ValueError("'%s precision' should be %s" % (ctype, need))
             out["precisions_init"] = p
         return out
 
@@ -446,14 +438,12 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         return X, y
 
 
-def _as_float_array(value, name):
-    arr = np.asarray(value)
-    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}.")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    return arr
+def _check_shape(param, param_shape, name):
+    if param.shape != param_shape:
+        raise ValueError(
+            "The parameter '%s' should have the shape of %s, but got %s"
+            % (name, param_shape, param.shape)
+        )
 
 
 def _weighted_sum(weights, values):
