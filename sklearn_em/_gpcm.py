@@ -1,0 +1,510 @@
+"""Covariance M-step of the 14 Gaussian parsimonious clustering models of mclust.
+
+Celeux & Govaert (1995) write a component covariance as ``Sigma_k = lambda_k D_k A_k D_k^T``:
+volume ``lambda_k > 0``, shape ``A_k`` diagonal with ``det(A_k) = 1``, orientation ``D_k``
+orthogonal. Each of the three letters of a model name says whether that part is Equal across
+components, Variable, or the Identity (shape and orientation only). This module turns sufficient
+statistics into the maximum-likelihood covariances of every model, as pure functions: per
+component the weight ``n_k`` and the centred scatter ``W_k = sum_i r_ik (x_i - m_k)(x_i - m_k)^T``.
+
+What each model needs of ``W_k`` and the form of its covariances:
+
+=====  ===================  ==========  ===========================================
+model  statistic            form        M-step
+=====  ===================  ==========  ===========================================
+EII    trace  (k,)          spherical   closed form
+VII    trace  (k,)          spherical   closed form
+EEI    diagonal (k, d)      diagonal    closed form
+VEI    diagonal (k, d)      diagonal    fixed point (Celeux & Govaert 1995)
+EVI    diagonal (k, d)      diagonal    closed form
+VVI    diagonal (k, d)      diagonal    closed form
+EEE    full (k, d, d)       full        closed form (only the sum over k is used)
+VEE    full (k, d, d)       full        fixed point (Celeux & Govaert 1995)
+EVE    full (k, d, d)       full        MM (Browne & McNicholas 2014)
+VVE    full (k, d, d)       full        MM (Browne & McNicholas 2014)
+EEV    full (k, d, d)       full        closed form (eigen-decomposition of W_k)
+VEV    full (k, d, d)       full        fixed point on eigenvalues of W_k
+EVV    full (k, d, d)       full        closed form (eigen-decomposition of W_k)
+VVV    full (k, d, d)       full        closed form
+=====  ===================  ==========  ===========================================
+
+The iterative steps follow mclust 6.0.0's Fortran (``msvei``, ``msvee``, ``mseve``, ``msvve``,
+``msvev``) step for step, with its inner tolerance ``sqrt(eps)`` (``emControl()$tol[2]``), so
+that from mclust's starting values they stop where mclust stops. Each starts from the previous
+step's parameters when given them (``previous``, the warm start mclust's ``me`` uses too), and
+none can decrease the expected complete-data log-likelihood ``Q``, except mclust's own VVE
+orientation update (``vve_weights="mclust"``), which ignores the volumes; see :func:`m_step`.
+
+References
+----------
+Celeux, G. and Govaert, G. (1995). Gaussian parsimonious clustering models. Pattern Recognition
+28(5), 781-793.
+Browne, R. P. and McNicholas, P. D. (2014). Estimating common principal components in high
+dimensions. Advances in Data Analysis and Classification 8, 217-226.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE",
+          "EEV", "VEV", "EVV", "VVV")
+
+#: What each model needs of the per-component scatter ``W_k``.
+STATISTIC = {**dict.fromkeys(("EII", "VII"), "trace"),
+             **dict.fromkeys(("EEI", "VEI", "EVI", "VVI"), "diagonal"),
+             **dict.fromkeys(MODELS[6:], "full")}
+
+#: The form of the covariances a model's M-step returns: (k,), (k, d) or (k, d, d).
+FORM = {**dict.fromkeys(("EII", "VII"), "spherical"),
+        **dict.fromkeys(("EEI", "VEI", "EVI", "VVI"), "diagonal"),
+        **dict.fromkeys(MODELS[6:], "full")}
+
+#: Models whose M-step iterates (the others are closed form).
+ITERATIVE = frozenset(("VEI", "VEE", "EVE", "VVE", "VEV"))
+
+#: mclust's inner-iteration tolerance, ``emControl()$tol[2] = sqrt(.Machine$double.eps)``.
+DEFAULT_TOL = float(np.sqrt(np.finfo(np.float64).eps))
+
+#: Inner-iteration limit. mclust's ``emControl()$itmax[2]`` is ``.Machine$integer.max``, i.e.
+#: none; this bound is never reached on mclust's test tables (at most 271 iterations, EVE/VVE
+#: from the identity) and keeps one M-step's cost bounded.
+DEFAULT_MAX_ITER = 1000
+
+_RANK = {"trace": 0, "diagonal": 1, "full": 2}
+
+
+@dataclass(frozen=True)
+class GPCMStep:
+    """The result of one covariance M-step, and its warm start for the next.
+
+    Attributes
+    ----------
+    model : str
+        mclust model name.
+    covariances : ndarray
+        ``(k,)`` variances (spherical models), ``(k, d)`` diagonals (diagonal models) or
+        ``(k, d, d)`` matrices (full models).
+    scale : ndarray of shape (k,)
+        Volumes ``lambda_k`` (equal entries for models with equal volume); ``Sigma_k =
+        scale_k D_k diag(shape_k) D_k^T``.
+    shape : ndarray of shape (k, d)
+        Diagonals of ``A_k``, each with product 1, ordered as the columns of ``orientation``.
+    orientation : ndarray of shape (k, d, d) or None
+        ``D_k`` (orthogonal, directions in columns) for full models; None otherwise
+        (the coordinate axes).
+    n_iter : int
+        Inner iterations taken (0 for closed-form models).
+    converged : bool
+        Whether the inner iterations met the tolerance (True for closed-form models).
+    """
+
+    model: str
+    covariances: np.ndarray
+    scale: np.ndarray
+    shape: np.ndarray
+    orientation: np.ndarray | None
+    n_iter: int = 0
+    converged: bool = True
+
+
+def m_step(model, nk, scatter, *, n_features=None, previous=None, reg_covar=0.0,
+           tol=DEFAULT_TOL, max_iter=DEFAULT_MAX_ITER, vve_weights="volume"):
+    """Maximum-likelihood covariances of a Gaussian parsimonious clustering model.
+
+    Parameters
+    ----------
+    model : str
+        One of :data:`MODELS` (mclust's names).
+    nk : array-like of shape (k,)
+        Component weights ``n_k = sum_i r_ik``, all positive.
+    scatter : array-like of shape (k, d, d), (k, d) or (k,)
+        Centred scatter ``W_k`` per component, or its diagonals, or its traces; at least the
+        statistic :data:`STATISTIC` names for the model (a fuller one is reduced).
+    n_features : int, optional
+        ``d``; needed only when ``scatter`` is given as traces.
+    previous : GPCMStep, optional
+        The previous M-step of the same model and sizes. Iterative models start from it (mclust's
+        ``me`` warm start); without it they start where mclust's ``mstep`` does.
+    reg_covar : float, default=0.0
+        Added to the diagonal of every ``W_k / n_k`` before the step, so the model's
+        constraints still hold exactly (for VVV, VVI, VII and EEE this is scikit-learn's
+        ``reg_covar``).
+    tol : float, default=sqrt(eps)
+        Inner-iteration tolerance, mclust's: relative change of the parameters (VEI, VEV) or
+        of the objective (VEE, EVE, VVE).
+    max_iter : int, default=1000
+        Inner-iteration limit.
+    vve_weights : {"volume", "mclust"}, default="volume"
+        VVE's orientation update. ``"volume"`` weights each component's scatter by
+        ``1 / lambda_k`` (the MM algorithm of Browne & McNicholas for the VVE likelihood; never
+        decreases Q). ``"mclust"`` reproduces mclust 6.0.0's ``msvve``/``mevve``, which leave the
+        volumes out of that update: its fixed point is not the VVE maximum likelihood when the
+        volumes differ, and a step can decrease Q.
+
+    Returns
+    -------
+    GPCMStep
+        Covariances in the model's :data:`FORM`, their decomposition and the warm start.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> W = np.array([[[2.0, 0.5], [0.5, 1.0]], [[1.0, 0.0], [0.0, 3.0]]])
+    >>> step = m_step("EEE", np.array([2.0, 2.0]), W)
+    >>> step.covariances[0]
+    array([[0.75 , 0.125],
+           [0.125, 1.   ]])
+    """
+    if model not in FORM:
+        raise ValueError(f"Unknown model {model!r}; expected one of {', '.join(MODELS)}.")
+    if vve_weights not in ("volume", "mclust"):
+        raise ValueError(f"vve_weights must be 'volume' or 'mclust', got {vve_weights!r}.")
+    nk = np.asarray(nk, dtype=np.float64)
+    scatter = np.asarray(scatter, dtype=np.float64)
+    if scatter.ndim >= 2:
+        d = scatter.shape[1]
+    elif n_features is None:
+        raise ValueError("n_features is needed when the scatter is given as traces (k,).")
+    else:
+        d = int(n_features)
+    W = _reduce(_regularised(scatter, nk, reg_covar, d), STATISTIC[model], model)
+    if nk.ndim != 1 or W.shape[0] != nk.shape[0]:
+        raise ValueError(f"nk has shape {nk.shape} but scatter has {W.shape[0]} components; "
+                         "expected nk of shape (k,).")
+    if not np.all(nk > 0):
+        raise ValueError(f"Every component weight nk must be positive; got {nk}.")
+    if previous is not None and (previous.model != model
+                                 or previous.shape.shape != (nk.shape[0], d)):
+        raise ValueError(f"previous is a {previous.model} step with shape "
+                         f"{previous.shape.shape}; expected a {model} step with shape "
+                         f"{(nk.shape[0], d)}.")
+    if FORM[model] == "spherical":
+        return _SPHERICAL[model](W, nk, d)
+    if model == "VVE":
+        return _vve(W, nk, previous, tol, max_iter, vve_weights == "volume")
+    if model in ITERATIVE:
+        return _ITERATIVE[model](W, nk, previous, tol, max_iter)
+    return _CLOSED[model](W, nk)
+
+
+def n_covariance_parameters(model, k, d):
+    """Free parameters of the covariances of a ``k``-component model in ``d`` dimensions.
+
+    Equal to mclust's ``nVarParams(modelName, d, G)`` (for ``d = 1`` every model reduces to
+    mclust's ``"E"`` or ``"V"`` by its first letter).
+    """
+    if model not in FORM:
+        raise ValueError(f"Unknown model {model!r}; expected one of {', '.join(MODELS)}.")
+    volume = 1 if model[0] == "E" else k
+    shape = {"I": 0, "E": d - 1, "V": k * (d - 1)}[model[1]]
+    orientation = {"I": 0, "E": d * (d - 1) // 2, "V": k * d * (d - 1) // 2}[model[2]]
+    return volume + shape + orientation
+
+
+def n_parameters(model, k, d):
+    """Free parameters of a ``k``-component model: covariances, ``k d`` means, ``k - 1`` weights.
+
+    Equal to mclust's ``nMclustParams(modelName, d, G)`` (no noise component, unequal weights).
+    """
+    return n_covariance_parameters(model, k, d) + k * d + k - 1
+
+
+def full_covariances(step):
+    """The ``(k, d, d)`` covariance matrices of a :class:`GPCMStep`, whatever its form."""
+    cov = step.covariances
+    k, d = step.shape.shape
+    if cov.ndim == 3:
+        return cov
+    diagonals = cov if cov.ndim == 2 else np.repeat(cov[:, None], d, axis=1)
+    full = np.zeros((k, d, d))
+    full[:, np.arange(d), np.arange(d)] = diagonals
+    return full
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+def _regularised(W, nk, reg_covar, d):
+    if reg_covar == 0:
+        return W
+    if W.ndim == 3:
+        return W + (reg_covar * nk)[:, None, None] * np.eye(d)
+    if W.ndim == 2:
+        return W + (reg_covar * nk)[:, None]
+    return W + reg_covar * nk * d
+
+
+def _reduce(W, statistic, model):
+    """The statistic a model needs, from the same or a fuller one."""
+    have = {1: "trace", 2: "diagonal", 3: "full"}.get(W.ndim)
+    if have is None or _RANK[have] < _RANK[statistic]:
+        shapes = {"trace": "(k,)", "diagonal": "(k, d)", "full": "(k, d, d)"}
+        raise ValueError(f"Model {model!r} needs the {statistic} scatter {shapes[statistic]}; "
+                         f"got an array of shape {W.shape}.")
+    if have == "full" and W.shape[1] != W.shape[2]:
+        raise ValueError(f"A full scatter must have shape (k, d, d); got {W.shape}.")
+    if statistic == have:
+        return W
+    diagonal = np.diagonal(W, axis1=1, axis2=2) if have == "full" else W
+    return diagonal if statistic == "diagonal" else diagonal.sum(axis=1)
+
+
+def _geomean(a, axis=-1):
+    return np.exp(np.mean(np.log(a), axis=axis))
+
+
+def _eigh_descending(W):
+    """Eigenvalues (decreasing) and eigenvectors of a batch of symmetric matrices."""
+    values, vectors = np.linalg.eigh(W)
+    return values[..., ::-1], vectors[..., ::-1]
+
+
+def _compose(scale, shape, orientation):
+    """``scale_k D_k diag(shape_k) D_k^T`` for all k at once."""
+    return scale[:, None, None] * ((orientation * shape[:, None, :]) @ np.swapaxes(
+        orientation, -1, -2))
+
+
+def _full_step(model, scale, shape, orientation, n_iter=0, converged=True):
+    cov = _compose(scale, shape, orientation)
+    # Symmetric to the last bit: later Cholesky factorisations and equality tests rely on it.
+    cov = (cov + np.swapaxes(cov, -1, -2)) / 2
+    return GPCMStep(model, cov, scale, shape, orientation, n_iter, converged)
+
+
+# --- closed forms -----------------------------------------------------------------------------
+
+def _eii(t, nk, d):
+    variance = np.full(nk.shape[0], t.sum() / (nk.sum() * d))
+    return GPCMStep("EII", variance, variance.copy(), np.ones((nk.shape[0], d)), None)
+
+
+def _vii(t, nk, d):
+    variance = t / (nk * d)
+    return GPCMStep("VII", variance, variance.copy(), np.ones((nk.shape[0], d)), None)
+
+
+def _eei(w, nk):
+    B = w.sum(axis=0) / nk.sum()
+    scale = _geomean(B)
+    k = nk.shape[0]
+    return _diagonal_step("EEI", np.full(k, scale), np.tile(B / scale, (k, 1)))
+
+
+def _evi(w, nk):
+    g = _geomean(w)
+    scale = g.sum() / nk.sum()
+    return _diagonal_step("EVI", np.full(nk.shape[0], scale), w / g[:, None])
+
+
+def _vvi(w, nk):
+    B = w / nk[:, None]
+    scale = _geomean(B)
+    return _diagonal_step("VVI", scale, B / scale[:, None])
+
+
+def _diagonal_step(model, scale, shape, n_iter=0, converged=True):
+    return GPCMStep(model, scale[:, None] * shape, scale, shape, None, n_iter, converged)
+
+
+def _eee(W, nk):
+    k = nk.shape[0]
+    values, vectors = _eigh_descending(W.sum(axis=0) / nk.sum())
+    scale = _geomean(values)
+    return _full_step("EEE", np.full(k, scale), np.tile(values / scale, (k, 1)),
+                      np.tile(vectors, (k, 1, 1)))
+
+
+def _eev(W, nk):
+    # D_k: eigenvectors of W_k; A and lambda from the summed (ordered) eigenvalues.
+    values, vectors = _eigh_descending(W)
+    total = values.sum(axis=0)
+    g = _geomean(total)
+    k = nk.shape[0]
+    return _full_step("EEV", np.full(k, g / nk.sum()), np.tile(total / g, (k, 1)), vectors)
+
+
+def _evv(W, nk):
+    values, vectors = _eigh_descending(W)
+    g = _geomean(values)
+    return _full_step("EVV", np.full(nk.shape[0], g.sum() / nk.sum()), values / g[:, None],
+                      vectors)
+
+
+def _vvv(W, nk):
+    values, vectors = _eigh_descending(W / nk[:, None, None])
+    g = _geomean(values)
+    step = _full_step("VVV", g, values / g[:, None], vectors)
+    # The covariances themselves, not their recomposition: VVV is exactly W_k / n_k.
+    cov = W / nk[:, None, None]
+    return GPCMStep("VVV", (cov + np.swapaxes(cov, -1, -2)) / 2, step.scale, step.shape,
+                    step.orientation)
+
+
+# --- iterative steps --------------------------------------------------------------------------
+
+def _alternate_volume_shape(model, w, nk, shape, scale, tol, max_iter):
+    """Common shape, variable volumes, for per-component diagonal statistics ``w`` (k, d).
+
+    mclust's ``msvei`` / ``msvev`` fixed point: lambda_k = sum_j w_kj / a_j / (d n_k), then
+    a = sum_k w_k / lambda_k normalised to det 1. Convex in the log-parameters, so it converges
+    to the one maximum from any start; stops on the relative change of all parameters.
+    """
+    d = w.shape[1]
+    n_iter, converged = 0, False
+    while n_iter < max_iter:
+        n_iter += 1
+        new_scale = (w / shape).sum(axis=1) / (d * nk)
+        new_shape = (w / new_scale[:, None]).sum(axis=0)
+        new_shape /= _geomean(new_shape)
+        err = max(np.max(np.abs(new_scale - scale) / (1 + new_scale)),
+                  np.max(np.abs(new_shape - shape) / (1 + new_shape)))
+        scale, shape = new_scale, new_shape
+        if err <= tol:
+            converged = True
+            break
+    return scale, shape, n_iter, converged
+
+
+def _vei(w, nk, previous, tol, max_iter):
+    k, d = w.shape
+    if previous is None:
+        shape, scale = np.ones(d), np.ones(k)
+    else:
+        shape, scale = previous.shape[0], previous.scale
+    scale, shape, n_iter, converged = _alternate_volume_shape(
+        "VEI", w, nk, shape, scale, tol, max_iter)
+    return _diagonal_step("VEI", scale, np.tile(shape, (k, 1)), n_iter, converged)
+
+
+def _vev(W, nk, previous, tol, max_iter):
+    # With a common shape the orientations are the eigenvectors of each W_k, paired with the
+    # shape in decreasing order; only volumes and shape iterate, on the eigenvalues.
+    values, vectors = _eigh_descending(W)
+    k, d = values.shape
+    if previous is None:
+        total = values.sum(axis=0)
+        g = _geomean(total)
+        shape, scale = total / g, g / (nk * nk.sum())   # mclust's start
+    else:
+        shape, scale = previous.shape[0], previous.scale
+    scale, shape, n_iter, converged = _alternate_volume_shape(
+        "VEV", values, nk, shape, scale, tol, max_iter)
+    return _full_step("VEV", scale, np.tile(shape, (k, 1)), vectors, n_iter, converged)
+
+
+def _vee(W, nk, previous, tol, max_iter):
+    """mclust's ``msvee``: C = sum_k W_k / lambda_k with det 1, lambda_k = tr(W_k C^-1)/(d n_k)."""
+    k, d = W.shape[:2]
+    scale = np.ones(k) if previous is None else previous.scale.copy()
+    target_prev = np.inf
+    n_iter, converged = 0, False
+    while n_iter < max_iter:
+        n_iter += 1
+        C = np.tensordot(1 / scale, W, axes=1)
+        C /= _geomean(np.linalg.eigvalsh(C))
+        C_inv = np.linalg.inv(C)   # d x d, once per inner iteration; never per row
+        scale = np.einsum("kij,ji->k", W, C_inv) / (d * nk)
+        target = nk.sum() * d + d * np.sum(nk * np.log(scale))
+        err = abs(target - target_prev) / (1 + abs(target))
+        target_prev = target
+        if err <= tol:
+            converged = True
+            break
+    values, vectors = _eigh_descending((C + C.T) / 2)
+    values /= _geomean(values)
+    return _full_step("VEE", scale, np.tile(values, (k, 1)), np.tile(vectors, (k, 1, 1)),
+                      n_iter, converged)
+
+
+def _common_orientation_mm(W, omega, D, B):
+    """Two MM updates (Browne & McNicholas 2014) of the common orientation D.
+
+    Decreases ``sum_k tr(W_k D diag(B_k) D^T)`` over orthogonal D, where ``B_k`` (k, d) are
+    the inverse shapes (times the inverse volumes where those vary) and ``omega`` (k,) the
+    largest eigenvalue of each W_k. The first update majorises with omega_k, the second with
+    max(B_k), as mclust's ``mseve`` does.
+    """
+    Dt = D.T
+    # MM 1: F = sum_k B_k D^T W_k - omega_k B_k D^T; D = R P^T for F = P S R^T.
+    BDt = B[:, :, None] * Dt[None]
+    F = np.einsum("kij,kjl->il", BDt, W) - np.tensordot(omega, BDt, axes=1)
+    P, _, Rt = np.linalg.svd(F)
+    D = (P @ Rt).T
+    # MM 2: F = sum_k W_k D B_k - max(B_k) W_k D; D = P R^T.
+    WD = W @ D
+    F = np.einsum("kij,kj->ij", WD, B) - np.tensordot(B.max(axis=1), WD, axes=1)
+    P, _, Rt = np.linalg.svd(F)
+    return P @ Rt
+
+
+def _rotated_diagonals(W, D):
+    """diag(D^T W_k D) for all k: (k, d)."""
+    return np.einsum("ji,kjl,li->ki", D, W, D)
+
+
+def _largest_eigenvalues(W):
+    return np.linalg.eigvalsh(W)[:, -1]
+
+
+def _eve(W, nk, previous, tol, max_iter):
+    """mclust's ``mseve``: common volume and orientation, variable shapes."""
+    k, d = W.shape[:2]
+    omega = _largest_eigenvalues(W)
+    if previous is None:
+        D, shape = np.eye(d), np.ones((k, d))
+    else:
+        D, shape = previous.orientation[0], previous.shape
+    target_prev = np.inf
+    n_iter, converged = 0, False
+    while n_iter < max_iter:
+        n_iter += 1
+        D = _common_orientation_mm(W, omega, D, 1 / shape)
+        diagonals = _rotated_diagonals(W, D)
+        shape = diagonals / _geomean(diagonals)[:, None]
+        target = np.sum(diagonals / shape)
+        err = abs(target - target_prev) / (1 + abs(target))
+        target_prev = target
+        if err <= tol:
+            converged = True
+            break
+    scale = np.full(k, target / (nk.sum() * d))
+    return _full_step("EVE", scale, shape, np.tile(D, (k, 1, 1)), n_iter, converged)
+
+
+def _vve(W, nk, previous, tol, max_iter, volume_weighted):
+    """Variable volumes and shapes, common orientation (mclust's ``msvve``)."""
+    k, d = W.shape[:2]
+    omega = _largest_eigenvalues(W)
+    if previous is None:
+        D, shape, scale = np.eye(d), np.ones((k, d)), np.ones(k)
+    else:
+        D, shape, scale = previous.orientation[0], previous.shape, previous.scale
+    target_prev = np.inf
+    n_iter, converged = 0, False
+    while n_iter < max_iter:
+        n_iter += 1
+        B = 1 / shape
+        if volume_weighted:
+            B = B / scale[:, None]
+            # omega_k majorises W_k; the weights sit in B, so the bound is unchanged.
+        D = _common_orientation_mm(W, omega, D, B)
+        diagonals = _rotated_diagonals(W, D) / nk[:, None]
+        scale = _geomean(diagonals)
+        shape = diagonals / scale[:, None]
+        # mclust's objective, sum_k n_k lambda_k d, is what decides convergence with "mclust";
+        # with volume weights the objective is the covariance part of -2 Q (up to constants).
+        target = (np.sum(nk * np.log(scale)) * d if volume_weighted
+                  else np.sum(nk * scale) * d)
+        err = abs(target - target_prev) / (1 + abs(target))
+        target_prev = target
+        if err <= tol:
+            converged = True
+            break
+    return _full_step("VVE", scale, shape, np.tile(D, (k, 1, 1)), n_iter, converged)
+
+
+_ITERATIVE = {"VEI": _vei, "VEE": _vee, "EVE": _eve, "VEV": _vev}
+_SPHERICAL = {"EII": _eii, "VII": _vii}
+_CLOSED = {"EEI": _eei, "EVI": _evi, "VVI": _vvi, "EEE": _eee,
+           "EEV": _eev, "EVV": _evv, "VVV": _vvv}
