@@ -387,7 +387,9 @@ def _vev(W, nk, previous, tol, max_iter):
         g = _geomean(total)
         shape, scale = total / g, g / (nk * nk.sum())   # mclust's start
     else:
-        shape, scale = previous.shape[0], previous.scale
+        # Decreasing, to pair with the decreasing eigenvalues: the best pairing for any shape
+        # (von Neumann), so the first step already cannot lower Q.
+        shape, scale = np.sort(previous.shape[0])[::-1], previous.scale
     scale, shape, n_iter, converged = _alternate_volume_shape(
         "VEV", values, nk, shape, scale, tol, max_iter)
     return _full_step("VEV", scale, np.tile(shape, (k, 1)), vectors, n_iter, converged)

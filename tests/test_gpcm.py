@@ -1,0 +1,301 @@
+"""The covariance M-steps of mclust's 14 models (sklearn_em._gpcm) against R mclust 6.0.0.
+
+Oracles: ``tests/fixtures/mclust/mclust_gpcm.json``, written by ``make_fixtures.R`` next to
+it (mclust's ``mstep``, ``me``, ``nMclustParams``; R is not needed to run these tests); SciPy
+densities for the brute-force EM loop and for the expected complete-data log-likelihood Q in
+the hypothesis properties.
+"""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal, special_ortho_group
+
+from sklearn_em import _gpcm
+from sklearn_em._gpcm import FORM, ITERATIVE, MODELS, GPCMStep, full_covariances, m_step
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mclust" / "mclust_gpcm.json"
+
+
+@pytest.fixture(scope="module")
+def mclust():
+    return json.loads(FIXTURE.read_text())
+
+
+def _fits(table_names=("faithful", "iris", "banknote")):
+    return [(t, m, k) for t in table_names for m in MODELS for k in (2, 3)]
+
+
+def _data_and_z(mclust, table, k):
+    """The table and mclust's starting responsibilities (softened hc partition)."""
+    entry = mclust["tables"][table]
+    X = np.array(entry["X"], dtype=float)
+    labels = np.array(entry["labels"][str(k)]) - 1
+    a = mclust["soften"]
+    return X, (1 - a) * np.eye(k)[labels] + a / k
+
+
+def _statistics(X, z):
+    """Weights, means and centred scatters, one component at a time."""
+    nk = z.sum(axis=0)
+    means = (z.T @ X) / nk[:, None]
+    scatter = np.stack([(z[:, j, None] * (X - means[j])).T @ (X - means[j])
+                        for j in range(z.shape[1])])
+    return nk, means, scatter
+
+
+def _e_step(X, weights, means, covariances):
+    log_prob = np.column_stack([np.log(weights[j])
+                                + multivariate_normal(means[j], covariances[j]).logpdf(X)
+                                for j in range(len(weights))])
+    ll = logsumexp(log_prob, axis=1)
+    return np.exp(log_prob - ll[:, None]), ll.sum()
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+# --- one M-step from mclust's z: mclust's mstep -----------------------------------------------
+
+@pytest.mark.parametrize("table, model, k", _fits())
+def test_m_step_equals_mclust_mstep(mclust, table, model, k):
+    X, z = _data_and_z(mclust, table, k)
+    ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
+    nk, means, scatter = _statistics(X, z)
+    # From mclust's starting values (no previous step); VVE as mclust writes it.
+    step = m_step(model, nk, scatter, vve_weights="mclust")
+    assert _rel(full_covariances(step), ref["mstep"]["sigma"]) < 1e-6
+    assert_allclose(means, ref["mstep"]["mean"], rtol=1e-10)
+    if model in ITERATIVE:
+        # Same algorithm, same start, same tolerance: the same number of inner iterations.
+        assert step.n_iter == ref["mstep_inner"][0]
+        assert step.converged
+    scale = ref["mstep"].get("scale", ref["mstep"].get("sigmasq"))
+    if scale is not None and model != "EEE":   # mclust's EEE stores no decomposition
+        assert_allclose(step.scale, np.broadcast_to(scale, (k,)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("table, model, k", _fits())
+def test_brute_force_em_reproduces_mclust_me(mclust, table, model, k):
+    """EM from mclust's z, as many iterations as mclust's ``me`` took, SciPy densities."""
+    X, z = _data_and_z(mclust, table, k)
+    ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
+    previous = None
+    for _ in range(int(ref["me_iterations"])):
+        nk, means, scatter = _statistics(X, z)
+        step = m_step(model, nk, scatter, previous=previous, vve_weights="mclust")
+        # mclust's meVEE restarts its inner iterations from lambda = 1 every EM iteration;
+        # its other iterative models carry the previous parameters over, as we do.
+        previous = None if model == "VEE" else step
+        z, loglik = _e_step(X, nk / len(X), means, full_covariances(step))
+    assert abs(loglik - ref["me_loglik"]) / abs(ref["me_loglik"]) < 1e-9
+    assert _rel(full_covariances(step), ref["me"]["sigma"]) < 1e-6
+    n, d = X.shape
+    bic = 2 * loglik - _gpcm.n_parameters(model, k, d) * np.log(n)
+    assert bic == pytest.approx(ref["bic"], rel=1e-9)
+
+
+@pytest.mark.parametrize("table", ["faithful", "iris", "banknote"])
+def test_vee_warm_start_reaches_mclust_me(mclust, table):
+    """Warm-started VEE (as phase 2 will run it) agrees with mclust's cold-started one."""
+    X, z = _data_and_z(mclust, table, 3)
+    ref = mclust["tables"][table]["fits"]["VEE_3"]
+    previous = None
+    for _ in range(int(ref["me_iterations"])):
+        nk, means, scatter = _statistics(X, z)
+        previous = m_step("VEE", nk, scatter, previous=previous)
+        z, loglik = _e_step(X, nk / len(X), means, full_covariances(previous))
+    assert abs(loglik - ref["me_loglik"]) / abs(ref["me_loglik"]) < 1e-6
+
+
+@pytest.mark.parametrize("table", ["faithful", "iris", "banknote"])
+@pytest.mark.parametrize("k", [2, 3])
+def test_vve_volume_weights_beat_mclust_vve(mclust, table, k):
+    """mclust's VVE orientation update ignores the volumes, so it stops short of the maximum:
+    the volume-weighted MM step reaches a strictly larger Q from the same statistics."""
+    X, z = _data_and_z(mclust, table, k)
+    nk, means, scatter = _statistics(X, z)
+    ours = m_step("VVE", nk, scatter, tol=1e-12)
+    theirs = m_step("VVE", nk, scatter, vve_weights="mclust")
+    assert _rel(full_covariances(theirs),
+                mclust["tables"][table]["fits"][f"VVE_{k}"]["mstep"]["sigma"]) < 1e-6
+    q_ours = _expected_log_likelihood(X, z, means, full_covariances(ours))
+    q_theirs = _expected_log_likelihood(X, z, means, full_covariances(theirs))
+    assert q_ours > q_theirs + 1e-9 * abs(q_theirs)
+
+
+# --- parameter counts -----------------------------------------------------------------------
+
+def test_parameter_counts_equal_nMclustParams(mclust):
+    counts = mclust["counts"]
+    assert len(counts) == 14 * 3 * 2
+    for row in counts:
+        model, d, k = row["model"], row["d"], row["G"]
+        assert _gpcm.n_parameters(model, k, d) == row["nMclustParams"], row
+        assert _gpcm.n_covariance_parameters(model, k, d) == row["nVarParams"], row
+
+
+# --- properties: Q never decreases, constraints hold -----------------------------------------
+
+def _expected_log_likelihood(X, z, means, covariances):
+    """Q's Gaussian part, sum_i sum_k z_ik log N(x_i | m_k, Sigma_k), by SciPy densities."""
+    return sum(z[:, j] @ multivariate_normal(means[j], covariances[j]).logpdf(X)
+               for j in range(z.shape[1]))
+
+
+def _random_step(model, rng, k, d):
+    """Arbitrary parameters of ``model``: the previous step an iterative M-step starts from."""
+    scale = np.exp(rng.normal(size=k if model[0] == "V" else 1)) * np.ones(k)
+    shape = np.exp(rng.normal(size=(k if model[1] == "V" else 1, d))) * np.ones((k, d))
+    shape /= np.exp(np.log(shape).mean(axis=1))[:, None]
+    if FORM[model] == "spherical":
+        return GPCMStep(model, scale, scale, np.ones((k, d)), None)
+    if FORM[model] == "diagonal":
+        return GPCMStep(model, scale[:, None] * shape, scale, shape, None)
+    D = special_ortho_group.rvs(d, size=k if model[2] == "V" else 1, random_state=rng)
+    D = np.broadcast_to(D.reshape(-1, d, d), (k, d, d)).copy()
+    cov = scale[:, None, None] * (D * shape[:, None, :]) @ np.swapaxes(D, 1, 2)
+    return GPCMStep(model, cov, scale, shape, D)
+
+
+problems = st.fixed_dictionaries({
+    "seed": st.integers(0, 2**32 - 1),
+    "k": st.integers(1, 4),
+    "d": st.integers(2, 5),
+    "max_iter": st.sampled_from([1, 2, 5, _gpcm.DEFAULT_MAX_ITER]),
+})
+
+
+def _random_problem(seed, k, d):
+    rng = np.random.default_rng(seed)
+    n = 8 * d * k
+    # Correlated, unevenly scaled data and arbitrary soft responsibilities.
+    X = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + rng.normal(scale=10, size=d)
+    z = rng.dirichlet(np.full(k, 0.5), size=n) + 1e-3
+    return rng, X, z / z.sum(axis=1, keepdims=True)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems, model=st.sampled_from(sorted(ITERATIVE)))
+def test_iterative_m_step_never_decreases_q(problem, model):
+    rng, X, z = _random_problem(problem["seed"], problem["k"], problem["d"])
+    nk, means, scatter = _statistics(X, z)
+    previous = _random_step(model, rng, problem["k"], problem["d"])
+    step = m_step(model, nk, scatter, previous=previous, max_iter=problem["max_iter"])
+    q_before = _expected_log_likelihood(X, z, means, full_covariances(previous))
+    q_after = _expected_log_likelihood(X, z, means, full_covariances(step))
+    assert q_after >= q_before - 1e-9 * abs(q_before)
+    _assert_constraints(model, step)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems, model=st.sampled_from(MODELS))
+def test_m_step_satisfies_model_constraints(problem, model):
+    _, X, z = _random_problem(problem["seed"], problem["k"], problem["d"])
+    nk, _, scatter = _statistics(X, z)
+    _assert_constraints(model, m_step(model, nk, scatter))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems, model=st.sampled_from(MODELS))
+def test_converged_m_step_beats_any_parameters_of_the_model(problem, model):
+    """The M-step maximises Q over the model: random parameters of the model never do better
+    (EVE and VVE only reach a local maximum, so they are compared with a start they refine)."""
+    rng, X, z = _random_problem(problem["seed"], problem["k"], problem["d"])
+    nk, means, scatter = _statistics(X, z)
+    other = _random_step(model, rng, problem["k"], problem["d"])
+    start = other if model in ("EVE", "VVE") else None
+    step = m_step(model, nk, scatter, previous=start, tol=1e-12)
+    q_best = _expected_log_likelihood(X, z, means, full_covariances(step))
+    q_other = _expected_log_likelihood(X, z, means, full_covariances(other))
+    assert q_best >= q_other - 1e-9 * abs(q_other)
+
+
+def _assert_constraints(model, step):
+    k, d = step.shape.shape
+    cov = full_covariances(step)
+    volume, shape, orientation = model
+    assert np.all(step.scale > 0) and np.all(step.shape > 0)
+    assert_allclose(np.prod(step.shape, axis=1), 1, rtol=1e-10)          # det(A_k) = 1
+    assert_allclose(np.linalg.det(cov), step.scale ** d, rtol=1e-8)
+    if volume == "E":
+        assert_allclose(step.scale, step.scale[0], rtol=1e-12)
+    if shape == "E":
+        assert_allclose(step.shape, np.broadcast_to(step.shape[0], (k, d)), rtol=1e-12)
+    if shape == "I":
+        assert_allclose(step.shape, 1, rtol=1e-12)
+    if orientation == "I":
+        assert step.orientation is None
+        assert_allclose(cov, cov * np.eye(d), atol=0)
+        return
+    D = step.orientation
+    assert_allclose(D @ np.swapaxes(D, 1, 2), np.broadcast_to(np.eye(d), (k, d, d)),
+                    atol=1e-10)
+    if orientation == "E":
+        assert_allclose(D, np.broadcast_to(D[0], (k, d, d)), atol=1e-12)
+    recomposed = step.scale[:, None, None] * (D * step.shape[:, None, :]) @ np.swapaxes(D, 1, 2)
+    assert_allclose(cov, recomposed, rtol=1e-8, atol=1e-12 * np.abs(cov).max())
+
+
+# --- the forms and reg_covar ----------------------------------------------------------------
+
+@pytest.mark.parametrize("model", MODELS)
+def test_reduced_statistics_give_the_same_step(mclust, model):
+    X, z = _data_and_z(mclust, "iris", 3)
+    nk, _, scatter = _statistics(X, z)
+    full = m_step(model, nk, scatter)
+    if _gpcm.STATISTIC[model] == "full":
+        return
+    diagonal = np.diagonal(scatter, axis1=1, axis2=2)
+    reduced = (m_step(model, nk, diagonal) if _gpcm.STATISTIC[model] == "diagonal"
+               else m_step(model, nk, diagonal.sum(axis=1), n_features=X.shape[1]))
+    assert_allclose(reduced.covariances, full.covariances, rtol=1e-14)
+
+
+@pytest.mark.parametrize("model, sklearn_type", [("VVV", "full"), ("VVI", "diag"),
+                                                 ("VII", "spherical"), ("EEE", "tied")])
+def test_reg_covar_as_scikit_learn(mclust, model, sklearn_type):
+    from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
+
+    X, z = _data_and_z(mclust, "banknote", 3)
+    nk, _, scatter = _statistics(X, z)
+    # Centred first: scikit-learn's diag, spherical and tied estimates use uncentred moments,
+    # which lose digits on data far from the origin (banknote's are near 200).
+    _, _, expected = _estimate_gaussian_parameters(X - X.mean(axis=0), z, 0.1, sklearn_type)
+    step = m_step(model, nk, scatter, reg_covar=0.1)
+    got = step.covariances[0] if sklearn_type == "tied" else step.covariances
+    assert_allclose(got, expected, rtol=1e-12)
+
+
+# --- errors are ours ------------------------------------------------------------------------
+
+def test_errors_name_the_problem():
+    nk = np.array([2.0, 3.0])
+    W = np.stack([np.eye(3), 2 * np.eye(3)])
+    with pytest.raises(ValueError, match=re.escape("Unknown model 'XYZ'; expected one of EII")):
+        m_step("XYZ", nk, W)
+    with pytest.raises(ValueError, match=re.escape(
+            "Model 'VVV' needs the full scatter (k, d, d); got an array of shape (2, 3).")):
+        m_step("VVV", nk, np.ones((2, 3)))
+    with pytest.raises(ValueError, match=re.escape("n_features is needed when the scatter")):
+        m_step("VII", nk, np.ones(2))
+    with pytest.raises(ValueError, match="Every component weight nk must be positive"):
+        m_step("VVV", np.array([2.0, 0.0]), W)
+    with pytest.raises(ValueError, match=re.escape("nk has shape (3,) but scatter has 2 comp")):
+        m_step("VVV", np.ones(3), W)
+    previous = m_step("EVE", nk, W)
+    with pytest.raises(ValueError, match="previous is a EVE step with shape"):
+        m_step("VVE", nk, W, previous=previous)
+    with pytest.raises(ValueError, match="vve_weights must be 'volume' or 'mclust'"):
+        m_step("VVE", nk, W, vve_weights="equal")
+    with pytest.raises(ValueError, match=re.escape("Unknown model 'vvv'")):
+        _gpcm.n_parameters("vvv", 2, 3)
