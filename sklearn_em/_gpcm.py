@@ -419,40 +419,54 @@ def _vee(W, nk, previous, tol, max_iter):
                       n_iter, converged)
 
 
-def _common_orientation_mm(W, omega, D, B):
+class _Stacked:
+    """The scatters laid out for the orientation updates: one matrix product per update.
+
+    ``vertical`` (k d, d) stacks the W_k; ``horizontal`` (d, k d) puts them side by side
+    (W_k is symmetric); ``shifted`` (d, k d) puts the W_k - omega_k I side by side, omega_k
+    the largest eigenvalue of W_k.
+    """
+
+    def __init__(self, W):
+        k, d = W.shape[:2]
+        self.k, self.d = k, d
+        self.vertical = W.reshape(k * d, d)
+        self.horizontal = np.ascontiguousarray(np.swapaxes(W, 0, 1).reshape(d, k * d))
+        omega = np.linalg.eigvalsh(W)[:, -1]
+        shifted = W - omega[:, None, None] * np.eye(d)
+        self.shifted = np.ascontiguousarray(np.swapaxes(shifted, 0, 1).reshape(d, k * d))
+
+    def rotated_diagonals(self, D):
+        """diag(D^T W_k D) for all k: (k, d)."""
+        WD = (self.vertical @ D).reshape(self.k, self.d, self.d)
+        return np.einsum("ji,kji->ki", D, WD)
+
+
+def _common_orientation_mm(stacked, D, B):
     """Two MM updates (Browne & McNicholas 2014) of the common orientation D.
 
     Decreases ``sum_k tr(W_k D diag(B_k) D^T)`` over orthogonal D, where ``B_k`` (k, d) are
-    the inverse shapes (times the inverse volumes where those vary) and ``omega`` (k,) the
-    largest eigenvalue of each W_k. The first update majorises with omega_k, the second with
-    max(B_k), as mclust's ``mseve`` does.
+    the inverse shapes (times the inverse volumes where those vary). The first update
+    majorises W_k by its largest eigenvalue omega_k, the second diag(B_k) by its largest
+    entry, as mclust's ``mseve`` does.
     """
-    Dt = D.T
-    # MM 1: F = sum_k B_k D^T W_k - omega_k B_k D^T; D = R P^T for F = P S R^T.
-    BDt = B[:, :, None] * Dt[None]
-    F = np.einsum("kij,kjl->il", BDt, W) - np.tensordot(omega, BDt, axes=1)
+    k, d = stacked.k, stacked.d
+    # MM 1: F = sum_k diag(B_k) D^T (W_k - omega_k I); D = R P^T for F = P S R^T.
+    G = (D.T @ stacked.shifted).reshape(d, k, d)          # G[i, k] = row i of D^T (W_k - omega_k)
+    F = (B.T[:, None, :] @ G)[:, 0, :]
     P, _, Rt = np.linalg.svd(F)
-    D = (P @ Rt).T
-    # MM 2: F = sum_k W_k D B_k - max(B_k) W_k D; D = P R^T.
-    WD = W @ D
-    F = np.einsum("kij,kj->ij", WD, B) - np.tensordot(B.max(axis=1), WD, axes=1)
+    D = Rt.T @ P.T
+    # MM 2: F = sum_k W_k D (diag(B_k) - max(B_k) I); D = P R^T.
+    C = B - B.max(axis=1, keepdims=True)
+    F = stacked.horizontal @ (D[None] * C[:, None, :]).reshape(k * d, d)
     P, _, Rt = np.linalg.svd(F)
     return P @ Rt
-
-
-def _rotated_diagonals(W, D):
-    """diag(D^T W_k D) for all k: (k, d)."""
-    return np.einsum("ji,kjl,li->ki", D, W, D)
-
-
-def _largest_eigenvalues(W):
-    return np.linalg.eigvalsh(W)[:, -1]
 
 
 def _eve(W, nk, previous, tol, max_iter):
     """mclust's ``mseve``: common volume and orientation, variable shapes."""
     k, d = W.shape[:2]
-    omega = _largest_eigenvalues(W)
+    stacked = _Stacked(W)
     if previous is None:
         D, shape = np.eye(d), np.ones((k, d))
     else:
@@ -461,8 +475,8 @@ def _eve(W, nk, previous, tol, max_iter):
     n_iter, converged = 0, False
     while n_iter < max_iter:
         n_iter += 1
-        D = _common_orientation_mm(W, omega, D, 1 / shape)
-        diagonals = _rotated_diagonals(W, D)
+        D = _common_orientation_mm(stacked, D, 1 / shape)
+        diagonals = stacked.rotated_diagonals(D)
         shape = diagonals / _geomean(diagonals)[:, None]
         target = np.sum(diagonals / shape)
         err = abs(target - target_prev) / (1 + abs(target))
@@ -477,7 +491,7 @@ def _eve(W, nk, previous, tol, max_iter):
 def _vve(W, nk, previous, tol, max_iter, volume_weighted):
     """Variable volumes and shapes, common orientation (mclust's ``msvve``)."""
     k, d = W.shape[:2]
-    omega = _largest_eigenvalues(W)
+    stacked = _Stacked(W)
     if previous is None:
         D, shape, scale = np.eye(d), np.ones((k, d)), np.ones(k)
     else:
@@ -489,9 +503,8 @@ def _vve(W, nk, previous, tol, max_iter, volume_weighted):
         B = 1 / shape
         if volume_weighted:
             B = B / scale[:, None]
-            # omega_k majorises W_k; the weights sit in B, so the bound is unchanged.
-        D = _common_orientation_mm(W, omega, D, B)
-        diagonals = _rotated_diagonals(W, D) / nk[:, None]
+        D = _common_orientation_mm(stacked, D, B)
+        diagonals = stacked.rotated_diagonals(D) / nk[:, None]
         scale = _geomean(diagonals)
         shape = diagonals / scale[:, None]
         # mclust's objective, sum_k n_k lambda_k d, is what decides convergence with "mclust";

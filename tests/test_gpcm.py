@@ -299,3 +299,48 @@ def test_errors_name_the_problem():
         m_step("VVE", nk, W, vve_weights="equal")
     with pytest.raises(ValueError, match=re.escape("Unknown model 'vvv'")):
         _gpcm.n_parameters("vvv", 2, 3)
+
+
+# --- VVE: mclust's orientation update against the volume-weighted one ------------------------
+
+def test_mclust_vve_step_can_decrease_q():
+    """Why "mclust" is not the default: from the VVE maximum of Q, one of mclust's VVE steps
+    (orientation update without the volumes) moves away and lowers Q."""
+    _, X, z = _random_problem(0, 2, 2)
+    nk, means, scatter = _statistics(X, z)
+    best = m_step("VVE", nk, scatter, tol=1e-14)
+    step = m_step("VVE", nk, scatter, previous=best, vve_weights="mclust", max_iter=1)
+    q_best = _expected_log_likelihood(X, z, means, full_covariances(best))
+    q_step = _expected_log_likelihood(X, z, means, full_covariances(step))
+    assert q_step < q_best - 1e-6 * abs(q_best)
+    # ... while a volume-weighted step from there stays (the maximum is its fixed point).
+    again = m_step("VVE", nk, scatter, previous=best, max_iter=1)
+    assert _expected_log_likelihood(X, z, means, full_covariances(again)) >= q_best - 1e-12 * abs(
+        q_best)
+
+
+@pytest.mark.parametrize("table, k", [("iris", 2), ("iris", 3), ("banknote", 2)])
+def test_vve_em_is_monotone_and_beats_mclust_me(mclust, table, k):
+    """mclust's me("VVE") log-likelihood goes down in some iterations on these tables (its
+    M-step does not maximise Q); EM with the volume-weighted step goes up at every iteration,
+    and stops (mclust's rule: relative change below 1e-5) higher than mclust's."""
+    X, z = _data_and_z(mclust, table, k)
+    ref = mclust["tables"][table]["fits"][f"VVE_{k}"]
+
+    def em(vve_weights, resp):
+        previous, logliks = None, []
+        while len(logliks) < 500:
+            nk, means, scatter = _statistics(X, resp)
+            previous = m_step("VVE", nk, scatter, previous=previous, vve_weights=vve_weights)
+            resp, loglik = _e_step(X, nk / len(X), means, full_covariances(previous))
+            logliks.append(loglik)
+            if len(logliks) > 1 and abs(loglik - logliks[-2]) / (1 + abs(loglik)) < 1e-5:
+                break
+        return np.array(logliks)
+
+    theirs = em("mclust", z)
+    assert theirs[-1] == pytest.approx(ref["me_loglik"], rel=1e-9)
+    assert np.any(np.diff(theirs) < 0)
+    ours = em("volume", z)
+    assert np.all(np.diff(ours) >= -1e-10 * abs(ours[-1]))
+    assert ours[-1] > ref["me_loglik"] + 1e-4 * abs(ref["me_loglik"])
