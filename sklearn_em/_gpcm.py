@@ -188,6 +188,111 @@ def m_step(model, nk, scatter, *, n_features=None, previous=None, reg_covar=0.0,
     return _CLOSED[model](W, nk)
 
 
+#: Models mclust has a conjugate prior for (``mstep`` with ``prior = priorControl()``); its
+#: VEE, EVE, VVE and EVV M-steps warn "not available with prior" and ignore the prior.
+PRIOR_MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "EEV", "VEV", "VVV")
+
+
+@dataclass(frozen=True)
+class ConjugatePrior:
+    """mclust's conjugate prior (Fraley & Raftery 2007; ``priorControl()``, ``defaultPrior``).
+
+    Means: normal, centred on ``mean``, with precision ``shrinkage`` times the component's;
+    covariances: inverse Wishart (full models) or inverse gamma (spherical and diagonal ones)
+    with ``dof`` degrees of freedom and scale ``scale`` ((d, d) for full models, a number
+    otherwise).
+    """
+
+    shrinkage: float
+    mean: np.ndarray
+    dof: float
+    scale: np.ndarray | float
+
+
+def map_m_step(model, nk, means, scatter, prior, *, reg_covar=0.0):
+    """Posterior-mode means and covariances under mclust's conjugate prior.
+
+    Equal to mclust 6.0.0's ``mstep(modelName, data, z, prior = priorControl())`` for the
+    models of :data:`PRIOR_MODELS` (given the same hyperparameters), including where mclust's
+    Fortran departs from the textbook posterior mode (Fraley & Raftery 2007):
+
+    * EII (``mseiip``): the prior scale is left out, and the scatter is taken about the
+      posterior means;
+    * EEI (``mseeip``): the means are not shrunk (the weighted means are returned);
+    * EEV (``mseevp``): a positive shrinkage is set to zero (``if (pshrnk .gt. zero) pshrnk =
+      zero``), so neither means nor scatter see the prior mean;
+    * VEV (``msvevp``): the degrees of freedom are left out of the denominators.
+
+    The prior enters as augmented statistics for the maximum-likelihood step: the scatter
+    gains the prior scale and ``c_k (m_k - mean)(m_k - mean)^T``, ``c_k = shrinkage n_k /
+    (n_k + shrinkage)``, and each weight its share of mclust's denominator.
+
+    Parameters
+    ----------
+    model : str
+        One of :data:`PRIOR_MODELS`.
+    nk : array-like of shape (k,)
+        Component weights.
+    means : array-like of shape (k, d)
+        Weighted means of the components.
+    scatter : array-like of shape (k, d, d) or (k, d)
+        Centred scatter per component (at least the statistic :data:`STATISTIC` names; the
+        diagonal for spherical models too, since the prior needs d).
+    prior : ConjugatePrior
+        Hyperparameters.
+    reg_covar : float, default=0.0
+        As in :func:`m_step`, added after the prior.
+
+    Returns
+    -------
+    posterior_means : ndarray of shape (k, d)
+        ``(n_k m_k + shrinkage mean) / (n_k + shrinkage)``.
+    step : GPCMStep
+        The covariances.
+    """
+    if model not in FORM:
+        raise ValueError(f"Unknown model {model!r}; expected one of {', '.join(MODELS)}.")
+    if model not in PRIOR_MODELS:
+        raise ValueError(f"mclust has no conjugate prior for model {model!r}; models with one: "
+                         f"{', '.join(PRIOR_MODELS)}.")
+    nk = np.asarray(nk, dtype=np.float64)
+    means = np.asarray(means, dtype=np.float64)
+    scatter = np.asarray(scatter, dtype=np.float64)
+    k, d = means.shape
+    kappa = 0.0 if model == "EEV" else float(prior.shrinkage)
+    nu = float(prior.dof)
+    delta = means - np.asarray(prior.mean, dtype=np.float64)
+    c = kappa * nk / (nk + kappa)
+    posterior_means = (nk[:, None] * means + kappa * np.asarray(prior.mean)) / (nk + kappa)[:, None]
+    s = 1.0 if kappa > 0 else 0.0
+    scale = np.asarray(prior.scale, dtype=np.float64)
+    if STATISTIC[model] == "full":
+        W = _reduce(scatter, "full", model) + c[:, None, None] * (delta[:, :, None]
+                                                                  * delta[:, None, :])
+    else:
+        W = _reduce(scatter, "diagonal", model) + c[:, None] * delta ** 2
+    # mclust's denominators as augmented weights; a shared covariance's prior scale is spread
+    # over the k components (it is added once to the summed scatter).
+    share, n_aug = {
+        "VVV": (1, nk + nu + d + 1 + s),
+        "EEE": (1 / k, nk + (nu + d + 1) / k + s),
+        "EEV": (1, nk + (nu + d + 1) / k),
+        "VEV": (1, nk),
+        "VVI": (1, nk + nu + 2 + s),
+        "VEI": (1, nk + (nu + 2 + s) / d),
+        "EVI": (1, nk + (nu + 2) / k + s),
+        "EEI": (1 / k, nk + (nu + 2) / k + s),
+        "VII": (1 / d, nk + (nu + 2) / d + s),
+        "EII": (0, nk + (nu + 2) / (k * d) + s),
+    }[model]
+    W = W + share * scale
+    if model == "EII":
+        W = W + (nk * np.sum((means - posterior_means) ** 2, axis=1) / d)[:, None]
+    if model == "EEI":
+        posterior_means = means
+    return posterior_means, m_step(model, n_aug, W, reg_covar=reg_covar)
+
+
 def n_covariance_parameters(model, k, d):
     """Free parameters of the covariances of a ``k``-component model in ``d`` dimensions.
 

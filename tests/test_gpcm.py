@@ -133,6 +133,30 @@ def test_vve_volume_weights_beat_mclust_vve(mclust, table, k):
     assert q_ours > q_theirs + 1e-9 * abs(q_theirs)
 
 
+# --- MAP under mclust's conjugate prior: mclust's mstep with priorControl() ----------------
+
+@pytest.mark.parametrize("table, model, k", [f for f in _fits() if f[1] in _gpcm.PRIOR_MODELS])
+def test_map_m_step_equals_mclust_mstep_with_prior(mclust, table, model, k):
+    X, z = _data_and_z(mclust, table, k)
+    ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
+    hyper = ref["prior"]
+    prior = _gpcm.ConjugatePrior(hyper["shrinkage"], np.array(hyper["mean"]), hyper["dof"],
+                                 np.array(hyper["scale"]))
+    nk, means, scatter = _statistics(X, z)
+    posterior_means, step = _gpcm.map_m_step(model, nk, means, scatter, prior)
+    assert _rel(full_covariances(step), ref["mstep_prior"]["sigma"]) < 1e-6
+    assert_allclose(posterior_means, ref["mstep_prior"]["mean"], rtol=1e-10)
+    # The prior does something (mclust's default prior is weak, but not nothing).
+    assert _rel(full_covariances(step), ref["mstep"]["sigma"]) > 1e-6
+
+
+def test_map_m_step_refuses_models_without_prior():
+    prior = _gpcm.ConjugatePrior(0.01, np.zeros(2), 4.0, np.eye(2))
+    with pytest.raises(ValueError, match=re.escape(
+            "mclust has no conjugate prior for model 'VVE'; models with one: EII, VII")):
+        _gpcm.map_m_step("VVE", np.ones(2), np.zeros((2, 2)), np.stack([np.eye(2)] * 2), prior)
+
+
 # --- parameter counts -----------------------------------------------------------------------
 
 def test_parameter_counts_equal_nMclustParams(mclust):
