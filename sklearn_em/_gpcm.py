@@ -35,8 +35,8 @@ step's parameters when given them (``previous``, the warm start mclust's ``me`` 
 none can decrease the expected complete-data log-likelihood ``Q``, except mclust's own VVE
 orientation update (``vve_weights="mclust"``), which ignores the volumes; see :func:`m_step`.
 
-EVE and VVE converge slowly (linearly; hundreds of inner iterations at k = d = 16, about
-0.25 ms each). In an EM loop a warm-started step with a small ``max_iter`` is a generalised
+EVE and VVE converge slowly (linearly; hundreds of inner iterations at k = d = 16, 0.15 to
+0.2 ms each). In an EM loop a warm-started step with a small ``max_iter`` is a generalised
 EM step: Q still cannot decrease, so the log-likelihood stays monotone.
 
 :func:`map_m_step` is the posterior-mode step under mclust's conjugate prior, for the ten
