@@ -326,6 +326,32 @@ def summarise(selector, table):
     }, labels
 
 
+def _degenerate_notes(results, table):
+    """One line on the degenerate fits left out of the choice, one on discrete columns."""
+    notes = []
+    bad = np.flatnonzero(results["degenerate"])
+    if bad.size:
+        i = bad[0]
+        example = f"{results['covariance_type'][i]} k={results['n_components'][i]}: {results['note'][i]}"
+        notes.append(
+            f"{bad.size} of {len(results['degenerate'])} fits are degenerate and were left out "
+            f"of the choice, as mclust's NA (e.g. {example})"
+        )
+    n = table.values.shape[0]
+    discrete = [
+        f"{name} ({len(np.unique(col))} distinct values)"
+        for name, col in zip(table.columns, table.values.T)
+        if len(np.unique(col)) <= n / 4
+    ]
+    if discrete:
+        notes.append(
+            "discrete column(s): " + ", ".join(discrete) + "; a Gaussian mixture can put a "
+            "component on a single value (a spike of unbounded density), and such fits are "
+            "marked degenerate"
+        )
+    return notes
+
+
 def _ranges(ks):
     """[1,2,3,5] -> '1-3, 5'."""
     parts, start = [], ks[0]
@@ -357,7 +383,9 @@ def format_report(selector, table, best, args, elapsed):
     lines += ["", selector.format_results("wide"), ""]
 
     order = np.argsort(res["rank"])
-    top = [i for i in order if np.isfinite(res[selector.criterion][i])][:3]
+    top = [
+        i for i in order if np.isfinite(res[selector.criterion][i]) and not res["degenerate"][i]
+    ][:3]
     best_value = res[selector.criterion][top[0]]
     ranked = []
     for i in top:
@@ -482,6 +510,7 @@ def run_fit(args, stdout, stderr):
     elapsed = perf_counter() - start
 
     best, labels = summarise(selector, table)
+    notes += _degenerate_notes(selector.results_, table)
     if best["n_parameters"] >= n:
         notes.append(
             f"the chosen model has {best['n_parameters']} free parameters for {n} rows; "

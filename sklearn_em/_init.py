@@ -86,8 +86,6 @@ def initial_params(
     prior=None,
 ):
     """Initial model: from the user's values where given, else from the initialisation."""
-    from ._em import data_covariance, m_step  # the M-step turns responsibilities into parameters
-
     strategy_prec = None
     if precisions_init is not None:
         strategy_prec = STRATEGIES[covariance_type].precisions_cholesky_from_precisions(
@@ -102,6 +100,27 @@ def initial_params(
         )
 
     resp_fn = initial_responsibilities(X, sample_weight, n_components, init_params, random_state)
+    params, stats = _params_from_responsibilities(
+        X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior
+    )
+    # scikit-learn scales initial weights by the total weight, not by their sum
+    total = X.shape[0] if sample_weight is None else sample_weight.sum()
+    scale = (stats.total_weight + 10 * np.finfo(np.float64).eps * n_components) / total
+    weights = params.weights * scale if weights_init is None else np.asarray(weights_init, np.float64)
+    means = params.means if means_init is None else np.asarray(means_init, np.float64)
+    if strategy_prec is None:
+        return GaussianMixtureParams(
+            covariance_type, weights, means, params.precisions_cholesky, params.covariances
+        )
+    return GaussianMixtureParams(covariance_type, weights, means, strategy_prec)
+
+
+def _params_from_responsibilities(
+    X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior
+):
+    """One M-step from responsibilities given chunk by chunk; returns (params, stats)."""
+    from ._em import data_covariance, m_step  # the M-step turns responsibilities into parameters
+
     if sample_weight is None:
         shift = X.mean(axis=0, dtype=np.float64)
     else:
@@ -120,16 +139,23 @@ def initial_params(
         unit_weight=unit,
         fallback=lambda: data_covariance(X, sample_weight, covariance_type, reg_covar),
     )
-    # scikit-learn scales initial weights by the total weight, not by their sum
-    total = X.shape[0] if sample_weight is None else sample_weight.sum()
-    scale = (stats.total_weight + 10 * np.finfo(np.float64).eps * n_components) / total
-    weights = params.weights * scale if weights_init is None else np.asarray(weights_init, np.float64)
-    means = params.means if means_init is None else np.asarray(means_init, np.float64)
-    if strategy_prec is None:
-        return GaussianMixtureParams(
-            covariance_type, weights, means, params.precisions_cholesky, params.covariances
-        )
-    return GaussianMixtureParams(covariance_type, weights, means, strategy_prec)
+    return params, stats
+
+
+def params_from_labels(
+    X, sample_weight, labels, n_components, covariance_type, reg_covar, random_state, prior=None
+):
+    """Parameters of the hard partition ``labels`` of the rows of X (one M-step).
+
+    The weights are the (weighted) shares of the rows; as everywhere, the M-step re-seeds
+    a component without rows.
+    """
+    labels = np.asarray(labels, dtype=np.intp)
+    resp_fn = _one_hot(labels, n_components, X.dtype)
+    params, _ = _params_from_responsibilities(
+        X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior
+    )
+    return params
 
 
 def _positive_rows(sample_weight, n_samples, m, random_state):

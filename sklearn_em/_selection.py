@@ -6,33 +6,59 @@ from numbers import Integral
 from time import perf_counter
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin, _fit_context, clone
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 # scikit-learn's wrappers of joblib carry its configuration (working_memory, ...) to workers
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from ._em import Prior, run_em
 from ._estimator import GaussianMixtureEM
+from ._init import initial_params, params_from_labels
+from ._params import GaussianMixtureParams
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 CRITERIA = ("bic", "aic", "icl")
 
 # the columns of ``results_``, in display order
 _FLOAT_COLUMNS = ("bic", "aic", "icl", "log_likelihood", "fit_time")
+INIT_METHODS = ("hc", "kmeans", "k-means++", "random", "random_from_data")
 
 
 class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     """Choose the number of components and the covariance type of a Gaussian mixture.
 
-    Fits a :class:`GaussianMixtureEM` for every combination of ``n_components`` and
-    ``covariance_type`` on all of X (in parallel with joblib), scores each fit by BIC,
-    AIC and ICL, and keeps the one with the lowest value of ``criterion``, the way mclust
-    chooses a model (on scikit-learn's lower-is-better scale). A combination that cannot
-    be fitted (e.g. more components than rows) is recorded with its reason and skipped.
+    Fits a Gaussian mixture for every combination of ``n_components`` and
+    ``covariance_type`` on all of X (in parallel with joblib), scores each fit by BIC, AIC
+    and ICL, and keeps the one with the lowest value of ``criterion``, the way R's mclust
+    chooses a model (on scikit-learn's lower-is-better scale). Its defaults follow mclust:
 
-    After ``fit`` the selector predicts, scores and samples with the chosen mixture, so it
-    can stand wherever a fitted :class:`GaussianMixtureEM` would, e.g. in a Pipeline.
+    * **Starts.** One model-based hierarchical tree (mclust's ``hc``: VVV merges on the
+      scaled SVD of the data, built once per fit on at most 2,000 rows and shared by every
+      combination) gives each combination its first start, and ``n_init`` k-means starts
+      (also shared across covariance types) are added; each start runs EM to convergence and
+      the best log-likelihood is kept.
+    * **Convergence.** EM stops at mclust's relative rule, a change of the total
+      log-likelihood below ``tol * (1 + |L|)``, accelerated by SQUAREM (Varadhan & Roland
+      2008), which reaches the same fixed point in fewer passes.
+    * **No spurious fits.** A fit in which a component collapsed (a covariance singular but
+      for the regularisation, relative to the data's own variance, or fewer effective rows
+      than its covariance needs) is marked ``degenerate`` in ``results_`` and never chosen,
+      like mclust's NA cells.
+    * **No units.** Each column is divided by its standard deviation before fitting (one
+      common scale for 'spherical', which must stay spherical), and the fitted mixture is
+      mapped back, so ``reg_covar`` is a fraction of each column's variance and the choice
+      and the labels do not change when a column changes its unit ('spherical' models: when
+      every column changes by the same factor). :class:`GaussianMixtureEM` keeps
+      scikit-learn's absolute ``reg_covar``.
+
+    A combination that cannot be fitted (e.g. more components than rows) is recorded with
+    its reason and skipped. After ``fit`` the selector predicts, scores and samples with the
+    chosen mixture, so it can stand wherever a fitted :class:`GaussianMixtureEM` would, e.g.
+    in a Pipeline.
 
     Parameters
     ----------
@@ -44,15 +70,27 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     criterion : {'bic', 'aic', 'icl'}, default='bic'
         The criterion to minimise. 'icl' (integrated completed likelihood) is BIC plus
         twice the entropy of the classification; it prefers well-separated clusters.
+    init_params : {'hc', 'kmeans', 'k-means++', 'random', 'random_from_data'}, default='hc'
+        'hc': the hierarchical start plus ``n_init`` k-means starts (see above). 'kmeans':
+        ``n_init`` k-means starts, shared across covariance types. The others: ``n_init``
+        starts per combination drawn as :class:`GaussianMixtureEM` draws them.
     n_init : int, default=1
-        Initialisations per combination; the one with the highest likelihood is kept.
-    tol, reg_covar, max_iter, init_params, prior_strength
-        Passed to every :class:`GaussianMixtureEM`.
+        Number of k-means (or other) starts per combination, in addition to the hierarchical
+        one for 'hc'.
+    tol : float, default=1e-5
+        Relative convergence threshold (mclust's): EM stops when the total log-likelihood
+        changes by less than ``tol * (1 + |L|)`` in one iteration.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance, as a fraction of each column's variance.
+    max_iter : int, default=1000
+        Maximum number of EM iterations per start.
+    prior_strength : float or None, default=None
+        As in :class:`GaussianMixtureEM` (the conjugate prior of Fraley & Raftery 2007).
     random_state : int, RandomState instance or None, default=None
-        Every combination is fitted with the same integer seed: ``random_state`` itself
-        if it is an int, otherwise one drawn from it. A cell therefore equals
-        ``GaussianMixtureEM(n_components=k, covariance_type=t, random_state=seed, ...)``
-        fitted on the same data.
+        Seed of the k-means starts, of the subset of rows the hierarchical tree is built on
+        (above 2,000 rows) and of the other initialisations. An int is used as it is; a
+        RandomState instance gives one int drawn from it, so it and that int give the same
+        result.
     n_jobs : int, default=None
         Number of parallel jobs (joblib); None means 1 unless in a
         :func:`joblib.parallel_config` context, -1 means all processors.
@@ -66,9 +104,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         One entry per combination, in the order (covariance type, number of components):
         ``'covariance_type'``, ``'n_components'``, ``'bic'``, ``'aic'``, ``'icl'``,
         ``'log_likelihood'`` (total, weighted by ``sample_weight``), ``'n_parameters'``,
-        ``'converged'``, ``'n_iter'``, ``'fit_time'`` (seconds), ``'error'`` (empty
-        string, or why the combination failed; its numbers are then NaN) and ``'rank'``
-        (1 for the best by ``criterion``; failed combinations rank last).
+        ``'converged'``, ``'n_iter'``, ``'fit_time'`` (seconds), ``'degenerate'`` (bool),
+        ``'note'`` (why a fit is degenerate), ``'error'`` (empty string, or why the
+        combination failed; its numbers are then NaN) and ``'rank'`` (1 for the best by
+        ``criterion``; degenerate fits rank after every usable one, failed ones last).
         Print it with :meth:`print_results`.
     best_index_ : int
         Index of the chosen combination in ``results_``.
@@ -77,11 +116,16 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     best_criterion_ : float
         Value of ``criterion`` for the chosen combination.
     best_estimator_ : GaussianMixtureEM
-        The chosen mixture. The grid is fitted on all of X with a fixed seed, so this is
-        the combination's own fit; refitting it would give the same numbers.
+        The chosen mixture, in the units of X. Its ``reg_covar`` is the selector's, read as
+        an absolute value if it is refitted.
     n_features_in_ : int
+        Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when X has feature names that are all strings.
+
+    See Also
+    --------
+    GaussianMixtureEM : One mixture with a given number of components and covariance type.
 
     Notes
     -----
@@ -90,6 +134,15 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     them: when fitting sequentially on small data, wrapping ``fit`` in
     ``threadpoolctl.threadpool_limits(1)`` avoids thread contention, which on a busy
     machine can cost an order of magnitude. The ``sklearn-em`` command does this.
+
+    References
+    ----------
+    Fraley, C. (1998). Algorithms for model-based Gaussian hierarchical clustering. SIAM J.
+    Sci. Comput. 20:270-281. Scrucca, L., Fop, M., Murphy, T. B. & Raftery, A. E. (2016).
+    mclust 5: clustering, classification and density estimation using Gaussian finite
+    mixture models. The R Journal 8:289-317. Varadhan, R. & Roland, C. (2008). Simple and
+    globally convergent methods for accelerating the convergence of any EM algorithm.
+    Scand. J. Statist. 35:335-353.
 
     Examples
     --------
@@ -110,7 +163,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         "tol": GaussianMixtureEM._parameter_constraints["tol"],
         "reg_covar": GaussianMixtureEM._parameter_constraints["reg_covar"],
         "max_iter": GaussianMixtureEM._parameter_constraints["max_iter"],
-        "init_params": GaussianMixtureEM._parameter_constraints["init_params"],
+        "init_params": [StrOptions(set(INIT_METHODS))],
         "prior_strength": GaussianMixtureEM._parameter_constraints["prior_strength"],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
@@ -172,17 +225,6 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         types = list(dict.fromkeys(types))
         return [(t, k) for t in types for k in ks]
 
-    def _base_estimator(self, seed):
-        return GaussianMixtureEM(
-            n_init=self.n_init,
-            tol=self.tol,
-            reg_covar=self.reg_covar,
-            max_iter=self.max_iter,
-            init_params=self.init_params,
-            prior_strength=self.prior_strength,
-            random_state=seed,
-        )
-
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None):
         """Fit every combination on X and choose the best by ``criterion``.
@@ -190,24 +232,45 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The data. Every column must vary: a constant column carries no information
+            and makes every covariance singular.
         y : Ignored
+            Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
-            Passed to every fit and to the criteria (see :meth:`GaussianMixtureEM.bic`).
+            Frequency weights, passed to every fit and to the criteria (see
+            :meth:`GaussianMixtureEM.bic`).
 
         Returns
         -------
         self : GaussianMixtureSelector
+            The fitted selector.
 
         Raises
         ------
         ValueError
-            If no combination could be fitted; the message gives their reasons.
+            If a column is constant, or if no combination gave a usable fit (the message
+            gives their reasons).
         """
         self._fit(X, sample_weight)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit, then return the most probable component of each row of X."""
+        """Fit, then return the most probable component of each row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Component labels under the chosen mixture.
+        """
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -219,18 +282,35 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
             )
+            if not np.any(sample_weight > 0):
+                raise ValueError(
+                    "sample_weight must not be all zero: at least one row needs weight."
+                )
         if isinstance(self.random_state, Integral):
             seed = self.random_state
         else:
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        base = self._base_estimator(seed)
+
+        units = _Units.of(X, sample_weight)
+        kinds = {units.kind(t) for t, _ in grid}
+        scaled = {kind: units.scaled(X, kind) for kind in kinds}
+        columns = scaled["columns"] if "columns" in scaled else units.scaled(X, "columns")
+        starts = self._starts(columns, sample_weight, sorted({k for _, k in grid}), seed)
+        settings = dict(
+            init_params=self.init_params, n_init=self.n_init, tol=self.tol,
+            reg_covar=self.reg_covar, max_iter=self.max_iter,
+            prior_strength=self.prior_strength, seed=seed,
+        )
 
         progress = _Progress(len(grid)) if self.verbose else None
         cells = [None] * len(grid)
         try:
             # unordered: progress counts cells as they finish, not in submission order
             outputs = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(
-                delayed(_fit_cell)(i, base, t, k, X, sample_weight)
+                delayed(_fit_cell)(
+                    i, t, k, X, scaled[units.kind(t)], sample_weight, units,
+                    starts.get(k, []), settings,
+                )
                 for i, (t, k) in enumerate(grid)
             )
             for i, cell in outputs:
@@ -242,12 +322,14 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                 progress.close()
 
         results = _results_table(grid, cells, self.criterion)
-        if not np.any(np.isfinite(results[self.criterion])):
-            reasons = sorted(set(results["error"]) - {""}) or [
-                f"{self.criterion.upper()} is not finite"
-            ]
+        usable = np.isfinite(results[self.criterion]) & ~results["degenerate"]
+        if not np.any(usable):
+            reasons = sorted(
+                {e for e in results["error"] if e}
+                | {f"degenerate fit ({note})" for note in results["note"] if note}
+            ) or [f"{self.criterion.upper()} is not finite"]
             raise ValueError(
-                f"None of the {len(grid)} combinations could be fitted: " + "; ".join(reasons)
+                f"None of the {len(grid)} combinations gave a usable fit: " + "; ".join(reasons)
             )
         self.results_ = results
         self.best_index_ = int(np.flatnonzero(results["rank"] == 1)[0])
@@ -262,6 +344,30 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         for message, category in best.warnings:
             warnings.warn(message, category, stacklevel=3)
         return X
+
+    def _starts(self, X, sample_weight, ks, seed):
+        """Initial partitions shared by every covariance type: ``{k: [(rows, labels), ...]}``.
+
+        ``rows`` are the indices of the rows the labels refer to (None: all rows). X is
+        scaled column by column, so the starts do not depend on the units.
+        """
+        if self.init_params not in ("hc", "kmeans"):
+            return {}  # drawn in each cell by the estimator's own initialisation
+        n_rows = X.shape[0] if sample_weight is None else int(np.count_nonzero(sample_weight))
+        ks = [k for k in ks if k <= n_rows]
+        starts = {k: [] for k in ks}
+        if self.init_params == "hc":
+            for k, start in _hc_starts(X, sample_weight, ks, seed).items():
+                starts[k].append(start)
+        for j in range(self.n_init):
+            for k in ks:
+                labels = (
+                    KMeans(n_clusters=k, n_init=1, random_state=seed + j)
+                    .fit(X, sample_weight=sample_weight)
+                    .labels_
+                )
+                starts[k].append((None, labels))
+        return starts
 
     # ------------------------------------------------------------------ inference
     def _validate(self, X):
@@ -339,41 +445,236 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         return hasattr(self, "best_estimator_")
 
 
+# ---------------------------------------------------------------------- units
+# Spherical models are fitted with one scale for all columns (so they stay spherical);
+# every other model with a scale per column.
+_ONE_SCALE = frozenset({"spherical", "EII", "VII"})
+
+# A covariance whose variance along some direction is below this fraction of the data's
+# (after removing the regularisation) is singular: the component has collapsed.
+_SINGULAR_FLOOR = 1e-10
+
+
+class _Units:
+    """The data's scale, which the selector divides out so that its answer has no units.
+
+    A Gaussian mixture refitted after rescaling a column is the same model in the new units
+    (means and covariances rescale with it, the log-likelihood shifts by the same constant
+    for every combination), except for the regularisation added to every covariance, which
+    is in the data's units. The selector therefore fits on columns divided by their
+    standard deviation, so that ``reg_covar`` is a fraction of each column's variance, and
+    maps the fitted parameters back. Spherical models are divided by one common scale (the
+    root mean square of the standard deviations): a spherical model is not spherical after
+    rescaling one column, so it can only be invariant to a change of unit common to all
+    columns.
+    """
+
+    def __init__(self, std):
+        self.std = std
+
+    @classmethod
+    def of(cls, X, sample_weight):
+        mean = np.average(X, axis=0, weights=sample_weight).astype(np.float64)
+        var = np.average((X - mean) ** 2, axis=0, weights=sample_weight).astype(np.float64)
+        std = np.sqrt(var)
+        constant = np.flatnonzero(~(std > 64 * np.finfo(X.dtype).eps * np.abs(mean)))
+        if constant.size:
+            raise ValueError(
+                f"Column(s) {constant.tolist()} of X are constant: a constant feature carries "
+                "no information about clusters and makes every covariance singular. Drop it."
+            )
+        return cls(std)
+
+    @staticmethod
+    def kind(covariance_type):
+        return "overall" if covariance_type in _ONE_SCALE else "columns"
+
+    def factor(self, kind):
+        """Per-column divisor of the data for models of this kind."""
+        if kind == "overall":
+            return np.full_like(self.std, np.sqrt(np.mean(self.std**2)))
+        return self.std
+
+    def scaled(self, X, kind):
+        return X / self.factor(kind).astype(X.dtype)
+
+    def variance(self, kind):
+        """The data's variance per column, in the scaled units of ``kind``."""
+        return (self.std / self.factor(kind)) ** 2
+
+
+def _unscale(params, factor):
+    """The parameters fitted on ``X / factor``, in the units of X."""
+    U = params.precisions_cholesky
+    cov = params.covariance_matrices()
+    if U.ndim == 3 or params.covariance_type == "tied":
+        # precision = U U^T scales as F^-1 P F^-1: divide the rows of U
+        U = U / factor[:, None]
+        cov = cov * factor[:, None] * factor[None, :]
+    elif U.ndim == 2:
+        U = U / factor
+        cov = cov * factor**2
+    else:
+        U = U / factor[0]
+        cov = cov * factor[0] ** 2
+    return GaussianMixtureParams(
+        params.covariance_type, params.weights, params.means * factor, U, cov
+    )
+
+
+def _hc_starts(X, sample_weight, ks, seed):
+    """mclust's start: the partitions of one model-based hierarchical tree, for every k."""
+    from ._hc import hc_tree
+
+    tree = hc_tree(X, sample_weight=sample_weight, random_state=seed)
+    return {k: (tree.rows, tree.partition(k)) for k in ks if k <= tree.n_leaves}
+
+
 # ---------------------------------------------------------------------- one cell
 class _Cell:
     """What a worker sends back for one combination."""
 
-    def __init__(self, estimator=None, numbers=None, warnings=(), error="", fit_time=np.nan):
+    def __init__(
+        self, estimator=None, numbers=None, warnings=(), error="", fit_time=np.nan, note=""
+    ):
         self.estimator = estimator
         self.numbers = numbers or {}
         self.warnings = list(warnings)
         self.error = error
         self.fit_time = fit_time
+        self.note = note
 
 
-def _fit_cell(index, base, covariance_type, n_components, X, sample_weight):
-    """Fit one combination; returns ``(index, _Cell)``."""
-    est = clone(base).set_params(covariance_type=covariance_type, n_components=n_components)
+def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units, starts, settings):
+    """Fit one combination on the scaled data ``Xs`` from every start, keep the best, and
+    express it in the units of X; returns ``(index, _Cell)``."""
+    k, t = n_components, covariance_type
+    reg_covar, tol, max_iter = settings["reg_covar"], settings["tol"], settings["max_iter"]
     start = perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            est.fit(X, sample_weight=sample_weight)
+            fit_X, fit_w = Xs, sample_weight
+            if sample_weight is not None and not np.all(sample_weight > 0):
+                keep = sample_weight > 0
+                fit_X, fit_w = Xs[keep], sample_weight[keep]
+            if fit_X.shape[0] < k:
+                raise ValueError(
+                    "Expected n_samples >= n_components but got n_components = "
+                    f"{k}, n_samples = {fit_X.shape[0]}"
+                )
+            random_state = np.random.RandomState(settings["seed"])
+            prior = None
+            if settings["prior_strength"] is not None:
+                prior = Prior.default(fit_X, fit_w, t, k, settings["prior_strength"])
+            if starts:
+                initial = [
+                    params_from_labels(
+                        Xs if rows is None else Xs[rows],
+                        None if sample_weight is None or rows is not None else sample_weight,
+                        labels, k, t, reg_covar, random_state, prior,
+                    )
+                    for rows, labels in starts
+                ]
+            else:
+                initial = [
+                    initial_params(
+                        fit_X, fit_w, n_components=k, covariance_type=t,
+                        init_params=settings["init_params"], reg_covar=reg_covar,
+                        weights_init=None, means_init=None, precisions_init=None,
+                        random_state=random_state, prior=prior,
+                    )
+                    for _ in range(settings["n_init"])
+                ]
+            best = None
+            for params in initial:
+                result = run_em(
+                    fit_X, fit_w, params, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
+                    prior=prior, relative_tol=True, accelerate=True,
+                )
+                if best is None or result.lower_bound > best.lower_bound:
+                    best = result
+            if not best.converged and max_iter > 0:
+                warnings.warn(
+                    f"The best start for covariance_type={t!r}, n_components={k} did not "
+                    f"converge in max_iter={max_iter} iterations.",
+                    ConvergenceWarning,
+                )
+            kind = units.kind(t)
+            factor = units.factor(kind)
+            est = GaussianMixtureEM(
+                n_components=k, covariance_type=t, tol=tol, reg_covar=reg_covar,
+                max_iter=max_iter, n_init=settings["n_init"],
+                prior_strength=settings["prior_strength"], random_state=settings["seed"],
+            )
+            est._store(_unscale(best.params, factor), X.dtype)
+            log_jacobian = float(np.sum(np.log(factor)))
+            est.converged_ = best.converged
+            est.n_iter_ = best.n_iter
+            est.lower_bound_ = best.lower_bound - log_jacobian
+            est.lower_bounds_ = [b - log_jacobian for b in best.lower_bounds]
+            est.n_features_in_ = X.shape[1]
             # every criterion from one pass over X
             numbers = est._criteria(X, sample_weight, classification=True)
             numbers = {name: float(value) for name, value in numbers.items()}
             numbers["n_parameters"] = int(numbers["n_parameters"])
             numbers["converged"] = bool(est.converged_)
             numbers["n_iter"] = int(est.n_iter_)
+            total = float(fit_X.shape[0] if fit_w is None else fit_w.sum())
+            note = _degenerate(best.params, units.variance(kind), reg_covar, total)
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
             # a combination the data cannot support (too many components, a singular
             # covariance) is a result of the search, not a failure of it
             reason = f"{type(exc).__name__}: {exc}"
             return index, _Cell(error=reason, fit_time=perf_counter() - start)
     fit_time = perf_counter() - start
-    # dedupe: EM can repeat one warning per initialisation
+    # dedupe: EM can repeat one warning per start
     seen = list(dict.fromkeys((str(w.message), w.category) for w in caught))
-    return index, _Cell(est, numbers, seen, fit_time=fit_time)
+    return index, _Cell(est, numbers, seen, fit_time=fit_time, note=note)
+
+
+def _degenerate(params, data_variance, reg_covar, total):
+    """Why a fit is spurious (a component collapsed), or '' if it is not.
+
+    ``params`` are in scaled units, where the data's variance per column is
+    ``data_variance``. A component is degenerate when its covariance, less the
+    regularisation, is singular relative to the data's variance (its smallest variance in
+    some direction is below ``reg_covar`` of the data's: the likelihood is unbounded there,
+    and only the regularisation keeps it finite), or when it has fewer effective rows than
+    its covariance needs. These are mclust's "NA" cells: spurious maxima, never chosen.
+    """
+    k, d = params.means.shape
+    nk = params.weights / params.weights.sum() * total
+    cov = np.asarray(params.covariance_matrices(), dtype=np.float64)
+    z = 1.0 / np.sqrt(data_variance)
+    floor = max(reg_covar, _SINGULAR_FLOOR)
+    if cov.ndim == 3 or params.covariance_type == "tied":
+        ml = cov - reg_covar * np.eye(d)
+        smallest = np.linalg.eigvalsh(ml * z[:, None] * z[None, :])[..., 0]
+        smallest = np.broadcast_to(smallest, (k,))
+        if params.covariance_type == "tied":
+            # the shared scatter has rank at most n - k
+            need, nk_check = k + d, np.full(k, total)
+        else:
+            need, nk_check = d + 1, nk
+    elif cov.ndim == 2:
+        smallest = ((cov - reg_covar) * z**2).min(axis=1)
+        need, nk_check = 2, nk
+    else:
+        smallest = (cov - reg_covar) / np.mean(data_variance)
+        need, nk_check = 2, nk
+    for j in range(k):
+        if smallest[j] < floor:
+            return (
+                f"component {j} collapsed: its smallest variance is {max(smallest[j], 0):.1e} "
+                "of the data's (singular but for reg_covar)"
+            )
+        if nk_check[j] < need:
+            return (
+                f"component {j} has {nk_check[j]:.1f} effective rows, fewer than the {need} "
+                "its covariance needs"
+            )
+    return ""
 
 
 def _results_table(grid, cells, criterion):
@@ -388,15 +689,20 @@ def _results_table(grid, cells, criterion):
     results["converged"] = np.zeros(n, dtype=bool)
     results["n_iter"] = np.zeros(n, dtype=int)
     results["error"] = np.array([c.error for c in cells], dtype=object)
+    results["note"] = np.array([c.note for c in cells], dtype=object)
+    results["degenerate"] = np.array([bool(c.note) for c in cells], dtype=bool)
     for i, cell in enumerate(cells):
         results["fit_time"][i] = cell.fit_time
         for name, value in cell.numbers.items():
             results[name][i] = value
-    # rank by the criterion; ties go to the simpler model, then to grid order.
-    # Non-finite values (failed cells) rank last.
+    # rank by the criterion; ties go to the simpler model, then to grid order. Degenerate
+    # fits come after every usable one, failed cells last.
     values = results[criterion]
     finite = np.isfinite(values)
-    keys = (np.arange(n), results["n_parameters"], np.where(finite, values, 0), ~finite)
+    keys = (
+        np.arange(n), results["n_parameters"], np.where(finite, values, 0),
+        results["degenerate"], ~finite,
+    )
     order = np.lexsort(keys)
     rank = np.empty(n, dtype=int)
     rank[order] = np.arange(1, n + 1)
@@ -453,13 +759,27 @@ def _format_wide(results, criterion, best_index):
     texts = {}
     for key, i in cell.items():
         mark = "*" if i == best_index else " "
-        texts[key] = (_fmt(values[i]) if not results["error"][i] else "failed") + mark
+        if results["error"][i]:
+            text = "failed"
+        elif results["degenerate"][i]:
+            text = "degenerate"
+        else:
+            text = _fmt(values[i])
+        texts[key] = text + mark
     width = max([len(s) for s in texts.values()] + [len(t) + 1 for t in types] + [9])
     lines = [f"{criterion.upper()} (lower is better; * = best, - = not finite)"]
     lines.append(f"{'k':>3}  " + "  ".join(f"{t:>{width - 1}} " for t in types).rstrip())
     for k in ks:
         row = [texts.get((t, k), "") for t in types]
         lines.append(f"{k:>3}  " + "  ".join(f"{s:>{width}}" for s in row).rstrip())
+    degenerate = {}
+    for i in np.flatnonzero(results["degenerate"]):
+        degenerate.setdefault(results["covariance_type"][i], []).append(str(results["n_components"][i]))
+    if degenerate:
+        lines.append(
+            "degenerate (a component collapsed; left out of the choice, as mclust's NA): "
+            + "; ".join(f"{t} k={','.join(ks_)}" for t, ks_ in degenerate.items())
+        )
     failures = [
         (results["covariance_type"][i], results["n_components"][i], results["error"][i])
         for i in range(len(values))
@@ -474,7 +794,10 @@ def _format_long(results, best_index):
     header = ["", "covariance", "k", "BIC", "AIC", "ICL", "log-lik", "params", "iter", "note"]
     rows = []
     for i in range(len(results["bic"])):
-        note = results["error"][i] or ("" if results["converged"][i] else "not converged")
+        note = results["error"][i] or (
+            f"degenerate: {results['note'][i]}" if results["degenerate"][i]
+            else "" if results["converged"][i] else "not converged"
+        )
         rows.append(
             [
                 "*" if i == best_index else "",

@@ -1,0 +1,190 @@
+"""The selector's answers: R mclust 6.0's log-likelihoods and choices (stored numbers, made by
+tests/fixtures/mclust/make_selection_fixtures.R), degenerate fits never chosen, and no units."""
+
+import csv
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_iris
+from threadpoolctl import threadpool_limits
+
+from sklearn_em import GaussianMixtureSelector
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mclust"
+DATA = Path(__file__).parents[1] / "sklearn_em" / "data"
+MCLUST_NAME = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+SKLEARN_TYPES = list(MCLUST_NAME)
+
+
+@pytest.fixture(autouse=True)
+def _single_blas_thread():
+    with threadpool_limits(1):
+        yield
+
+
+def _read_csv(path):
+    with open(path) as f:
+        rows = [r for r in csv.reader(line for line in f if not line.startswith("#"))]
+    return rows[0], rows[1:]
+
+
+def _table(name):
+    if name == "iris":
+        return load_iris().data
+    path = DATA / "old_faithful.csv" if name == "faithful" else FIXTURES / f"data_{name}.csv"
+    _, rows = _read_csv(path)
+    return np.array(rows, dtype=float)
+
+
+def _mclust(name):
+    """{(mclust model name, G): (log-likelihood or nan, chosen)}"""
+    header, rows = _read_csv(FIXTURES / f"selection_{name}.csv")
+    col = {c: i for i, c in enumerate(header)}
+    return {
+        (r[col["model"]], int(r[col["G"]])): (
+            float("nan") if r[col["loglik"]] == "NA" else float(r[col["loglik"]]),
+            r[col["chosen"]] == "TRUE",
+        )
+        for r in rows
+    }
+
+
+def _fit(X, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return GaussianMixtureSelector(covariance_type=SKLEARN_TYPES, random_state=0, **params).fit(X)
+
+
+@pytest.mark.parametrize("name, choice", [("faithful", ("tied", 3)), ("iris", ("full", 2))])
+def test_every_cell_reaches_mclusts_log_likelihood(name, choice):
+    X = _table(name)
+    reference = _mclust(name)
+    sel = _fit(X)
+    res = sel.results_
+    short = []
+    for t, k, ll in zip(res["covariance_type"], res["n_components"], res["log_likelihood"]):
+        ref, _ = reference[(MCLUST_NAME[t], int(k))]
+        # mclust fits without regularisation; ours adds 1e-6 of each column's variance,
+        # which costs the likelihood about n * d * 1e-6 / 2 at most
+        if np.isfinite(ref) and not ll >= ref - 1e-6 * abs(ref) - 1e-6 * X.size:
+            short.append(f"{t} k={k}: {ll:.4f} < mclust {ref:.4f}")
+    assert not short, short
+    assert (sel.best_params_["covariance_type"], sel.best_params_["n_components"]) == choice
+
+
+@pytest.mark.parametrize("name", ["swiss", "trees"])
+def test_small_tables_choose_mclusts_model_not_a_degenerate_one(name):
+    # 47 x 6 and 31 x 3: many components leave too few rows per covariance
+    X = _table(name)
+    reference = _mclust(name)
+    four = {m: t for t, m in MCLUST_NAME.items()}
+    # mclust's choice among the four models that scikit-learn names
+    usable = {key: ll for key, (ll, _) in reference.items() if key[0] in four and np.isfinite(ll)}
+    n = X.shape[0]
+    sel = _fit(X)
+    res = sel.results_
+    mclust_bic = {
+        key: -2 * ll + res["n_parameters"][
+            np.flatnonzero((res["covariance_type"] == four[key[0]]) & (res["n_components"] == key[1]))[0]
+        ] * np.log(n)
+        for key, ll in usable.items()
+    }
+    model, g = min(mclust_bic, key=mclust_bic.get)
+    assert sel.best_params_ == {"covariance_type": four[model], "n_components": g}
+    assert res["degenerate"].any()
+    assert not res["degenerate"][sel.best_index_]
+    _assert_not_collapsed(sel, X)
+
+
+def _assert_not_collapsed(sel, X, reg=1e-6):
+    """The chosen mixture's covariances, less the regularisation, are not singular relative
+    to the data's variance (computed here from X, independently of the selector)."""
+    est = sel.best_estimator_
+    var = X.var(axis=0)
+    cov = est.covariances_
+    d = X.shape[1]
+    if est.covariance_type in ("full", "tied"):
+        mats = cov.reshape(-1, d, d) - reg * np.diag(var)
+        z = 1 / np.sqrt(var)
+        smallest = np.linalg.eigvalsh(mats * z[:, None] * z[None, :])[:, 0]
+    elif est.covariance_type == "diag":
+        smallest = ((cov - reg * var) / var).min(axis=1)
+    else:
+        smallest = (cov - reg * var.mean()) / var.mean()
+    assert np.all(smallest > reg), smallest
+    nk = est.weights_ * X.shape[0]
+    assert np.all(nk >= (d + 1 if est.covariance_type == "full" else 2))
+
+
+def test_discrete_columns_give_degenerate_cells_that_are_never_chosen():
+    # counts: with enough components, a component sits on a single lattice point
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.poisson(lam, size=(40, 2)) for lam in (1.0, 6.0, 14.0)]).astype(float)
+    sel = _fit(X)
+    assert sel.results_["degenerate"].any()
+    notes = sel.results_["note"][sel.results_["degenerate"]]
+    assert all(note.startswith("component ") for note in notes)
+    assert not sel.results_["degenerate"][sel.best_index_]
+    _assert_not_collapsed(sel, X)
+    assert "degenerate" in sel.format_results()
+
+
+def _three_clusters(seed, n=50):
+    rng = np.random.RandomState(seed)
+    centres = rng.uniform(-6, 6, size=(3, 2))
+    parts = []
+    for c in centres:
+        A = rng.normal(size=(2, 2))
+        parts.append(rng.multivariate_normal(c, A @ A.T + 0.3 * np.eye(2), n))
+    return np.vstack(parts)
+
+
+_INVARIANCE = dict(n_components=range(1, 5), n_init=1)
+
+
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 10_000), exponents=st.tuples(st.floats(-6, 6), st.floats(-6, 6)))
+def test_choice_and_labels_do_not_depend_on_column_units(seed, exponents):
+    X = _three_clusters(seed)
+    factor = 10.0 ** np.array(exponents)
+    kw = dict(_INVARIANCE, covariance_type=["full", "tied", "diag"], random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = GaussianMixtureSelector(**kw).fit(X)
+        b = GaussianMixtureSelector(**kw).fit(X * factor)
+    assert a.best_params_ == b.best_params_
+    np.testing.assert_array_equal(a.predict(X), b.predict(X * factor))
+    np.testing.assert_allclose(b.best_estimator_.means_, a.best_estimator_.means_ * factor, rtol=1e-6)
+
+
+@settings(max_examples=6, deadline=None)
+@given(seed=st.integers(0, 10_000), exponent=st.floats(-6, 6))
+def test_a_common_unit_change_leaves_every_model_unchanged(seed, exponent):
+    # spherical models too: they are spherical in any common unit
+    X = _three_clusters(seed)
+    factor = 10.0**exponent
+    kw = dict(_INVARIANCE, covariance_type=SKLEARN_TYPES, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = GaussianMixtureSelector(**kw).fit(X)
+        b = GaussianMixtureSelector(**kw).fit(X * factor)
+    assert a.best_params_ == b.best_params_
+    np.testing.assert_array_equal(a.predict(X), b.predict(X * factor))
+    usable = ~a.results_["degenerate"]
+    np.testing.assert_array_equal(usable, ~b.results_["degenerate"])
+    # every criterion shifts by the same constant: 2 n d log(factor)
+    shift = 2 * X.size * np.log(factor)
+    np.testing.assert_allclose(
+        b.results_["bic"][usable], a.results_["bic"][usable] + shift, rtol=1e-7,
+        atol=1e-7 * abs(shift),
+    )
+
+
+def test_a_constant_column_is_an_error_that_names_it():
+    X = np.column_stack([np.arange(20.0), np.full(20, 3.0), np.arange(20.0) ** 2])
+    with pytest.raises(ValueError, match=r"Column\(s\) \[1\] of X are constant"):
+        GaussianMixtureSelector(n_components=[1, 2]).fit(X)
