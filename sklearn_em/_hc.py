@@ -18,6 +18,8 @@ minimum finds the next pair in O(number of clusters). Memory is O(n^2) in the ro
 which is why large data are clustered on a random subset (mclust's ``subset`` default, 2000).
 """
 
+import math
+
 import numpy as np
 from scipy.spatial.distance import pdist, squareform
 from sklearn.utils import check_random_state
@@ -209,84 +211,93 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0):
     term = np.full(n, log_ab)
     name = np.arange(n)
 
-    # cost[i, j], i < j: rise of the criterion if slots i and j merge; +inf elsewhere
+    # cost[i, j] = cost[j, i]: rise of the criterion if slots i and j merge (+inf on the
+    # diagonal). Symmetric, so that slot j's pairs with every i < j are a contiguous row.
     half_sq = pdist(Z, "sqeuclidean") / 2
     cost = squareform(2 * np.log(beta * (half_sq + alpha) / 2) - 2 * log_ab)
     del half_sq
-    cost[np.tri(n, dtype=bool)] = np.inf
-    # per column j: the least cost[i, j] over i < j and the last i reaching it (ties go to
-    # the pair last in mclust's packed column order)
-    col_min = cost.min(axis=0)
-    col_arg = _last_argmin(cost, col_min)
+    np.fill_diagonal(cost, np.inf)
+    # per slot j: the least cost[j, i] over i < j and the last i reaching it (of tied pairs
+    # mclust merges the one last in its packed order: largest j, then largest i)
+    col_min = np.full(n, np.inf)
+    col_arg = np.zeros(n, dtype=np.intp)
+    _row_minima(cost, np.arange(1, n), col_min, col_arg)
 
     merges = np.empty((n - 1, 2), dtype=np.intp)
     for step in range(n - 1):
         m = n - step
-        best = col_min[1:m].min()
-        b = 1 + np.flatnonzero(col_min[1:m] == best)[-1]
-        a = col_arg[b]
+        # the last slot holding the least cost (argmin of the reversed slots finds the first)
+        b = m - 1 - int(np.argmin(col_min[m - 1 : 0 : -1]))
+        a = int(col_arg[b])
         merges[step] = sorted((name[a], name[b]))
 
-        na, nb = count[a], count[b]
+        na, nb = float(count[a]), float(count[b])
         nab = na + nb
         delta = mean[b] - mean[a]
         shrink = na * nb / nab
         new_mean = mean[a] + delta * (nb / nab)
         new_scatter = scatter[a] + scatter[b] + shrink * np.outer(delta, delta)
-        new_trace = trace[a] + trace[b] + shrink * (delta @ delta)
+        new_trace = float(trace[a] + trace[b] + shrink * (delta @ delta))
+        logdet = -np.inf
         if nab > det_from:
-            logdet = _logdet(new_scatter[None])[0] - p * np.log(nab)
-        else:
-            logdet = -np.inf
-        new_term = nab * np.logaddexp(logdet, np.log(beta * (new_trace + alpha) / nab))
+            sign, value = np.linalg.slogdet(new_scatter)
+            if sign > 0:
+                logdet = value - p * math.log(nab)
+        new_term = nab * np.logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
 
         last = m - 1
         if b != last:
             for arr in (count, mean, scatter, trace, term, name):
                 arr[b] = arr[last]
-            cost[:b, b] = cost[:b, last]
-            cost[b, b + 1 : last] = cost[b + 1 : last, last]
-        cost[:, last] = np.inf
-        cost[last, :] = np.inf
-        col_min[last] = np.inf
+            cost[b, :last] = cost[last, :last]
+            cost[:last, b] = cost[b, :last]
+            cost[b, b] = np.inf
         m = last
         count[a], mean[a], scatter[a] = nab, new_mean, new_scatter
         trace[a], term[a], name[a] = new_trace, new_term, merges[step, 0]
         if m == 1:
             continue
 
-        others = np.flatnonzero(np.arange(m) != a)
         rise = _merge_costs(
             nab, new_mean, new_scatter, new_trace, new_term,
-            count[others], mean[others], scatter[others], trace[others], term[others],
+            count[:m], mean[:m], scatter[:m], trace[:m], term[:m],
             alpha, beta, det_from,
         )
-        below = others < a
-        cost[others[below], a] = rise[below]
-        cost[a, others[~below]] = rise[~below]
+        rise[a] = np.inf
+        cost[a, :m] = rise
+        cost[:m, a] = rise
 
-        # columns whose least entry sat in a row that changed are recomputed; the others
-        # only compare their new entries in rows a and b
-        stale = np.arange(a + 1, m)
-        redo = stale[(col_arg[stale] == a) | (col_arg[stale] == b)]
-        redo = np.union1d(redo, np.array([c for c in (a, b) if 0 < c < m], dtype=np.intp))
+        # slots whose least pair sat in a changed entry are recomputed; the others only
+        # compare their new entries in rows a and b
+        args = col_arg[a + 1 : m]
+        redo = (args == a) | (args == b)
+        redo[b - a - 1 : b - a] = True  # slot b (if still live) holds the moved slot
+        keep = ~redo
         for row in (a, b):
-            cols = np.setdiff1d(np.arange(row + 1, m), redo, assume_unique=True)
-            vals = cost[row, cols]
-            better = (vals < col_min[cols]) | ((vals == col_min[cols]) & (row > col_arg[cols]))
-            col_min[cols[better]] = vals[better]
-            col_arg[cols[better]] = row
-        if redo.size:
-            block = cost[:m, redo]
-            col_min[redo] = block.min(axis=0)
-            col_arg[redo] = _last_argmin(block, col_min[redo])
+            if row + 1 >= m:
+                continue
+            sl = slice(row + 1, m)
+            vals, low = cost[row, sl], col_min[sl]
+            better = (vals < low) | ((vals == low) & (row > col_arg[sl]))
+            better &= keep[row - a :]
+            col_min[sl][better] = vals[better]
+            col_arg[sl][better] = row
+        redo = a + 1 + np.flatnonzero(redo)
+        _row_minima(cost, np.append(a, redo) if a > 0 else redo, col_min, col_arg)
     return merges
 
 
-def _last_argmin(block, minima):
-    # the last row of each column holding its minimum
-    rev = block[::-1] == minima
-    return block.shape[0] - 1 - np.argmax(rev, axis=0)
+def _row_minima(cost, slots, col_min, col_arg):
+    # for each slot j (increasing): min over i < j of cost[j, i], and the last i reaching it
+    if slots.size == 0:
+        return
+    width = slots[-1]
+    block = cost[slots, :width]
+    np.putmask(block, np.arange(width) >= slots[:, None], np.inf)
+    # argmin finds the first minimum: of the reversed rows, the last
+    arg = width - 1 - np.argmin(block[:, ::-1], axis=1)
+    col_min[slots] = block[np.arange(slots.size), arg]
+    col_arg[slots] = arg
 
 
 def _logdet(mats):
