@@ -26,6 +26,8 @@ from sklearn.utils import check_random_state
 
 TRANSFORMS = ("SVD", None)
 MODELS = ("VVV",)
+# mclust.options("subset"): the rows a tree is built on at most
+HC_MAX_ROWS = 2000
 
 
 class HCTree:
@@ -106,7 +108,7 @@ class HCTree:
 
 
 def hc_tree(
-    X, *, transform="SVD", model="VVV", max_rows=2000, sample_weight=None, random_state=None
+    X, *, transform="SVD", model="VVV", max_rows=HC_MAX_ROWS, sample_weight=None, random_state=None
 ):
     """Model-based hierarchical clustering of the rows of X (mclust's ``hc``).
 
@@ -173,6 +175,22 @@ def hc_tree(
         Z = _svd_transform(Z)
     merges = _merge_vvv(Z)
     return HCTree(pool, merges, n_samples)
+
+
+def _tree_on_kept_rows(tree, keep):
+    """``tree`` (built on X) re-indexed onto ``X[keep]``; it must not use a dropped row."""
+    if tree.n_samples != keep.shape[0]:
+        raise ValueError(
+            f"The hierarchical-clustering tree was built on data with {tree.n_samples} rows, "
+            f"but X has {keep.shape[0]} rows."
+        )
+    if not np.all(keep[tree.rows]):
+        raise ValueError(
+            "The hierarchical-clustering tree uses rows of sample_weight 0: build it with "
+            "the same sample_weight (hc_tree(X, sample_weight=...))."
+        )
+    position = np.cumsum(keep) - 1
+    return HCTree(position[tree.rows], tree.merges, int(np.count_nonzero(keep)))
 
 
 def _svd_transform(Z):
