@@ -16,7 +16,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from . import _kernels
 from ._covariance import STRATEGIES
 from ._em import Prior, run_em
-from ._hc import HC_MAX_ROWS, hc_tree, _tree_on_kept_rows
+from ._hc import HC_MAX_ROWS, _tree_on_kept_rows, hc_tree
 from ._init import initial_params
 from ._params import GaussianMixtureParams
 
@@ -195,9 +195,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 X, sample_weight, self.covariance_type, self.n_components, self.prior_strength
             )
 
-        if self.init_params == "hc" and tree is None and do_init and n_rows <= HC_MAX_ROWS:
+        needs_tree = do_init and self.init_params == "hc" and len(user_init) < 3
+        if needs_tree and tree is None and n_rows <= HC_MAX_ROWS:
             # no subset to draw: the tree is the same for every initialisation
-            tree = hc_tree(X, random_state=random_state)
+            tree = hc_tree(X)
 
         best = None
         for init in range(n_init):
