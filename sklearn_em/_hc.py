@@ -256,11 +256,15 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0):
         new_mean = mean[a] + delta * (nb / nab)
         new_scatter = scatter[a] + scatter[b] + shrink * np.outer(delta, delta)
         new_trace = float(trace[a] + trace[b] + shrink * (delta @ delta))
-        logdet = -np.inf
+        logdet, factor = -np.inf, None
         if nab > det_from:
-            sign, value = np.linalg.slogdet(new_scatter)
-            if sign > 0:
-                logdet = value - p * math.log(nab)
+            factor = _cholesky(new_scatter)
+            if factor is not None:
+                logdet = 2 * np.log(np.diag(factor)).sum() - p * math.log(nab)
+            else:
+                sign, value = np.linalg.slogdet(new_scatter)
+                if sign > 0:
+                    logdet = value - p * math.log(nab)
         new_term = nab * np.logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
 
         last = m - 1
@@ -277,7 +281,7 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0):
             continue
 
         rise = _merge_costs(
-            nab, new_mean, new_scatter, new_trace, new_term,
+            nab, new_mean, new_scatter, factor, new_trace, new_term,
             count[:m], mean[:m], scatter[:m], trace[:m], term[:m],
             alpha, beta, det_from,
         )
@@ -285,10 +289,15 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0):
         cost[a, :m] = rise
         cost[:m, a] = rise
 
-        # slots whose least pair sat in a changed entry are recomputed; the others only
-        # compare their new entries in rows a and b
+        # slots whose least pair sat in a changed entry are recomputed, unless the entry
+        # did not grow (then it is still the last least one); the others only compare their
+        # new entries in rows a and b
         args = col_arg[a + 1 : m]
-        redo = (args == a) | (args == b)
+        at_a = args == a
+        vals, low = cost[a, a + 1 : m], col_min[a + 1 : m]
+        grew = vals > low
+        low[at_a & ~grew] = vals[at_a & ~grew]
+        redo = (at_a & grew) | (args == b)
         redo[b - a - 1 : b - a] = True  # slot b (if still live) holds the moved slot
         keep = ~redo
         for row in (a, b):
@@ -324,8 +333,11 @@ def _logdet(mats):
     return np.where(sign > 0, logdet, -np.inf)
 
 
-def _merge_costs(nc, mc, wc, trc, termc, nj, mj, wj, trj, termj, alpha, beta, det_from):
-    """Rise of the criterion if cluster c merges with each cluster j (vectorised over j)."""
+def _merge_costs(nc, mc, wc, factor, trc, termc, nj, mj, wj, trj, termj, alpha, beta, det_from):
+    """Rise of the criterion if cluster c merges with each cluster j (vectorised over j).
+
+    ``factor`` is the lower Cholesky factor of ``wc`` when it is well conditioned, else None.
+    """
     p = mc.shape[0]
     nij = nc + nj
     shrink = nc * nj / nij
@@ -335,12 +347,9 @@ def _merge_costs(nc, mc, wc, trc, termc, nj, mj, wj, trj, termj, alpha, beta, de
     need = nij > det_from
     if np.any(need):
         single = need & (nj == 1)
-        factor = _cholesky(wc) if np.any(single) else None
-        if factor is not None:
+        if factor is not None and np.any(single):
             # matrix determinant lemma: det(W + s d d') = det(W) (1 + s d' W^-1 d)
-            # NumPy's solve, not SciPy's: SciPy's second OpenBLAS pool fights NumPy's for
-            # the cores and costs milliseconds per small call
-            y = np.linalg.solve(factor, delta[single].T)
+            y = _forward_substitution(factor, delta[single].T)
             logdet[single] = (
                 2 * np.log(np.diag(factor)).sum()
                 + np.log1p(shrink[single] * np.einsum("ij,ij->j", y, y))
@@ -355,6 +364,16 @@ def _merge_costs(nc, mc, wc, trc, termc, nj, mj, wj, trj, termj, alpha, beta, de
         logdet[need] -= p * np.log(nij[need])
     merged = nij * np.logaddexp(logdet, np.log(beta * (trace + alpha) / nij))
     return merged - termc - termj
+
+
+def _forward_substitution(lower, rhs):
+    # L^-1 B for a small p x p factor and many columns: p vector operations over the columns
+    # cost less than one call of a general solver (SciPy's triangular solve was slower still:
+    # its second OpenBLAS pool fights NumPy's for the cores)
+    out = np.empty_like(rhs)
+    for i in range(lower.shape[0]):
+        out[i] = (rhs[i] - lower[i, :i] @ out[:i]) / lower[i, i]
+    return out
 
 
 def _cholesky(w):
