@@ -22,7 +22,7 @@ from sklearn_em._hc import HCTree, hc_tree
 from sklearn_em._init import hc_labels, initial_params, initial_responsibilities
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mclust"
-TABLES = ["faithful", "iris4", "sim3", "uni1"]
+TABLES = ["faithful", "iris4", "sim3", "sim5", "uni1"]
 
 
 def _table(name):
