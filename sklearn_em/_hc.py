@@ -11,10 +11,12 @@ mclust, ``alpha = trace of the data's scatter / (n p)`` and ``beta = 1``, on the
 mclust's default transform ``use="SVD"`` (centre, scale to unit standard deviation, rotate
 onto the right singular vectors and divide each by the square root of its singular value).
 
-The pairwise merge costs are kept in one matrix; after a merge only the merged cluster's row
-and column are recomputed (one vectorised pass over the other clusters: the matrix
-determinant lemma for single rows, a batched determinant for the others), and a per-column
-minimum finds the next pair in O(number of clusters). Memory is O(n^2) in the rows clustered,
+The pairwise merge costs are kept in one symmetric matrix; after a merge only the merged
+cluster's row and column are recomputed (one vectorised pass over the other clusters: the
+matrix determinant lemma for single rows, a batched determinant for the others), and each
+cluster's least cost to the clusters before it finds the next pair in O(number of clusters).
+Of tied pairs the one mclust merges is merged (its slot bookkeeping is reproduced), so the
+merge sequence is mclust's, not only the partitions. Memory is O(n^2) in the rows clustered,
 which is why large data are clustered on a random subset (mclust's ``subset`` default, 2000).
 """
 
