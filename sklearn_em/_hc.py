@@ -233,15 +233,22 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0):
 
     # cost[i, j] = cost[j, i]: rise of the criterion if slots i and j merge (+inf on the
     # diagonal). Symmetric, so that slot j's pairs with every i < j are a contiguous row.
-    half_sq = pdist(Z, "sqeuclidean") / 2
-    cost = squareform(2 * np.log(beta * (half_sq + alpha) / 2) - 2 * log_ab)
-    del half_sq
+    pair = pdist(Z, "sqeuclidean")
+    pair /= 2
+    pair += alpha
+    pair *= beta / 2
+    np.log(pair, out=pair)
+    pair *= 2
+    pair -= 2 * log_ab
+    cost = squareform(pair)
+    del pair
     np.fill_diagonal(cost, np.inf)
     # per slot j: the least cost[j, i] over i < j and the last i reaching it (of tied pairs
     # mclust merges the one last in its packed order: largest j, then largest i)
     col_min = np.full(n, np.inf)
     col_arg = np.zeros(n, dtype=np.intp)
-    _row_minima(cost, np.arange(1, n), col_min, col_arg)
+    for start in range(1, n, 256):  # in blocks: no second n x n temporary
+        _row_minima(cost, np.arange(start, min(start + 256, n)), col_min, col_arg)
 
     merges = np.empty((n - 1, 2), dtype=np.intp)
     for step in range(n - 1):
