@@ -22,6 +22,10 @@ import numpy as np
 from ._params import GaussianMixtureParams
 
 
+# Extrapolation starts once one EM step gains less than this many times the tolerance.
+WARMUP_FACTOR = 100.0
+
+
 def _tri_mask(d):
     return np.triu(np.ones((d, d), dtype=bool))
 
@@ -117,6 +121,19 @@ def run_squarem(step, params, *, tol, max_iter, relative=False, total=1.0, lower
             on_iteration(n_iter, value - previous)
 
     theta0 = params
+    # Plain EM until the gain is small: while EM still moves far, an extrapolation can jump
+    # to another local maximum (a worse one as often as a better one); in the slow tail,
+    # where EM spends most of its iterations, it only shortens the way to the same one.
+    while n_iter < max_iter:
+        previous = lower_bound
+        n_iter += 1
+        lower_bound, theta0 = step(theta0, n_iter)
+        record(lower_bound, previous)
+        change = lower_bound - previous
+        if _converged(change, lower_bound, tol, relative, total):
+            return theta0, lower_bound, lower_bounds, n_iter, True
+        if _converged(change, lower_bound, WARMUP_FACTOR * tol, relative, total):
+            break
     while n_iter < max_iter:
         previous = lower_bound
         n_iter += 1

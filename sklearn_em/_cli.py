@@ -343,7 +343,7 @@ def _degenerate_notes(results, table):
         for name, col in zip(table.columns, table.values.T)
         if len(np.unique(col)) <= n / 4
     ]
-    if discrete:
+    if discrete and bad.size:
         notes.append(
             "discrete column(s): " + ", ".join(discrete) + "; a Gaussian mixture can put a "
             "component on a single value (a spike of unbounded density), and such fits are "

@@ -9,13 +9,14 @@ from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _kernels
 from ._covariance import STRATEGIES
 from ._em import Prior, run_em
+from ._hc import HC_MAX_ROWS, _tree_on_kept_rows, hc_tree
 from ._init import initial_params
 from ._params import GaussianMixtureParams
 
@@ -43,8 +44,14 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Number of EM iterations per initialisation.
     n_init : int, default=1
         Number of initialisations; the one with the highest lower bound is kept.
-    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
-        How initial responsibilities are drawn.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data', 'hc'}, default='kmeans'
+        How initial responsibilities are drawn. 'hc' (not in scikit-learn) starts from mclust's
+        model-based agglomerative hierarchical clustering (Fraley 1998; the 'VVV' model on
+        scaled SVD-transformed data, as mclust's ``Mclust`` does), cut into ``n_components``
+        clusters. The tree is built on the rows (on a uniform random subset of 2000 of them
+        for larger data, drawn with ``random_state``; rows of ``sample_weight`` 0 are left
+        out); the weights enter the M-step that turns the clusters into parameters. For data
+        of at most 2000 rows the start is deterministic, so ``n_init > 1`` repeats it.
     weights_init : array-like of shape (n_components,), default=None
         Initial weights; must be non-negative and sum to 1.
     means_init : array-like of shape (n_components, n_features), default=None
@@ -94,6 +101,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 
     _parameter_constraints = {
         **GaussianMixture._parameter_constraints,
+        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++", "hc"})],
         "prior_strength": [Interval(Real, 0, None, closed="left"), None],
     }
 
@@ -160,11 +168,15 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X_all = X
         sample_weight = _validated_weights(sample_weight, X)
+        # a tree shared by many fits of the same X (GaussianMixtureSelector sets it)
+        tree = getattr(self, "_hc_tree", None) if self.init_params == "hc" else None
         if sample_weight is not None and not np.all(sample_weight > 0):
             # weight 0 means the row is not there: drop it (0 * inf would otherwise poison
             # the statistics of a row far out)
             keep = sample_weight > 0
             X, sample_weight = X[keep], sample_weight[keep]
+            if tree is not None:
+                tree = _tree_on_kept_rows(tree, keep)
         n_rows = X.shape[0]
         if n_rows < self.n_components:
             raise ValueError(
@@ -183,6 +195,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 X, sample_weight, self.covariance_type, self.n_components, self.prior_strength
             )
 
+        needs_tree = do_init and self.init_params == "hc" and len(user_init) < 3
+        if needs_tree and tree is None and n_rows <= HC_MAX_ROWS:
+            # no subset to draw: the tree is the same for every initialisation
+            tree = hc_tree(X)
+
         best = None
         for init in range(n_init):
             if self.verbose:
@@ -198,6 +215,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                     reg_covar=self.reg_covar,
                     random_state=random_state,
                     prior=prior,
+                    tree=tree,
                     **user_init,
                 )
                 lower_bound = -np.inf

@@ -1,4 +1,5 @@
-"""Initial responsibilities and parameters: k-means, k-means++, random, random rows, or given."""
+"""Initial responsibilities and parameters: k-means, k-means++, random, random rows,
+model-based hierarchical clustering (mclust's), or given."""
 
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
@@ -6,6 +7,7 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 from ._covariance import STRATEGIES
 from ._params import GaussianMixtureParams
 from . import _kernels
+from ._hc import HCTree, hc_tree
 
 
 def _one_hot(labels, n_components, dtype):
@@ -22,7 +24,11 @@ def _seed_rows(indices, n_samples, n_components, dtype):
     # each chosen row alone starts one component (as scikit-learn does)
     labels = np.full(n_samples, -1, dtype=np.intp)
     labels[indices] = np.arange(n_components)
+    return _labelled_rows(labels, n_components, dtype)
 
+
+def _labelled_rows(labels, n_components, dtype):
+    # one-hot rows for labels >= 0; rows labelled -1 start in no component
     def resp(sl):
         lab = labels[sl]
         out = np.zeros((lab.shape[0], n_components), dtype=dtype)
@@ -33,13 +39,23 @@ def _seed_rows(indices, n_samples, n_components, dtype):
     return resp
 
 
-def initial_responsibilities(X, sample_weight, n_components, init_params, random_state):
+def initial_responsibilities(X, sample_weight, n_components, init_params, random_state, tree=None):
     """A function ``slice -> responsibilities`` for the chosen initialisation.
 
     The random draws are the same as scikit-learn's GaussianMixture for unweighted data,
     so the same ``random_state`` gives the same initial model.
+
+    With ``init_params='hc'`` the initial partition is the cut into ``n_components``
+    clusters of a model-based hierarchical clustering (:func:`sklearn_em._hc.hc_tree`):
+    ``tree`` if given (one tree serves every ``n_components``), else one built here on the
+    rows of X (a random subset of them beyond 2000 rows). Rows outside the tree's subset
+    start in no component: the M-step then takes the parameters from the subset.
     """
     n_samples = X.shape[0]
+    if init_params == "hc":
+        if tree is None:
+            tree = hc_tree(X, sample_weight=sample_weight, random_state=random_state)
+        return _labelled_rows(hc_labels(tree, n_components, n_samples), n_components, X.dtype)
     if init_params == "kmeans":
         labels = (
             KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
@@ -71,6 +87,38 @@ def initial_responsibilities(X, sample_weight, n_components, init_params, random
     raise ValueError(f"Unknown init_params {init_params!r}.")
 
 
+def hc_labels(tree, n_components, n_samples):
+    """Labels of every row of X from a cut of ``tree`` into ``n_components`` clusters.
+
+    Parameters
+    ----------
+    tree : HCTree
+        Built on the same X (:func:`sklearn_em._hc.hc_tree`).
+    n_components : int
+        Number of clusters.
+    n_samples : int
+        Number of rows of X.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,)
+        The cluster of each row the tree was built on, -1 for the other rows.
+    """
+    if not isinstance(tree, HCTree):
+        raise TypeError(f"tree must be an HCTree (from hc_tree), got {type(tree).__name__}.")
+    if tree.n_samples != n_samples:
+        raise ValueError(
+            f"The hierarchical-clustering tree was built on data with {tree.n_samples} rows, "
+            f"but X has {n_samples} rows."
+        )
+    if n_components > tree.n_rows:
+        raise ValueError(
+            f"init_params='hc' cuts a tree of {tree.n_rows} rows, fewer than "
+            f"n_components={n_components}."
+        )
+    return tree.labels(n_components)
+
+
 def initial_params(
     X,
     sample_weight,
@@ -84,8 +132,12 @@ def initial_params(
     precisions_init,
     random_state,
     prior=None,
+    tree=None,
 ):
-    """Initial model: from the user's values where given, else from the initialisation."""
+    """Initial model: from the user's values where given, else from the initialisation.
+
+    ``tree`` is an optional prebuilt :class:`sklearn_em._hc.HCTree` for ``init_params='hc'``.
+    """
     strategy_prec = None
     if precisions_init is not None:
         strategy_prec = STRATEGIES[covariance_type].precisions_cholesky_from_precisions(
@@ -99,13 +151,18 @@ def initial_params(
             strategy_prec,
         )
 
-    resp_fn = initial_responsibilities(X, sample_weight, n_components, init_params, random_state)
+    resp_fn = initial_responsibilities(
+        X, sample_weight, n_components, init_params, random_state, tree=tree
+    )
     params, stats = _params_from_responsibilities(
         X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior
     )
-    # scikit-learn scales initial weights by the total weight, not by their sum
+    # scikit-learn scales initial weights by the total weight, not by their sum; 'hc' has no
+    # scikit-learn counterpart and labels only a subset of large data: its weights sum to 1
     total = X.shape[0] if sample_weight is None else sample_weight.sum()
     scale = (stats.total_weight + 10 * np.finfo(np.float64).eps * n_components) / total
+    if init_params == "hc":
+        scale = 1.0
     weights = params.weights * scale if weights_init is None else np.asarray(weights_init, np.float64)
     means = params.means if means_init is None else np.asarray(means_init, np.float64)
     if strategy_prec is None:
@@ -147,11 +204,11 @@ def params_from_labels(
 ):
     """Parameters of the hard partition ``labels`` of the rows of X (one M-step).
 
-    The weights are the (weighted) shares of the rows; as everywhere, the M-step re-seeds
-    a component without rows.
+    Rows labelled -1 are in no component. The weights are the (weighted) shares of the
+    labelled rows; as everywhere, the M-step re-seeds a component without rows.
     """
     labels = np.asarray(labels, dtype=np.intp)
-    resp_fn = _one_hot(labels, n_components, X.dtype)
+    resp_fn = _labelled_rows(labels, n_components, X.dtype)
     params, _ = _params_from_responsibilities(
         X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior
     )

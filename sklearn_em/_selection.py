@@ -17,6 +17,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from ._em import Prior, run_em
 from ._estimator import GaussianMixtureEM
+from ._hc import hc_tree
 from ._init import initial_params, params_from_labels
 from ._params import GaussianMixtureParams
 
@@ -26,6 +27,10 @@ CRITERIA = ("bic", "aic", "icl")
 # the columns of ``results_``, in display order
 _FLOAT_COLUMNS = ("bic", "aic", "icl", "log_likelihood", "fit_time")
 INIT_METHODS = ("hc", "kmeans", "k-means++", "random", "random_from_data")
+
+
+class DegenerateFitWarning(UserWarning):
+    """Every fit of a model selection is degenerate; the chosen one is not trustworthy."""
 
 
 class GaussianMixtureSelector(DensityMixin, BaseEstimator):
@@ -176,11 +181,11 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         covariance_type=COVARIANCE_TYPES,
         *,
         criterion="bic",
+        init_params="hc",
         n_init=1,
-        tol=1e-3,
+        tol=1e-5,
         reg_covar=1e-6,
-        max_iter=100,
-        init_params="kmeans",
+        max_iter=1000,
         prior_strength=None,
         random_state=None,
         n_jobs=None,
@@ -322,14 +327,24 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                 progress.close()
 
         results = _results_table(grid, cells, self.criterion)
-        usable = np.isfinite(results[self.criterion]) & ~results["degenerate"]
-        if not np.any(usable):
-            reasons = sorted(
-                {e for e in results["error"] if e}
-                | {f"degenerate fit ({note})" for note in results["note"] if note}
-            ) or [f"{self.criterion.upper()} is not finite"]
+        finite = np.isfinite(results[self.criterion])
+        if not np.any(finite):
+            reasons = sorted(set(results["error"]) - {""}) or [
+                f"{self.criterion.upper()} is not finite"
+            ]
             raise ValueError(
-                f"None of the {len(grid)} combinations gave a usable fit: " + "; ".join(reasons)
+                f"None of the {len(grid)} combinations could be fitted: " + "; ".join(reasons)
+            )
+        if not np.any(finite & ~results["degenerate"]):
+            # no usable fit at all: the data themselves are singular for every model tried
+            # (fewer rows than columns, collinear columns); choose among what there is, loudly
+            warnings.warn(
+                f"Every one of the {len(grid)} fits is degenerate (e.g. "
+                f"{results['note'][finite][0]}): the data are singular for every model tried "
+                "(fewer rows than columns, or collinear or discrete columns). The chosen "
+                "model is the best of them by the criterion, and not trustworthy.",
+                DegenerateFitWarning,
+                stacklevel=3,
             )
         self.results_ = results
         self.best_index_ = int(np.flatnonzero(results["rank"] == 1)[0])
@@ -346,10 +361,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         return X
 
     def _starts(self, X, sample_weight, ks, seed):
-        """Initial partitions shared by every covariance type: ``{k: [(rows, labels), ...]}``.
+        """Initial partitions shared by every covariance type: ``{k: [labels, ...]}``.
 
-        ``rows`` are the indices of the rows the labels refer to (None: all rows). X is
-        scaled column by column, so the starts do not depend on the units.
+        X is scaled column by column, so the starts do not depend on the units (the tree's
+        own SVD transform does not either).
         """
         if self.init_params not in ("hc", "kmeans"):
             return {}  # drawn in each cell by the estimator's own initialisation
@@ -366,7 +381,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                     .fit(X, sample_weight=sample_weight)
                     .labels_
                 )
-                starts[k].append((None, labels))
+                starts[k].append(labels)
         return starts
 
     # ------------------------------------------------------------------ inference
@@ -523,11 +538,10 @@ def _unscale(params, factor):
 
 
 def _hc_starts(X, sample_weight, ks, seed):
-    """mclust's start: the partitions of one model-based hierarchical tree, for every k."""
-    from ._hc import hc_tree
-
+    """mclust's start: the partitions of one model-based hierarchical tree, for every k
+    (rows outside the tree's subset, above 2,000 rows, are labelled -1: in no component)."""
     tree = hc_tree(X, sample_weight=sample_weight, random_state=seed)
-    return {k: (tree.rows, tree.partition(k)) for k in ks if k <= tree.n_leaves}
+    return {k: tree.labels(k) for k in ks if k <= tree.n_rows}
 
 
 # ---------------------------------------------------------------------- one cell
@@ -569,12 +583,8 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
                 prior = Prior.default(fit_X, fit_w, t, k, settings["prior_strength"])
             if starts:
                 initial = [
-                    params_from_labels(
-                        Xs if rows is None else Xs[rows],
-                        None if sample_weight is None or rows is not None else sample_weight,
-                        labels, k, t, reg_covar, random_state, prior,
-                    )
-                    for rows, labels in starts
+                    params_from_labels(Xs, sample_weight, labels, k, t, reg_covar, random_state, prior)
+                    for labels in starts
                 ]
             else:
                 initial = [

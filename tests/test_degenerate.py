@@ -24,7 +24,7 @@ from sklearn_em._em import Prior, m_step
 from sklearn_em._kernels import statistics
 
 COV_TYPES = ["full", "tied", "diag", "spherical"]
-INITS = ["kmeans", "k-means++", "random", "random_from_data"]
+INITS = ["kmeans", "k-means++", "random", "random_from_data", "hc"]
 ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 
 

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from sklearn_em import GaussianMixtureEM
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
-INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data"]
+INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data", "hc"]
 
 
 @pytest.fixture(autouse=True, scope="module")

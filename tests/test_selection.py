@@ -1,8 +1,9 @@
 """Tests of GaussianMixtureSelector: every cell against a direct GaussianMixtureEM fit,
 recovery of known models, failures recorded per cell, and the scikit-learn contract.
 
-Expected failures of ``parametrize_with_checks``: none (check_array_api_input skips
-itself unless SCIPY_ARRAY_API is set). The checks run on a two-cell grid (n_components 1
+Expected failures of ``parametrize_with_checks``: the sample-weight equivalence check (the
+starts are not weight-equivalent; see the reason below). check_array_api_input skips itself
+unless SCIPY_ARRAY_API is set. The checks run on a two-cell grid (n_components 1
 and 2, 'full') only to keep them fast: the selector's own code paths -- the grid, the
 parallel loop, the table, the choice, delegation -- are the same for any grid, and the
 covariance types themselves are checked in the estimator's tests.
@@ -73,7 +74,15 @@ def blobs():
 
 # ----------------------------------------------------------------------------- sklearn
 @parametrize_with_checks(
-    [GaussianMixtureSelector(n_components=(1, 2), covariance_type="full", random_state=0)]
+    [GaussianMixtureSelector(n_components=(1, 2), covariance_type="full", random_state=0)],
+    expected_failed_checks=lambda est: {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "the starts are not weight-equivalent: the hierarchical tree is built on the "
+            "distinct rows (weights enter through the M-step), and k-means++ seeding differs "
+            "between a weighted row and its repeats (scikit-learn expects the same failure "
+            "of its own KMeans)"
+        ),
+    },
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
