@@ -97,8 +97,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         RandomState instance gives one int drawn from it, so it and that int give the same
         result.
     n_jobs : int, default=None
-        Number of parallel jobs (joblib); None means 1 unless in a
-        :func:`joblib.parallel_config` context, -1 means all processors.
+        Number of parallel jobs (joblib processes); None means 1 unless in a
+        :func:`joblib.parallel_config` context, -1 means all processors. A grid expected to
+        take less than a few seconds runs in this process whatever ``n_jobs`` says: starting
+        worker processes would cost more than they save.
     verbose : int, default=0
         If positive, a progress line (combinations done, elapsed time) is written to
         stderr while fitting.
@@ -311,7 +313,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         cells = [None] * len(grid)
         try:
             # unordered: progress counts cells as they finish, not in submission order
-            outputs = Parallel(n_jobs=self.n_jobs, return_as="generator_unordered")(
+            n_jobs = _worth_processes(self.n_jobs, X.shape, grid)
+            outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                 delayed(_fit_cell)(
                     i, t, k, X, scaled[units.kind(t)], sample_weight, units,
                     starts.get(k, []), settings,
@@ -636,6 +639,27 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
     return index, _Cell(est, numbers, seen, fit_time=fit_time, note=note)
 
 
+# Starting worker processes (each imports NumPy, SciPy and scikit-learn) costs about a second
+# per worker on a small machine; a grid expected to take less than this many seconds in one
+# process is not split across processes, where it would only get slower.
+_PROCESS_WORTHWHILE_SECONDS = 4.0
+
+
+def _worth_processes(n_jobs, shape, grid):
+    """``n_jobs``, or 1 when the grid is too small to repay starting worker processes.
+
+    The estimate: about 120 EM iterations per combination (two starts), each a fixed cost of
+    about 0.3 ms plus the two chunk products (about 4 n k (d(d+1)/2 + 2d) flops) at about
+    2 GFlop/s on one core.
+    """
+    if n_jobs is None or n_jobs == 1:
+        return n_jobs
+    n, d = shape
+    flops = sum(4.0 * n * k * (d * (d + 1) / 2 + 2 * d) for _, k in grid)
+    seconds = 120 * (len(grid) * 3e-4 + flops / 2e9)
+    return n_jobs if seconds > _PROCESS_WORTHWHILE_SECONDS else 1
+
+
 def _best_start(initial, X, sample_weight, tol, max_iter, reg_covar, prior):
     """EM to convergence from every start; the run with the highest log-likelihood.
 
@@ -655,16 +679,20 @@ def _best_start(initial, X, sample_weight, tol, max_iter, reg_covar, prior):
 
 
 def _distinct(partitions, n_components):
-    """The partitions with repeats removed (equal up to the numbering of the labels)."""
+    """The partitions with repeats removed (equal up to the numbering of the labels; rows
+    labelled -1, outside a subset, must match too)."""
     kept = []
     for labels in partitions:
-        same = False
+        codes = labels + 1  # -1 (no component) becomes a label of its own
         for other in kept:
-            pairs = np.unique(np.stack([labels, other]), axis=1)
-            if pairs.shape[1] == len(np.unique(labels)) == len(np.unique(other)):
-                same = True
+            if not np.array_equal(labels < 0, other < 0):
+                continue
+            pairs = np.bincount(codes * (n_components + 1) + other + 1)
+            if np.count_nonzero(pairs) == np.count_nonzero(np.bincount(codes)) == np.count_nonzero(
+                np.bincount(other + 1)
+            ):
                 break
-        if not same:
+        else:
             kept.append(labels)
     return kept
 

@@ -16,6 +16,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture
@@ -359,3 +361,23 @@ def test_progress_elsewhere_is_one_final_line(blobs, capsys):
     assert "\r" not in err and re.fullmatch(r"fitting mixtures: 2/2 done, [\d.]+s elapsed\n", err)
     GaussianMixtureSelector(n_components=[1, 2], covariance_type="full").fit(blobs)
     assert capsys.readouterr().err == ""
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=st.lists(st.integers(-1, 2), min_size=2, max_size=12),
+    perm=st.permutations([0, 1, 2]),
+    flip=st.booleans(),
+)
+def test_repeated_starts_are_recognised_up_to_label_numbering(a, perm, flip):
+    from sklearn.metrics import adjusted_rand_score
+
+    from sklearn_em._selection import _distinct
+
+    a = np.array(a)
+    b = np.where(a >= 0, np.array(perm)[np.maximum(a, 0)], -1)
+    if flip:
+        b[0] = (b[0] + 2) % 4 - 1  # another label for the first row, -1 included
+    # the oracle: the same rows outside every component, and the same grouping (ARI = 1)
+    same = np.array_equal(a < 0, b < 0) and adjusted_rand_score(a, b) == 1.0
+    assert len(_distinct([a, b], 3)) == (1 if same else 2)
