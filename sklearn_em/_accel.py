@@ -35,7 +35,7 @@ def _to_vector(params):
     weights, means, U = params.weights, params.means, params.precisions_cholesky
     k, d = means.shape
     # full Cholesky factors: one per component (k, d, d), or one shared (d, d) for 'tied'
-    triangular = U.ndim == 3 or params.covariance_type == "tied"
+    triangular = params.kernel.matrix
     if triangular:
         mask = _tri_mask(d)
         stacked = U if U.ndim == 3 else U[None]
@@ -62,7 +62,7 @@ def _to_vector(params):
             out = out if U.ndim == 3 else out[0]
         else:
             out = np.exp(rest).reshape(U.shape)
-        return GaussianMixtureParams(params.covariance_type, w / w.sum(), m, out)
+        return GaussianMixtureParams(params.model, w / w.sum(), m, out)
 
     return vec, back
 

@@ -17,6 +17,7 @@ from time import perf_counter
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from ._models import get_model
 from ._selection import COVARIANCE_TYPES, CRITERIA, GaussianMixtureSelector
 
 PROG = "sklearn-em"
@@ -287,17 +288,9 @@ def _num(value):
 
 def _std_devs(est):
     """Per-component standard deviation of each feature, shape (k, d)."""
-    cov = est.covariances_
     k, d = est.means_.shape
-    if est.covariance_type == "full":
-        var = np.diagonal(cov, axis1=1, axis2=2)
-    elif est.covariance_type == "tied":
-        var = np.tile(np.diag(cov), (k, 1))
-    elif est.covariance_type == "diag":
-        var = cov
-    else:
-        var = np.repeat(cov[:, None], d, axis=1)
-    return np.sqrt(var)
+    cov = get_model(est.covariance_type).kernel_type.expand(est.covariances_, k, d)
+    return np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
 
 
 def summarise(selector, table):

@@ -1,31 +1,41 @@
-"""One strategy per covariance type.
+"""The four density kernels: how a covariance is stored and how densities are computed.
 
-A strategy knows, for its covariance type, how to
+A kernel is the fast half of a covariance model (the other half, how its covariances are
+estimated from statistics, is a row of ``_models``). It knows, for its storage of the
+precision Cholesky factors, how to
 
 * build a chunk's features: the columns of (shifted) data whose products with coefficient
   matrices give every component's log-density (E-step) and, with the responsibilities, the
   moments behind the sufficient statistics (M-step) -- the same features serve both, so a
   chunk costs two matrix products whatever k is;
-* turn those moments into the centred scatter part of the statistics, and add the merge's
-  ``delta delta^T`` term to it;
-* turn statistics into covariances (maximum likelihood, or MAP under the conjugate prior of
-  Fraley & Raftery 2007);
-* factor covariances into precision Cholesky factors, reporting which components fail;
+* turn those moments into the centred scatter of its statistics kind (``_stats``);
+* factor covariances into precision Cholesky factors, reporting which components fail, and
+  convert between covariances, precisions and their factors;
 * evaluate the quadratic forms of a chunk for all components at once (and directly, for the
   few components the plan computes exactly).
 
-Shapes of the scatter: full (k, d, d); tied (d, d), summed over components; diag (k, d);
-spherical (k,), the trace.
+========== =========================== ============== ================
+kernel     covariances / factors shape statistics     factors
+========== =========================== ============== ================
+full       (k, d, d)                   'full'         upper-triangular
+tied       (d, d), one for all         'pooled'       upper-triangular
+diag       (k, d)                      'diag'         elementwise sqrt
+spherical  (k,)                        'trace'        elementwise sqrt
+========== =========================== ============== ================
+
+('full' hands over to its direct variant for few components in many dimensions.)
 """
 
 import numpy as np
 from scipy import linalg
 
+from ._stats import OUTER
 
-def _recentre(strategy, S_a, mean, a, nk):
+
+def _recentre(kind, S_a, mean, a, nk):
     """Scatter about ``mean`` from the scatter about a nearby point ``a``."""
     delta = (mean - np.asarray(a, dtype=np.float64))[None]
-    return S_a - strategy.outer(delta, np.array([nk]))[0]
+    return S_a - OUTER[kind](delta, np.array([nk]))[0]
 
 
 def _safe_means(sums, nk):
@@ -33,8 +43,8 @@ def _safe_means(sums, nk):
     return np.divide(sums, nk[:, None], out=np.zeros_like(sums), where=nk[:, None] > 0)
 
 
-class _Strategy:
-    """What every covariance type shares: the chunk's E-step and M-step products.
+class _Kernel:
+    """What every kernel shares: the chunk's E-step and M-step products.
 
     The one-product kernel expands quadratic forms about the shift c, which rounds like
     eps * (x - c)'P(x - c): harmless unless a component is tight and far from c (e.g. one that
@@ -71,7 +81,7 @@ class _Strategy:
         means, scatter = cls.moments_to_stats(nk, G, d)
         if exact is not None:
             for j, a, S_a in zip(exact[0], exact[1], exact_squares):
-                scatter[j] = _recentre(cls, S_a, means[j], a, nk[j])
+                scatter[j] = _recentre(cls.stats_kind, S_a, means[j], a, nk[j])
         return nk, means, scatter
 
     @staticmethod
@@ -104,7 +114,7 @@ class _Strategy:
 
     @classmethod
     def kernel_for(cls, k, d):
-        """The strategy whose kernel suits k components in d dimensions."""
+        """The kernel (this one or a variant) that suits k components in d dimensions."""
         return cls
 
     @classmethod
@@ -113,8 +123,19 @@ class _Strategy:
         return cls.n_features_out(d) + d
 
 
-class _Full(_Strategy):
+class _Full(_Kernel):
     name = "full"
+    stats_kind = "full"
+    matrix = True  # factors are triangular matrices (not elementwise square roots)
+    shared = False  # one covariance stored for all components
+
+    @staticmethod
+    def storage_shape(k, d):
+        return (k, d, d)
+
+    @staticmethod
+    def expand(covariances, k, d):
+        return covariances
 
     @classmethod
     def kernel_for(cls, k, d):
@@ -123,10 +144,6 @@ class _Full(_Strategy):
         # (measured at d=64, k=8: 1.6x faster). Below that the features are small anyway.
         q = cls.n_features_out(d)
         return _FullDirect if d >= 32 and 2 * k * d <= q else cls
-
-    @staticmethod
-    def n_parameters(k, d):
-        return k * d * (d + 1) // 2
 
     @staticmethod
     def n_features_out(d):
@@ -170,10 +187,6 @@ class _Full(_Strategy):
         return means, S
 
     @staticmethod
-    def outer(delta, coef):
-        return coef[:, None, None] * delta[:, :, None] * delta[:, None, :]
-
-    @staticmethod
     def weighted_square(DT, r):
         Dw = DT * np.sqrt(r)
         return (Dw @ Dw.T).astype(np.float64)
@@ -181,23 +194,6 @@ class _Full(_Strategy):
     @staticmethod
     def whiten(DT, prec_chol):
         return prec_chol.T @ DT
-
-    @staticmethod
-    def covariances(nk, scatter, reg_covar, d):
-        cov = scatter / nk[:, None, None]
-        cov[:, np.arange(d), np.arange(d)] += reg_covar
-        return cov
-
-    @staticmethod
-    def map_covariances(nk, scatter, between, prior, strength, reg_covar):
-        # Fraley & Raftery (2007), posterior mode of a normal-inverse-Wishart prior
-        # raised to the power ``strength``.
-        d = scatter.shape[-1]
-        num = scatter + between + strength * prior.scale_matrix
-        denom = nk + strength * (prior.dof + d + 2)
-        cov = num / denom[:, None, None]
-        cov[:, np.arange(d), np.arange(d)] += reg_covar
-        return cov
 
     @staticmethod
     def precisions_cholesky(covariances):
@@ -251,12 +247,6 @@ class _Full(_Strategy):
     @staticmethod
     def check_precisions(precisions):
         return [j for j, p in enumerate(precisions) if not _is_spd(p)]
-
-    @staticmethod
-    def pooled(nk, scatter, d):
-        return scatter.sum(axis=0) / nk.sum()
-
-
 
 class _NoFeatures:
     """Kernels that work on the shifted rows themselves: no feature matrix."""
@@ -312,12 +302,19 @@ class _FullDirect(_NoFeatures, _Full):
         return moments
 
 
-class _Tied(_NoFeatures, _Strategy):
+class _Tied(_NoFeatures, _Kernel):
     name = "tied"
+    stats_kind = "pooled"
+    matrix = True
+    shared = True
 
     @staticmethod
-    def n_parameters(k, d):
-        return d * (d + 1) // 2
+    def storage_shape(k, d):
+        return (d, d)
+
+    @staticmethod
+    def expand(covariances, k, d):
+        return np.broadcast_to(covariances, (k, d, d))
 
     @classmethod
     def row_temporaries(cls, k, d):
@@ -356,7 +353,7 @@ class _Tied(_NoFeatures, _Strategy):
         if exact is not None:
             rest[exact[0]] = False
             for j, a, S_a in zip(exact[0], exact[1], exact_squares):
-                scatter = scatter + _recentre(_Full, S_a, means[j], a, nk[j])
+                scatter = scatter + _recentre("full", S_a, means[j], a, nk[j])
         return nk, means, scatter - (means[rest].T * nk[rest]) @ means[rest]
 
     @staticmethod
@@ -373,26 +370,6 @@ class _Tied(_NoFeatures, _Strategy):
         Pmu = means_s @ P
         coef = (np.ascontiguousarray(Pmu, dtype=dtype), np.ascontiguousarray(prec_chol.T, dtype=dtype))
         return coef, -0.5 * np.einsum("ki,ki->k", Pmu, means_s)
-
-    @staticmethod
-    def outer(delta, coef):
-        return (delta.T * coef) @ delta
-
-    @staticmethod
-    def covariances(nk, scatter, reg_covar, d):
-        cov = scatter / nk.sum()
-        cov[np.arange(d), np.arange(d)] += reg_covar
-        return cov
-
-    @staticmethod
-    def map_covariances(nk, scatter, between, prior, strength, reg_covar):
-        d = scatter.shape[-1]
-        k = nk.shape[0]
-        num = scatter + between + strength * prior.scale_matrix
-        denom = nk.sum() + strength * (prior.dof + d + 1 + k)
-        cov = num / denom
-        cov[np.arange(d), np.arange(d)] += reg_covar
-        return cov
 
     @staticmethod
     def precisions_cholesky(covariances):
@@ -419,14 +396,11 @@ class _Tied(_NoFeatures, _Strategy):
     def check_precisions(precisions):
         return [] if _is_spd(precisions) else [0]
 
-    @staticmethod
-    def pooled(nk, scatter, d):
-        return scatter / nk.sum()
-
-
-
-class _Elementwise(_Strategy):
+class _Elementwise(_Kernel):
     """Diagonal and spherical covariances: factors are elementwise square roots."""
+
+    matrix = False
+    shared = False
 
     @staticmethod
     def covariances_from_precisions_cholesky(prec_chol):
@@ -443,10 +417,15 @@ class _Elementwise(_Strategy):
 
 class _Diag(_Elementwise):
     name = "diag"
+    stats_kind = "diag"
 
     @staticmethod
-    def n_parameters(k, d):
-        return k * d
+    def storage_shape(k, d):
+        return (k, d)
+
+    @staticmethod
+    def expand(covariances, k, d):
+        return covariances[:, :, None] * np.eye(d)
 
     @staticmethod
     def n_features_out(d):
@@ -474,26 +453,12 @@ class _Diag(_Elementwise):
         return means, np.maximum(S, 0.0, out=S)
 
     @staticmethod
-    def outer(delta, coef):
-        return coef[:, None] * delta**2
-
-    @staticmethod
     def weighted_square(DT, r):
         return (np.square(DT) @ r).astype(np.float64)
 
     @staticmethod
     def whiten(DT, prec_chol):
         return DT * prec_chol[:, None]
-
-    @staticmethod
-    def covariances(nk, scatter, reg_covar, d):
-        return scatter / nk[:, None] + reg_covar
-
-    @staticmethod
-    def map_covariances(nk, scatter, between, prior, strength, reg_covar):
-        num = scatter + between + strength * np.diag(prior.scale_matrix)
-        denom = nk + strength * (prior.dof + 3)
-        return num / denom[:, None] + reg_covar
 
     @staticmethod
     def precisions_cholesky(covariances):
@@ -510,18 +475,17 @@ class _Diag(_Elementwise):
     def check_precisions(precisions):
         return list(np.flatnonzero(np.any(precisions <= 0, axis=1)))
 
-    @staticmethod
-    def pooled(nk, scatter, d):
-        return scatter.sum(axis=0) / nk.sum()
-
-
-
 class _Spherical(_Elementwise):
     name = "spherical"
+    stats_kind = "trace"
 
     @staticmethod
-    def n_parameters(k, d):
-        return k
+    def storage_shape(k, d):
+        return (k,)
+
+    @staticmethod
+    def expand(covariances, k, d):
+        return covariances[:, None, None] * np.eye(d)
 
     @staticmethod
     def n_features_out(d):
@@ -548,23 +512,8 @@ class _Spherical(_Elementwise):
         return means, np.maximum(S, 0.0, out=S)
 
     @staticmethod
-    def outer(delta, coef):
-        return coef * (delta**2).sum(axis=1)
-
-    @staticmethod
     def weighted_square(DT, r):
         return float(np.square(DT).sum(axis=0) @ r)
-
-    @staticmethod
-    def covariances(nk, scatter, reg_covar, d):
-        return scatter / (nk * d) + reg_covar
-
-    @staticmethod
-    def map_covariances(nk, scatter, between, prior, strength, reg_covar):
-        d = prior.scale_matrix.shape[0]
-        num = scatter + between + strength * np.trace(prior.scale_matrix) / d
-        denom = nk * d + strength * (prior.dof + d + 2)
-        return num / denom + reg_covar
 
     @staticmethod
     def precisions_cholesky(covariances):
@@ -580,10 +529,6 @@ class _Spherical(_Elementwise):
     @staticmethod
     def check_precisions(precisions):
         return list(np.flatnonzero(precisions <= 0))
-
-    @staticmethod
-    def pooled(nk, scatter, d):
-        return scatter.sum() / (nk.sum() * d)
 
 
 
@@ -603,4 +548,8 @@ def _is_spd(matrix):
     return True
 
 
-STRATEGIES = {s.name: s for s in (_Full, _Tied, _Diag, _Spherical)}
+# Kernels by name. Besides the methods above each has: ``name``; ``stats_kind`` (the scatter
+# its moments give, see ``_stats``); ``matrix`` (triangular factors, not elementwise);
+# ``shared`` (one covariance stored for all components); ``storage_shape(k, d)`` (of
+# ``covariances_`` and the factors); ``expand(covariances, k, d)`` (as (k, d, d) matrices).
+KERNELS = {s.name: s for s in (_Full, _Tied, _Diag, _Spherical)}

@@ -1,18 +1,20 @@
 """The EM loop, written once: init -> (E-step fused with statistics, M-step)* -> result.
 
-Pure functions over arrays and parameter values; nothing here touches an estimator.
+Pure functions over arrays and parameter values; nothing here touches an estimator. The
+M-step sees the statistics of a pass (``_stats.SufficientStats``), the model row, the previous
+parameters and its settings -- never the data.
 """
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
-from sklearn.utils import gen_batches
 
 from ._accel import _converged, run_squarem
-from ._covariance import STRATEGIES
-from ._kernels import accumulate, statistics
+from ._kernels import accumulate, data_statistics, statistics
+from ._models import get_model
 from ._params import GaussianMixtureParams
+from ._stats import OUTER
 
 _EPS = np.finfo(np.float64).eps
 
@@ -41,9 +43,10 @@ class Prior:
     @classmethod
     def default(cls, X, sample_weight, covariance_type, n_components, strength):
         """The data-scaled defaults: the data's mean, kappa = 0.01, dof = d + 2, and the
-        data's covariance (its mean variance for 'diag' and 'spherical') / k^(2/d)."""
+        data's covariance (its mean variance where the kernel stores no matrices: 'diag'
+        and 'spherical') / k^(2/d)."""
         d = X.shape[1]
-        kind = "full" if covariance_type in ("full", "tied") else "diag"
+        kind = "full" if get_model(covariance_type).kernel_type.matrix else "diag"
         shift = X[0].astype(np.float64)
         stats = statistics(X, sample_weight, lambda sl: np.ones((sl.stop - sl.start, 1)), kind, shift, 1)
         cov = stats.scatter[0] / stats.nk[0]
@@ -62,45 +65,36 @@ class EMResult:
     converged: bool = False
 
 
-def data_covariance(X, sample_weight, covariance_type, reg_covar):
-    """The (weighted) covariance of all of X plus ``reg_covar``, shaped as one component's
-    covariance ((d, d) for 'full' and 'tied', (d,) for 'diag', a scalar for 'spherical')."""
-    kind = "full" if covariance_type == "tied" else covariance_type
-    ones = lambda sl: np.ones((sl.stop - sl.start, 1))  # noqa: E731
-    shift = X[0].astype(np.float64)
-    stats = None
-    # in float64 chunks: float32 rounding is what made the components' covariances fail
-    for sl in gen_batches(X.shape[0], 4096):
-        w = None if sample_weight is None else sample_weight[sl].astype(np.float64)
-        chunk = statistics(X[sl].astype(np.float64), w, ones, kind, shift, 1)
-        stats = chunk if stats is None else stats.merge(chunk)
-    return STRATEGIES[kind].covariances(stats.nk, stats.scatter, reg_covar, X.shape[1])[0]
-
-
 # Cholesky succeeds on many singular matrices by rounding luck. A conditional variance
 # below this fraction of the variable's own variance is rounding noise (it is computed as
 # a difference with an error of a few eps): such a covariance is not positive definite.
 _SINGULAR_RATIO = 64 * _EPS
 
 
-def _factor(strategy, ctype, cov):
-    """``strategy.precisions_cholesky(cov)``, also failing numerically singular components."""
-    prec_chol, failed = strategy.precisions_cholesky(cov)
+def _factor(kernel, cov):
+    """``kernel.precisions_cholesky(cov)``, also failing numerically singular components."""
+    prec_chol, failed = kernel.precisions_cholesky(cov)
     with np.errstate(all="ignore"):
-        if ctype in ("full", "tied"):
-            c = cov if ctype == "full" else cov[None]
-            u = prec_chol if ctype == "full" else prec_chol[None]
+        if kernel.matrix:
+            d = cov.shape[-1]
+            c, u = cov.reshape(-1, d, d), prec_chol.reshape(-1, d, d)
             var = np.diagonal(c, axis1=1, axis2=2)
             conditional = 1.0 / np.diagonal(u, axis1=1, axis2=2) ** 2
             bad = np.any(~(conditional >= _SINGULAR_RATIO * var), axis=1)
-        else:  # diag, spherical: positivity is all precisions_cholesky needs to check
+        else:  # elementwise factors: positivity is all precisions_cholesky needs to check
             bad = np.zeros(cov.shape[0], dtype=bool)
     return prec_chol, sorted(set(int(j) for j in failed) | set(np.flatnonzero(bad).tolist()))
 
 
-def _is_pd(strategy, ctype, cov):
-    one = cov if ctype == "tied" else np.asarray(cov)[None]
-    return bool(np.all(np.isfinite(one))) and not _factor(strategy, ctype, one)[1]
+def _is_pd(kernel, cov):
+    """Whether one covariance (a component's, or the shared one) is positive definite."""
+    one = cov if kernel.shared else np.asarray(cov)[None]
+    return bool(np.all(np.isfinite(one))) and not _factor(kernel, one)[1]
+
+
+def lost_components(stats):
+    """Components whose weight fell below ``SUPPORT_FRACTION`` of an average row's weight."""
+    return np.flatnonzero(stats.nk < SUPPORT_FRACTION * stats.unit_weight)
 
 
 def _raise_if_overflow(stats, iteration):
@@ -112,44 +106,74 @@ def _raise_if_overflow(stats, iteration):
         )
 
 
-def m_step(
-    stats, reg_covar, *, prior=None, candidates=None, iteration=0, unit_weight=None, fallback=None
-):
+def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0):
     """Parameters that maximise the expected complete-data log-likelihood (or posterior).
 
-    Components that lost their support, or whose covariance is not positive definite, are
-    re-seeded at ``candidates(m)`` (m rows, worst explained first) with the pooled
-    covariance, and a ``DegenerateComponentWarning`` names them. Where the pooled (or the
-    shared 'tied') covariance is itself singular, ``fallback()`` (the covariance of all the
-    data, see ``data_covariance``) is used instead.
+    Parameters
+    ----------
+    stats : SufficientStats
+        Statistics of a pass, in the model's statistics kind.
+    model : CovarianceModel or str
+        The model row (or a name or alias of one).
+    reg_covar : float
+        Added to the diagonal of every covariance.
+    previous : GaussianMixtureParams, default=None
+        The parameters of the pass (the start of iterative covariance steps).
+    prior : Prior, default=None
+        The conjugate prior (MAP-EM); None for maximum likelihood.
+    iteration : int, default=0
+        Named in warnings and errors.
+
+    Returns
+    -------
+    GaussianMixtureParams
+
+    Notes
+    -----
+    Components that lost their support (weight below ``SUPPORT_FRACTION`` of an average
+    row's) move to the statistics' worst-explained rows; they, and components whose
+    covariance is not positive definite, take the pooled covariance (the data's covariance,
+    derived from the statistics, where the pooled one is singular), and a
+    ``DegenerateComponentWarning`` names them. A singular shared covariance is replaced by
+    the data's.
     """
-    ctype = stats.covariance_type
-    strategy = STRATEGIES[ctype]
+    model = get_model(model)
+    kernel = model.kernel_type
+    if stats.kind != model.stats_kind:
+        raise ValueError(
+            f"The {model.name} model needs {model.stats_kind!r} statistics, got {stats.kind!r}."
+        )
     nk = stats.nk
     k, d = stats.means.shape
-    if unit_weight is None:
-        unit_weight = stats.total_weight / max(k, 1)
+    unit_weight = stats.unit_weight
     means_s = stats.means
     with np.errstate(invalid="ignore", divide="ignore"):
         if prior is None:
-            cov = strategy.covariances(nk, stats.scatter, reg_covar, d)
+            cov = model.estimate(stats, reg_covar, previous)
         else:
+            if not model.prior_covered:
+                raise ValueError(
+                    f"prior_strength is not available for the {model.name} covariance model: "
+                    "mclust's conjugate prior does not cover it. Use prior_strength=None."
+                )
             s = prior.strength
             prior_mean = prior.mean - stats.shift
             means_s = (nk[:, None] * stats.means + s * prior.kappa * prior_mean) / (
                 nk + s * prior.kappa
             )[:, None]
-            between = strategy.outer(stats.means - prior_mean, s * prior.kappa * nk / (s * prior.kappa + nk))
-            cov = strategy.map_covariances(nk, stats.scatter, between, prior, s, reg_covar)
-    prec_chol, failed = _factor(strategy, ctype, cov)
+            between = OUTER[stats.kind](
+                stats.means - prior_mean, s * prior.kappa * nk / (s * prior.kappa + nk)
+            )
+            cov = model.map_estimate(stats, between, prior, reg_covar, previous)
+    prec_chol, failed = _factor(kernel, cov)
     weights = nk + 10 * _EPS
     failed = [int(j) for j in failed]
-    lost = np.flatnonzero(nk < SUPPORT_FRACTION * unit_weight)
-    bad = sorted(set(lost.tolist()) | ({j for j in failed} if ctype != "tied" else set()))
-    if ctype == "tied" and failed:
+    lost = lost_components(stats)
+    bad = sorted(set(lost.tolist()) | (set(failed) if not kernel.shared else set()))
+    if kernel.shared and failed:
         # every component collapsed at once: restart the shared covariance from the data's
-        replacement = fallback() if fallback is not None else None
-        if replacement is None or not _is_pd(strategy, ctype, replacement):
+        replacement = stats.data_covariance(reg_covar)
+        if not _is_pd(kernel, replacement):
             _raise_if_overflow(stats, iteration)
             raise ValueError(
                 "The shared ('tied') covariance is not positive definite after adding "
@@ -160,7 +184,7 @@ def m_step(
                 "float64 data (float32 rounding can exceed a small reg_covar)."
             )
         cov = np.array(replacement, dtype=np.float64)
-        prec_chol, _ = strategy.precisions_cholesky(cov)
+        prec_chol, _ = kernel.precisions_cholesky(cov)
         warnings.warn(
             f"Iteration {iteration}: the shared ('tied') covariance is not positive "
             "definite; it was re-seeded with the covariance of the data.",
@@ -170,24 +194,20 @@ def m_step(
     if bad:
         means = means.copy()
         cov = cov.copy()
-        pooled = strategy.pooled(nk, stats.scatter, d)
-        if ctype == "full":
-            pooled = pooled + reg_covar * np.eye(d)
-        else:
-            pooled = pooled + reg_covar
-        if ctype != "tied" and fallback is not None and not _is_pd(strategy, ctype, pooled):
-            pooled = fallback()
+        pooled = stats.pooled_covariance(reg_covar)
+        if not kernel.shared and not _is_pd(kernel, pooled):
+            pooled = stats.data_covariance(reg_covar)
         # Only a component without support moves (to the worst-explained rows): one that has
         # support keeps its mean, which its rows determine, and gets a usable covariance.
-        seeds = candidates(len(lost)) if candidates is not None and len(lost) else None
+        seeds = stats.worst_rows[: len(lost)]
         for i, j in enumerate(lost):
-            if seeds is not None and len(seeds):
+            if len(seeds):
                 means[j] = seeds[i % len(seeds)]
             weights[j] = max(weights[j], unit_weight)
         for j in bad:
-            if ctype != "tied":
+            if not kernel.shared:
                 cov[j] = pooled
-        prec_chol, failed = _factor(strategy, ctype, cov)
+        prec_chol, failed = _factor(kernel, cov)
         if failed:
             j = failed[0]
             _raise_if_overflow(stats, iteration)
@@ -218,7 +238,7 @@ def m_step(
             DegenerateComponentWarning,
         )
     weights = weights / weights.sum()
-    return GaussianMixtureParams(ctype, weights, means, prec_chol, cov)
+    return GaussianMixtureParams(model, weights, means, prec_chol, cov)
 
 
 def run_em(
@@ -234,6 +254,7 @@ def run_em(
     on_iteration=None,
     relative_tol=False,
     accelerate=False,
+    data_stats=None,
 ):
     """Iterate E- and M-steps from ``params`` until the gain in mean log-likelihood
     is below ``tol`` or ``max_iter`` iterations have run.
@@ -241,33 +262,22 @@ def run_em(
     ``relative_tol`` judges the gain relative to the log-likelihood, as mclust does
     (``|dL| / (1 + |L|) < tol`` on the total); ``accelerate`` extrapolates with SQUAREM
     (see ``_accel``), which reaches the same fixed point in fewer passes over X.
+    ``data_stats`` (``_kernels.data_statistics(X, sample_weight, model)``, computed here if
+    None) rides along with every pass's statistics: the data's covariance, should the
+    M-step need it.
     """
-    n_samples = X.shape[0]
-    if sample_weight is None:
-        total = float(n_samples)
-        unit_weight = 1.0
-    else:
-        total = float(sample_weight.sum())
-        unit_weight = total / np.count_nonzero(sample_weight)
-    cache = {}
-
-    def fallback():
-        if "cov" not in cache:
-            cache["cov"] = data_covariance(X, sample_weight, params.covariance_type, reg_covar)
-        return cache["cov"]
+    if data_stats is None:
+        data_stats = data_statistics(X, sample_weight, params.model)
+    total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
 
     def step(current, iteration):
-        stats, loglik, worst = accumulate(X, sample_weight, current, n_worst=current.n_components)
-        new = m_step(
-            stats,
-            reg_covar,
-            prior=prior,
-            candidates=lambda m: X[worst[:m]].astype(np.float64),
-            iteration=iteration,
-            unit_weight=unit_weight,
-            fallback=fallback,
+        stats = replace(
+            accumulate(X, sample_weight, current, n_worst=current.n_components), data=data_stats
         )
-        return loglik / total, new
+        new = m_step(
+            stats, current.model, reg_covar, previous=current, prior=prior, iteration=iteration
+        )
+        return stats.loglik / total, new
 
     if accelerate:
         params, lower_bound, lower_bounds, n_iter, converged = run_squarem(

@@ -14,10 +14,10 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _kernels
-from ._covariance import STRATEGIES
 from ._em import Prior, run_em
 from ._hc import HC_MAX_ROWS, _tree_on_kept_rows, hc_tree
 from ._init import initial_params
+from ._models import COVARIANCE_NAMES, get_model
 from ._params import GaussianMixtureParams
 
 
@@ -33,9 +33,12 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : {'full', 'tied', 'diag', 'spherical'}, default='full'
+    covariance_type : {'full', 'tied', 'diag', 'spherical', 'VVV', 'EEE', 'VVI', 'VII'}, \
+default='full'
         'full': each component its own covariance matrix; 'tied': one shared matrix;
         'diag': each component a diagonal matrix; 'spherical': each component one variance.
+        mclust's names of the same models ('VVV', 'EEE', 'VVI', 'VII') are accepted and
+        give the same numbers and attribute shapes.
     tol : float, default=1e-3
         EM stops when the gain in mean log-likelihood is below this.
     reg_covar : float, default=1e-6
@@ -84,7 +87,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     means_ : ndarray of shape (n_components, n_features)
     covariances_ : ndarray
         (n_components, n_features, n_features) for 'full', (n_features, n_features) for
-        'tied', (n_components, n_features) for 'diag', (n_components,) for 'spherical'.
+        'tied', (n_components, n_features) for 'diag', (n_components,) for 'spherical' (the
+        same for their mclust names).
     precisions_ : ndarray, shaped as ``covariances_``
     precisions_cholesky_ : ndarray, shaped as ``covariances_``
         Cholesky factors of the precisions (upper-triangular, ``P = U @ U.T``).
@@ -101,6 +105,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 
     _parameter_constraints = {
         **GaussianMixture._parameter_constraints,
+        "covariance_type": [StrOptions(set(COVARIANCE_NAMES))],
         "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++", "hc"})],
         "prior_strength": [Interval(Real, 0, None, closed="left"), None],
     }
@@ -200,6 +205,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             # no subset to draw: the tree is the same for every initialisation
             tree = hc_tree(X)
 
+        # the data's statistics, for M-steps whose covariances turn out singular
+        data_stats = _kernels.data_statistics(X, sample_weight, self.covariance_type)
         best = None
         for init in range(n_init):
             if self.verbose:
@@ -216,6 +223,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                     random_state=random_state,
                     prior=prior,
                     tree=tree,
+                    data_stats=data_stats,
                     **user_init,
                 )
                 lower_bound = -np.inf
@@ -242,6 +250,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 prior=prior,
                 lower_bound=lower_bound,
                 on_iteration=on_iteration,
+                data_stats=data_stats,
             )
             if self.verbose:
                 state = "converged" if result.converged else "did not converge"
@@ -321,17 +330,18 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             out["means_init"] = m.astype(np.float64)
         if self.precisions_init is not None:
             ctype = self.covariance_type
+            kernel = get_model(ctype).kernel_type
+            shape = kernel.storage_shape(k, d)
             p = check_array(
                 self.precisions_init,
                 dtype=[np.float64, np.float32],
                 ensure_2d=False,
-                allow_nd=ctype == "full",
+                allow_nd=len(shape) == 3,
             )
-            shape = {"full": (k, d, d), "tied": (d, d), "diag": (k, d), "spherical": (k,)}[ctype]
             _check_shape(p, shape, "%s precision" % ctype)
             p = p.astype(np.float64)
-            if STRATEGIES[ctype].check_precisions(p):
-                need = "symmetric, positive-definite" if ctype in ("full", "tied") else "positive"
+            if kernel.check_precisions(p):
+                need = "symmetric, positive-definite" if kernel.matrix else "positive"
                 raise ValueError("'%s precision' should be %s" % (ctype, need))
             out["precisions_init"] = p
         return out
@@ -442,10 +452,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         weights = self.weights_.astype(np.float64)
         counts = rng.multinomial(n_samples, weights / weights.sum())
         cov = self.covariances_
-        if self.covariance_type == "full":
-            parts = [rng.multivariate_normal(m, c, int(n)) for m, c, n in zip(self.means_, cov, counts)]
-        elif self.covariance_type == "tied":
-            parts = [rng.multivariate_normal(m, cov, int(n)) for m, n in zip(self.means_, counts)]
+        kernel = get_model(self.covariance_type).kernel_type
+        if kernel.matrix:
+            covs = kernel.expand(cov, self.n_components, n_features)
+            parts = [rng.multivariate_normal(m, c, int(n)) for m, c, n in zip(self.means_, covs, counts)]
         else:
             parts = [
                 m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)

@@ -1,10 +1,12 @@
 """Initial responsibilities and parameters: k-means, k-means++, random, random rows,
 model-based hierarchical clustering (mclust's), or given."""
 
+from dataclasses import replace
+
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from ._covariance import STRATEGIES
+from ._models import get_model
 from ._params import GaussianMixtureParams
 from . import _kernels
 from ._hc import HCTree, hc_tree
@@ -133,14 +135,16 @@ def initial_params(
     random_state,
     prior=None,
     tree=None,
+    data_stats=None,
 ):
     """Initial model: from the user's values where given, else from the initialisation.
 
-    ``tree`` is an optional prebuilt :class:`sklearn_em._hc.HCTree` for ``init_params='hc'``.
+    ``tree`` is an optional prebuilt :class:`sklearn_em._hc.HCTree` for ``init_params='hc'``;
+    ``data_stats`` the data's ``_kernels.data_statistics`` (computed where needed if None).
     """
     strategy_prec = None
     if precisions_init is not None:
-        strategy_prec = STRATEGIES[covariance_type].precisions_cholesky_from_precisions(
+        strategy_prec = get_model(covariance_type).kernel_type.precisions_cholesky_from_precisions(
             np.asarray(precisions_init, np.float64)
         )
     if weights_init is not None and means_init is not None and strategy_prec is not None:
@@ -155,7 +159,8 @@ def initial_params(
         X, sample_weight, n_components, init_params, random_state, tree=tree
     )
     params, stats = _params_from_responsibilities(
-        X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior
+        X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior,
+        data_stats,
     )
     # scikit-learn scales initial weights by the total weight, not by their sum; 'hc' has no
     # scikit-learn counterpart and labels only a subset of large data: its weights sum to 1
@@ -173,10 +178,14 @@ def initial_params(
 
 
 def _params_from_responsibilities(
-    X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior
+    X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior,
+    data_stats=None,
 ):
-    """One M-step from responsibilities given chunk by chunk; returns (params, stats)."""
-    from ._em import data_covariance, m_step  # the M-step turns responsibilities into parameters
+    """One M-step from responsibilities given chunk by chunk; returns (params, stats).
+
+    ``data_stats``: the data's ``_kernels.data_statistics`` (computed here if None).
+    """
+    from ._em import lost_components, m_step  # the M-step turns responsibilities into parameters
 
     if sample_weight is None:
         shift = X.mean(axis=0, dtype=np.float64)
@@ -184,18 +193,18 @@ def _params_from_responsibilities(
         # the shift need only be near the data: no float64 copy of X for it
         shift = (sample_weight @ X).astype(np.float64) / sample_weight.sum()
     stats = _kernels.statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components)
-    # support is judged against one average row, as in run_em (not total / k, which
-    # called a seed row "lost" next to a heavy row)
-    unit = 1.0 if sample_weight is None else sample_weight.sum() / np.count_nonzero(sample_weight)
-    params = m_step(
-        stats,
-        reg_covar,
-        prior=prior,
-        candidates=lambda m: X[_positive_rows(sample_weight, X.shape[0], m, random_state)],
-        iteration=0,
-        unit_weight=unit,
-        fallback=lambda: data_covariance(X, sample_weight, covariance_type, reg_covar),
-    )
+    if data_stats is None:
+        data_stats = _kernels.data_statistics(X, sample_weight, covariance_type)
+    # the initial responsibilities need not cover every row: the data's covariance comes
+    # from statistics of all rows
+    stats = replace(stats, data=data_stats)
+    lost = lost_components(stats)
+    if lost.size:
+        # components without rows re-seed at random rows of positive weight (drawn only
+        # then, so the random stream is the same as without re-seeding)
+        rows = X[_positive_rows(sample_weight, X.shape[0], lost.size, random_state)]
+        stats = stats.with_worst_rows(rows)
+    params = m_step(stats, covariance_type, reg_covar, prior=prior, iteration=0)
     return params, stats
 
 

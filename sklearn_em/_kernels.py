@@ -18,7 +18,7 @@ from sklearn import get_config
 from sklearn.utils import gen_batches
 from threadpoolctl import ThreadpoolController
 
-from ._covariance import STRATEGIES
+from ._models import get_model
 from ._stats import SufficientStats
 
 _LOG_2PI = np.log(2 * np.pi)
@@ -30,15 +30,18 @@ CHUNK_BYTES = 8 * 2**20
 
 # Relative rounding error tolerated from the expanded quadratic forms; a component whose
 # centre lies further than EXACT_BUDGET / eps (squared Mahalanobis distance) from the
-# mixture's centre is computed directly instead (see _covariance._Strategy).
+# mixture's centre is computed directly instead (see _covariance._Kernel).
 EXACT_BUDGET = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-3}
 
 
 def chunk_rows(n_samples, n_components, n_features, itemsize, covariance_type="full"):
-    """Rows per chunk: temporaries within CHUNK_BYTES and ``working_memory``."""
-    strategy = STRATEGIES[covariance_type].kernel_for(n_components, n_features)
+    """Rows per chunk: temporaries within CHUNK_BYTES and ``working_memory``.
+
+    ``covariance_type`` is a model name or alias (it names the kernel).
+    """
+    kernel = get_model(covariance_type).kernel_type.kernel_for(n_components, n_features)
     # per row: the shifted row, the kernel's temporaries, k log-probabilities
-    numbers = n_features + strategy.row_temporaries(n_components, n_features) + n_components
+    numbers = n_features + kernel.row_temporaries(n_components, n_features) + n_components
     budget = min(CHUNK_BYTES, get_config()["working_memory"] * 2**20)
     return max(1, min(int(budget // (itemsize * numbers)), n_samples))
 
@@ -79,8 +82,7 @@ def _chunk_threads():
 def _map_chunks(fn, X, params):
     """``[fn(slice) for slice in chunks of X]``, in order, on the BLAS threads."""
     rows = chunk_rows(
-        X.shape[0], params.n_components, params.n_features, X.dtype.itemsize,
-        params.covariance_type,
+        X.shape[0], params.n_components, params.n_features, X.dtype.itemsize, params.model
     )
     slices = list(gen_batches(X.shape[0], rows))
     if len(slices) == 1:  # one chunk: BLAS may use its own threads
@@ -94,12 +96,16 @@ def _map_chunks(fn, X, params):
 
 @dataclass(frozen=True)
 class KernelPlan:
-    """Per-iteration constants of the E-step, in the data's dtype."""
+    """Per-iteration constants of the E-step, in the data's dtype.
 
-    strategy: type
+    Built once per pass from the parameters (``from_params``), read-only afterwards: the
+    same plan serves every block of the pass, on any thread or worker.
+    """
+
+    kernel: type
     shift: np.ndarray  # (d,), float64
     shift_cast: np.ndarray  # (d,), dtype
-    coef: object  # the strategy's coefficients on the features
+    coef: object  # the kernel's coefficients on the features
     const: np.ndarray  # (k,), log weight + log det - d/2 log 2 pi - 1/2 mu'P mu
     dtype: np.dtype
     exact: tuple = None  # (indices, means - shift, precision factors) computed directly
@@ -107,7 +113,7 @@ class KernelPlan:
 
     @classmethod
     def from_params(cls, params, dtype):
-        strategy = params.strategy.kernel_for(params.n_components, params.n_features)
+        kernel = params.kernel.kernel_for(params.n_components, params.n_features)
         weights = np.asarray(params.weights, dtype=np.float64)
         means = np.asarray(params.means, dtype=np.float64)
         prec_chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
@@ -115,23 +121,23 @@ class KernelPlan:
         # Shift to the mixture's centre: the quadratic forms are evaluated on numbers the
         # size of the data's spread, not of its offset from the origin.
         shift = weights @ means / weights.sum()
-        coef, quad_const = strategy.plan(means - shift, prec_chol, dtype)
+        coef, quad_const = kernel.plan(means - shift, prec_chol, dtype)
         with np.errstate(divide="ignore"):
             log_weights = np.log(weights)
-        base = log_weights + strategy.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
+        base = log_weights + kernel.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
         dtype = np.dtype(dtype)
         limit = EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
-        far = np.flatnonzero(strategy.centre_distance(means - shift, prec_chol) > limit)
+        far = np.flatnonzero(kernel.centre_distance(means - shift, prec_chol) > limit)
         exact = exact_const = None
         if far.size:
             exact = (
                 far,
                 (means[far] - shift).astype(dtype),
-                [strategy.factor(prec_chol, j).astype(dtype) for j in far],
+                [kernel.factor(prec_chol, j).astype(dtype) for j in far],
             )
             exact_const = base[far]
         return cls(
-            strategy, shift, shift.astype(dtype), coef, (base + quad_const).astype(dtype),
+            kernel, shift, shift.astype(dtype), coef, (base + quad_const).astype(dtype),
             dtype, exact, exact_const,
         )
 
@@ -144,14 +150,14 @@ class KernelPlan:
         n, d = X_chunk.shape
         XsT = np.empty((d, n), dtype=self.dtype)
         np.subtract(X_chunk.T, self.shift_cast[:, None], out=XsT)
-        q = self.strategy.n_features_out(d)
-        FT = self.strategy.features(XsT, np.empty((q, n), dtype=self.dtype))
+        q = self.kernel.n_features_out(d)
+        FT = self.kernel.features(XsT, np.empty((q, n), dtype=self.dtype))
         out = np.empty((self.const.shape[0], n), dtype=self.dtype)
-        self.strategy.log_prob(FT, XsT, self.coef, out)
+        self.kernel.log_prob(FT, XsT, self.coef, out)
         out += self.const[:, None]
         if self.exact is not None:
             for j, a, U, c in zip(*self.exact, self.exact_const):
-                out[j] = c + self.strategy.exact_half_mahalanobis(XsT, a, U)
+                out[j] = c + self.kernel.exact_half_mahalanobis(XsT, a, U)
         return FT, XsT, out
 
 
@@ -168,48 +174,82 @@ def normalize_inplace(log_probT):
     return top + np.log(total)
 
 
-def accumulate(X, sample_weight, params, n_worst=0):
-    """One E-step over all chunks, fused with the statistics of the next M-step.
+def block_statistics(X_block, sample_weight, plan, n_worst=0):
+    """The statistics of one block of rows: E-step and M-step statistics in one pass.
 
-    Returns ``(stats, loglik, worst)``: the sufficient statistics under the current
-    responsibilities, the weighted sum of per-row log-likelihoods, and the indices of the
-    ``n_worst`` rows (of positive weight) with the lowest log-likelihood, worst first.
+    A pure function of its arguments (the block protocol): a pass over data of any origin
+    maps it over blocks -- chunks of an in-memory array on threads, dask blocks on workers,
+    partial_fit batches -- and combines the results with :meth:`SufficientStats.merge`
+    (in-memory: in block order, so a fit is bit-for-bit the same on any number of threads).
+
+    Parameters
+    ----------
+    X_block : ndarray of shape (n, d), float32 or float64, n >= 1
+        The rows, in the dtype the plan was made for.
+    sample_weight : ndarray of shape (n,) or None
+        Their weights (None: all 1). Rows of weight 0 contribute nothing and are never
+        among the worst rows.
+    plan : KernelPlan
+        ``KernelPlan.from_params(params, X_block.dtype)``, made once per pass.
+    n_worst : int, default=0
+        How many worst-explained rows (lowest log-likelihood) to carry, for re-seeding.
+
+    Returns
+    -------
+    SufficientStats
+        Statistics in the kernel's kind, about ``plan.shift``, under the responsibilities of
+        the plan's parameters, with ``loglik`` the weighted sum of the rows' log-likelihoods,
+        ``n_rows`` the rows of positive weight and the ``n_worst`` worst rows.
+    """
+    FT, XsT, respT = plan.weighted_log_prob(X_block)
+    ll = normalize_inplace(respT)
+    if sample_weight is None:
+        loglik = ll.sum(dtype=np.float64)
+        rows = np.arange(X_block.shape[0])
+    else:
+        loglik = np.dot(sample_weight.astype(np.float64), ll.astype(np.float64))
+        respT *= sample_weight
+        rows = np.flatnonzero(sample_weight > 0)
+        ll = ll[rows]
+    moments = plan.kernel.chunk_moments(FT, XsT, respT, plan.exact)
+    nk, means, scatter = plan.kernel.moments_stats(moments, X_block.shape[1], plan.exact)
+    n_rows = rows.size
+    if n_worst and rows.size > n_worst:
+        keep = np.argpartition(ll, n_worst - 1)[:n_worst]
+        rows, ll = rows[keep], ll[keep]
+    order = np.argsort(ll, kind="stable")[:n_worst]
+    return SufficientStats(
+        plan.kernel.stats_kind, nk, means, scatter, plan.shift, float(loglik), float(n_rows),
+        n_worst, X_block[rows[order]].astype(np.float64), ll[order].astype(np.float64),
+    )
+
+
+def merge_all(stats):
+    """Fold :meth:`SufficientStats.merge` over an iterable of statistics, in order."""
+    total = None
+    for s in stats:
+        total = s if total is None else total.merge(s)
+    return total
+
+
+def accumulate(X, sample_weight, params, n_worst=0):
+    """One E-step over all of X, fused with the statistics of the next M-step.
+
+    :func:`block_statistics` over row chunks (on the BLAS threads), merged in chunk order.
+
+    Returns
+    -------
+    SufficientStats
+        With ``loglik`` (weighted sum of per-row log-likelihoods) and the ``n_worst`` rows of
+        positive weight with the lowest log-likelihood, worst first.
     """
     plan = KernelPlan.from_params(params, X.dtype)
 
-    strategy = plan.strategy
-
     def chunk(sl):
-        FT, XsT, respT = plan.weighted_log_prob(X[sl])
-        ll = normalize_inplace(respT)
-        if sample_weight is None:
-            loglik = ll.sum(dtype=np.float64)
-            rows = np.arange(sl.start, sl.stop)
-        else:
-            w = sample_weight[sl]
-            loglik = np.dot(w.astype(np.float64), ll.astype(np.float64))
-            respT *= w
-            rows = np.flatnonzero(w > 0) + sl.start
-            ll = ll[rows - sl.start]
-        moments = strategy.chunk_moments(FT, XsT, respT, plan.exact)
-        if n_worst and rows.size > n_worst:
-            keep = np.argpartition(ll, n_worst - 1)[:n_worst]
-            rows, ll = rows[keep], ll[keep]
-        return moments, loglik, rows, ll.astype(np.float64)
+        w = None if sample_weight is None else sample_weight[sl]
+        return block_statistics(X[sl], w, plan, n_worst)
 
-    # summed in chunk order, whatever thread ran a chunk: results are deterministic
-    results = _map_chunks(chunk, X, params)
-    moments = _sum_moments(r[0] for r in results)
-    stats = SufficientStats.from_moments(
-        moments, params.covariance_type, params.n_features, plan.shift, plan.exact
-    )
-    loglik = sum(r[1] for r in results)
-    worst = np.empty(0, dtype=np.intp)
-    if n_worst:
-        rows = np.concatenate([r[2] for r in results])
-        ll = np.concatenate([r[3] for r in results])
-        worst = rows[np.argsort(ll, kind="stable")[:n_worst]]
-    return stats, loglik, worst
+    return merge_all(_map_chunks(chunk, X, params))
 
 
 def _sum_moments(chunks):
@@ -222,9 +262,11 @@ def _sum_moments(chunks):
 def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
     """Sufficient statistics of X under responsibilities given chunk by chunk.
 
-    ``resp_fn(slice)`` returns the (n, k) responsibilities of those rows.
+    ``resp_fn(slice)`` returns the (n, k) responsibilities of those rows;
+    ``covariance_type`` (a model name or alias) names the kernel, hence the statistics kind.
+    The result carries no log-likelihood and no worst rows.
     """
-    strategy = STRATEGIES[covariance_type]
+    kernel = get_model(covariance_type).kernel_type
     n, d = X.shape
     rows = chunk_rows(n, n_components, d, X.dtype.itemsize, covariance_type)
     shift = np.asarray(shift, dtype=np.float64)
@@ -232,12 +274,34 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
     moments = None
     for sl in gen_batches(n, rows):
         XsT = np.subtract(X[sl].T, shift_cast[:, None], dtype=X.dtype, order="C")
-        FT = strategy.features(XsT, np.empty((strategy.n_features_out(d), XsT.shape[1]), X.dtype))
+        FT = kernel.features(XsT, np.empty((kernel.n_features_out(d), XsT.shape[1]), X.dtype))
         respT = np.array(np.asarray(resp_fn(sl)).T, dtype=X.dtype, order="C")
         if sample_weight is not None:
             respT *= sample_weight[sl]
-        moments = _sum_moments([m for m in (moments, strategy.chunk_moments(FT, XsT, respT)) if m])
-    return SufficientStats.from_moments(moments, covariance_type, d, shift)
+        moments = _sum_moments([m for m in (moments, kernel.chunk_moments(FT, XsT, respT)) if m])
+    n_rows = n if sample_weight is None else np.count_nonzero(sample_weight > 0)
+    return SufficientStats(
+        kernel.stats_kind, *kernel.moments_stats(moments, d), shift, n_rows=float(n_rows)
+    )
+
+
+def data_statistics(X, sample_weight, covariance_type):
+    """The statistics of all of X as one component, in float64 (``SufficientStats.data``).
+
+    In the one-component form of the model's kernel: kind 'full' for kernels that store
+    matrices, 'diag' or 'trace' otherwise; float64 chunks, since float32 rounding is what
+    makes the covariances this stands in for fail.
+    """
+    kernel = get_model(covariance_type).kernel_type
+    kind = "full" if kernel.matrix else kernel.name
+    shift = X[0].astype(np.float64)
+    stats = None
+    for sl in gen_batches(X.shape[0], 4096):
+        w = None if sample_weight is None else sample_weight[sl].astype(np.float64)
+        ones = lambda s: np.ones((s.stop - s.start, 1))  # noqa: E731
+        chunk = statistics(X[sl].astype(np.float64), w, ones, kind, shift, 1)
+        stats = chunk if stats is None else stats.merge(chunk)
+    return stats
 
 
 def _map_rows(X, params, fn, out):

@@ -4,28 +4,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._covariance import STRATEGIES
+from ._models import CovarianceModel, get_model
 
 
 @dataclass(frozen=True)
 class GaussianMixtureParams:
     """Parameters of a Gaussian mixture.
 
-    ``precisions_cholesky`` follows scikit-learn: an upper-triangular ``U`` with
-    ``precision = U @ U.T`` for 'full' (shape (k, d, d)) and 'tied' (d, d); the square
-    root of the precisions for 'diag' (k, d) and 'spherical' (k,).
+    ``model`` is a row of ``_models`` (a name or alias is looked up). ``precisions_cholesky``
+    follows scikit-learn, in the storage of the model's kernel: an upper-triangular ``U``
+    with ``precision = U @ U.T`` for the 'full' (shape (k, d, d)) and 'tied' (d, d) kernels;
+    the square root of the precisions for 'diag' (k, d) and 'spherical' (k,).
     """
 
-    covariance_type: str
+    model: CovarianceModel
     weights: np.ndarray
     means: np.ndarray
     precisions_cholesky: np.ndarray
     # the covariances the M-step computed, when known (more accurate than re-deriving them)
     covariances: np.ndarray = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "model", get_model(self.model))
+
     @property
-    def strategy(self):
-        return STRATEGIES[self.covariance_type]
+    def kernel(self):
+        """The model's density kernel (``_covariance.KERNELS``)."""
+        return self.model.kernel_type
 
     @property
     def n_components(self):
@@ -38,7 +43,7 @@ class GaussianMixtureParams:
     def astype(self, dtype):
         """The same model with every array in ``dtype``."""
         return GaussianMixtureParams(
-            self.covariance_type,
+            self.model,
             self.weights.astype(dtype, copy=False),
             self.means.astype(dtype, copy=False),
             self.precisions_cholesky.astype(dtype, copy=False),
@@ -49,14 +54,13 @@ class GaussianMixtureParams:
         """The covariances, from the M-step if known, else from the precision factors."""
         if self.covariances is not None:
             return self.covariances
-        return self.strategy.covariances_from_precisions_cholesky(self.precisions_cholesky)
+        return self.kernel.covariances_from_precisions_cholesky(self.precisions_cholesky)
 
     def precisions(self):
-        return self.strategy.precisions_from_precisions_cholesky(
+        return self.kernel.precisions_from_precisions_cholesky(
             self.precisions_cholesky
         )
 
     def n_parameters(self):
         """Number of free parameters: covariances, means and k - 1 weights."""
-        k, d = self.means.shape
-        return self.strategy.n_parameters(k, d) + k * d + k - 1
+        return self.model.n_parameters(*self.means.shape)

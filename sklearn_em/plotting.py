@@ -6,6 +6,8 @@ extra to install when they are called without it.
 
 import numpy as np
 
+from ._models import get_model
+
 _INSTALL_HINT = "pip install sklearn-em[plot]"
 
 
@@ -101,14 +103,7 @@ def _full_covariances(estimator):
     """Every component's covariance as a (k, d, d) array, whatever the covariance type."""
     cov = np.asarray(estimator.covariances_, dtype=np.float64)
     k, d = estimator.means_.shape
-    kind = estimator.covariance_type
-    if kind == "full":
-        return cov
-    if kind == "tied":
-        return np.broadcast_to(cov, (k, d, d))
-    if kind == "diag":
-        return np.stack([np.diag(c) for c in cov])
-    return cov[:, None, None] * np.eye(d)
+    return get_model(estimator.covariance_type).kernel_type.expand(cov, k, d)
 
 
 def _principal_axes(X):

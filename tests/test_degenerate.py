@@ -453,7 +453,7 @@ def _oracle_problem(k, seed=0):
 def _closed_form(X, resp, prior, covariance_type):
     k = resp.shape[1]
     stats_ = statistics(X, None, lambda sl: resp[sl], covariance_type, X.mean(axis=0), k)
-    params = m_step(stats_, 0.0, prior=prior)
+    params = m_step(stats_, covariance_type, 0.0, prior=prior)
     return params.means, params.covariances
 
 

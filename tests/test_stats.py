@@ -173,11 +173,11 @@ def test_direct_full_kernel_matches_sklearn(dtype, rtol):
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
-    from sklearn_em._covariance import STRATEGIES
+    from sklearn_em._covariance import KERNELS
 
     d, k = 40, 3
-    assert STRATEGIES["full"].kernel_for(k, d).__name__ == "_FullDirect"
-    assert STRATEGIES["full"].kernel_for(16, 16).__name__ == "_Full"
+    assert KERNELS["full"].kernel_for(k, d).__name__ == "_FullDirect"
+    assert KERNELS["full"].kernel_for(16, 16).__name__ == "_Full"
     rng = np.random.RandomState(0)
     X = np.vstack([rng.randn(300, d) @ rng.randn(d, d) * 0.3 + 4 * rng.randn(d) for _ in range(k)])
     X = X.astype(dtype)
