@@ -206,7 +206,7 @@ _ROWS = (
     CovarianceModel("VII", "spherical", "trace", _vii, _vii_map, alias="spherical"),
 )
 
-#: mclust names of the models in the table, in mclust's order.
+#: mclust names of the models in the table.
 MODEL_NAMES = tuple(row.name for row in _ROWS)
 #: scikit-learn's covariance types, each an alias of a row.
 SKLEARN_NAMES = tuple(row.alias for row in _ROWS if row.alias is not None)

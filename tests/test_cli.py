@@ -16,12 +16,8 @@ from sklearn_em import GaussianMixtureSelector
 from sklearn_em._cli import main
 
 
-@pytest.fixture(autouse=True)
-def _single_openmp_thread():
-    # the CLI fits under this limit; the in-process oracles must too (k-means and BLAS
-    # results can depend on the thread count in the last bits)
-    with threadpool_limits(1):
-        yield
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(argv, capsys):

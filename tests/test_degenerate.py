@@ -8,10 +8,10 @@ densities and optimiser for the MAP M-step, and hypothesis for awkward inputs.
 import re
 import warnings
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -22,25 +22,11 @@ from sklearn.mixture import GaussianMixture
 from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
 from sklearn_em._em import Prior, m_step
 from sklearn_em._kernels import statistics
+from conftest import ATTRIBUTES, COVARIANCE_TYPES, INIT_PARAMS, quiet_fit
 
-COV_TYPES = ["full", "tied", "diag", "spherical"]
-INITS = ["kmeans", "k-means++", "random", "random_from_data", "hc"]
-ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # The matrices here are tiny: on a busy 2-core machine, threaded BLAS calls on 2 x 2
-    # factors spend most of their time waiting for threads (measured 15x slower).
-    with threadpool_limits(limits=1):
-        yield
-
-
-def _quiet_fit(model, X, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", DegenerateComponentWarning)
-        return model.fit(X, **kw)
+_quiet_fit = partial(quiet_fit, degenerate=True)
 
 
 def _assert_finite_model(model, X):
@@ -100,7 +86,7 @@ def _hard_inputs():
     }
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("case", list(_hard_inputs()))
 def test_hard_inputs_fit_to_a_finite_model(case, covariance_type):
     X, k = _hard_inputs()[case]
@@ -162,7 +148,7 @@ def _eye_like(cov):
     return np.ones_like(cov)
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_offset_1e8_shifts_the_means(covariance_type):
     X = _blobs(90)
     init = _fixed_init(covariance_type, X)
@@ -178,7 +164,7 @@ def test_offset_1e8_shifts_the_means(covariance_type):
     assert_allclose(far.lower_bound_, base.lower_bound_, rtol=1e-7)
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("scale", [1e-8, 1e8])
 def test_scaled_data_scales_means_and_covariances(covariance_type, scale):
     X = _blobs(90)
@@ -201,7 +187,7 @@ def test_scaled_data_scales_means_and_covariances(covariance_type, scale):
     assert_allclose(scaled.lower_bound_, base.lower_bound_ - 2 * np.log(scale), rtol=1e-9)
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_float32_with_large_offset_matches_float64(covariance_type):
     X64 = (_blobs(90) + 1e4).astype(np.float32).astype(np.float64)  # the same values
     X32 = X64.astype(np.float32)
@@ -270,7 +256,7 @@ def _fit_keep_degenerate_warnings(model, X, **kw):
         return model.fit(X, **kw)
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_component_that_loses_its_support_is_reseeded(covariance_type):
     X = _blobs(60)
     init = _fixed_init(covariance_type, X)
@@ -377,8 +363,8 @@ def _prior_floor(X, k, covariance_type):
     return scale / (n * d + (d + 2) + d + 2 + k)
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
-@pytest.mark.parametrize("init_params", INITS)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("init_params", INIT_PARAMS)
 def test_prior_prevents_singular_fits_on_duplicates(covariance_type, init_params):
     X = _duplicated_clusters()
     k = 3
@@ -404,7 +390,7 @@ def test_prior_prevents_singular_fits_on_duplicates(covariance_type, init_params
         assert np.all(cov >= floor[0, 0] * (1 - 1e-12))
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_prior_strength_to_zero_recovers_maximum_likelihood(covariance_type):
     rng = np.random.RandomState(0)
     X = np.r_[rng.randn(60, 2) * [1, 0.5], rng.randn(60, 2) * [0.7, 1.2] + [5, 3]]
@@ -517,7 +503,7 @@ def _theta(means, covs, covariance_type):
     return np.concatenate(parts)
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_map_m_step_maximises_the_tempered_log_posterior(covariance_type):
     k = 2 if covariance_type == "tied" else 1
     X, resp, prior = _oracle_problem(k)
@@ -572,8 +558,8 @@ def awkward_data(draw):
 @given(
     data=awkward_data(),
     k=st.integers(1, 4),
-    covariance_type=st.sampled_from(COV_TYPES),
-    init_params=st.sampled_from(INITS),
+    covariance_type=st.sampled_from(COVARIANCE_TYPES),
+    init_params=st.sampled_from(INIT_PARAMS),
     reg_covar=st.sampled_from([0.0, 1e-6]),
     prior_strength=st.sampled_from([None, None, 1.0]),
 )

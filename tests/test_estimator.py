@@ -16,20 +16,13 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureEM
-
-COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
-INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data", "hc"]
+from conftest import ATTRIBUTES, COVARIANCE_TYPES, INIT_PARAMS, quiet_fit
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # The problems here are tiny: BLAS threads only add synchronisation cost (many times
-    # the work itself when the machine is busy). Numbers do not depend on this.
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _blobs(seed=0, n_per=30, d=2):
@@ -55,13 +48,6 @@ def _fixed_init(covariance_type, k=3, d=2):
     return dict(weights_init=np.array([0.2, 0.3, 0.5]), means_init=means, precisions_init=precisions)
 
 
-def _quiet_fit(est, Xd, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(Xd, **kw)
-
-
-ATTRIBUTES = ["weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"]
 
 
 def _assert_same_model(a, b, rtol=0.0, atol=0.0):
@@ -232,7 +218,7 @@ def test_invalid_hyperparameters(param, value):
 def test_fit_does_not_modify_input(covariance_type, init_params, dtype, order):
     Xd = np.array(X, dtype=dtype, order=order)
     before = Xd.copy()
-    est = _quiet_fit(
+    est = quiet_fit(
         GaussianMixtureEM(3, covariance_type=covariance_type, init_params=init_params, random_state=0),
         Xd,
     )
@@ -246,7 +232,7 @@ def test_fit_does_not_modify_input(covariance_type, init_params, dtype, order):
 def test_fit_does_not_modify_user_init(covariance_type):
     init = _fixed_init(covariance_type)
     copies = {k: v.copy() for k, v in init.items()}
-    _quiet_fit(GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=5, **init), X)
+    quiet_fit(GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=5, **init), X)
     for name, value in init.items():
         assert_array_equal(value, copies[name], err_msg=name)
 
@@ -317,9 +303,9 @@ def test_n_init_keeps_best_run(covariance_type):
     params = dict(
         n_components=3, covariance_type=covariance_type, init_params="random", max_iter=8, tol=0
     )
-    best = _quiet_fit(GaussianMixtureEM(n_init=4, random_state=np.random.RandomState(42), **params), X)
+    best = quiet_fit(GaussianMixtureEM(n_init=4, random_state=np.random.RandomState(42), **params), X)
     rng = np.random.RandomState(42)
-    runs = [_quiet_fit(GaussianMixtureEM(n_init=1, random_state=rng, **params), X) for _ in range(4)]
+    runs = [quiet_fit(GaussianMixtureEM(n_init=1, random_state=rng, **params), X) for _ in range(4)]
     bounds = [r.lower_bound_ for r in runs]
     assert len(set(np.round(bounds, 8))) > 1, "the runs must differ for the test to mean anything"
     winner = runs[int(np.argmax(bounds))]
@@ -334,19 +320,19 @@ def test_warm_start_continues(covariance_type):
     m = 4
     init = _fixed_init(covariance_type)
     warm = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=m, tol=0, warm_start=True, **init)
-    _quiet_fit(warm, X)
+    quiet_fit(warm, X)
     first_bounds = list(warm.lower_bounds_)
-    _quiet_fit(warm, X)
+    quiet_fit(warm, X)
     assert warm.n_iter_ == m
-    cold = _quiet_fit(GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=2 * m, tol=0, **init), X)
+    cold = quiet_fit(GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=2 * m, tol=0, **init), X)
     _assert_same_model(warm, cold, rtol=1e-10, atol=1e-12)
     assert_allclose(first_bounds + list(warm.lower_bounds_), cold.lower_bounds_, rtol=1e-12)
     assert_allclose(warm.lower_bound_, cold.lower_bound_, rtol=1e-12)
     # without warm_start, a second fit restarts: it equals the first
     again = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=m, tol=0, **init)
-    _quiet_fit(again, X)
+    quiet_fit(again, X)
     first = {name: getattr(again, name).copy() for name in ATTRIBUTES}
-    _quiet_fit(again, X)
+    quiet_fit(again, X)
     for name in ATTRIBUTES:
         assert_array_equal(getattr(again, name), first[name])
 

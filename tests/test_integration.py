@@ -16,20 +16,13 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureEM
-
-COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
-ATTRIBUTES = ["weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"]
+from conftest import ATTRIBUTES, COVARIANCE_TYPES
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # The problems here are tiny: BLAS threads only add synchronisation cost (many times
-    # the work itself when the machine is busy). Numbers do not depend on this.
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _blobs(seed=0):

@@ -30,22 +30,16 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
-from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureEM
 
 from _brute_force import brute_force_em_step, component_covariances
+from conftest import ATTRIBUTES, COVARIANCE_TYPES
 
-COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 N_COMPONENTS = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # The problems here are tiny: BLAS threads only add synchronisation cost (many times
-    # the work itself when the machine is busy). Numbers do not depend on this.
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _blobs(seed=0, n_per=40):
@@ -95,7 +89,6 @@ def _fit_both(Xd, **params):
     return ours, ref
 
 
-FITTED = ["weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_"]
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -106,7 +99,7 @@ def test_em_iterations_match_sklearn(covariance_type, n_iter, dtype, rtol):
     ours, ref = _fit_both(
         Xd, covariance_type=covariance_type, tol=0, max_iter=n_iter, **_user_init(covariance_type)
     )
-    for name in FITTED:
+    for name in ATTRIBUTES:
         if dtype == np.float32:
             assert getattr(ours, name).dtype == np.float32, name
         _close(getattr(ours, name), getattr(ref, name), rtol)
@@ -125,7 +118,7 @@ def test_converged_fit_matches_sklearn(covariance_type):
     assert ours.converged_ is True
     assert ours.n_iter_ == ref.n_iter_
     assert_allclose(ours.lower_bounds_, ref.lower_bounds_, rtol=1e-7)
-    for name in FITTED:
+    for name in ATTRIBUTES:
         _close(getattr(ours, name), getattr(ref, name), 1e-7)
 
 
@@ -183,7 +176,7 @@ def test_default_fit_matches_sklearn(covariance_type, init_params):
     ours, ref = _fit_both(X, covariance_type=covariance_type, init_params=init_params, random_state=7)
     assert ours.n_iter_ == ref.n_iter_
     assert ours.converged_ is ref.converged_
-    for name in FITTED:
+    for name in ATTRIBUTES:
         _close(getattr(ours, name), getattr(ref, name), 1e-7)
     assert_allclose(ours.lower_bound_, ref.lower_bound_, rtol=1e-7)
     # The first bound, under a model started from single rows (covariance = reg_covar),
@@ -201,7 +194,7 @@ def test_n_init_matches_sklearn(covariance_type):
         random_state=3,
     )
     assert_allclose(ours.lower_bound_, ref.lower_bound_, rtol=1e-7)
-    for name in FITTED:
+    for name in ATTRIBUTES:
         _close(getattr(ours, name), getattr(ref, name), 1e-7)
 
 
@@ -259,7 +252,7 @@ def test_partial_user_init_matches_sklearn(covariance_type, given):
             X, covariance_type=covariance_type, init_params=init_params, random_state=0,
             max_iter=3, tol=0, **init,
         )
-        for name in FITTED:
+        for name in ATTRIBUTES:
             _close(getattr(ours, name), getattr(ref, name), 1e-7)
         assert_allclose(ours.lower_bounds_, ref.lower_bounds_, rtol=1e-7)
 
@@ -276,7 +269,7 @@ def test_initial_model_matches_sklearn(covariance_type, init_params):
     _close(ours.weights_, ref.weights_, 1e-12)
     _close(ours.means_, ref.means_, 1e-12)
     if init_params in ("kmeans", "random"):
-        for name in FITTED:
+        for name in ATTRIBUTES:
             _close(getattr(ours, name), getattr(ref, name), 1e-10)
         return
     # One row per component: its scatter is zero, so the covariance is reg_covar alone, up

@@ -18,13 +18,11 @@ from matplotlib.patches import Ellipse  # noqa: E402
 
 from sklearn_em import plotting  # noqa: E402
 
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def _single_openmp_thread():
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def new_axes():

@@ -15,21 +15,15 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
 
 from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
 
 from _brute_force import brute_force_em_step
+from conftest import COVARIANCE_TYPES
 
-COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # The problems here are tiny: BLAS threads only add synchronisation cost (many times
-    # the work itself when the machine is busy). Numbers do not depend on this.
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 SETTINGS = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]

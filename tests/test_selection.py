@@ -25,20 +25,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureEM, GaussianMixtureSelector
+from conftest import COVARIANCE_TYPES
 
-COV_TYPES = ["full", "tied", "diag", "spherical"]
 
 
-@pytest.fixture(autouse=True)
-def _single_openmp_thread():
-    # Dozens of tiny fits: BLAS/OpenMP threads only add contention, which on a busy 2-core
-    # machine slows them by an order of magnitude. Both sides of every comparison run
-    # under the same limit.
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rotation(angle):
@@ -108,7 +101,7 @@ def test_cells_follow_the_definitions_of_the_criteria(blobs, weighted, params):
         warnings.simplefilter("ignore", ConvergenceWarning)
         sel = GaussianMixtureSelector(n_components=ks, **params).fit(X, sample_weight=w)
     res = sel.results_
-    assert len(res["bic"]) == len(ks) * len(COV_TYPES)
+    assert len(res["bic"]) == len(ks) * len(COVARIANCE_TYPES)
     assert not any(res["error"])
     for i, (t, k) in enumerate(zip(res["covariance_type"], res["n_components"])):
         # free parameters against scikit-learn's own count
@@ -151,7 +144,7 @@ def test_a_random_state_instance_gives_the_seed_drawn_from_it(blobs):
 
 
 # ----------------------------------------------------------------------------- choice
-@pytest.mark.parametrize("kind", COV_TYPES)
+@pytest.mark.parametrize("kind", COVARIANCE_TYPES)
 def test_bic_recovers_the_true_model(kind):
     X, _ = make_clusters(kind, n=100)
     sel = GaussianMixtureSelector(n_components=range(1, 5), random_state=0).fit(X)
@@ -314,12 +307,12 @@ def test_duplicates_in_the_grid_are_fitted_once(blobs):
 def test_wide_table_shows_every_cell(blobs):
     sel = GaussianMixtureSelector(n_components=[1, 2, 3], random_state=0).fit(blobs)
     lines = sel.format_results().splitlines()
-    assert lines[1].split() == ["k"] + COV_TYPES
+    assert lines[1].split() == ["k"] + COVARIANCE_TYPES
     res = sel.results_
     for row in lines[2:5]:
         fields = row.split()
         k = int(fields[0])
-        for t, text in zip(COV_TYPES, fields[1:]):
+        for t, text in zip(COVARIANCE_TYPES, fields[1:]):
             i = np.flatnonzero((res["n_components"] == k) & (res["covariance_type"] == t))[0]
             assert text.endswith("*") == (i == sel.best_index_)
             assert float(text.rstrip("*")) == pytest.approx(res["bic"][i], abs=0.005)

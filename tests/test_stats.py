@@ -1,16 +1,23 @@
 """The statistics seam and the chunked kernels: merging, chunking and threading change nothing."""
 
+import re
+from dataclasses import replace
+
 import numpy as np
 import pytest
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import config_context
 from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureEM
 from sklearn_em import _kernels
+from sklearn_em._em import DegenerateComponentWarning, Prior, m_step
+from sklearn_em._models import CovarianceModel, get_model
 from sklearn_em._stats import SufficientStats
-
-COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+from _brute_force import component_covariances
+from conftest import COVARIANCE_TYPES, quiet_fit
 
 
 def _data(n=300, d=3, k=3, offset=0.0, seed=0):
@@ -197,3 +204,136 @@ def test_direct_full_kernel_matches_sklearn(dtype, rtol):
     # each is ~0.01 from a float64 evaluation of its own model, so compare at 1e-3
     row_rtol = 1e-3 if dtype == np.float32 else rtol
     assert_allclose(ours.score_samples(X), ref.score_samples(X), rtol=row_rtol, atol=row_rtol)
+
+
+
+# ----------------------------------------------------------------------------- the block protocol
+def _params_and_oracle(X, covariance_type, w=None):
+    """Parameters of a short fit, and SciPy's per-row log-likelihoods and responsibilities."""
+    k = 3
+    est = quiet_fit(
+        GaussianMixtureEM(k, covariance_type=covariance_type, max_iter=2, random_state=0), X
+    )
+    covs = component_covariances(covariance_type, est.covariances_, k, X.shape[1])
+    log_prob = np.column_stack(
+        [np.log(est.weights_[j]) + multivariate_normal(est.means_[j], covs[j]).logpdf(X)
+         for j in range(k)]
+    )
+    ll = logsumexp(log_prob, axis=1)
+    return est._model().astype(np.float64), ll, np.exp(log_prob - ll[:, None])
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_blocks_merged_equal_brute_force(covariance_type, weighted):
+    # any split into blocks, any order of merging: the statistics, the log-likelihood sum and
+    # the worst rows of the whole
+    X, _ = _data(n=301, offset=50.0)
+    rng = np.random.RandomState(1)
+    w = rng.uniform(0.0, 3.0, size=X.shape[0]) if weighted else None
+    if weighted:
+        w[rng.choice(X.shape[0], 30, replace=False)] = 0.0  # zero-weight rows are never worst
+    params, ll, resp = _params_and_oracle(X, covariance_type)
+    plan = _kernels.KernelPlan.from_params(params, X.dtype)
+    cuts = [0, 17, 18, 150, 301]
+    blocks = [
+        _kernels.block_statistics(X[a:b], None if w is None else w[a:b], plan, n_worst=4)
+        for a, b in zip(cuts[:-1], cuts[1:])
+    ]
+    in_order = _kernels.merge_all(blocks)
+    tree = blocks[0].merge(blocks[1]).merge(blocks[2].merge(blocks[3]))
+    weights = np.ones(X.shape[0]) if w is None else w
+    nk, means, scatter = _brute_force(X, resp * weights[:, None], covariance_type)
+    pos = np.flatnonzero(weights > 0)
+    worst = pos[np.argsort(ll[pos])[:4]]
+    for s in (in_order, tree):
+        assert s.kind == {"full": "full", "tied": "pooled", "diag": "diag", "spherical": "trace"}[covariance_type]
+        assert_allclose(s.nk, nk, rtol=1e-10)
+        assert_allclose(s.means + s.shift, means, rtol=1e-10)
+        assert_allclose(s.scatter, scatter, rtol=1e-9)
+        assert_allclose(s.loglik, weights @ ll, rtol=1e-12)
+        assert s.n_rows == pos.size and s.n_worst == 4
+        assert_array_equal(s.worst_rows, X[worst])
+        assert_allclose(s.worst_scores, ll[worst], rtol=1e-12)
+    # the in-memory pass is the same map and merge
+    whole = _kernels.accumulate(X, w, params, n_worst=4)
+    assert_allclose(whole.scatter, scatter, rtol=1e-9)
+    assert_array_equal(whole.worst_rows, X[worst])
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("rho", [0.0, 0.3, 1.0])
+def test_blend_is_the_weighted_union(covariance_type, rho):
+    # (1 - rho) * a + rho * b: the statistics of both sets of rows, weighted by 1 - rho and rho
+    X, _ = _data(n=240, offset=-20.0)
+    params, _, _ = _params_and_oracle(X, covariance_type)
+    plan = _kernels.KernelPlan.from_params(params, X.dtype)
+    A, B = X[:90], X[90:]
+    a = _kernels.block_statistics(A, None, plan, n_worst=3)
+    b = _kernels.block_statistics(B, None, plan, n_worst=3)
+    blended = a.blend(b, rho)
+    w = np.concatenate([np.full(len(A), 1.0 - rho), np.full(len(B), rho)])
+    keep = w > 0
+    union = _kernels.block_statistics(X[keep], w[keep], plan, n_worst=3)
+    assert_allclose(blended.nk, union.nk, rtol=1e-12)
+    assert_allclose(blended.means + blended.shift, union.means + union.shift, rtol=1e-10)
+    assert_allclose(blended.scatter, union.scatter, rtol=1e-10, atol=1e-12 * np.abs(union.scatter).max())
+    assert_allclose(blended.loglik, union.loglik, rtol=1e-12)
+    assert blended.n_rows == pytest.approx((1 - rho) * len(A) + rho * len(B))
+
+
+@pytest.mark.parametrize("rho", [-0.1, 1.5])
+def test_blend_refuses_steps_outside_zero_one(rho):
+    X, resp = _data(n=30)
+    s = _stats(X, resp, "full", X.mean(axis=0))
+    with pytest.raises(ValueError, match=re.escape(f"blend needs 0 <= rho <= 1, got rho={rho!r}.")):
+        s.blend(s, rho)
+
+
+def test_merge_refuses_statistics_of_another_kind():
+    X, resp = _data(n=30)
+    with pytest.raises(ValueError, match="Cannot merge statistics of kind 'diag' with shape"):
+        _stats(X, resp, "full", X[0]).merge(_stats(X, resp, "diag", X[0]))
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_data_covariance_comes_from_statistics(covariance_type):
+    # within + between scatter, where every row's responsibilities sum to 1; the carried
+    # one-component statistics otherwise (here: responsibilities covering a third of X)
+    X, resp = _data(n=300, offset=1e6)
+    cov = np.cov(X.T, bias=True)
+    expected = {
+        "full": cov + 1e-3 * np.eye(3), "tied": cov + 1e-3 * np.eye(3),
+        "diag": np.diag(cov) + 1e-3, "spherical": np.trace(cov) / 3 + 1e-3,
+    }[covariance_type]
+    derived = _stats(X, resp, covariance_type, X.mean(axis=0)).data_covariance(1e-3)
+    assert_allclose(derived, expected, rtol=1e-9)
+    partial = resp * (np.arange(X.shape[0]) < 100)[:, None]
+    s = _stats(X, partial, covariance_type, X.mean(axis=0))
+    carried = replace(s, data=_kernels.data_statistics(X, None, covariance_type))
+    assert_allclose(carried.data_covariance(1e-3), expected, rtol=1e-9)
+    assert not np.allclose(s.data_covariance(1e-3), expected, rtol=1e-3)
+
+
+def test_m_step_reseeds_at_the_statistics_worst_rows():
+    # a component without weight moves to the worst row carried by the statistics: the
+    # M-step needs nothing but statistics
+    X, resp = _data(n=90)
+    resp[:, 2] = 0.0
+    resp /= resp.sum(axis=1, keepdims=True)
+    s = _stats(X, resp, "full", X.mean(axis=0)).with_worst_rows(X[[7, 3]], [-9.0, -8.0])
+    with pytest.warns(DegenerateComponentWarning, match=r"lost their support: \[2\]"):
+        params = m_step(s, "full", 1e-6)
+    assert_array_equal(params.means[2], X[7])
+    assert_allclose(params.covariances[2], s.pooled_covariance(1e-6), rtol=1e-12)
+
+
+def test_m_step_checks_model_and_statistics():
+    X, resp = _data(n=60)
+    s = _stats(X, resp, "diag", X.mean(axis=0))
+    with pytest.raises(ValueError, match="The VVV model needs 'full' statistics, got 'diag'."):
+        m_step(s, "full", 1e-6)
+    uncovered = CovarianceModel("VVV", "full", "full", get_model("VVV").estimate)
+    prior = Prior(X.mean(axis=0), 0.01, 5.0, np.eye(3), 1.0)
+    with pytest.raises(ValueError, match="prior_strength is not available for the VVV covariance model"):
+        m_step(_stats(X, resp, "full", X.mean(axis=0)), uncovered, 1e-6, prior=prior)

@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 from numpy.testing import assert_allclose
 from sklearn import config_context
 from sklearn.cluster import KMeans
@@ -17,17 +16,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import estimator_checks
 
 from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
+from conftest import COVARIANCE_TYPES
 
-COV_TYPES = ["full", "tied", "diag", "spherical"]
 RTOL = 1e-9
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    # The matrices here are tiny: on a busy 2-core machine, threaded BLAS calls on 2 x 2
-    # factors spend most of their time waiting for threads (measured 15x slower).
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _blobs(n=60, d=2, seed=0):
@@ -113,7 +107,7 @@ def test_fewer_weighted_rows_than_components():
 
 # --------------------------------------------------------------------------- equivalences
 @pytest.mark.parametrize("working_memory", [None, 0.002], ids=["one_chunk", "many_chunks"])
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_integer_weights_equal_repeated_rows(covariance_type, working_memory):
     X = _blobs(60)
     w = np.random.RandomState(3).randint(1, 5, size=X.shape[0])
@@ -145,7 +139,7 @@ def test_integer_weights_equal_repeated_rows(covariance_type, working_memory):
     assert_allclose(weighted.score(Z, sample_weight=v), v @ ll / v.sum(), rtol=RTOL)
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_zero_weight_equals_dropping_the_row(covariance_type):
     X = _blobs(60)
     # the dropped rows are outliers: if their weight leaked anywhere, the fit would move
@@ -159,7 +153,7 @@ def test_zero_weight_equals_dropping_the_row(covariance_type):
     assert_allclose(weighted.fit_predict(X, sample_weight=w)[5:], dropped.predict(X[5:]))
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_constant_weights_equal_no_weights(covariance_type):
     X = _blobs(60)
     plain = _fit(_model(covariance_type, X), X)
@@ -236,7 +230,7 @@ def test_heavy_row_always_seeds_a_component(init_params):
     assert not all(hits)
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_kmeans_init_uses_weighted_kmeans(covariance_type):
     X = _blobs(80)
     w = np.random.RandomState(2).uniform(0.0, 4.0, size=X.shape[0])
@@ -279,7 +273,7 @@ SW_CHECKS = [
 ]
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("check", SW_CHECKS, ids=lambda c: c.__name__)
 def test_sklearn_sample_weight_checks(check, covariance_type):
     est = GaussianMixtureEM(n_components=1, covariance_type=covariance_type, random_state=0)
@@ -288,7 +282,7 @@ def test_sklearn_sample_weight_checks(check, covariance_type):
         check(type(est).__name__, est)
 
 
-@pytest.mark.parametrize("covariance_type", COV_TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_sklearn_weight_equivalence_check_with_fixed_init(covariance_type):
     # the check shuffles the rows: with k >= 2, only an initialisation that does not
     # depend on row order can be equivalent (k-means is not; scikit-learn's own KMeans

@@ -1,0 +1,49 @@
+"""Fixtures and constants shared by the test modules."""
+
+import warnings
+
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from sklearn_em import DegenerateComponentWarning
+
+# scikit-learn's covariance types (aliases of the mclust models VVV, EEE, VVI, VII)
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
+# the fitted arrays of a model, as scikit-learn names them
+ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+
+
+@pytest.fixture(scope="module")
+def one_blas_thread():
+    """BLAS on one thread for a whole module (OpenMP, used by k-means, untouched).
+
+    The problems in the tests are tiny: BLAS threads only add synchronisation cost (many
+    times the work itself when the machine is busy). Numbers do not depend on this.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """BLAS and OpenMP on one thread for a whole module.
+
+    Dozens of tiny fits (2 x 2 factors): threads only add contention, which on a busy
+    2-core machine slows them by an order of magnitude (measured 15x). Where a test compares
+    against scikit-learn or the CLI, both sides run under the same limit (k-means and BLAS
+    results can depend on the thread count in the last bits).
+    """
+    with threadpool_limits(limits=1):
+        yield
+
+
+def quiet_fit(model, X, *, degenerate=False, **kw):
+    """``model.fit(X, **kw)`` without ConvergenceWarning (and DegenerateComponentWarning
+    if ``degenerate``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if degenerate:
+            warnings.simplefilter("ignore", DegenerateComponentWarning)
+        return model.fit(X, **kw)
