@@ -9,8 +9,8 @@ from threadpoolctl import threadpool_limits
 from sklearn_em import DegenerateComponentWarning
 
 # scikit-learn's covariance types (aliases of the mclust models VVV, EEE, VVI, VII)
-COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data", "hc"]
 # the fitted arrays of a model, as scikit-learn names them
 ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
 

@@ -55,7 +55,7 @@ def test_aliases_name_the_same_rows():
         assert get_model(name).name == name and get_model(name).alias == alias
         assert get_model(get_model(name)) is get_model(name)
     assert set(MODEL_NAMES) == set(ALIASES.values())
-    assert SKLEARN_NAMES == tuple(COVARIANCE_TYPES)
+    assert list(SKLEARN_NAMES) == COVARIANCE_TYPES
     assert set(COVARIANCE_NAMES) == set(ALIASES) | set(ALIASES.values())
 
 
@@ -104,7 +104,7 @@ def test_precisions_init_shape_follows_the_model(name):
     X = _blobs()
     shape = get_model(name).storage_shape(3, 3)
     with pytest.raises(ValueError, match=re.escape(
-        f"precisions_init for covariance_type={name!r} should have the shape {shape}, got (2,)."
+        f"The parameter '{name} precision' should have the shape of {shape}, but got (2,)"
     )):
         GaussianMixtureEM(3, covariance_type=name, precisions_init=np.ones(2)).fit(X)
 
