@@ -187,8 +187,10 @@ def block_statistics(X_block, sample_weight, plan, n_worst=0):
     X_block : ndarray of shape (n, d), float32 or float64, n >= 1
         The rows, in the dtype the plan was made for.
     sample_weight : ndarray of shape (n,) or None
-        Their weights (None: all 1). Rows of weight 0 contribute nothing and are never
-        among the worst rows.
+        Their weights (None: all 1). Rows of weight 0 add nothing to the log-likelihood
+        and are never among the worst rows; a row whose density underflows for every
+        component (far out) would still make the moments nan, so callers drop rows of
+        weight 0 (the estimator does).
     plan : KernelPlan
         ``KernelPlan.from_params(params, X_block.dtype)``, made once per pass.
     n_worst : int, default=0
@@ -207,10 +209,11 @@ def block_statistics(X_block, sample_weight, plan, n_worst=0):
         loglik = ll.sum(dtype=np.float64)
         rows = np.arange(X_block.shape[0])
     else:
-        loglik = np.dot(sample_weight.astype(np.float64), ll.astype(np.float64))
-        respT *= sample_weight
         rows = np.flatnonzero(sample_weight > 0)
         ll = ll[rows]
+        # rows of weight 0 are left out (0 * -inf would be nan for a row far out)
+        loglik = np.dot(sample_weight[rows].astype(np.float64), ll.astype(np.float64))
+        respT *= sample_weight
     moments = plan.kernel.chunk_moments(FT, XsT, respT, plan.exact)
     nk, means, scatter = plan.kernel.moments_stats(moments, X_block.shape[1], plan.exact)
     n_rows = rows.size
