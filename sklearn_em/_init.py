@@ -142,17 +142,17 @@ def initial_params(
     ``tree`` is an optional prebuilt :class:`sklearn_em._hc.HCTree` for ``init_params='hc'``;
     ``data_stats`` the data's ``_kernels.data_statistics`` (computed where needed if None).
     """
-    strategy_prec = None
+    given_prec = None
     if precisions_init is not None:
-        strategy_prec = get_model(covariance_type).kernel_type.precisions_cholesky_from_precisions(
+        given_prec = get_model(covariance_type).kernel_type.precisions_cholesky_from_precisions(
             np.asarray(precisions_init, np.float64)
         )
-    if weights_init is not None and means_init is not None and strategy_prec is not None:
+    if weights_init is not None and means_init is not None and given_prec is not None:
         return GaussianMixtureParams(
             covariance_type,
             np.asarray(weights_init, np.float64),
             np.asarray(means_init, np.float64),
-            strategy_prec,
+            given_prec,
         )
 
     resp_fn = initial_responsibilities(
@@ -170,11 +170,11 @@ def initial_params(
         scale = 1.0
     weights = params.weights * scale if weights_init is None else np.asarray(weights_init, np.float64)
     means = params.means if means_init is None else np.asarray(means_init, np.float64)
-    if strategy_prec is None:
+    if given_prec is None:
         return GaussianMixtureParams(
             covariance_type, weights, means, params.precisions_cholesky, params.covariances
         )
-    return GaussianMixtureParams(covariance_type, weights, means, strategy_prec)
+    return GaussianMixtureParams(covariance_type, weights, means, given_prec)
 
 
 def _params_from_responsibilities(

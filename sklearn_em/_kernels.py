@@ -292,17 +292,32 @@ def data_statistics(X, sample_weight, covariance_type):
     """The statistics of all of X as one component, in float64 (``SufficientStats.data``).
 
     In the one-component form of the model's kernel: kind 'full' for kernels that store
-    matrices, 'diag' or 'trace' otherwise; float64 chunks, since float32 rounding is what
-    makes the covariances this stands in for fail.
+    matrices, 'diag' or 'trace' otherwise. Row chunks are centred in float64 (float32
+    rounding is what makes the covariances this stands in for fail) and merged; one d x d
+    product per chunk, no feature matrix.
     """
     kernel = get_model(covariance_type).kernel_type
-    kind = "full" if kernel.matrix else kernel.name
+    kind = "full" if kernel.matrix else kernel.stats_kind
+    n, d = X.shape
     shift = X[0].astype(np.float64)
+    rows = max(1, CHUNK_BYTES // (16 * d))
     stats = None
-    for sl in gen_batches(X.shape[0], 4096):
-        w = None if sample_weight is None else sample_weight[sl].astype(np.float64)
-        ones = lambda s: np.ones((s.stop - s.start, 1))  # noqa: E731
-        chunk = statistics(X[sl].astype(np.float64), w, ones, kind, shift, 1)
+    for sl in gen_batches(n, rows):
+        D = X[sl].astype(np.float64) - shift
+        w = np.ones(D.shape[0]) if sample_weight is None else sample_weight[sl].astype(np.float64)
+        nk = w.sum()
+        mean = w @ D / nk if nk > 0 else np.zeros(d)
+        D -= mean
+        if kind == "full":
+            scatter = (D.T * w) @ D
+        else:
+            scatter = w @ np.square(D)
+            if kind == "trace":
+                scatter = scatter.sum()
+        chunk = SufficientStats(
+            kind, np.array([nk]), mean[None], np.asarray(scatter)[None], shift,
+            n_rows=float(np.count_nonzero(w > 0)),
+        )
         stats = chunk if stats is None else stats.merge(chunk)
     return stats
 

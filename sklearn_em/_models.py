@@ -117,11 +117,6 @@ class CovarianceModel:
         return self.map_estimate is not None
 
     @property
-    def equal_covariances(self):
-        """All components share one covariance (no letter is 'V')."""
-        return "V" not in self.name
-
-    @property
     def kernel_type(self):
         """The kernel class (``_covariance.KERNELS[self.kernel]``)."""
         return KERNELS[self.kernel]
