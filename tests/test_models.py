@@ -136,3 +136,12 @@ def test_kernel_storage_and_expansion():
                 "spherical": lambda: cov[j] * np.eye(d),
             }[name]()
             assert_array_equal(full[j], expected)
+
+
+def test_parameter_counts_agree_with_the_gpcm_module():
+    from sklearn_em import _gpcm
+
+    for name in MCLUST_N_PARAMS:
+        for d in range(1, 7):
+            for k in range(1, 5):
+                assert n_covariance_parameters(*name, k, d) == _gpcm.n_covariance_parameters(name, k, d)
