@@ -37,12 +37,8 @@ def n_covariance_parameters(volume, shape, orientation, k, d):
     (Identity), d - 1 or k(d - 1); an orientation (an orthogonal matrix) 0, d(d - 1)/2 or
     k d(d - 1)/2.
     """
-    per = {"I": 0, "E": 1, "V": k}
-    return (
-        per[volume] * 1
-        + per[shape] * (d - 1)
-        + per[orientation] * (d * (d - 1) // 2)
-    )
+    copies = {"I": 0, "E": 1, "V": k}
+    return copies[volume] + copies[shape] * (d - 1) + copies[orientation] * (d * (d - 1) // 2)
 
 
 @dataclass(frozen=True)
