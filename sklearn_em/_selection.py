@@ -525,7 +525,7 @@ def _unscale(params, factor):
     """The parameters fitted on ``X / factor``, in the units of X."""
     U = params.precisions_cholesky
     cov = params.covariance_matrices()
-    if U.ndim == 3 or params.covariance_type == "tied":
+    if params.kernel.matrix:
         # precision = U U^T scales as F^-1 P F^-1: divide the rows of U
         U = U / factor[:, None]
         cov = cov * factor[:, None] * factor[None, :]
@@ -535,9 +535,7 @@ def _unscale(params, factor):
     else:
         U = U / factor[0]
         cov = cov * factor[0] ** 2
-    return GaussianMixtureParams(
-        params.covariance_type, params.weights, params.means * factor, U, cov
-    )
+    return GaussianMixtureParams(params.model, params.weights, params.means * factor, U, cov)
 
 
 def _hc_starts(X, sample_weight, ks, seed):
@@ -712,11 +710,11 @@ def _degenerate(params, data_variance, reg_covar, total):
     cov = np.asarray(params.covariance_matrices(), dtype=np.float64)
     z = 1.0 / np.sqrt(data_variance)
     floor = max(reg_covar, _SINGULAR_FLOOR)
-    if cov.ndim == 3 or params.covariance_type == "tied":
+    if params.kernel.matrix:
         ml = cov - reg_covar * np.eye(d)
         smallest = np.linalg.eigvalsh(ml * z[:, None] * z[None, :])[..., 0]
         smallest = np.broadcast_to(smallest, (k,))
-        if params.covariance_type == "tied":
+        if params.kernel.shared:
             # the shared scatter has rank at most n - k
             need, nk_check = k + d, np.full(k, total)
         else:

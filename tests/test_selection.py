@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_em import GaussianMixtureEM, GaussianMixtureSelector
+from sklearn_em import GaussianMixtureSelector
 from conftest import COVARIANCE_TYPES
 
 
