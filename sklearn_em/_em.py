@@ -271,9 +271,13 @@ def run_em(
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
 
     def step(current, iteration):
-        stats = replace(
-            accumulate(X, sample_weight, current, n_worst=current.n_components), data=data_stats
-        )
+        stats = accumulate(X, sample_weight, current)
+        if lost_components(stats).size:
+            # Re-seeding needs the worst-explained rows; finding them costs a selection over
+            # every row of every pass, and components are lost rarely: the pass is repeated
+            # (it is deterministic, so the statistics are the same) with them.
+            stats = accumulate(X, sample_weight, current, n_worst=current.n_components)
+        stats = replace(stats, data=data_stats)
         new = m_step(
             stats, current.model, reg_covar, previous=current, prior=prior, iteration=iteration
         )
