@@ -374,3 +374,18 @@ def test_repeated_starts_are_recognised_up_to_label_numbering(a, perm, flip):
     # the oracle: the same rows outside every component, and the same grouping (ARI = 1)
     same = np.array_equal(a < 0, b < 0) and adjusted_rand_score(a, b) == 1.0
     assert len(_distinct([a, b], 3)) == (1 if same else 2)
+
+
+def test_one_hierarchical_tree_per_fit_shared_by_every_cell(blobs, monkeypatch):
+    from sklearn_em import _hc, _selection
+
+    calls = []
+
+    def counting_tree(*args, **kwargs):
+        calls.append(1)
+        return _hc.hc_tree(*args, **kwargs)
+
+    monkeypatch.setattr(_selection, "hc_tree", counting_tree)
+    sel = GaussianMixtureSelector(n_components=[1, 2, 3, 4], random_state=0).fit(blobs)
+    assert len(calls) == 1
+    assert len(sel.results_["bic"]) == 16
