@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import _kernels
+from . import _kernels, _online
 from ._em import Prior, run_em
 from ._hc import HC_MAX_ROWS, _tree_on_kept_rows, hc_tree
 from ._init import initial_params
@@ -80,6 +80,15 @@ default='full'
         ``s = 1`` is their default prior; it removes singular solutions (e.g. a component on
         duplicated points) by construction. As ``s`` goes to 0 the fit tends to the maximum
         likelihood fit. ``lower_bound_`` and ``score`` still report the log-likelihood.
+    learning_decay : float, default=0.7
+        Used by :meth:`partial_fit` only: the exponent kappa of the step size
+        ``rho_t = (t + learning_offset) ** -learning_decay`` of the t-th batch, in (0.5, 1]
+        (the range in which online EM converges, Cappe & Moulines 2009). Smaller values
+        forget old batches faster; 1 with ``learning_offset=0`` averages all batches equally.
+    learning_offset : float, default=10.0
+        Used by :meth:`partial_fit` only: the offset t0 >= 0 of the step size, which
+        down-weights the early batches. Both defaults are those of
+        :class:`~sklearn.decomposition.LatentDirichletAllocation`.
 
     Attributes
     ----------
@@ -95,9 +104,13 @@ default='full'
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
-        Mean (weighted) log-likelihood of the training data at the best initialisation.
+        Mean (weighted) log-likelihood of the training data at the best initialisation
+        (after :meth:`partial_fit`: of the last batch, under the parameters before its step).
     lower_bounds_ : list of float
-        The lower bound at each iteration of the best initialisation.
+        The lower bound at each iteration of the best initialisation (after
+        :meth:`partial_fit`: at each batch of the stream).
+    n_batch_iter_ : int
+        Only after :meth:`partial_fit`: the number of batches of the current stream.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Only when X has feature names that are all strings.
@@ -108,6 +121,8 @@ default='full'
         "covariance_type": [StrOptions(set(COVARIANCE_NAMES))],
         "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++", "hc"})],
         "prior_strength": [Interval(Real, 0, None, closed="left"), None],
+        "learning_decay": [Interval(Real, 0.5, 1, closed="right")],
+        "learning_offset": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(
@@ -128,6 +143,8 @@ default='full'
         verbose=0,
         verbose_interval=10,
         prior_strength=None,
+        learning_decay=0.7,
+        learning_offset=10.0,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -144,6 +161,8 @@ default='full'
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.prior_strength = prior_strength
+        self.learning_decay = learning_decay
+        self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y=None, sample_weight=None):
@@ -272,7 +291,97 @@ default='full'
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.lower_bounds
+        self._stream = None  # a fit ends any partial_fit stream
+        self.__dict__.pop("n_batch_iter_", None)
         return X_all
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of online (stepwise) EM on a batch of rows.
+
+        The running sufficient statistics s are updated as
+        ``s <- (1 - rho_t) s + rho_t s_batch`` with ``rho_t = (t + learning_offset) **
+        -learning_decay`` for the t-th batch (Cappe & Moulines 2009), ``s_batch`` being the
+        batch's statistics (normalised per row) under the current parameters, and the M-step
+        turns s into the parameters. One pass over a large data set in batches of ~1000 rows
+        comes close to a batch fit (``benchmarks/bench_online.py``).
+
+        The first call starts a stream: it is ``fit`` on its batch (so ``init_params``,
+        ``n_init``, the given initial parameters and ``warm_start`` apply as in ``fit``;
+        ``n_init > 1`` guards the stream against a poor initialisation of its first batch),
+        and the running statistics start as the batch's statistics under the fitted
+        parameters. Each later call is one step of the rule above. ``fit`` ends the stream.
+        The prior of ``prior_strength`` is set from the first batch. Components are re-seeded
+        as in ``fit``, judged on the running statistics: a component that no row of a batch
+        belongs to keeps its running share, which shrinks by ``1 - rho_t`` per batch; once
+        it has no support it moves to the batch's worst-explained rows.
+
+        After each call the fitted attributes are those of the current model, so ``predict``
+        or ``score`` work between calls; ``n_iter_`` counts ``fit``'s iterations on the first
+        batch plus one per later batch, ``lower_bound_`` is the last batch's mean
+        log-likelihood under the parameters before its step (``lower_bounds_`` one value per
+        batch after the first fit's), ``converged_`` is False after a stepwise step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The batch; the first needs at least ``n_components`` rows.
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the batch's rows.
+
+        Returns
+        -------
+        self : GaussianMixtureEM
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_em import GaussianMixtureEM
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.vstack([rng.normal(0, 1, (3000, 2)), rng.normal(8, 1, (3000, 2))])
+        >>> X = X[rng.permutation(len(X))]
+        >>> gm = GaussianMixtureEM(n_components=2, random_state=0)
+        >>> for batch in np.array_split(X, 6):
+        ...     gm = gm.partial_fit(batch)
+        >>> np.round(np.sort(gm.means_[:, 0]))
+        array([0., 8.])
+        """
+        stream = getattr(self, "_stream", None)
+        if stream is None:
+            X = self._fit(X, sample_weight)
+        else:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        sample_weight = _validated_weights(sample_weight, X)
+        if sample_weight is not None and not np.all(sample_weight > 0):
+            keep = sample_weight > 0  # weight 0: the row is not there (as in fit)
+            X, sample_weight = X[keep], sample_weight[keep]
+        if stream is None:
+            prior = None
+            if self.prior_strength is not None:
+                prior = Prior.default(
+                    X, sample_weight, self.covariance_type, self.n_components,
+                    self.prior_strength,
+                )
+            self._stream = _online.start(X, sample_weight, self._model().astype(np.float64), prior)
+            self.n_batch_iter_ = 1
+            return self
+        stream, batch_loglik = _online.update(
+            stream,
+            X,
+            sample_weight,
+            learning_offset=self.learning_offset,
+            learning_decay=self.learning_decay,
+            reg_covar=self.reg_covar,
+        )
+        self._store(stream.params, X.dtype)
+        self._stream = stream
+        self.n_batch_iter_ = stream.n_batches
+        self.n_iter_ += 1
+        self.converged_ = False  # a stream has no convergence test
+        self.lower_bound_ = batch_loglik
+        self.lower_bounds_.append(batch_loglik)
+        return self
 
     def _store(self, params, dtype):
         params = params.astype(dtype)
