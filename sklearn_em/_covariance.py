@@ -49,8 +49,9 @@ class _Kernel:
     The one-product kernel expands quadratic forms about the shift c, which rounds like
     eps * (x - c)'P(x - c): harmless unless a component is tight and far from c (e.g. one that
     collapsed onto a row thousands of its widths away). Such components, named by the plan as
-    ``exact = (indices, means relative to c, precision factors)``, get their densities and
-    scatter computed directly from x - m_k, as scikit-learn does for every component.
+    ``exact = (indices, means relative to c, precision factors)`` (in the plan's units, see
+    ``_kernels.KernelPlan``), get their densities and scatter computed directly from x - m_k,
+    as scikit-learn does for every component.
     """
 
     # Chunks are laid out transposed: XsT (d, n), features FT (q, n), log-probabilities and
@@ -241,6 +242,15 @@ class _Full(_Kernel):
         return prec_chol @ prec_chol.transpose(0, 2, 1)
 
     @staticmethod
+    def variances(prec_chol):
+        """The components' marginal variances (k, d): the diagonal of their covariances."""
+        # diag(inv(U U^T)) = diag(V^T V) with V = inv(U): the squared column norms of V,
+        # from one batched solve for all k (as in precisions_cholesky)
+        k, d, _ = prec_chol.shape
+        V = np.linalg.solve(prec_chol, np.broadcast_to(np.eye(d), (k, d, d)))
+        return np.square(V).sum(axis=1)
+
+    @staticmethod
     def precisions_cholesky_from_precisions(precisions):
         return np.array([_upper_cholesky(p) for p in precisions])
 
@@ -389,6 +399,10 @@ class _Tied(_NoFeatures, _Kernel):
         return prec_chol @ prec_chol.T
 
     @staticmethod
+    def variances(prec_chol):
+        return _Full.variances(prec_chol[None])[0]
+
+    @staticmethod
     def precisions_cholesky_from_precisions(precisions):
         return _upper_cholesky(precisions)
 
@@ -409,6 +423,11 @@ class _Elementwise(_Kernel):
     @staticmethod
     def precisions_from_precisions_cholesky(prec_chol):
         return prec_chol**2
+
+    @staticmethod
+    def variances(prec_chol):
+        """The components' marginal variances (the diagonal of their covariances)."""
+        return 1.0 / prec_chol**2
 
     @staticmethod
     def precisions_cholesky_from_precisions(precisions):

@@ -34,6 +34,23 @@ CHUNK_BYTES = 8 * 2**20
 EXACT_BUDGET = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-3}
 
 
+def power_of_two_scale(extent):
+    """The power of two at or just above ``extent`` (1 if it is zero or not finite).
+
+    Kernels work on ``(x - shift) / scale`` with the scale of the data or the mixture: the
+    features (squares and products of those numbers) then stay near 1, neither overflowing
+    nor becoming subnormal in float32 at any magnitude of the data (float32 rows of spread
+    1e19 have squares past float32's 3.4e38). A power of two changes no rounding: every
+    product and sum is the unscaled one times an exact power of two.
+    """
+    extent = float(extent)
+    if not (np.isfinite(extent) and extent > 0):
+        return 1.0
+    # within float32's normal exponents, with room for the squares of the inverse
+    exponent = int(np.clip(np.frexp(extent)[1], -60, 60))
+    return float(np.ldexp(1.0, exponent))
+
+
 def chunk_rows(n_samples, n_components, n_features, itemsize, covariance_type="full"):
     """Rows per chunk: temporaries within CHUNK_BYTES and ``working_memory``.
 
@@ -94,6 +111,15 @@ def _map_chunks(fn, X, params):
             return list(pool.map(fn, slices))
 
 
+def mixture_extent(kernel, means_s, prec_chol):
+    """How far the mixture reaches about the shift: the largest of its means' coordinates
+    (relative to the shift) and of its components' standard deviations, in float64."""
+    with np.errstate(all="ignore"):
+        variances = kernel.variances(prec_chol)
+        extent = max(np.abs(means_s).max(initial=0.0), np.sqrt(np.max(variances, initial=0.0)))
+    return extent
+
+
 @dataclass(frozen=True)
 class KernelPlan:
     """Per-iteration constants of the E-step, in the data's dtype.
@@ -108,8 +134,9 @@ class KernelPlan:
     coef: object  # the kernel's coefficients on the features
     const: np.ndarray  # (k,), log weight + log det - d/2 log 2 pi - 1/2 mu'P mu
     dtype: np.dtype
-    exact: tuple = None  # (indices, means - shift, precision factors) computed directly
+    exact: tuple = None  # (indices, (means - shift) / scale, scaled factors) computed directly
     exact_const: np.ndarray = None  # their constants without the -1/2 mu'P mu term
+    scale: float = 1.0  # a power of two: the kernel works on (x - shift) / scale
 
     @classmethod
     def from_params(cls, params, dtype):
@@ -121,24 +148,29 @@ class KernelPlan:
         # Shift to the mixture's centre: the quadratic forms are evaluated on numbers the
         # size of the data's spread, not of its offset from the origin.
         shift = weights @ means / weights.sum()
-        coef, quad_const = kernel.plan(means - shift, prec_chol, dtype)
+        # ... and scaled to the mixture's extent about it: the features are numbers near 1
+        # (the quadratic forms are unchanged: means divided and factors multiplied by it)
+        scale = power_of_two_scale(mixture_extent(kernel, means - shift, prec_chol))
+        means_s = (means - shift) / scale
+        prec_chol_s = prec_chol * scale
+        coef, quad_const = kernel.plan(means_s, prec_chol_s, dtype)
         with np.errstate(divide="ignore"):
             log_weights = np.log(weights)
         base = log_weights + kernel.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
         dtype = np.dtype(dtype)
         limit = EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
-        far = np.flatnonzero(kernel.centre_distance(means - shift, prec_chol) > limit)
+        far = np.flatnonzero(kernel.centre_distance(means_s, prec_chol_s) > limit)
         exact = exact_const = None
         if far.size:
             exact = (
                 far,
-                (means[far] - shift).astype(dtype),
-                [kernel.factor(prec_chol, j).astype(dtype) for j in far],
+                means_s[far].astype(dtype),
+                [kernel.factor(prec_chol_s, j).astype(dtype) for j in far],
             )
             exact_const = base[far]
         return cls(
             kernel, shift, shift.astype(dtype), coef, (base + quad_const).astype(dtype),
-            dtype, exact, exact_const,
+            dtype, exact, exact_const, scale,
         )
 
     def weighted_log_prob(self, X_chunk):
@@ -150,6 +182,8 @@ class KernelPlan:
         n, d = X_chunk.shape
         XsT = np.empty((d, n), dtype=self.dtype)
         np.subtract(X_chunk.T, self.shift_cast[:, None], out=XsT)
+        if self.scale != 1.0:
+            XsT *= self.dtype.type(1.0 / self.scale)
         q = self.kernel.n_features_out(d)
         FT = self.kernel.features(XsT, np.empty((q, n), dtype=self.dtype))
         out = np.empty((self.const.shape[0], n), dtype=self.dtype)
@@ -209,10 +243,11 @@ def block_statistics(X_block, sample_weight, plan, n_worst=0):
 
 
 def _block_moments(X_block, sample_weight, plan, n_worst):
-    """The additive part of :func:`block_statistics`: ``(moments about plan.shift,
-    log-likelihood sum, rows of positive weight, worst rows (float64), their scores)``.
+    """The additive part of :func:`block_statistics`: ``(moments of (x - plan.shift) /
+    plan.scale, log-likelihood sum, rows of positive weight, worst rows (float64), their
+    scores)``.
 
-    Blocks of one pass share the plan's shift, so their moments simply add.
+    Blocks of one pass share the plan's shift and scale, so their moments simply add.
     """
     FT, XsT, respT = plan.weighted_log_prob(X_block)
     ll = normalize_inplace(respT)
@@ -238,7 +273,7 @@ def _block_moments(X_block, sample_weight, plan, n_worst):
 def _statistics(plan, n_features, n_worst, parts):
     """One statistics value from the additive parts of blocks of one pass, in order."""
     moments = _sum_moments(p[0] for p in parts)
-    nk, means, scatter = plan.kernel.moments_stats(moments, n_features, plan.exact)
+    nk, means, scatter = _moments_stats(plan.kernel, moments, n_features, plan.scale, plan.exact)
     rows = np.concatenate([p[3] for p in parts])
     scores = np.concatenate([p[4] for p in parts])
     # ties go to the earlier block, as in SufficientStats.merge
@@ -281,6 +316,14 @@ def accumulate(X, sample_weight, params, n_worst=0):
     return _statistics(plan, X.shape[1], n_worst, _map_chunks(chunk, X, params))
 
 
+def _moments_stats(kernel, moments, d, scale, exact=None):
+    """(nk, means, centred scatter) from summed moments of ``(x - shift) / scale``, in the
+    data's units (means relative to the shift)."""
+    nk, means, scatter = kernel.moments_stats(moments, d, exact)
+    # a power of two (see power_of_two_scale): exact in float64
+    return nk, means * scale, scatter * scale**2
+
+
 def _sum_moments(chunks):
     total = None
     for m in chunks:
@@ -300,9 +343,16 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
     rows = chunk_rows(n, n_components, d, X.dtype.itemsize, covariance_type)
     shift = np.asarray(shift, dtype=np.float64)
     shift_cast = shift.astype(X.dtype)
+    # scaled to the data's extent about the shift, as the kernels are (see KernelPlan)
+    scale = power_of_two_scale(
+        max(np.abs(X.max(axis=0) - shift).max(), np.abs(X.min(axis=0) - shift).max())
+    ) if n else 1.0
+    inv_scale = X.dtype.type(1.0 / scale)
     moments = None
     for sl in gen_batches(n, rows):
         XsT = np.subtract(X[sl].T, shift_cast[:, None], dtype=X.dtype, order="C")
+        if scale != 1.0:
+            XsT *= inv_scale
         FT = kernel.features(XsT, np.empty((kernel.n_features_out(d), XsT.shape[1]), X.dtype))
         respT = np.array(np.asarray(resp_fn(sl)).T, dtype=X.dtype, order="C")
         if sample_weight is not None:
@@ -310,7 +360,8 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
         moments = _sum_moments([m for m in (moments, kernel.chunk_moments(FT, XsT, respT)) if m])
     n_rows = n if sample_weight is None else np.count_nonzero(sample_weight > 0)
     return SufficientStats(
-        kernel.stats_kind, *kernel.moments_stats(moments, d), shift, n_rows=float(n_rows)
+        kernel.stats_kind, *_moments_stats(kernel, moments, d, scale), shift,
+        n_rows=float(n_rows),
     )
 
 
