@@ -203,6 +203,27 @@ def test_float32_with_large_offset_matches_float64(covariance_type):
     assert_allclose(m32.weights_, m64.weights_, atol=1e-3)
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float32_near_1e19_matches_sklearn_on_float64(covariance_type):
+    # Variances ~1e37 fit in float32, but squared distances from the mixture's centre pass
+    # its 3.4e38: the kernel's features must not be formed unscaled.
+    X32 = (_blobs(90) * 4e18).astype(np.float32)
+    X64 = X32.astype(np.float64)  # the same values
+    assert np.abs(X64 - X64.mean(axis=0)).max() ** 2 > np.finfo(np.float32).max
+    init = _fixed_init(covariance_type, X64)
+    kw = dict(covariance_type=covariance_type, tol=0, max_iter=30)
+    ours = _quiet_fit(GaussianMixtureEM(3, **kw, **init), X32)
+    sk = _quiet_fit(GaussianMixture(3, **kw, **init), X64)
+    _assert_finite_model(ours, X32)
+    assert ours.means_.dtype == ours.covariances_.dtype == np.float32
+    assert_allclose(ours.means_, sk.means_, rtol=0, atol=1e-5 * np.abs(X64).max())
+    cov = np.asarray(sk.covariances_)
+    assert_allclose(ours.covariances_, cov, rtol=1e-4, atol=1e-5 * np.abs(cov).max())
+    assert_allclose(ours.weights_, sk.weights_, atol=1e-5)
+    assert_allclose(ours.score_samples(X32), sk.score_samples(X64), rtol=1e-5)
+    assert_allclose(ours.lower_bound_, sk.lower_bound_, rtol=1e-5)
+
+
 # --------------------------------------------------------------------------- re-seeding
 def _duplicated_clusters():
     rng = np.random.RandomState(0)
