@@ -198,14 +198,19 @@ class KernelPlan:
 def normalize_inplace(log_probT):
     """Turn weighted log-probabilities (k, n) into responsibilities in place.
 
-    Returns the per-row log-likelihood (the log-sum-exp over components).
+    Returns the per-row log-likelihood (the log-sum-exp over components). A row whose
+    log-density is below the dtype's range under every component scores -inf (its
+    responsibilities are nan), not nan: -inf is that log-density rounded to the dtype.
     """
     top = log_probT.max(axis=0)
+    # finite, so that -inf - top is -inf, not nan
+    np.maximum(top, np.finfo(log_probT.dtype).min, out=top)
     log_probT -= top
     np.exp(log_probT, out=log_probT)
     total = log_probT.sum(axis=0)
-    log_probT /= total
-    return top + np.log(total)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_probT /= total
+        return top + np.log(total)
 
 
 def block_statistics(X_block, sample_weight, plan, n_worst=0):

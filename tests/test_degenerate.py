@@ -607,6 +607,12 @@ REMEDY = re.compile(r"[Ff]it (on )?float64 data or rescale the features\.")
     data=(np.array([[-2e19], [1e19], [-1e19], [0.0]], np.float32), np.array([0.0, 1, 1, 1])),
     k=1, covariance_type="full", init_params="kmeans", reg_covar=0.0, prior_strength=None,
 )
+# A row of weight 0 so far from a spike (variance reg_covar) that its log-density, -2.6e46, is
+# beyond float32: it scores -inf (not nan).
+@example(
+    data=(np.array([[1.6e20]] * 5 + [[-7e19]], np.float32), np.array([1.0] * 5 + [0.0])),
+    k=1, covariance_type="full", init_params="kmeans", reg_covar=1e-6, prior_strength=None,
+)
 @settings(max_examples=40, deadline=None)
 @given(
     data=awkward_data(),
@@ -642,4 +648,20 @@ def test_awkward_data_fits_or_raises_value_error(
     for name in ATTRIBUTES:
         assert np.all(np.isfinite(getattr(model, name))), name
     assert np.isfinite(model.lower_bound_)
-    assert np.all(np.isfinite(model.score_samples(X)))
+    # oracle: scikit-learn's (direct, per-component) densities of the fitted model in float64.
+    # A row (of weight 0: left out of the fit) whose log-density is below float32's range
+    # scores -inf, the value rounded to float32; every other row scores a finite value.
+    scores = model.score_samples(X)
+    beyond = _sklearn_score_samples(model, X.astype(np.float64)) < -np.finfo(X.dtype).max
+    assert np.all(np.isfinite(scores[~beyond]))
+    assert np.all(scores[beyond] == -np.inf)
+    assert not np.any(beyond) or X.dtype == np.float32
+
+
+def _sklearn_score_samples(model, X):
+    """score_samples of scikit-learn's GaussianMixture given ``model``'s parameters in float64."""
+    sk = GaussianMixture(model.n_components, covariance_type=model.covariance_type)
+    for name in ATTRIBUTES:
+        setattr(sk, name, np.asarray(getattr(model, name), dtype=np.float64))
+    sk.n_features_in_ = model.n_features_in_
+    return sk.score_samples(X)
