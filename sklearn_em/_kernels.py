@@ -33,6 +33,13 @@ CHUNK_BYTES = 8 * 2**20
 # mixture's centre is computed directly instead (see _covariance._Kernel).
 EXACT_BUDGET = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-3}
 
+# Rows further than this from the shift (in units of the scale, on some feature) get their
+# log-densities computed directly, in float64: their features' squares, or those times the
+# coefficients, may overflow the dtype, and inf * 0 or inf - inf in the product is nan where
+# the log-density is merely very negative (or, beyond the dtype's range, -inf). Far enough
+# that mixtures' own rows never pay for it.
+FAR_ROW = {np.dtype(np.float64): 2.0**128, np.dtype(np.float32): 2.0**24}
+
 
 def power_of_two_scale(extent):
     """The power of two at or just above ``extent`` (1 if it is zero or not finite).
@@ -137,6 +144,7 @@ class KernelPlan:
     exact: tuple = None  # (indices, (means - shift) / scale, scaled factors) computed directly
     exact_const: np.ndarray = None  # their constants without the -1/2 mu'P mu term
     scale: float = 1.0  # a power of two: the kernel works on (x - shift) / scale
+    direct: tuple = None  # (means - shift, precision factors, constants), float64, far rows
 
     @classmethod
     def from_params(cls, params, dtype):
@@ -170,7 +178,7 @@ class KernelPlan:
             exact_const = base[far]
         return cls(
             kernel, shift, shift.astype(dtype), coef, (base + quad_const).astype(dtype),
-            dtype, exact, exact_const, scale,
+            dtype, exact, exact_const, scale, (means - shift, prec_chol, base),
         )
 
     def weighted_log_prob(self, X_chunk):
@@ -184,15 +192,35 @@ class KernelPlan:
         np.subtract(X_chunk.T, self.shift_cast[:, None], out=XsT)
         if self.scale != 1.0:
             XsT *= self.dtype.type(1.0 / self.scale)
-        q = self.kernel.n_features_out(d)
-        FT = self.kernel.features(XsT, np.empty((q, n), dtype=self.dtype))
-        out = np.empty((self.const.shape[0], n), dtype=self.dtype)
-        self.kernel.log_prob(FT, XsT, self.coef, out)
-        out += self.const[:, None]
-        if self.exact is not None:
-            for j, a, U, c in zip(*self.exact, self.exact_const):
-                out[j] = c + self.kernel.exact_half_mahalanobis(XsT, a, U)
+        limit = FAR_ROW.get(self.dtype, FAR_ROW[np.dtype(np.float64)])
+        far = None
+        if XsT.max(initial=0) > limit or XsT.min(initial=0) < -limit:  # no temporaries
+            far = np.flatnonzero(np.any(np.abs(XsT) > limit, axis=0))
+        # the far rows' overflows (their values are replaced below) are no news
+        with np.errstate(**({} if far is None else {"over": "ignore", "invalid": "ignore"})):
+            q = self.kernel.n_features_out(d)
+            FT = self.kernel.features(XsT, np.empty((q, n), dtype=self.dtype))
+            out = np.empty((self.const.shape[0], n), dtype=self.dtype)
+            self.kernel.log_prob(FT, XsT, self.coef, out)
+            out += self.const[:, None]
+            if self.exact is not None:
+                for j, a, U, c in zip(*self.exact, self.exact_const):
+                    out[j] = c + self.kernel.exact_half_mahalanobis(XsT, a, U)
+        if far is not None:
+            out[:, far] = self._direct_log_prob(X_chunk[far])
         return FT, XsT, out
+
+    def _direct_log_prob(self, X_rows):
+        """``log w_k + log N(x | k)`` (k, n) of a few rows, from x - m_k, in float64."""
+        means_s, prec_chol, base = self.direct
+        DT = (X_rows.astype(np.float64) - self.shift).T
+        kernel = self.kernel
+        out = np.array(
+            [c + kernel.exact_half_mahalanobis(DT, m, kernel.factor(prec_chol, j))
+             for j, (m, c) in enumerate(zip(means_s, base))]
+        )
+        with np.errstate(over="ignore"):  # beyond the dtype's range: -inf
+            return out.astype(self.dtype)
 
 
 def normalize_inplace(log_probT):

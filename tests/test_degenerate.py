@@ -224,6 +224,21 @@ def test_float32_near_1e19_matches_sklearn_on_float64(covariance_type):
     assert_allclose(ours.lower_bound_, sk.lower_bound_, rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_rows_far_from_the_mixture_score_their_density_or_minus_inf(covariance_type, dtype):
+    X = _blobs(60).astype(dtype)
+    model = _quiet_fit(GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0), X)
+    # near, far (squares past float32 once scaled), and beyond float32's range (-1e60)
+    rows = np.array([[1e3, -1e3], [1e9, 2e9], [-3e15, 1e12], [1e30, -1e30]]).astype(dtype)
+    expected = _sklearn_score_samples(model, rows.astype(np.float64))
+    scores = model.score_samples(rows)
+    beyond = expected < -np.finfo(dtype).max
+    assert beyond.tolist() == [False, False, False, dtype == np.float32]
+    assert np.all(scores[beyond] == -np.inf)
+    assert_allclose(scores[~beyond], expected[~beyond], rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 # --------------------------------------------------------------------------- re-seeding
 def _duplicated_clusters():
     rng = np.random.RandomState(0)
