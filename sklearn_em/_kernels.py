@@ -40,15 +40,21 @@ EXACT_BUDGET = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-3}
 # that mixtures' own rows never pay for it.
 FAR_ROW = {np.dtype(np.float64): 2.0**128, np.dtype(np.float32): 2.0**24}
 
+# The kernel scales (x - shift) only where the mixture's extent is beyond 2^+-UNSCALED: within
+# it, the features of rows out to FAR_ROW extents are far inside the dtype's normal range
+# unscaled (float32: within 2^+-80 of 1), and ordinary data pay no pass for the scaling.
+UNSCALED = {np.dtype(np.float64): 128, np.dtype(np.float32): 16}
+
 
 def power_of_two_scale(extent):
     """The power of two at or just above ``extent`` (1 if it is zero or not finite).
 
-    Kernels work on ``(x - shift) / scale`` with the scale of the data or the mixture: the
-    features (squares and products of those numbers) then stay near 1, neither overflowing
-    nor becoming subnormal in float32 at any magnitude of the data (float32 rows of spread
-    1e19 have squares past float32's 3.4e38). A power of two changes no rounding: every
-    product and sum is the unscaled one times an exact power of two.
+    Kernels work on ``(x - shift) / scale`` with the scale of the data or of the mixture
+    (the plan applies it only beyond ``UNSCALED``): the features (squares and products of
+    those numbers) then stay near 1, neither overflowing nor becoming subnormal in float32 at
+    any magnitude of the data (float32 rows of spread 1e19 have squares past float32's
+    3.4e38). A power of two changes no rounding: every product and sum is the unscaled one
+    times an exact power of two.
     """
     extent = float(extent)
     if not (np.isfinite(extent) and extent > 0):
@@ -144,6 +150,7 @@ class KernelPlan:
     exact: tuple = None  # (indices, (means - shift) / scale, scaled factors) computed directly
     exact_const: np.ndarray = None  # their constants without the -1/2 mu'P mu term
     scale: float = 1.0  # a power of two: the kernel works on (x - shift) / scale
+    far_limit: float = np.inf  # rows beyond it (in those units) on some feature are far
     direct: tuple = None  # (means - shift, precision factors, constants), float64, far rows
 
     @classmethod
@@ -156,16 +163,21 @@ class KernelPlan:
         # Shift to the mixture's centre: the quadratic forms are evaluated on numbers the
         # size of the data's spread, not of its offset from the origin.
         shift = weights @ means / weights.sum()
-        # ... and scaled to the mixture's extent about it: the features are numbers near 1
-        # (the quadratic forms are unchanged: means divided and factors multiplied by it)
-        scale = power_of_two_scale(mixture_extent(kernel, means - shift, prec_chol))
-        means_s = (means - shift) / scale
-        prec_chol_s = prec_chol * scale
+        # ... and, at extremes, scaled to the mixture's extent about it: the features are
+        # then numbers near 1 (the quadratic forms are unchanged: means divided and factors
+        # multiplied by it)
+        dtype = np.dtype(dtype)
+        unit = power_of_two_scale(mixture_extent(kernel, means - shift, prec_chol))
+        bound = 2.0 ** UNSCALED.get(dtype, UNSCALED[np.dtype(np.float64)])
+        scale = 1.0 if 1.0 / bound <= unit <= bound else unit
+        far_limit = FAR_ROW.get(dtype, FAR_ROW[np.dtype(np.float64)]) * (unit / scale)
+        means_s, prec_chol_s = means - shift, prec_chol
+        if scale != 1.0:
+            means_s, prec_chol_s = means_s / scale, prec_chol * scale
         coef, quad_const = kernel.plan(means_s, prec_chol_s, dtype)
         with np.errstate(divide="ignore"):
             log_weights = np.log(weights)
         base = log_weights + kernel.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
-        dtype = np.dtype(dtype)
         limit = EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
         far = np.flatnonzero(kernel.centre_distance(means_s, prec_chol_s) > limit)
         exact = exact_const = None
@@ -178,7 +190,7 @@ class KernelPlan:
             exact_const = base[far]
         return cls(
             kernel, shift, shift.astype(dtype), coef, (base + quad_const).astype(dtype),
-            dtype, exact, exact_const, scale, (means - shift, prec_chol, base),
+            dtype, exact, exact_const, scale, far_limit, (means - shift, prec_chol, base),
         )
 
     def weighted_log_prob(self, X_chunk):
@@ -192,10 +204,7 @@ class KernelPlan:
         np.subtract(X_chunk.T, self.shift_cast[:, None], out=XsT)
         if self.scale != 1.0:
             XsT *= self.dtype.type(1.0 / self.scale)
-        limit = FAR_ROW.get(self.dtype, FAR_ROW[np.dtype(np.float64)])
-        far = None
-        if XsT.max(initial=0) > limit or XsT.min(initial=0) < -limit:  # no temporaries
-            far = np.flatnonzero(np.any(np.abs(XsT) > limit, axis=0))
+        far = self._far_rows(XsT)
         # the far rows' overflows (their values are replaced below) are no news
         with np.errstate(**({} if far is None else {"over": "ignore", "invalid": "ignore"})):
             q = self.kernel.n_features_out(d)
@@ -209,6 +218,17 @@ class KernelPlan:
         if far is not None:
             out[:, far] = self._direct_log_prob(X_chunk[far])
         return FT, XsT, out
+
+    def _far_rows(self, XsT):
+        """Indices of the rows beyond ``far_limit`` on some feature, or None (usually)."""
+        flat = XsT.ravel()
+        # The sum of squares bounds each square (inf if it overflows): one BLAS pass, no
+        # temporary, clears ordinary chunks (the margin of 4 covers its rounding).
+        with np.errstate(over="ignore"):
+            if np.dot(flat, flat) <= 0.25 * self.far_limit**2:
+                return None
+        far = np.flatnonzero(np.any(np.abs(XsT) > self.far_limit, axis=0))
+        return far if far.size else None
 
     def _direct_log_prob(self, X_rows):
         """``log w_k + log N(x | k)`` (k, n) of a few rows, from x - m_k, in float64."""

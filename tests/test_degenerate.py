@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy import optimize, stats
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
+from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM, _kernels
 from sklearn_em._em import Prior, m_step
 from sklearn_em._kernels import statistics
 from conftest import ATTRIBUTES, COVARIANCE_TYPES, INIT_PARAMS, quiet_fit
@@ -224,19 +224,51 @@ def test_float32_near_1e19_matches_sklearn_on_float64(covariance_type):
     assert_allclose(ours.lower_bound_, sk.lower_bound_, rtol=1e-5)
 
 
+@pytest.mark.parametrize("magnitude", [1.0, 2.0**40])  # the kernel unscaled, scaled
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
-def test_rows_far_from_the_mixture_score_their_density_or_minus_inf(covariance_type, dtype):
-    X = _blobs(60).astype(dtype)
+def test_rows_far_from_the_mixture_score_their_density_or_minus_inf(
+    covariance_type, dtype, magnitude
+):
+    X = (_blobs(60) * magnitude).astype(dtype)
     model = _quiet_fit(GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0), X)
+    plan = _kernels.KernelPlan.from_params(model._model(), X.dtype)
+    assert (plan.scale != 1.0) == (dtype == np.float32 and magnitude != 1.0)
     # near, far (squares past float32 once scaled), and beyond float32's range (-1e60)
-    rows = np.array([[1e3, -1e3], [1e9, 2e9], [-3e15, 1e12], [1e30, -1e30]]).astype(dtype)
+    rows = [[1e3, -1e3], [1e9, 2e9], [-3e15, 1e12]] + [[1e30, -1e30]] * (magnitude == 1.0)
+    rows = (np.array(rows) * magnitude).astype(dtype)
     expected = _sklearn_score_samples(model, rows.astype(np.float64))
     scores = model.score_samples(rows)
     beyond = expected < -np.finfo(dtype).max
-    assert beyond.tolist() == [False, False, False, dtype == np.float32]
+    assert beyond.tolist() == [False] * 3 + [dtype == np.float32] * (magnitude == 1.0)
     assert np.all(scores[beyond] == -np.inf)
     assert_allclose(scores[~beyond], expected[~beyond], rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "covariance_type, n_features", [(c, 3) for c in COVARIANCE_TYPES] + [("full", 40)]
+)
+def test_kernel_scale_changes_no_rounding(monkeypatch, covariance_type, n_features, dtype):
+    # The same fit with the kernel scaled to the mixture's extent (a power of two) and
+    # unscaled: bit for bit the same numbers (d=40 is the direct 'full' kernel).
+    rng = np.random.RandomState(0)
+    X = (_blobs(400, n_features) * [3.0] + 1e3).astype(dtype)
+    weights = rng.randint(0, 3, size=X.shape[0]).astype(float)
+    kw = dict(covariance_type=covariance_type, random_state=0, max_iter=10, tol=0)
+
+    def fit():
+        model = _quiet_fit(GaussianMixtureEM(3, **kw), X, sample_weight=weights)
+        return model, _kernels.KernelPlan.from_params(model._model(), X.dtype)
+
+    unscaled, plan = fit()
+    assert plan.scale == 1.0
+    monkeypatch.setitem(_kernels.UNSCALED, np.dtype(dtype), 0)  # scale at every extent
+    scaled, plan = fit()
+    assert plan.scale not in (1.0, 0.5, 2.0)
+    for name in ATTRIBUTES + ("lower_bound_",):
+        assert_array_equal(getattr(scaled, name), getattr(unscaled, name), err_msg=name)
+    assert_array_equal(scaled.predict_proba(X), unscaled.predict_proba(X))
 
 
 # --------------------------------------------------------------------------- re-seeding
