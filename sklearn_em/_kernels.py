@@ -40,9 +40,10 @@ EXACT_BUDGET = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-3}
 # that mixtures' own rows never pay for it.
 FAR_ROW = {np.dtype(np.float64): 2.0**128, np.dtype(np.float32): 2.0**24}
 
-# The kernel scales (x - shift) only where the mixture's extent is beyond 2^+-UNSCALED: within
-# it, the features of rows out to FAR_ROW extents are far inside the dtype's normal range
-# unscaled (float32: within 2^+-80 of 1), and ordinary data pay no pass for the scaling.
+# The kernel scales (x - shift) only where the mixture's extent is beyond 2^UNSCALED or its
+# tightest spread below 2^-UNSCALED: within that, the features of rows out to FAR_ROW extents
+# and the coefficients are far inside the dtype's normal range unscaled (float32: within
+# 2^+-80 of 1), and ordinary data pay no pass for the scaling.
 UNSCALED = {np.dtype(np.float64): 128, np.dtype(np.float32): 16}
 
 
@@ -59,8 +60,8 @@ def power_of_two_scale(extent):
     extent = float(extent)
     if not (np.isfinite(extent) and extent > 0):
         return 1.0
-    # within float32's normal exponents, with room for the squares of the inverse
-    exponent = int(np.clip(np.frexp(extent)[1], -60, 60))
+    # the scale and its inverse are normal float32 numbers
+    exponent = int(np.clip(np.frexp(extent)[1], -120, 120))
     return float(np.ldexp(1.0, exponent))
 
 
@@ -124,13 +125,32 @@ def _map_chunks(fn, X, params):
             return list(pool.map(fn, slices))
 
 
-def mixture_extent(kernel, means_s, prec_chol):
-    """How far the mixture reaches about the shift: the largest of its means' coordinates
-    (relative to the shift) and of its components' standard deviations, in float64."""
+def kernel_scale(kernel, means_c, prec_chol, dtype):
+    """``(scale, far_limit)`` of a plan: the power of two the kernel divides ``x - shift`` by,
+    and the distance (in those units) beyond which a row is far (see FAR_ROW).
+
+    The mixture reaches about the shift as far as the largest of its means' coordinates
+    (``means_c``, relative to the shift) and of its standard deviations (``hi``); its
+    tightest component spreads as little as the smallest conditional standard deviation
+    (``lo``, from the largest diagonal precision). Features grow like (hi / scale)^2 and the
+    coefficients like (scale / lo)^2: where either could leave the dtype's range unscaled,
+    the scale is the geometric middle of the two, which keeps both as near 1 as can be.
+    """
     with np.errstate(all="ignore"):
         variances = kernel.variances(prec_chol)
-        extent = max(np.abs(means_s).max(initial=0.0), np.sqrt(np.max(variances, initial=0.0)))
-    return extent
+        hi = max(np.abs(means_c).max(initial=0.0), np.sqrt(np.max(variances, initial=0.0)))
+        precisions = np.square(prec_chol)
+        if kernel.matrix:  # P = U U^T: its diagonal holds the rows' squared norms
+            precisions = precisions.sum(axis=-1)
+        lo = 1.0 / np.sqrt(np.max(precisions, initial=0.0))
+    unit = power_of_two_scale(hi)
+    bound = 2.0 ** UNSCALED.get(dtype, UNSCALED[np.dtype(np.float64)])
+    if unit <= bound and not lo < 1.0 / bound:  # lo nan or inf: nothing to protect
+        scale = 1.0
+    else:
+        with np.errstate(all="ignore"):
+            scale = power_of_two_scale(np.sqrt(hi * lo) if 0 < lo < hi else hi)
+    return scale, FAR_ROW.get(dtype, FAR_ROW[np.dtype(np.float64)]) * (unit / scale)
 
 
 @dataclass(frozen=True)
@@ -163,14 +183,11 @@ class KernelPlan:
         # Shift to the mixture's centre: the quadratic forms are evaluated on numbers the
         # size of the data's spread, not of its offset from the origin.
         shift = weights @ means / weights.sum()
-        # ... and, at extremes, scaled to the mixture's extent about it: the features are
-        # then numbers near 1 (the quadratic forms are unchanged: means divided and factors
-        # multiplied by it)
+        # ... and, at extremes, scaled (by a power of two) to the mixture's extent about it:
+        # the features and coefficients are then numbers near 1 (the quadratic forms are
+        # unchanged: means divided and factors multiplied by it)
         dtype = np.dtype(dtype)
-        unit = power_of_two_scale(mixture_extent(kernel, means - shift, prec_chol))
-        bound = 2.0 ** UNSCALED.get(dtype, UNSCALED[np.dtype(np.float64)])
-        scale = 1.0 if 1.0 / bound <= unit <= bound else unit
-        far_limit = FAR_ROW.get(dtype, FAR_ROW[np.dtype(np.float64)]) * (unit / scale)
+        scale, far_limit = kernel_scale(kernel, means - shift, prec_chol, dtype)
         means_s, prec_chol_s = means - shift, prec_chol
         if scale != 1.0:
             means_s, prec_chol_s = means_s / scale, prec_chol * scale

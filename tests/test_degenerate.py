@@ -660,6 +660,16 @@ REMEDY = re.compile(r"[Ff]it (on )?float64 data or rescale the features\.")
     data=(np.array([[1.6e20]] * 5 + [[-7e19]], np.float32), np.array([1.0] * 5 + [0.0])),
     k=1, covariance_type="full", init_params="kmeans", reg_covar=1e-6, prior_strength=None,
 )
+# Found by hypothesis: a wide component (sd 3e16) and a spike (variance reg_covar) on float32
+# rows at 1.8e28. Scaled to the wide one's extent, the spike's coefficients (1e6 * 2^110)
+# overflowed float32 and every row scored nan; the scale now balances both.
+@example(
+    data=(
+        np.tile(np.array([[1.7640524e28, 4.0015722e27]], np.float32), (10, 1)),
+        np.array([1.0, 1, 2, 0, 2, 0, 0, 0, 2, 1]),
+    ),
+    k=2, covariance_type="diag", init_params="kmeans", reg_covar=1e-6, prior_strength=1.0,
+)
 @settings(max_examples=40, deadline=None)
 @given(
     data=awkward_data(),
