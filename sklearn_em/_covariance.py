@@ -245,10 +245,8 @@ class _Full(_Kernel):
     def variances(prec_chol):
         """The components' marginal variances (k, d): the diagonal of their covariances."""
         # diag(inv(U U^T)) = diag(V^T V) with V = inv(U): the squared column norms of V,
-        # from one batched solve for all k (as in precisions_cholesky)
-        k, d, _ = prec_chol.shape
-        V = np.linalg.solve(prec_chol, np.broadcast_to(np.eye(d), (k, d, d)))
-        return np.square(V).sum(axis=1)
+        # from one batched inverse for all k (once per pass: a bound on the data's extent)
+        return np.square(np.linalg.inv(prec_chol)).sum(axis=1)
 
     @staticmethod
     def precisions_cholesky_from_precisions(precisions):

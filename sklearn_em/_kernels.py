@@ -8,6 +8,7 @@ threads as BLAS would use, each calling single-threaded BLAS: small products par
 far better across chunks than inside one BLAS call.
 """
 
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -58,11 +59,11 @@ def power_of_two_scale(extent):
     times an exact power of two.
     """
     extent = float(extent)
-    if not (np.isfinite(extent) and extent > 0):
+    if not (math.isfinite(extent) and extent > 0):
         return 1.0
-    # the scale and its inverse are normal float32 numbers
-    exponent = int(np.clip(np.frexp(extent)[1], -120, 120))
-    return float(np.ldexp(1.0, exponent))
+    # the scale and its inverse are normal float32 numbers (math: this runs once per pass,
+    # where NumPy's scalar functions cost microseconds)
+    return math.ldexp(1.0, min(max(math.frexp(extent)[1], -120), 120))
 
 
 def chunk_rows(n_samples, n_components, n_features, itemsize, covariance_type="full"):
@@ -125,7 +126,7 @@ def _map_chunks(fn, X, params):
             return list(pool.map(fn, slices))
 
 
-def kernel_scale(kernel, means_c, prec_chol, dtype):
+def kernel_scale(kernel, means_c, prec_chol, dtype, covariances=None):
     """``(scale, far_limit)`` of a plan: the power of two the kernel divides ``x - shift`` by,
     and the distance (in those units) beyond which a row is far (see FAR_ROW).
 
@@ -135,21 +136,25 @@ def kernel_scale(kernel, means_c, prec_chol, dtype):
     (``lo``, from the largest diagonal precision). Features grow like (hi / scale)^2 and the
     coefficients like (scale / lo)^2: where either could leave the dtype's range unscaled,
     the scale is the geometric middle of the two, which keeps both as near 1 as can be.
+    ``covariances`` (in the kernel's storage), where known, spare inverting the factors.
     """
     with np.errstate(all="ignore"):
-        variances = kernel.variances(prec_chol)
-        hi = max(np.abs(means_c).max(initial=0.0), np.sqrt(np.max(variances, initial=0.0)))
         precisions = np.square(prec_chol)
         if kernel.matrix:  # P = U U^T: its diagonal holds the rows' squared norms
             precisions = precisions.sum(axis=-1)
-        lo = 1.0 / np.sqrt(np.max(precisions, initial=0.0))
+        if covariances is None:
+            variances = kernel.variances(prec_chol)
+        else:
+            variances = np.diagonal(covariances, 0, -2, -1) if kernel.matrix else covariances
+        hi = max(float(np.abs(means_c).max()), math.sqrt(float(variances.max())))
+        max_precision = float(precisions.max())
+    lo = 1.0 / math.sqrt(max_precision) if max_precision > 0 else math.inf
     unit = power_of_two_scale(hi)
     bound = 2.0 ** UNSCALED.get(dtype, UNSCALED[np.dtype(np.float64)])
     if unit <= bound and not lo < 1.0 / bound:  # lo nan or inf: nothing to protect
         scale = 1.0
     else:
-        with np.errstate(all="ignore"):
-            scale = power_of_two_scale(np.sqrt(hi * lo) if 0 < lo < hi else hi)
+        scale = power_of_two_scale(math.sqrt(hi) * math.sqrt(lo) if 0 < lo < hi else hi)
     return scale, FAR_ROW.get(dtype, FAR_ROW[np.dtype(np.float64)]) * (unit / scale)
 
 
@@ -187,7 +192,9 @@ class KernelPlan:
         # the features and coefficients are then numbers near 1 (the quadratic forms are
         # unchanged: means divided and factors multiplied by it)
         dtype = np.dtype(dtype)
-        scale, far_limit = kernel_scale(kernel, means - shift, prec_chol, dtype)
+        scale, far_limit = kernel_scale(
+            kernel, means - shift, prec_chol, dtype, params.covariances
+        )
         means_s, prec_chol_s = means - shift, prec_chol
         if scale != 1.0:
             means_s, prec_chol_s = means_s / scale, prec_chol * scale
@@ -222,18 +229,25 @@ class KernelPlan:
         if self.scale != 1.0:
             XsT *= self.dtype.type(1.0 / self.scale)
         far = self._far_rows(XsT)
-        # the far rows' overflows (their values are replaced below) are no news
-        with np.errstate(**({} if far is None else {"over": "ignore", "invalid": "ignore"})):
-            q = self.kernel.n_features_out(d)
-            FT = self.kernel.features(XsT, np.empty((q, n), dtype=self.dtype))
-            out = np.empty((self.const.shape[0], n), dtype=self.dtype)
-            self.kernel.log_prob(FT, XsT, self.coef, out)
-            out += self.const[:, None]
-            if self.exact is not None:
-                for j, a, U, c in zip(*self.exact, self.exact_const):
-                    out[j] = c + self.kernel.exact_half_mahalanobis(XsT, a, U)
-        if far is not None:
-            out[:, far] = self._direct_log_prob(X_chunk[far])
+        if far is None:
+            return self._expanded(XsT)
+        # the far rows' overflows (their values are replaced here) are no news
+        with np.errstate(over="ignore", invalid="ignore"):
+            FT, XsT, out = self._expanded(XsT)
+        out[:, far] = self._direct_log_prob(X_chunk[far])
+        return FT, XsT, out
+
+    def _expanded(self, XsT):
+        """``(FT, XsT, log_probT)`` of shifted (and scaled) rows from the features."""
+        d, n = XsT.shape
+        q = self.kernel.n_features_out(d)
+        FT = self.kernel.features(XsT, np.empty((q, n), dtype=self.dtype))
+        out = np.empty((self.const.shape[0], n), dtype=self.dtype)
+        self.kernel.log_prob(FT, XsT, self.coef, out)
+        out += self.const[:, None]
+        if self.exact is not None:
+            for j, a, U, c in zip(*self.exact, self.exact_const):
+                out[j] = c + self.kernel.exact_half_mahalanobis(XsT, a, U)
         return FT, XsT, out
 
     def _far_rows(self, XsT):
@@ -390,6 +404,8 @@ def _moments_stats(kernel, moments, d, scale, exact=None):
     """(nk, means, centred scatter) from summed moments of ``(x - shift) / scale``, in the
     data's units (means relative to the shift)."""
     nk, means, scatter = kernel.moments_stats(moments, d, exact)
+    if scale == 1.0:
+        return nk, means, scatter
     # a power of two (see power_of_two_scale): exact in float64
     return nk, means * scale, scatter * scale**2
 
