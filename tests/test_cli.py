@@ -178,12 +178,15 @@ def test_labels_file(tmp_path, capsys):
         rows = list(csv.reader(f))
     sel = GaussianMixtureSelector(n_components=[1, 2, 3], covariance_type="full", random_state=0).fit(X)
     k = sel.best_estimator_.n_components
-    assert rows[0] == ["label"] + [f"prob_{j}" for j in range(k)]
+    assert rows[0] == ["label", "uncertainty"] + [f"prob_{j}" for j in range(k)]
     labels = np.array([int(r[0]) for r in rows[1:]])
-    proba = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    uncertainty = np.array([float(r[1]) for r in rows[1:]])
+    proba = np.array([[float(v) for v in r[2:]] for r in rows[1:]])
     np.testing.assert_array_equal(labels, sel.predict(X))
     np.testing.assert_array_equal(proba, sel.predict_proba(X))  # repr round-trips exactly
     np.testing.assert_array_equal(labels, proba.argmax(axis=1))
+    # mclust's uncertainty: 1 - the probability of the most probable component
+    np.testing.assert_array_equal(uncertainty, 1 - sel.predict_proba(X).max(axis=1))
 
 
 @pytest.mark.parametrize("criterion", ["aic", "icl"])
@@ -262,9 +265,10 @@ def test_missing_file_and_directory(tmp_path, capsys):
 
 def test_binary_file(tmp_path, capsys):
     path = tmp_path / "data.csv"
-    path.write_bytes(b"\xff\xfe\x00\x81binary")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     code, _, err = run(["fit", str(path)], capsys)
-    assert code == 2 and "not a UTF-8 text file" in err and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1
+    assert err == f"sklearn-em: error: {path}: not a text file (it holds NUL bytes; expected CSV or TSV)\n"
 
 
 def test_unwritable_output(tmp_path, capsys):

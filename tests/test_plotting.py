@@ -166,7 +166,7 @@ def test_selection_figure_is_a_png(selector, data, tmp_path):
     assert plotting.save_selection_figure(selector, data, path, dpi=50) == path
     assert is_png(path)
     img = mpimg.imread(path)
-    assert img.shape[:2] == (int(5.5 * 50), 13 * 50) and img.shape[2] in (3, 4)
+    assert img.shape[:2] == (int(5.5 * 50), 19 * 50) and img.shape[2] in (3, 4)
     assert img[..., :3].std() > 0  # not a blank canvas
 
 

@@ -1,0 +1,351 @@
+"""Reading a delimited text file (CSV, TSV, semicolon) into numeric columns for the CLI.
+
+NumPy's C reader (``np.loadtxt``) parses the numbers; this module only works out what it
+needs to be told -- encoding, delimiter, decimal mark, header, which columns are numbers --
+from a sample of the file, and turns every problem into one sentence naming the file, the
+line and the column. It needs nothing beyond the package's own dependencies, so the command
+works after a plain ``pip install sklearn-em``.
+"""
+
+import csv
+import re
+from itertools import repeat
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# cells read as "no value" (compared case-insensitively), as R's and pandas' readers do
+MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
+# candidate delimiters, in the order they win when several split every sampled line evenly:
+# a semicolon file usually holds decimal commas, so ';' goes before ','
+DELIMITERS = ("\t", ";", ",", "|")
+SAMPLE_ROWS = 1000
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+_SKIPPED_LINE = re.compile(r"^[ \t]*(?:#|\r?$)", re.MULTILINE)
+_DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+
+
+class InputError(Exception):
+    """Bad input or arguments: reported as one line on stderr, exit status 2."""
+
+
+@dataclass
+class Table:
+    """The columns of a delimited text file that a mixture is fitted to, and what was left out.
+
+    ``values`` holds NaN where a cell was missing (an NA token or an empty cell).
+    """
+
+    values: np.ndarray
+    columns: list
+    source: str
+    line_numbers: np.ndarray
+    ids: np.ndarray = None
+    id_name: str = None
+    dropped: list = field(default_factory=list)  # text columns, left out
+    excluded: list = field(default_factory=list)  # left out by --columns / --exclude
+    id_like: list = field(default_factory=list)  # numeric columns that look like a row ID
+    notes: list = field(default_factory=list)
+    delimiter: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+
+
+# ---------------------------------------------------------------------- bytes -> text
+def decode(data, source, encoding=None):
+    """Text of a file's bytes: UTF-8 (with or without BOM), UTF-16 with a BOM, else cp1252.
+
+    Returns the text and the name of the encoding used.
+    """
+    if encoding is not None:
+        try:
+            return data.decode(encoding), encoding
+        except LookupError:
+            raise InputError(f"--encoding: unknown encoding '{encoding}'") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{source}: not readable as {encoding} (byte {exc.start}); "
+                "try another --encoding"
+            ) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    if b"\x00" in data[:65536]:
+        raise InputError(f"{source}: not a text file (it holds NUL bytes; expected CSV or TSV)")
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    # Windows' Latin-1 (what spreadsheets save as "CSV" in Western Europe); latin-1 itself for
+    # the few bytes cp1252 leaves undefined. Either decodes any byte: the user is told which.
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+# ---------------------------------------------------------------------- sniffing
+def _split(lines, delimiter):
+    return [[f.strip() for f in row] for row in csv.reader(lines, delimiter=delimiter)]
+
+
+def sniff_delimiter(sample):
+    """The delimiter that splits every sampled line into the same number (> 1) of fields."""
+    for d in DELIMITERS:
+        widths = {len(row) for row in _split(sample, d)}
+        if len(widths) == 1 and widths.pop() > 1:
+            return d
+    counts = {d: sample[0].count(d) for d in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def is_missing(text):
+    return text.lower() in MISSING
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def sniff_decimal(rows, delimiter):
+    """',' when the cells write decimals with a comma (and none with a point), else '.'."""
+    if delimiter == ",":
+        return "."
+    comma = point = False
+    for row in rows:
+        for cell in row:
+            comma = comma or _DECIMAL_COMMA.fullmatch(cell) is not None
+            point = point or _DECIMAL_POINT.fullmatch(cell) is not None
+    return "," if comma and not point else "."
+
+
+# ---------------------------------------------------------------------- column choice
+def resolve_column(spec, names, option, source):
+    """Index of the column named ``spec``, or at 1-based position ``spec``."""
+    if spec in names:
+        return names.index(spec)
+    if spec.isdigit() and 1 <= int(spec) <= len(names):
+        return int(spec) - 1
+    raise InputError(
+        f"{option}: no column '{spec}' (the columns of {source} are: {', '.join(names)}; "
+        f"or give positions 1-{len(names)})"
+    )
+
+
+def _column_list(text, names, option, source):
+    specs = [s.strip() for s in text.split(",") if s.strip()]
+    if not specs:
+        raise InputError(f"{option}: expected column names or positions, got '{text}'")
+    return list(dict.fromkeys(resolve_column(s, names, option, source) for s in specs))
+
+
+def looks_like_row_id(values):
+    """Unique, evenly increasing integers (1, 2, 3, ... or 1001, 1002, ...): a row number."""
+    if len(values) < 3 or not np.all(np.isfinite(values)):
+        return False
+    if not np.array_equal(values, np.round(values)):
+        return False
+    steps = np.diff(values)
+    return bool(steps[0] > 0 and np.all(steps == steps[0]))
+
+
+# ---------------------------------------------------------------------- reading
+def read_table(data, source, *, tab=False, encoding=None, columns=None, exclude=None,
+               id_column=None):
+    """Parse the bytes of a delimited text file into the numeric columns to fit.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's contents.
+    source : str
+        How to name the file in messages.
+    tab : bool, default=False
+        The file is tab-separated (a ``.tsv`` or ``.tab`` name); otherwise the delimiter
+        (tab, semicolon, comma or bar) is detected.
+    encoding : str, default=None
+        The text encoding; default: UTF-8, else UTF-16 with a BOM, else cp1252.
+    columns, exclude : str, default=None
+        Comma-separated names or 1-based positions: fit only ``columns``, or every numeric
+        column but ``exclude``.
+    id_column : str, default=None
+        A name or position: the column is kept as each row's identifier, not fitted.
+
+    Returns
+    -------
+    table : Table
+
+    Raises
+    ------
+    InputError
+        With a one-line explanation of what is wrong with the file or the column options.
+    """
+    guessed_encoding = encoding is None
+    text, encoding = decode(data, source, encoding)
+    guessed_encoding = guessed_encoding and encoding not in ("utf-8", "utf-16")
+    text = text.lstrip("\ufeff")
+    lines = text.rstrip().splitlines()
+    if _SKIPPED_LINE.search(text.rstrip()) is None:
+        line_numbers = np.arange(1, len(lines) + 1)
+    else:  # blank lines and comments are skipped; messages keep the file's line numbers
+        keep = [i for i, line in enumerate(lines)
+                if line.strip() and not line.lstrip().startswith("#")]
+        lines = [lines[i] for i in keep]
+        line_numbers = np.asarray(keep, dtype=np.int64) + 1
+    if not lines:
+        raise InputError(f"{source}: the file is empty")
+
+    delimiter = "\t" if tab else sniff_delimiter(lines[:50])
+    sample = _split(lines[: SAMPLE_ROWS + 1], delimiter)
+    width = len(sample[0])
+    decimal = sniff_decimal(sample[1:], delimiter)
+
+    def number(cell):
+        return _is_number(cell.replace(",", ".") if decimal == "," else cell)
+
+    # The first line is a header when it holds text above a column of numbers, or only text.
+    first_text = [not is_missing(s) and not number(s) for s in sample[0]]
+    below = sample[1:]
+    numbers_below = [
+        bool(below) and all(j < len(r) and (is_missing(r[j]) or number(r[j])) for r in below)
+        for j in range(width)
+    ]
+    header = all(first_text) or any(t and b for t, b in zip(first_text, numbers_below))
+    if header:
+        names = [name or f"x{j + 1}" for j, name in enumerate(sample[0])]
+        lines, line_numbers, sample = lines[1:], line_numbers[1:], sample[1:]
+    else:
+        names = [f"x{j + 1}" for j in range(width)]
+    if not lines:
+        raise InputError(f"{source}: has a header line but no data rows")
+    _check_widths(lines, line_numbers, delimiter, width, source)
+
+    # which columns hold numbers, from the sample; the full read finds any exception
+    kinds = []
+    for j, name in enumerate(names):
+        present = [(n, r[j]) for n, r in zip(line_numbers, sample) if not is_missing(r[j])]
+        ok = [number(s) for _, s in present]
+        if present and not any(ok):
+            kinds.append("text")
+        elif not all(ok):
+            n, bad = next((n, s) for (n, s), good in zip(present, ok) if not good)
+            raise InputError(f"{source}: column '{name}' mixes numbers and text (line {n}: '{bad}')")
+        else:
+            kinds.append("number")
+
+    id_index = None if id_column is None else resolve_column(id_column, names, "--id", source)
+    numeric = [j for j in range(width) if kinds[j] == "number" and j != id_index]
+    dropped = [names[j] for j in range(width) if kinds[j] == "text" and j != id_index]
+    if columns is not None:
+        chosen = _column_list(columns, names, "--columns", source)
+        if id_index in chosen:
+            raise InputError(f"--columns: column '{names[id_index]}' is the --id column")
+        text_cols = [names[j] for j in chosen if kinds[j] == "text"]
+        if text_cols:
+            raise InputError(f"--columns: column '{text_cols[0]}' of {source} holds text, not numbers")
+        excluded = [names[j] for j in numeric if j not in chosen]
+        dropped = [names[j] for j in range(width)
+                   if kinds[j] == "text" and j != id_index and j not in chosen]
+    else:
+        left_out = [] if exclude is None else _column_list(exclude, names, "--exclude", source)
+        if id_index in left_out:
+            raise InputError(f"--exclude: column '{names[id_index]}' is the --id column")
+        chosen = [j for j in numeric if j not in left_out]
+        excluded = [names[j] for j in left_out]
+
+    if not chosen and columns is None and not numeric:
+        raise InputError(
+            f"{source}: no numeric columns (non-numeric columns: {', '.join(dropped)})"
+            if dropped else f"{source}: no numeric data"
+        )
+    if not chosen:
+        raise InputError(f"--exclude: leaves no column of {source} to fit")
+
+    values = _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, source)
+    id_like = []
+    if columns is None:
+        # a patient number or row index is not a feature, but a fit would use it silently
+        id_like = [c for c in range(len(chosen)) if looks_like_row_id(values[:, c])]
+        if len(id_like) == len(chosen):
+            only = names[chosen[id_like[0]]]
+            raise InputError(
+                f"{source}: the only numeric column left, '{only}', looks like a row ID "
+                f"(unique, evenly increasing integers); to fit it anyway, say --columns {only}"
+            )
+        values = np.ascontiguousarray(np.delete(values, id_like, axis=1))
+        id_like, chosen = (
+            [names[chosen[c]] for c in id_like],
+            [j for c, j in enumerate(chosen) if c not in id_like],
+        )
+    ids = None
+    if id_index is not None:
+        ids = np.array([row[id_index] for row in _split(lines, delimiter)], dtype=object)
+
+    notes = []
+    if guessed_encoding:
+        notes.append(f"{source} is not UTF-8; read it as {encoding} (--encoding sets another)")
+    for name in id_like:
+        notes.append(
+            f"left out column '{name}': its unique, evenly increasing integers look like a row "
+            f"ID (fit it with --columns, or carry it into --out with --id {name})"
+        )
+    return Table(
+        values=values, columns=[names[j] for j in chosen], source=source,
+        line_numbers=line_numbers, ids=ids,
+        id_name=None if id_index is None else names[id_index],
+        dropped=dropped, excluded=excluded, id_like=id_like, notes=notes,
+        delimiter=delimiter, decimal=decimal, encoding=encoding,
+    )
+
+
+def _check_widths(lines, line_numbers, delimiter, width, source):
+    """Every line has as many fields as the first; counted fast, confirmed by csv on doubt."""
+    counts = np.fromiter(map(str.count, lines, repeat(delimiter)), dtype=np.int64,
+                         count=len(lines))
+    doubtful = np.flatnonzero(counts != width - 1)
+    for i in doubtful:  # a quoted delimiter, or a real ragged line
+        (row,) = _split([lines[i]], delimiter)
+        if len(row) != width:
+            raise InputError(
+                f"{source}: line {line_numbers[i]} has {len(row)} fields, "
+                f"but the first line has {width}"
+            )
+
+
+def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, source):
+    """The chosen columns as a float64 array; missing cells become NaN."""
+    if decimal == ",":
+        lines = [line.replace(",", ".") for line in lines]
+    try:
+        return _loadtxt(lines, delimiter, chosen)
+    except ValueError:
+        pass
+    # Missing cells: NumPy reads 'nan' but not the other NA tokens nor an empty cell, so
+    # they are written as 'nan' -- the slow path, taken only for files that hold them.
+    d = re.escape(delimiter)
+    tokens = "|".join(re.escape(t) for t in sorted(MISSING - {""}))
+    pattern = re.compile(
+        rf'(?:(?<={d})|^)[ \t]*"?(?:{tokens})?"?[ \t]*(?={d}|$)', re.IGNORECASE
+    )
+    lines = [pattern.sub("nan", line) for line in lines]
+    try:
+        return _loadtxt(lines, delimiter, chosen)
+    except ValueError:
+        pass
+    # a cell that is neither a number nor missing, after the sampled rows: find it to say so
+    for n, row in zip(line_numbers, _split(lines, delimiter)):
+        for j in chosen:
+            if not is_missing(row[j]) and not _is_number(row[j]):
+                raise InputError(
+                    f"{source}: column '{names[j]}' mixes numbers and text (line {n}: '{row[j]}')"
+                )
+    raise InputError(f"{source}: cannot read the numbers")  # not reached for a valid table
+
+
+def _loadtxt(lines, delimiter, chosen):
+    return np.loadtxt(lines, delimiter=delimiter, usecols=chosen, quotechar='"',
+                      dtype=np.float64, ndmin=2)
