@@ -34,10 +34,14 @@ def _axes(ax):
     return ax
 
 
-def _colors(n):
+def _colormap(name):
     import matplotlib
 
-    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return matplotlib.colormaps[name]
+
+
+def _colors(n):
+    cmap = _colormap("tab10" if n <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(n)]
 
 
@@ -243,7 +247,7 @@ def _projection(model, values, feature_names):
     labels = [f"first principal axis ({share[0]:.0%} of variance)",
               f"second principal axis ({share[1]:.0%} of variance)"]
     return ((values - centre) @ V, (means - centre) @ V,
-            np.einsum("ji,kjl,lm->kim", V, covs, V), labels, f" (projected from {d} dimensions)")
+            np.einsum("ji,kjl,lm->kim", V, covs, V), labels, f"projected from {d} dimensions")
 
 
 def _shown(n, max_points, seed=0):
@@ -347,8 +351,9 @@ def plot_classification(estimator, X, *, ax=None, feature_names=None, max_points
     _component_legend(ax, colors, extra=_ellipse_legend())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    subset = f"; {len(shown):,} of {len(P):,} points shown" if len(shown) < len(P) else ""
-    ax.set_title(f"Classification: {title}{projected}{subset}")
+    subset = f"{len(shown):,} of {len(P):,} points shown" if len(shown) < len(P) else ""
+    detail = "; ".join(part for part in (projected, subset) if part)
+    ax.set_title(f"Classification: {title}" + (f"\n({detail})" if detail else ""))
     ax.autoscale_view()
     return ax
 
@@ -376,8 +381,9 @@ def _plot_1d(ax, model, x, colors, name, title):
     for j in range(k):
         dens = model.weights_[j] * norm.pdf(grid, model.means_[j, 0], sd[j])
         total += dens
-        ax.plot(grid, dens, color=colors[j], linestyle="--", label=f"component {j}")
-    ax.plot(grid, total, color="black", linewidth=2, label="mixture density")
+        ax.fill_between(grid, dens, color=colors[j], alpha=0.3, linewidth=0)
+        ax.plot(grid, dens, color=colors[j], linewidth=1.5, label=f"component {j}")
+    ax.plot(grid, total, color="black", linewidth=1.5, linestyle="--", label="mixture density")
     ax.set_xlabel(name)
     ax.set_ylabel("density")
     ax.set_title(f"Density: {title}")
@@ -422,26 +428,37 @@ def plot_uncertainty(estimator, X, *, ax=None, feature_names=None, max_points=50
     k = model.means_.shape[0]
     colors = _colors(k)
     top = max(1.0 - 1.0 / k, 1e-12)
-    # the most uncertain rows matter most here: they are kept and drawn last (on top)
-    order = np.argsort(u, kind="stable")[-max_points:]
+    # as mclust: the surer a row, the smaller and lighter (but still visible) its point
+    from matplotlib.colors import ListedColormap
+
+    greys = ListedColormap(_colormap("Greys")(np.linspace(0.3, 1.0, 256)))
+    # an even subset of many rows, plus the most uncertain ones (what this plot is for),
+    # the most uncertain drawn last, on top
+    shown = _shown(len(u), max_points)
+    if len(shown) < len(u):
+        doubtful = np.flatnonzero(u >= 0.05 * top)
+        doubtful = doubtful[np.argsort(u[doubtful], kind="stable")[-(max_points // 10):]]
+        shown = np.union1d(shown, doubtful)
+    order = shown[np.argsort(u[shown], kind="stable")]
     if values.shape[1] == 1:
-        ax.scatter(values[order, 0], u[order], c=u[order], cmap="viridis", vmin=0, vmax=top,
-                   s=10, rasterized=len(order) > 5000)
+        ax.scatter(values[order, 0], u[order], c=u[order], cmap=greys, vmin=0, vmax=top,
+                   s=10, linewidths=0, rasterized=len(order) > 5000)
         ax.set_xlabel(names[0])
         ax.set_ylabel("uncertainty (1 - max probability)")
         ax.set_ylim(-0.02 * top, 1.05 * top)
         ax.set_title(f"Uncertainty: {model.covariance_type}, {k} components")
         return ax
     P, means, covs, (xlabel, ylabel), projected = _projection(model, values, names)
-    size = 4 + 60 * (u[order] / top)
-    points = ax.scatter(P[order, 0], P[order, 1], c=u[order], s=size, cmap="viridis_r",
+    size = _point_style(len(order))["s"] * (0.6 + 4 * u[order] / top)
+    points = ax.scatter(P[order, 0], P[order, 1], c=u[order], s=size, cmap=greys,
                         vmin=0, vmax=top, linewidths=0, zorder=1,
                         rasterized=len(order) > 5000)
     _ellipses(ax, means, covs, colors, n_stds=(1,))
     ax.figure.colorbar(points, ax=ax, label="uncertainty (1 - max probability)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"Uncertainty: {model.covariance_type}, {k} components{projected}")
+    ax.set_title(f"Uncertainty: {model.covariance_type}, {k} components"
+                 + (f"\n({projected})" if projected else ""))
     ax.autoscale_view()
     return ax
 
