@@ -21,8 +21,9 @@ from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
 from sklearn_em.plotting import plot_classification
 
 rng = np.random.default_rng(3)
-X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(5, 1, (100, 2)),
-               np.tile([[10.0, -3.0]], (6, 1))])  # six identical rows
+X = np.vstack(
+    [rng.normal(0, 1, (100, 2)), rng.normal(5, 1, (100, 2)), np.tile([[10.0, -3.0]], (6, 1))]
+)  # six identical rows
 
 # %%
 # scikit-learn, without regularisation

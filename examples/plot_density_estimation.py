@@ -22,16 +22,18 @@ truth = [(0.6, stats.gamma(a=2.0, scale=1.0)), (0.4, stats.norm(loc=7.0, scale=0
 
 def draw(n):
     which = rng.random(n) < truth[0][0]
-    return np.where(which, truth[0][1].rvs(n, random_state=rng),
-                    truth[1][1].rvs(n, random_state=rng))[:, None]
+    return np.where(
+        which, truth[0][1].rvs(n, random_state=rng), truth[1][1].rvs(n, random_state=rng)
+    )[:, None]
 
 
 X, X_new = draw(600), draw(2000)
 
 # %%
 # Choose the number of components by BIC (in one dimension the covariance types agree)
-sel = GaussianMixtureSelector(n_components=range(1, 7), covariance_type="full",
-                              random_state=0).fit(X)
+sel = GaussianMixtureSelector(n_components=range(1, 7), covariance_type="full", random_state=0).fit(
+    X
+)
 print(sel.best_params_)
 
 # %%

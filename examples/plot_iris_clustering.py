@@ -22,8 +22,7 @@ X, species = iris.data, iris.target
 
 # %%
 # Three components, each with its own full covariance
-gm = GaussianMixtureEM(n_components=3, covariance_type="full", n_init=3,
-                       random_state=0).fit(X)
+gm = GaussianMixtureEM(n_components=3, covariance_type="full", n_init=3, random_state=0).fit(X)
 labels = gm.predict(X)
 print("adjusted Rand index against the species:", round(adjusted_rand_score(species, labels), 3))
 print(confusion_matrix(species, labels))
@@ -33,11 +32,11 @@ print(confusion_matrix(species, labels))
 # same data with four of them.
 fig, axes = plt.subplots(2, 2, figsize=(11, 9), layout="constrained")
 for ax, cov in zip(axes.ravel(), ["full", "tied", "diag", "spherical"]):
-    model = GaussianMixtureEM(n_components=3, covariance_type=cov, n_init=3,
-                              random_state=0).fit(X)
+    model = GaussianMixtureEM(n_components=3, covariance_type=cov, n_init=3, random_state=0).fit(X)
     plot_classification(model, X, ax=ax)
-    ax.set_title(f"{cov}: ARI {adjusted_rand_score(species, model.predict(X)):.2f}, "
-                 f"BIC {model.bic(X):.0f}")
+    ax.set_title(
+        f"{cov}: ARI {adjusted_rand_score(species, model.predict(X)):.2f}, BIC {model.bic(X):.0f}"
+    )
 plt.show()
 
 # %%

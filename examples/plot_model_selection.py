@@ -18,11 +18,13 @@ from sklearn_em.plotting import plot_criterion
 
 rng = np.random.default_rng(1)
 # three groups, two of them overlapping
-X = np.vstack([
-    rng.multivariate_normal([0, 0], [[1.0, 0.6], [0.6, 1.0]], 200),
-    rng.multivariate_normal([2.2, 1.0], [[0.6, 0.0], [0.0, 0.6]], 150),
-    rng.multivariate_normal([7, 5], [[0.5, -0.2], [-0.2, 0.8]], 150),
-])
+X = np.vstack(
+    [
+        rng.multivariate_normal([0, 0], [[1.0, 0.6], [0.6, 1.0]], 200),
+        rng.multivariate_normal([2.2, 1.0], [[0.6, 0.0], [0.0, 0.6]], 150),
+        rng.multivariate_normal([7, 5], [[0.5, -0.2], [-0.2, 0.8]], 150),
+    ]
+)
 
 sel = GaussianMixtureSelector(n_components=range(1, 8), random_state=0).fit(X)
 sel.print_results()

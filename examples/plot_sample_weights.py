@@ -17,7 +17,7 @@ from sklearn_em.plotting import plot_classification
 
 rng = np.random.default_rng(2)
 raw = np.vstack([rng.normal([0, 0], 1.0, (40_000, 2)), rng.normal([4, 3], 0.7, (20_000, 2))])
-binned = np.round(raw, 1)                       # measurements to one decimal
+binned = np.round(raw, 1)  # measurements to one decimal
 rows, counts = np.unique(binned, axis=0, return_counts=True)
 print(f"{len(binned)} rows, {len(rows)} distinct")
 
@@ -25,8 +25,11 @@ print(f"{len(binned)} rows, {len(rows)} distinct")
 weighted = GaussianMixtureEM(n_components=2, random_state=0).fit(rows, sample_weight=counts)
 repeated = GaussianMixtureEM(n_components=2, random_state=0).fit(np.repeat(rows, counts, axis=0))
 print("largest difference in the means:", np.abs(weighted.means_ - repeated.means_).max())
-print("BIC, weighted vs repeated:", weighted.bic(rows, sample_weight=counts),
-      repeated.bic(np.repeat(rows, counts, axis=0)))
+print(
+    "BIC, weighted vs repeated:",
+    weighted.bic(rows, sample_weight=counts),
+    repeated.bic(np.repeat(rows, counts, axis=0)),
+)
 
 # %%
 # The weighted fit drawn on the distinct rows

@@ -5,7 +5,12 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixtureEM", "GaussianMixtureSelector", "DegenerateComponentWarning", "__version__"]
+__all__ = [
+    "GaussianMixtureEM",
+    "GaussianMixtureSelector",
+    "DegenerateComponentWarning",
+    "__version__",
+]
 
 # The public names are imported on first use (PEP 562), so that `sklearn-em --help` and
 # `--version` answer without importing scikit-learn (seconds on a cold or busy machine).

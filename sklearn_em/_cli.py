@@ -67,8 +67,13 @@ def read_table(args):
             raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     tab = path is not None and path.lower().endswith((".tsv", ".tab"))
     return _table.read_table(
-        data, source, tab=tab, encoding=args.encoding, columns=args.columns,
-        exclude=args.exclude, id_column=args.id,
+        data,
+        source,
+        tab=tab,
+        encoding=args.encoding,
+        columns=args.columns,
+        exclude=args.exclude,
+        id_column=args.id,
     )
 
 
@@ -136,9 +141,7 @@ def _seed(text):
     except ValueError:
         value = -1
     if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer from 0 to {MAX_SEED}, got '{text}'"
-        )
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got '{text}'")
     return value
 
 
@@ -201,52 +204,102 @@ def build_parser():
             "exit status: 0 success, 2 bad input or arguments"
         ),
     )
-    fit.add_argument("file", nargs="?", metavar="FILE",
-                     help="CSV, TSV or semicolon-separated file (default: Old Faithful)")
+    fit.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="CSV, TSV or semicolon-separated file (default: Old Faithful)",
+    )
     data = fit.add_argument_group("data")
     which = data.add_mutually_exclusive_group()
-    which.add_argument("--columns", type=_columns, metavar="COLS",
-                       help="fit only these columns: names or 1-based positions, "
-                            "comma-separated (e.g. height,weight or 2-3 as 2,3)")
-    which.add_argument("--exclude", type=_columns, metavar="COLS",
-                       help="fit every numeric column but these (names or positions)")
-    data.add_argument("--id", metavar="COLUMN",
-                      help="a column identifying each row: not fitted, written to --out")
-    data.add_argument("--encoding", metavar="ENC",
-                      help="the file's text encoding (default: UTF-8, else cp1252 with a note)")
+    which.add_argument(
+        "--columns",
+        type=_columns,
+        metavar="COLS",
+        help="fit only these columns: names or 1-based positions, "
+        "comma-separated (e.g. height,weight or 2-3 as 2,3)",
+    )
+    which.add_argument(
+        "--exclude",
+        type=_columns,
+        metavar="COLS",
+        help="fit every numeric column but these (names or positions)",
+    )
+    data.add_argument(
+        "--id", metavar="COLUMN", help="a column identifying each row: not fitted, written to --out"
+    )
+    data.add_argument(
+        "--encoding",
+        metavar="ENC",
+        help="the file's text encoding (default: UTF-8, else cp1252 with a note)",
+    )
     grid = fit.add_argument_group("models")
     grid.add_argument(
-        "--components", type=_components, default=list(range(1, 10)), metavar="K",
+        "--components",
+        type=_components,
+        default=list(range(1, 10)),
+        metavar="K",
         help="numbers of components to try, e.g. 1-9 (default), 2,3,5 or 1-3,8",
     )
     grid.add_argument(
-        "--covariance", type=_covariances, default=list(COVARIANCE_TYPES), metavar="TYPES",
+        "--covariance",
+        type=_covariances,
+        default=list(COVARIANCE_TYPES),
+        metavar="TYPES",
         help="covariance types to try, comma-separated (default: full,tied,diag,spherical)",
     )
     grid.add_argument(
-        "--criterion", choices=CRITERIA, default="bic",
+        "--criterion",
+        choices=CRITERIA,
+        default="bic",
         help="criterion to minimise (default: bic)",
     )
-    grid.add_argument("--n-init", type=_positive_int, default=1, metavar="N",
-                      help="EM initialisations per model (default: 1)")
-    grid.add_argument("--prior-strength", type=_prior_strength, default=None, metavar="S",
-                      help="fit the posterior mode under mclust's default conjugate prior, "
-                           "weighted by S (1 = mclust's prior); avoids degenerate components "
-                           "(default: maximum likelihood)")
-    grid.add_argument("--seed", type=_seed, default=0, metavar="S",
-                      help="random seed, for reproducible results (default: 0)")
-    grid.add_argument("--n-jobs", type=_n_jobs, default=1, metavar="J",
-                      help="models fitted in parallel processes; -1 = all processors "
-                           "(default: 1)")
+    grid.add_argument(
+        "--n-init",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="EM initialisations per model (default: 1)",
+    )
+    grid.add_argument(
+        "--prior-strength",
+        type=_prior_strength,
+        default=None,
+        metavar="S",
+        help="fit the posterior mode under mclust's default conjugate prior, "
+        "weighted by S (1 = mclust's prior); avoids degenerate components "
+        "(default: maximum likelihood)",
+    )
+    grid.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        metavar="S",
+        help="random seed, for reproducible results (default: 0)",
+    )
+    grid.add_argument(
+        "--n-jobs",
+        type=_n_jobs,
+        default=1,
+        metavar="J",
+        help="models fitted in parallel processes; -1 = all processors (default: 1)",
+    )
     out = fit.add_argument_group("output")
-    out.add_argument("--out", metavar="LABELS.csv",
-                     help="write each row's label, uncertainty and component probabilities "
-                          "(and its --id) to this CSV file")
-    out.add_argument("--plot", metavar="FIG",
-                     help="write the criterion, classification and uncertainty plots to this "
-                          "file; the format follows the extension: .png, .pdf or .svg")
-    out.add_argument("--json", action="store_true",
-                     help="print the results as one JSON object instead of text")
+    out.add_argument(
+        "--out",
+        metavar="LABELS.csv",
+        help="write each row's label, uncertainty and component probabilities "
+        "(and its --id) to this CSV file",
+    )
+    out.add_argument(
+        "--plot",
+        metavar="FIG",
+        help="write the criterion, classification and uncertainty plots to this "
+        "file; the format follows the extension: .png, .pdf or .svg",
+    )
+    out.add_argument(
+        "--json", action="store_true", help="print the results as one JSON object instead of text"
+    )
     out.add_argument("--quiet", action="store_true", help="no progress display on stderr")
     return parser
 
@@ -386,8 +439,10 @@ def format_report(selector, table, best, args, elapsed):
     state = "converged" if best["converged"] else "did NOT converge"
     lines.append(f"  EM {state} after {best['n_iter']} iterations")
     sds = _std_devs(est)
-    rows = [("weight", [f"{w:.3f}" for w in best["weights"]]),
-            ("size (rows)", [str(s) for s in best["cluster_sizes"]])]
+    rows = [
+        ("weight", [f"{w:.3f}" for w in best["weights"]]),
+        ("size (rows)", [str(s) for s in best["cluster_sizes"]]),
+    ]
     for j, name in enumerate(table.columns):
         rows.append((f"mean {name}", [_num(m[j]) for m in best["means"]]))
     for j, name in enumerate(table.columns):
@@ -415,8 +470,13 @@ def _jsonable(value):
 def results_records(results):
     """``results_`` as a list of dicts of plain Python values."""
     n = len(results["bic"])
-    return [{name: col[i].item() if hasattr(col[i], "item") else col[i]
-             for name, col in results.items()} for i in range(n)]
+    return [
+        {
+            name: col[i].item() if hasattr(col[i], "item") else col[i]
+            for name, col in results.items()
+        }
+        for i in range(n)
+    ]
 
 
 def write_labels(path, table, labels, proba):
@@ -571,8 +631,13 @@ def run_fit(args, stdout, stderr):
         from .plotting import save_selection_figure
 
         try:
-            save_selection_figure(selector, table.values, args.plot,
-                                  feature_names=table.columns, format=_plot_format(args.plot))
+            save_selection_figure(
+                selector,
+                table.values,
+                args.plot,
+                feature_names=table.columns,
+                format=_plot_format(args.plot),
+            )
         except OSError as exc:
             raise InputError(f"--plot {args.plot}: cannot write: {exc.strerror or exc}") from None
 
@@ -642,4 +707,3 @@ def main(argv=None):
     except BrokenPipeError:  # `sklearn-em fit | head`: the reader left, which is no error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-

@@ -9,8 +9,8 @@ works after a plain ``pip install sklearn-em``.
 
 import csv
 import re
-from itertools import repeat
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 
@@ -64,8 +64,7 @@ def decode(data, source, encoding=None):
             raise InputError(f"--encoding: unknown encoding '{encoding}'") from None
         except UnicodeDecodeError as exc:
             raise InputError(
-                f"{source}: not readable as {encoding} (byte {exc.start}); "
-                "try another --encoding"
+                f"{source}: not readable as {encoding} (byte {exc.start}); try another --encoding"
             ) from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16"), "utf-16"
@@ -154,8 +153,9 @@ def looks_like_row_id(values):
 
 
 # ---------------------------------------------------------------------- reading
-def read_table(data, source, *, tab=False, encoding=None, columns=None, exclude=None,
-               id_column=None):
+def read_table(
+    data, source, *, tab=False, encoding=None, columns=None, exclude=None, id_column=None
+):
     """Parse the bytes of a delimited text file into the numeric columns to fit.
 
     Parameters
@@ -192,8 +192,9 @@ def read_table(data, source, *, tab=False, encoding=None, columns=None, exclude=
     if _SKIPPED_LINE.search(text.rstrip()) is None:
         line_numbers = np.arange(1, len(lines) + 1)
     else:  # blank lines and comments are skipped; messages keep the file's line numbers
-        keep = [i for i, line in enumerate(lines)
-                if line.strip() and not line.lstrip().startswith("#")]
+        keep = [
+            i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")
+        ]
         lines = [lines[i] for i in keep]
         line_numbers = np.asarray(keep, dtype=np.int64) + 1
     if not lines:
@@ -233,7 +234,9 @@ def read_table(data, source, *, tab=False, encoding=None, columns=None, exclude=
             kinds.append("text")
         elif not all(ok):
             n, bad = next((n, s) for (n, s), good in zip(present, ok) if not good)
-            raise InputError(f"{source}: column '{name}' mixes numbers and text (line {n}: '{bad}')")
+            raise InputError(
+                f"{source}: column '{name}' mixes numbers and text (line {n}: '{bad}')"
+            )
         else:
             kinds.append("number")
 
@@ -246,10 +249,15 @@ def read_table(data, source, *, tab=False, encoding=None, columns=None, exclude=
             raise InputError(f"--columns: column '{names[id_index]}' is the --id column")
         text_cols = [names[j] for j in chosen if kinds[j] == "text"]
         if text_cols:
-            raise InputError(f"--columns: column '{text_cols[0]}' of {source} holds text, not numbers")
+            raise InputError(
+                f"--columns: column '{text_cols[0]}' of {source} holds text, not numbers"
+            )
         excluded = [names[j] for j in numeric if j not in chosen]
-        dropped = [names[j] for j in range(width)
-                   if kinds[j] == "text" and j != id_index and j not in chosen]
+        dropped = [
+            names[j]
+            for j in range(width)
+            if kinds[j] == "text" and j != id_index and j not in chosen
+        ]
     else:
         left_out = [] if exclude is None else _column_list(exclude, names, "--exclude", source)
         if id_index in left_out:
@@ -260,7 +268,8 @@ def read_table(data, source, *, tab=False, encoding=None, columns=None, exclude=
     if not chosen and columns is None and not numeric:
         raise InputError(
             f"{source}: no numeric columns (non-numeric columns: {', '.join(dropped)})"
-            if dropped else f"{source}: no numeric data"
+            if dropped
+            else f"{source}: no numeric data"
         )
     if not chosen:
         raise InputError(f"--exclude: leaves no column of {source} to fit")
@@ -294,18 +303,25 @@ def read_table(data, source, *, tab=False, encoding=None, columns=None, exclude=
             f"ID (fit it with --columns, or carry it into --out with --id {name})"
         )
     return Table(
-        values=values, columns=[names[j] for j in chosen], source=source,
-        line_numbers=line_numbers, ids=ids,
+        values=values,
+        columns=[names[j] for j in chosen],
+        source=source,
+        line_numbers=line_numbers,
+        ids=ids,
         id_name=None if id_index is None else names[id_index],
-        dropped=dropped, excluded=excluded, id_like=id_like, notes=notes,
-        delimiter=delimiter, decimal=decimal, encoding=encoding,
+        dropped=dropped,
+        excluded=excluded,
+        id_like=id_like,
+        notes=notes,
+        delimiter=delimiter,
+        decimal=decimal,
+        encoding=encoding,
     )
 
 
 def _check_widths(lines, line_numbers, delimiter, width, source):
     """Every line has as many fields as the first; counted fast, confirmed by csv on doubt."""
-    counts = np.fromiter(map(str.count, lines, repeat(delimiter)), dtype=np.int64,
-                         count=len(lines))
+    counts = np.fromiter(map(str.count, lines, repeat(delimiter)), dtype=np.int64, count=len(lines))
     doubtful = np.flatnonzero(counts != width - 1)
     for i in doubtful:  # a quoted delimiter, or a real ragged line
         (row,) = _split([lines[i]], delimiter)
@@ -328,9 +344,7 @@ def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, sourc
     # they are written as 'nan' -- the slow path, taken only for files that hold them.
     d = re.escape(delimiter)
     tokens = "|".join(re.escape(t) for t in sorted(MISSING - {""}))
-    pattern = re.compile(
-        rf'(?:(?<={d})|^)[ \t]*"?(?:{tokens})?"?[ \t]*(?={d}|$)', re.IGNORECASE
-    )
+    pattern = re.compile(rf'(?:(?<={d})|^)[ \t]*"?(?:{tokens})?"?[ \t]*(?={d}|$)', re.IGNORECASE)
     lines = [pattern.sub("nan", line) for line in lines]
     try:
         return _loadtxt(lines, delimiter, chosen)
@@ -347,5 +361,6 @@ def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, sourc
 
 
 def _loadtxt(lines, delimiter, chosen):
-    return np.loadtxt(lines, delimiter=delimiter, usecols=chosen, quotechar='"',
-                      dtype=np.float64, ndmin=2)
+    return np.loadtxt(
+        lines, delimiter=delimiter, usecols=chosen, quotechar='"', dtype=np.float64, ndmin=2
+    )

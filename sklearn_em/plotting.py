@@ -82,8 +82,12 @@ def _criterion_table(models, X, criterion):
     missing = [key for key in ("covariance_type", "n_components", criterion) if key not in results]
     if missing:
         raise ValueError(f"the results to plot have no {', '.join(missing)} entry")
-    return (np.asarray(results["covariance_type"]), np.asarray(results["n_components"]),
-            np.asarray(results[criterion], dtype=float), criterion)
+    return (
+        np.asarray(results["covariance_type"]),
+        np.asarray(results["n_components"]),
+        np.asarray(results[criterion], dtype=float),
+        criterion,
+    )
 
 
 def _is_sequence(obj):
@@ -155,8 +159,13 @@ def plot_criterion(models, X=None, *, criterion=None, ax=None):
     best = int(np.argmin(finite))
     if np.isfinite(finite[best]):
         ax.plot(
-            [ks[best]], [finite[best]], marker="o", markersize=16, markerfacecolor="none",
-            markeredgecolor="black", linestyle="none",
+            [ks[best]],
+            [finite[best]],
+            marker="o",
+            markersize=16,
+            markerfacecolor="none",
+            markeredgecolor="black",
+            linestyle="none",
             label=f"best: {types[best]}, k={ks[best]}",
         )
     ax.set_xlabel("number of components")
@@ -244,10 +253,17 @@ def _projection(model, values, feature_names):
     if d == 2:
         return values, means, covs, feature_names[:2], ""
     centre, V, share = _principal_axes(values)
-    labels = [f"first principal axis ({share[0]:.0%} of variance)",
-              f"second principal axis ({share[1]:.0%} of variance)"]
-    return ((values - centre) @ V, (means - centre) @ V,
-            np.einsum("ji,kjl,lm->kim", V, covs, V), labels, f"projected from {d} dimensions")
+    labels = [
+        f"first principal axis ({share[0]:.0%} of variance)",
+        f"second principal axis ({share[1]:.0%} of variance)",
+    ]
+    return (
+        (values - centre) @ V,
+        (means - centre) @ V,
+        np.einsum("ji,kjl,lm->kim", V, covs, V),
+        labels,
+        f"projected from {d} dimensions",
+    )
 
 
 def _shown(n, max_points, seed=0):
@@ -260,8 +276,12 @@ def _shown(n, max_points, seed=0):
 def _point_style(n):
     """Marker size and opacity that keep overlapping points from hiding each other."""
     crowd = min(1.0, np.sqrt(1000 / max(n, 1)))
-    return {"s": max(1.5, 14 * crowd), "alpha": max(0.08, 0.75 * crowd),
-            "linewidths": 0, "rasterized": n > 5000}
+    return {
+        "s": max(1.5, 14 * crowd),
+        "alpha": max(0.08, 0.75 * crowd),
+        "linewidths": 0,
+        "rasterized": n > 5000,
+    }
 
 
 def _ellipses(ax, means, covs, colors, n_stds=(1, 2)):
@@ -271,20 +291,44 @@ def _ellipses(ax, means, covs, colors, n_stds=(1, 2)):
     halo = [patheffects.withStroke(linewidth=3.5, foreground="white")]
     for j in range(len(means)):
         for n_std, style in zip(n_stds, ("-", "--")):
-            ax.add_patch(component_ellipse(
-                means[j, :2], covs[j, :2, :2], n_std, fill=False, edgecolor=colors[j],
-                linestyle=style, linewidth=1.8, zorder=3, path_effects=halo,
-            ))
-        ax.plot(*means[j, :2], marker="x", color="black", markersize=8, mew=2, zorder=4,
-                linestyle="none")
+            ax.add_patch(
+                component_ellipse(
+                    means[j, :2],
+                    covs[j, :2, :2],
+                    n_std,
+                    fill=False,
+                    edgecolor=colors[j],
+                    linestyle=style,
+                    linewidth=1.8,
+                    zorder=3,
+                    path_effects=halo,
+                )
+            )
+        ax.plot(
+            *means[j, :2],
+            marker="x",
+            color="black",
+            markersize=8,
+            mew=2,
+            zorder=4,
+            linestyle="none",
+        )
 
 
 def _ellipse_legend(n_stds=(1, 2)):
     from matplotlib.lines import Line2D
 
-    return [Line2D([], [], color="dimgray", linestyle=style, linewidth=1.8,
-                   label=f"{n} standard deviation{'s' if n != 1 else ''}")
-            for n, style in zip(n_stds, ("-", "--"))]
+    return [
+        Line2D(
+            [],
+            [],
+            color="dimgray",
+            linestyle=style,
+            linewidth=1.8,
+            label=f"{n} standard deviation{'s' if n != 1 else ''}",
+        )
+        for n, style in zip(n_stds, ("-", "--"))
+    ]
 
 
 def plot_classification(estimator, X, *, ax=None, feature_names=None, max_points=50_000):
@@ -361,8 +405,10 @@ def plot_classification(estimator, X, *, ax=None, feature_names=None, max_points
 def _component_legend(ax, colors, extra=()):
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], marker="o", linestyle="none", color=c, label=f"component {j}")
-               for j, c in enumerate(colors)]
+    handles = [
+        Line2D([], [], marker="o", linestyle="none", color=c, label=f"component {j}")
+        for j, c in enumerate(colors)
+    ]
     ax.legend(handles=handles + list(extra), loc="best", fontsize="small", framealpha=0.9)
 
 
@@ -375,8 +421,15 @@ def _plot_1d(ax, model, x, colors, name, title):
     lo, hi = x.min(), x.max()
     pad = 0.1 * (hi - lo) if hi > lo else 1.0
     grid = np.linspace(lo - pad, hi + pad, 400)
-    ax.hist(x, bins="auto", density=True, color="0.85", edgecolor="0.6", linewidth=0.5,
-            label="data (histogram)")
+    ax.hist(
+        x,
+        bins="auto",
+        density=True,
+        color="0.85",
+        edgecolor="0.6",
+        linewidth=0.5,
+        label="data (histogram)",
+    )
     total = np.zeros_like(grid)
     for j in range(k):
         dens = model.weights_[j] * norm.pdf(grid, model.means_[j, 0], sd[j])
@@ -437,12 +490,21 @@ def plot_uncertainty(estimator, X, *, ax=None, feature_names=None, max_points=50
     shown = _shown(len(u), max_points)
     if len(shown) < len(u):
         doubtful = np.flatnonzero(u >= 0.05 * top)
-        doubtful = doubtful[np.argsort(u[doubtful], kind="stable")[-(max_points // 10):]]
+        doubtful = doubtful[np.argsort(u[doubtful], kind="stable")[-(max_points // 10) :]]
         shown = np.union1d(shown, doubtful)
     order = shown[np.argsort(u[shown], kind="stable")]
     if values.shape[1] == 1:
-        ax.scatter(values[order, 0], u[order], c=u[order], cmap=greys, vmin=0, vmax=top,
-                   s=10, linewidths=0, rasterized=len(order) > 5000)
+        ax.scatter(
+            values[order, 0],
+            u[order],
+            c=u[order],
+            cmap=greys,
+            vmin=0,
+            vmax=top,
+            s=10,
+            linewidths=0,
+            rasterized=len(order) > 5000,
+        )
         ax.set_xlabel(names[0])
         ax.set_ylabel("uncertainty (1 - max probability)")
         ax.set_ylim(-0.02 * top, 1.05 * top)
@@ -450,15 +512,26 @@ def plot_uncertainty(estimator, X, *, ax=None, feature_names=None, max_points=50
         return ax
     P, means, covs, (xlabel, ylabel), projected = _projection(model, values, names)
     size = _point_style(len(order))["s"] * (0.6 + 4 * u[order] / top)
-    points = ax.scatter(P[order, 0], P[order, 1], c=u[order], s=size, cmap=greys,
-                        vmin=0, vmax=top, linewidths=0, zorder=1,
-                        rasterized=len(order) > 5000)
+    points = ax.scatter(
+        P[order, 0],
+        P[order, 1],
+        c=u[order],
+        s=size,
+        cmap=greys,
+        vmin=0,
+        vmax=top,
+        linewidths=0,
+        zorder=1,
+        rasterized=len(order) > 5000,
+    )
     _ellipses(ax, means, covs, colors, n_stds=(1,))
     ax.figure.colorbar(points, ax=ax, label="uncertainty (1 - max probability)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"Uncertainty: {model.covariance_type}, {k} components"
-                 + (f"\n({projected})" if projected else ""))
+    ax.set_title(
+        f"Uncertainty: {model.covariance_type}, {k} components"
+        + (f"\n({projected})" if projected else "")
+    )
     ax.autoscale_view()
     return ax
 

@@ -525,8 +525,8 @@ def test_text_after_the_sampled_rows_is_found(tmp_path, capsys):
         (["--seed", "-1"], "argument --seed: expected an integer from 0 to 4294967295, got '-1'"),
         (["--seed", "1.5"], "argument --seed: expected an integer"),
         (["--prior-strength", "nan"], "argument --prior-strength: expected a number >= 0"),
-        (["--components", "0-3"], "argument --components: numbers of components must be at least 1"),
-        (["--columns", "a", "--exclude", "b"], "argument --exclude: not allowed with argument --columns"),
+        (["--components", "0-3"], "argument --components: numbers of components must be at least"),
+        (["--columns", "a", "--exclude", "b"], "argument --exclude: not allowed with argument"),
         (["--plot", "fig.jpg"], "--plot fig.jpg: the file name must end in .png, .pdf, .svg"),
         (["--criterion", "mdl"], "argument --criterion: invalid choice: 'mdl'"),
     ],
@@ -554,7 +554,8 @@ def test_a_long_grid_says_so_at_the_start(tmp_path, capsys, monkeypatch):
     assert code == 0
     assert err.startswith("sklearn-em: fitting 3 mixture models (components 1-3 x 1 covariance "
                           "type) to 60 rows x 2 columns; this may take a while")
-    code, _, err = run(["fit", path, "--components", "1-3", "--covariance", "full", "--quiet"], capsys)
+    argv = ["fit", path, "--components", "1-3", "--covariance", "full", "--quiet"]
+    code, _, err = run(argv, capsys)
     assert code == 0 and err == ""
 
 
@@ -567,7 +568,7 @@ def test_help_and_version_do_not_import_scikit_learn():
         "        main(argv)\n"
         "    except SystemExit:\n"
         "        pass\n"
-        "assert 'sklearn' not in sys.modules, sorted(m for m in sys.modules if 'sklearn.' in m)[:5]\n"
+        "assert 'sklearn' not in sys.modules, [m for m in sys.modules if 'sklearn.' in m][:5]\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

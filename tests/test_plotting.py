@@ -230,11 +230,13 @@ def test_figure_format_follows_the_extension(selector, data, tmp_path, fmt):
     plotting.save_selection_figure(selector, data, path, dpi=40)
     read_back(path, fmt)
     for other in {"png", "pdf", "svg"} - {fmt}:
-        assert not path.read_bytes().startswith({"png": PNG_MAGIC, "pdf": b"%PDF"}.get(other, b"<svg"))
+        magic = {"png": PNG_MAGIC, "pdf": b"%PDF"}.get(other, b"<svg")
+        assert not path.read_bytes().startswith(magic)
 
 
 def test_svg_holds_the_axis_labels_as_text(data, tmp_path):
-    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="full", random_state=0).fit(data)
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="full", random_state=0)
+    sel.fit(data)
     path = tmp_path / "fig.svg"
     plotting.save_selection_figure(sel, data, path, feature_names=["height", "weight"])
     svg = path.read_text(encoding="utf-8")
@@ -298,7 +300,8 @@ def test_one_dimensional_data_get_a_histogram_and_the_mixture_density():
     assert len(bars) > 5 and np.sum(widths * heights) == pytest.approx(1.0)  # a density
     (mixture,) = [line for line in ax.get_lines() if line.get_label() == "mixture density"]
     x = mixture.get_xdata()
-    np.testing.assert_allclose(mixture.get_ydata(), np.exp(est.score_samples(x[:, None])), rtol=1e-10)
+    expected = np.exp(est.score_samples(x[:, None]))
+    np.testing.assert_allclose(mixture.get_ydata(), expected, rtol=1e-10)
     assert ax.get_xlabel() == "depth"
 
 
@@ -357,7 +360,7 @@ def test_uncertainty_in_one_dimension():
     assert ax.get_ylabel().startswith("uncertainty")
 
 
-# ----------------------------------------------------------------------------- plot_criterion inputs
+# ---------------------------------------------------------------------------- plot_criterion inputs
 def test_plot_criterion_takes_models_with_x_or_a_results_mapping(data):
     models = [GaussianMixtureEM(k, covariance_type=t, random_state=0).fit(data)
               for t in ("full", "diag") for k in (1, 2, 3)]
