@@ -31,6 +31,7 @@ EXIT_BAD_INPUT = 2
 # that it will take a while (the default grid on 200,000 rows of 3 columns does)
 LONG_GRID = 50_000_000
 MAX_SEED = 2**32 - 1
+MAX_COMPONENTS = 1_000_000  # the grid is a Python list: a typo must not fill the memory
 
 
 # ---------------------------------------------------------------------- reading data
@@ -88,6 +89,10 @@ def _components(text):
                 lo, hi = (int(p) for p in part.split("-", 1))
                 if lo > hi:
                     raise ValueError
+                if hi > MAX_COMPONENTS:
+                    raise argparse.ArgumentTypeError(
+                        f"at most {MAX_COMPONENTS} components, got '{text}'"
+                    )
                 out.update(range(lo, hi + 1))
             else:
                 out.add(int(part))
@@ -97,6 +102,8 @@ def _components(text):
         ) from None
     if not out or min(out) < 1:
         raise argparse.ArgumentTypeError(f"numbers of components must be at least 1, got '{text}'")
+    if max(out) > MAX_COMPONENTS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_COMPONENTS} components, got '{text}'")
     return sorted(out)
 
 

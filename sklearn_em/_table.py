@@ -21,7 +21,6 @@ MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
 DELIMITERS = ("\t", ";", ",", "|")
 SAMPLE_ROWS = 1000
 _DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
-_SKIPPED_LINE = re.compile(r"^[ \t]*(?:#|\r?$)", re.MULTILINE)
 _DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 
 
@@ -188,8 +187,9 @@ def read_table(
     text, encoding = decode(data, source, encoding)
     guessed_encoding = guessed_encoding and encoding not in ("utf-8", "utf-16")
     text = text.lstrip("\ufeff")
-    lines = text.rstrip().splitlines()
-    if _SKIPPED_LINE.search(text.rstrip()) is None:
+    text = text.rstrip()
+    lines = text.splitlines()
+    if not _may_skip_lines(text, lines):
         line_numbers = np.arange(1, len(lines) + 1)
     else:  # blank lines and comments are skipped; messages keep the file's line numbers
         keep = [
@@ -317,6 +317,15 @@ def read_table(
         decimal=decimal,
         encoding=encoding,
     )
+
+
+def _may_skip_lines(text, lines):
+    """Whether ``lines`` may hold a blank or comment line; fast tests first."""
+    if "#" in text or not all(lines):
+        return True
+    if " " in text or "\t" in text:  # perhaps a line of only spaces or tabs
+        return any(not line.strip() for line in lines)
+    return False
 
 
 def _check_widths(lines, line_numbers, delimiter, width, source):

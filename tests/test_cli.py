@@ -528,6 +528,8 @@ def test_text_after_the_sampled_rows_is_found(tmp_path, capsys):
         (["--components", "0-3"], "argument --components: numbers of components must be at least"),
         (["--columns", "a", "--exclude", "b"], "argument --exclude: not allowed with argument"),
         (["--plot", "fig.jpg"], "--plot fig.jpg: the file name must end in .png, .pdf, .svg"),
+        (["--components", "1-10000000000"], "argument --components: at most 1000000 components"),
+        (["--components", "5000000"], "argument --components: at most 1000000 components"),
         (["--criterion", "mdl"], "argument --criterion: invalid choice: 'mdl'"),
     ],
 )
