@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from importlib import resources
 from time import perf_counter
 
@@ -688,8 +689,19 @@ def run_fit(args, stdout, stderr):
     return 0
 
 
-def main(argv=None):
-    """Entry point of ``sklearn-em`` and ``python -m sklearn_em``; returns the exit status."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sklearn-em`` command (also ``python -m sklearn_em``).
+
+    Parameters
+    ----------
+    argv : sequence of str, default=None
+        The arguments after the program name; default: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    status : int
+        The exit status: 0 on success, 2 for bad input or arguments, 130 if interrupted.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     # plain `sklearn-em` (or options only) means `sklearn-em fit` on the sample data
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):

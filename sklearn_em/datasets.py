@@ -1,6 +1,9 @@
 """Data sets shipped with sklearn-em, loaded in scikit-learn's loader style."""
 
+from __future__ import annotations
+
 from importlib import resources
+from typing import Any
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -36,7 +39,7 @@ long eruptions long waits: the classic two-cluster example of model-based cluste
 """
 
 
-def load_faithful(*, as_frame=False, return_X_y=False):
+def load_faithful(*, as_frame: bool = False, return_X_y: bool = False) -> Bunch | tuple[Any, None]:
     """Load the Old Faithful geyser data set (272 eruptions, 2 features, no target).
 
     Eruption durations and the waiting times to the next eruption, in minutes: two

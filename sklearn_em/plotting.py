@@ -4,9 +4,20 @@ This module imports without matplotlib; its functions raise an ImportError namin
 extra to install when they are called without it.
 """
 
-from collections.abc import Mapping
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.patches import Ellipse
+
+    from ._selection import GaussianMixtureSelector
 
 from ._models import get_model
 
@@ -99,7 +110,13 @@ def _check_criterion(criterion):
         raise ValueError(f"criterion must be 'bic', 'aic' or 'icl', got {criterion!r}.")
 
 
-def plot_criterion(models, X=None, *, criterion=None, ax=None):
+def plot_criterion(
+    models: Any,
+    X: ArrayLike | None = None,
+    *,
+    criterion: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
     """Plot a criterion against the number of components, one line per covariance type.
 
     The counterpart of mclust's BIC plot, on scikit-learn's scale (lower is better).
@@ -191,7 +208,7 @@ def _principal_axes(X):
     return centre, vt[:2].T, share[:2]
 
 
-def component_ellipse(mean, cov, n_std, **kwargs):
+def component_ellipse(mean: ArrayLike, cov: ArrayLike, n_std: float, **kwargs: Any) -> Ellipse:
     """A matplotlib Ellipse of the points at Mahalanobis distance ``n_std`` from ``mean``.
 
     Parameters
@@ -331,7 +348,14 @@ def _ellipse_legend(n_stds=(1, 2)):
     ]
 
 
-def plot_classification(estimator, X, *, ax=None, feature_names=None, max_points=50_000):
+def plot_classification(
+    estimator: Any,
+    X: ArrayLike,
+    *,
+    ax: Axes | None = None,
+    feature_names: Sequence[str] | None = None,
+    max_points: int = 50_000,
+) -> Axes:
     """Scatter X coloured by predicted component, with each component's 1 and 2 sd ellipses.
 
     Two-dimensional X is drawn as it is; wider X on its first two principal axes, the
@@ -444,7 +468,14 @@ def _plot_1d(ax, model, x, colors, name, title):
     return ax
 
 
-def plot_uncertainty(estimator, X, *, ax=None, feature_names=None, max_points=50_000):
+def plot_uncertainty(
+    estimator: Any,
+    X: ArrayLike,
+    *,
+    ax: Axes | None = None,
+    feature_names: Sequence[str] | None = None,
+    max_points: int = 50_000,
+) -> Axes:
     """Draw each row's classification uncertainty, as mclust's uncertainty plot.
 
     The uncertainty of a row is 1 minus its largest component probability: 0 for a row
@@ -536,7 +567,7 @@ def plot_uncertainty(estimator, X, *, ax=None, feature_names=None, max_points=50
     return ax
 
 
-def uncertainty(estimator, X):
+def uncertainty(estimator: Any, X: ArrayLike) -> np.ndarray:
     """Each row's classification uncertainty: 1 minus its largest component probability.
 
     mclust's ``uncertainty``: 0 for a row that surely belongs to its component, up to
@@ -557,7 +588,15 @@ def uncertainty(estimator, X):
     return 1.0 - estimator.predict_proba(X).max(axis=1)
 
 
-def save_selection_figure(selector, X, path, *, feature_names=None, dpi=100, format=None):
+def save_selection_figure(
+    selector: GaussianMixtureSelector,
+    X: ArrayLike,
+    path: str | os.PathLike,
+    *,
+    feature_names: Sequence[str] | None = None,
+    dpi: float = 100,
+    format: str | None = None,
+) -> str | os.PathLike:
     """Write the criterion, classification and uncertainty plots side by side to a file.
 
     Draws on a figure of its own with a non-interactive canvas, so it works without a
@@ -590,8 +629,6 @@ def save_selection_figure(selector, X, path, *, feature_names=None, dpi=100, for
         png, pdf, svg.
     """
     _require_matplotlib()
-    import os
-
     from matplotlib.figure import Figure
 
     fmt = format if format is not None else os.path.splitext(os.fspath(path))[1].lstrip(".")
