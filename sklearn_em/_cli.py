@@ -7,7 +7,6 @@ answer without them.
 """
 
 import argparse
-import csv
 import json
 import math
 import os
