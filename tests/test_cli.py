@@ -367,8 +367,10 @@ def fit_json(capsys, path, *extra):
     return json.loads(out)
 
 
-def bic_of(X, k=2):
-    return GaussianMixtureEM(k, random_state=0).fit(X).bic(X)
+def bic_of(X):
+    """The criterion of the best model of fit_json's grid, fitted in-process on X."""
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="full", random_state=0)
+    return sel.fit(X).best_criterion_
 
 
 def test_row_id_column_is_left_out_with_a_note(tmp_path, capsys):
@@ -389,7 +391,8 @@ def test_columns_option_fits_what_it_names_even_an_id_like_column(tmp_path, caps
     assert doc["data"]["columns"] == ["patient_id", "b"] and doc["data"]["id_like_columns"] == []
     assert doc["best"]["bic"] == bic_of(np.c_[ids, X[:, 1]])
     doc = fit_json(capsys, path, "--columns", "3,2")  # 1-based positions, in the order given
-    assert doc["data"]["columns"] == ["b", "a"] and doc["best"]["bic"] == bic_of(X[:, [1, 0]])
+    swapped = np.ascontiguousarray(X[:, [1, 0]])  # as read: a C-ordered array
+    assert doc["data"]["columns"] == ["b", "a"] and doc["best"]["bic"] == bic_of(swapped)
 
 
 def test_exclude_option(tmp_path, capsys):
@@ -409,8 +412,8 @@ def test_id_column_is_carried_into_out_and_not_fitted(tmp_path, capsys):
         rows = list(csv.reader(f))
     assert rows[0] == ["patient_id", "label", "uncertainty", "prob_0", "prob_1"]
     assert [r[0] for r in rows[1:]] == [str(1001 + i) for i in range(len(X))]
-    est = GaussianMixtureEM(2, random_state=0).fit(X)
-    assert [int(r[1]) for r in rows[1:]] == est.predict(X).tolist()
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="full", random_state=0)
+    assert [int(r[1]) for r in rows[1:]] == sel.fit(X).predict(X).tolist()
     # a text column can be the identifier too
     doc = fit_json(capsys, path, "--id", "ward", "--out", str(out_path))
     with open(out_path, newline="") as f:
