@@ -93,10 +93,13 @@ def _criterion_table(models, X, criterion):
     missing = [key for key in ("covariance_type", "n_components", criterion) if key not in results]
     if missing:
         raise ValueError(f"the results to plot have no {', '.join(missing)} entry")
+    values = np.asarray(results[criterion], dtype=float)
+    degenerate = np.asarray(results.get("degenerate", np.zeros(len(values), dtype=bool)), bool)
     return (
         np.asarray(results["covariance_type"]),
         np.asarray(results["n_components"]),
-        np.asarray(results[criterion], dtype=float),
+        values,
+        degenerate,
         criterion,
     )
 
@@ -120,7 +123,9 @@ def plot_criterion(
     """Plot a criterion against the number of components, one line per covariance type.
 
     The counterpart of mclust's BIC plot, on scikit-learn's scale (lower is better).
-    Failed combinations leave a gap; the best model by the plotted criterion is circled.
+    Failed combinations leave a gap; degenerate ones (``results_["degenerate"]``) leave a
+    gap too and are drawn apart as grey crosses; the best usable model by the plotted
+    criterion is circled.
 
     Parameters
     ----------
@@ -164,20 +169,31 @@ def plot_criterion(
     >>> ax.get_ylabel()
     'BIC (lower is better)'
     """
-    types, ks, values, criterion = _criterion_table(models, X, criterion)
+    types, ks, values, degenerate, criterion = _criterion_table(models, X, criterion)
     ax = _axes(ax)
     markers = {"full": "o", "tied": "s", "diag": "^", "spherical": "D"}
     kinds = list(dict.fromkeys(types.tolist()))
+    # a degenerate fit is a gap in its line, as mclust's NA, drawn apart and never "best"
+    usable = np.where(np.isfinite(values) & ~degenerate, values, np.nan)
     for t, color in zip(kinds, _colors(len(kinds))):
         rows = np.flatnonzero(types == t)
         rows = rows[np.argsort(ks[rows], kind="stable")]
-        ax.plot(ks[rows], values[rows], marker=markers.get(t, "o"), color=color, label=t)
-    finite = np.where(np.isfinite(values), values, np.inf)
-    best = int(np.argmin(finite))
-    if np.isfinite(finite[best]):
+        ax.plot(ks[rows], usable[rows], marker=markers.get(t, "o"), color=color, label=t)
+    shown = degenerate & np.isfinite(values)
+    if shown.any():
+        ax.plot(
+            ks[shown],
+            values[shown],
+            marker="x",
+            color="gray",
+            linestyle="none",
+            label="degenerate (not chosen)",
+        )
+    if np.isfinite(usable).any():
+        best = int(np.nanargmin(usable))
         ax.plot(
             [ks[best]],
-            [finite[best]],
+            [usable[best]],
             marker="o",
             markersize=16,
             markerfacecolor="none",

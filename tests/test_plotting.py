@@ -387,3 +387,18 @@ def test_plot_criterion_says_what_it_cannot_plot(data):
         plotting.plot_criterion(GaussianMixtureSelector(), ax=new_axes())
     with pytest.raises(ValueError, match=r"the results to plot have no bic entry"):
         plotting.plot_criterion({"covariance_type": ["full"], "n_components": [1]}, ax=new_axes())
+
+
+def test_degenerate_fits_are_gaps_and_never_best():
+    results = {
+        "covariance_type": np.array(["full"] * 4),
+        "n_components": np.array([1, 2, 3, 4]),
+        "bic": np.array([10.0, 8.0, 5.0, 9.0]),
+        "degenerate": np.array([False, False, True, False]),
+    }
+    ax = plotting.plot_criterion(results, ax=new_axes())
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_array_equal(lines["full"].get_ydata(), [10.0, 8.0, np.nan, 9.0])
+    np.testing.assert_array_equal(lines["degenerate (not chosen)"].get_xdata(), [3])
+    (best,) = [line for label, line in lines.items() if label.startswith("best")]
+    assert (best.get_xdata()[0], best.get_ydata()[0]) == (2, 8.0)
