@@ -461,9 +461,11 @@ def _plot_1d(ax, model, x, colors, name, title):
     lo, hi = x.min(), x.max()
     pad = 0.1 * (hi - lo) if hi > lo else 1.0
     grid = np.linspace(lo - pad, hi + pad, 400)
+    edges = np.histogram_bin_edges(x, bins="auto")
+    bins = edges if len(edges) <= 81 else 80  # beyond 80 bars their outlines turn grey mush
     ax.hist(
         x,
-        bins="auto",
+        bins=bins,
         density=True,
         color="0.85",
         edgecolor="0.6",
