@@ -92,8 +92,8 @@ def load_faithful(*, as_frame: bool = False, return_X_y: bool = False) -> Bunch 
     ['eruptions', 'waiting']
     >>> X, _ = load_faithful(return_X_y=True)
     >>> X[:2]
-    array([[ 3.6,  79. ],
-           [ 1.8,  54. ]])
+    array([[ 3.6, 79. ],
+           [ 1.8, 54. ]])
     """
     filename = "old_faithful.csv"
     path = resources.files("sklearn_em").joinpath("data", filename)

@@ -1,14 +1,12 @@
 """Tests of sklearn_em.datasets: the loader against the shipped file read independently,
 and against the published summary of R's ``faithful``."""
 
-import doctest
 from importlib import resources
 
 import numpy as np
 import pytest
 from sklearn.utils import Bunch
 
-from sklearn_em import datasets
 from sklearn_em.datasets import load_faithful
 
 
@@ -54,8 +52,3 @@ def test_as_frame_without_pandas_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match=r"load_faithful\(as_frame=True\) needs pandas"):
         load_faithful(as_frame=True)
-
-
-def test_docstring_examples_run():
-    result = doctest.testmod(datasets, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
