@@ -18,6 +18,7 @@ from time import perf_counter
 
 import numpy as np
 
+from . import _table
 from ._table import InputError
 
 PROG = "sklearn-em"
@@ -43,8 +44,6 @@ def read_table(args):
     InputError
         With a one-line explanation of what is wrong with the file.
     """
-    from . import _table
-
     path = args.file
     if path is None:
         data = resources.files("sklearn_em").joinpath("data", "old_faithful.csv").read_bytes()
@@ -364,7 +363,9 @@ def _degenerate_notes(results, table):
     bad = np.flatnonzero(results["degenerate"])
     if bad.size:
         i = bad[0]
-        example = f"{results['covariance_type'][i]} k={results['n_components'][i]}: {results['note'][i]}"
+        example = (
+            f"{results['covariance_type'][i]} k={results['n_components'][i]}: {results['note'][i]}"
+        )
         notes.append(
             f"{bad.size} of {len(results['degenerate'])} fits are degenerate and were left out "
             f"of the choice, as mclust's NA (e.g. {example})"

@@ -20,6 +20,7 @@ MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
 # a semicolon file usually holds decimal commas, so ';' goes before ','
 DELIMITERS = ("\t", ";", ",", "|")
 SAMPLE_ROWS = 1000
+MIN_ID_ROWS = 10
 _DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
 _DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 
@@ -142,8 +143,12 @@ def _column_list(text, names, option, source):
 
 
 def looks_like_row_id(values):
-    """Unique, evenly increasing integers (1, 2, 3, ... or 1001, 1002, ...): a row number."""
-    if len(values) < 3 or not np.all(np.isfinite(values)):
+    """Unique, evenly increasing integers (1, 2, 3, ... or 1001, 1002, ...): a row number.
+
+    At least ``MIN_ID_ROWS`` of them: in a handful of rows, a measurement can step evenly
+    by chance.
+    """
+    if len(values) < MIN_ID_ROWS or not np.all(np.isfinite(values)):
         return False
     if not np.array_equal(values, np.round(values)):
         return False
@@ -183,120 +188,34 @@ def read_table(
     InputError
         With a one-line explanation of what is wrong with the file or the column options.
     """
-    guessed_encoding = encoding is None
-    text, encoding = decode(data, source, encoding)
-    guessed_encoding = guessed_encoding and encoding not in ("utf-8", "utf-16")
-    text = text.lstrip("\ufeff")
-    text = text.rstrip()
-    lines = text.splitlines()
-    if not _may_skip_lines(text, lines):
-        line_numbers = np.arange(1, len(lines) + 1)
-    else:  # blank lines and comments are skipped; messages keep the file's line numbers
-        keep = [
-            i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")
-        ]
-        lines = [lines[i] for i in keep]
-        line_numbers = np.asarray(keep, dtype=np.int64) + 1
-    if not lines:
-        raise InputError(f"{source}: the file is empty")
-
+    text, used = decode(data, source, encoding)
+    lines, line_numbers = _content_lines(text.lstrip("\ufeff").rstrip(), source)
     delimiter = "\t" if tab else sniff_delimiter(lines[:50])
     sample = _split(lines[: SAMPLE_ROWS + 1], delimiter)
-    width = len(sample[0])
     decimal = sniff_decimal(sample[1:], delimiter)
-
-    def number(cell):
-        return _is_number(cell.replace(",", ".") if decimal == "," else cell)
-
-    # The first line is a header when it holds text above a column of numbers, or only text.
-    first_text = [not is_missing(s) and not number(s) for s in sample[0]]
-    below = sample[1:]
-    numbers_below = [
-        bool(below) and all(j < len(r) and (is_missing(r[j]) or number(r[j])) for r in below)
-        for j in range(width)
-    ]
-    header = all(first_text) or any(t and b for t, b in zip(first_text, numbers_below))
-    if header:
-        names = [name or f"x{j + 1}" for j, name in enumerate(sample[0])]
-        lines, line_numbers, sample = lines[1:], line_numbers[1:], sample[1:]
+    names = _header(sample, decimal)
+    if names is None:
+        names = [f"x{j + 1}" for j in range(len(sample[0]))]
     else:
-        names = [f"x{j + 1}" for j in range(width)]
+        lines, line_numbers, sample = lines[1:], line_numbers[1:], sample[1:]
     if not lines:
         raise InputError(f"{source}: has a header line but no data rows")
-    _check_widths(lines, line_numbers, delimiter, width, source)
-
-    # which columns hold numbers, from the sample; the full read finds any exception
-    kinds = []
-    for j, name in enumerate(names):
-        present = [(n, r[j]) for n, r in zip(line_numbers, sample) if not is_missing(r[j])]
-        ok = [number(s) for _, s in present]
-        if present and not any(ok):
-            kinds.append("text")
-        elif not all(ok):
-            n, bad = next((n, s) for (n, s), good in zip(present, ok) if not good)
-            raise InputError(
-                f"{source}: column '{name}' mixes numbers and text (line {n}: '{bad}')"
-            )
-        else:
-            kinds.append("number")
-
+    _check_widths(lines, line_numbers, delimiter, len(names), source)
+    kinds = _column_kinds(names, sample, line_numbers, decimal, source)
     id_index = None if id_column is None else resolve_column(id_column, names, "--id", source)
-    numeric = [j for j in range(width) if kinds[j] == "number" and j != id_index]
-    dropped = [names[j] for j in range(width) if kinds[j] == "text" and j != id_index]
-    if columns is not None:
-        chosen = _column_list(columns, names, "--columns", source)
-        if id_index in chosen:
-            raise InputError(f"--columns: column '{names[id_index]}' is the --id column")
-        text_cols = [names[j] for j in chosen if kinds[j] == "text"]
-        if text_cols:
-            raise InputError(
-                f"--columns: column '{text_cols[0]}' of {source} holds text, not numbers"
-            )
-        excluded = [names[j] for j in numeric if j not in chosen]
-        dropped = [
-            names[j]
-            for j in range(width)
-            if kinds[j] == "text" and j != id_index and j not in chosen
-        ]
-    else:
-        left_out = [] if exclude is None else _column_list(exclude, names, "--exclude", source)
-        if id_index in left_out:
-            raise InputError(f"--exclude: column '{names[id_index]}' is the --id column")
-        chosen = [j for j in numeric if j not in left_out]
-        excluded = [names[j] for j in left_out]
-
-    if not chosen and columns is None and not numeric:
-        raise InputError(
-            f"{source}: no numeric columns (non-numeric columns: {', '.join(dropped)})"
-            if dropped
-            else f"{source}: no numeric data"
-        )
-    if not chosen:
-        raise InputError(f"--exclude: leaves no column of {source} to fit")
+    chosen, dropped, excluded = _choose_columns(names, kinds, id_index, columns, exclude, source)
 
     values = _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, source)
     id_like = []
-    if columns is None:
-        # a patient number or row index is not a feature, but a fit would use it silently
-        id_like = [c for c in range(len(chosen)) if looks_like_row_id(values[:, c])]
-        if len(id_like) == len(chosen):
-            only = names[chosen[id_like[0]]]
-            raise InputError(
-                f"{source}: the only numeric column left, '{only}', looks like a row ID "
-                f"(unique, evenly increasing integers); to fit it anyway, say --columns {only}"
-            )
-        values = np.ascontiguousarray(np.delete(values, id_like, axis=1))
-        id_like, chosen = (
-            [names[chosen[c]] for c in id_like],
-            [j for c, j in enumerate(chosen) if c not in id_like],
-        )
+    if columns is None:  # what the user named is fitted; otherwise row IDs are left out
+        values, chosen, id_like = _without_row_ids(values, chosen, names, source)
     ids = None
     if id_index is not None:
         ids = np.array([row[id_index] for row in _split(lines, delimiter)], dtype=object)
 
     notes = []
-    if guessed_encoding:
-        notes.append(f"{source} is not UTF-8; read it as {encoding} (--encoding sets another)")
+    if encoding is None and used not in ("utf-8", "utf-16"):
+        notes.append(f"{source} is not UTF-8; read it as {used} (--encoding sets another)")
     for name in id_like:
         notes.append(
             f"left out column '{name}': its unique, evenly increasing integers look like a row "
@@ -315,8 +234,114 @@ def read_table(
         notes=notes,
         delimiter=delimiter,
         decimal=decimal,
-        encoding=encoding,
+        encoding=used,
     )
+
+
+def _content_lines(text, source):
+    """The lines that hold data (no blank or comment lines), and their line numbers."""
+    lines = text.splitlines()
+    if not _may_skip_lines(text, lines):
+        line_numbers = np.arange(1, len(lines) + 1)
+    else:  # messages keep the file's own line numbers
+        keep = [
+            i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")
+        ]
+        lines = [lines[i] for i in keep]
+        line_numbers = np.asarray(keep, dtype=np.int64) + 1
+    if not lines:
+        raise InputError(f"{source}: the file is empty")
+    return lines, line_numbers
+
+
+def _number_test(decimal):
+    if decimal == ",":
+        return lambda cell: _is_number(cell.replace(",", "."))
+    return _is_number
+
+
+def _header(sample, decimal):
+    """The column names if the first row is a header: text above numbers, or only text."""
+    number = _number_test(decimal)
+    first_text = [not is_missing(s) and not number(s) for s in sample[0]]
+    below = sample[1:]
+    numbers_below = [
+        bool(below) and all(j < len(r) and (is_missing(r[j]) or number(r[j])) for r in below)
+        for j in range(len(sample[0]))
+    ]
+    if all(first_text) or any(t and b for t, b in zip(first_text, numbers_below)):
+        return [name or f"x{j + 1}" for j, name in enumerate(sample[0])]
+    return None
+
+
+def _column_kinds(names, sample, line_numbers, decimal, source):
+    """'number' or 'text' for each column, from the sample; the full read finds exceptions."""
+    number = _number_test(decimal)
+    kinds = []
+    for j, name in enumerate(names):
+        present = [(n, r[j]) for n, r in zip(line_numbers, sample) if not is_missing(r[j])]
+        ok = [number(s) for _, s in present]
+        if present and not any(ok):
+            kinds.append("text")
+        elif not all(ok):
+            n, bad = next((n, s) for (n, s), good in zip(present, ok) if not good)
+            raise InputError(
+                f"{source}: column '{name}' mixes numbers and text (line {n}: '{bad}')"
+            )
+        else:
+            kinds.append("number")
+    return kinds
+
+
+def _choose_columns(names, kinds, id_index, columns, exclude, source):
+    """Indices of the columns to fit, and the names of the text and the excluded ones."""
+    numeric = [j for j, kind in enumerate(kinds) if kind == "number" and j != id_index]
+    if columns is not None:
+        chosen = _column_list(columns, names, "--columns", source)
+        if id_index in chosen:
+            raise InputError(f"--columns: column '{names[id_index]}' is the --id column")
+        text_cols = [names[j] for j in chosen if kinds[j] == "text"]
+        if text_cols:
+            raise InputError(
+                f"--columns: column '{text_cols[0]}' of {source} holds text, not numbers"
+            )
+        excluded = [names[j] for j in numeric if j not in chosen]
+    else:
+        left_out = [] if exclude is None else _column_list(exclude, names, "--exclude", source)
+        if id_index in left_out:
+            raise InputError(f"--exclude: column '{names[id_index]}' is the --id column")
+        chosen = [j for j in numeric if j not in left_out]
+        excluded = [names[j] for j in left_out]
+    dropped = [
+        names[j]
+        for j, kind in enumerate(kinds)
+        if kind == "text" and j != id_index and j not in chosen
+    ]
+    if not numeric and columns is None:
+        raise InputError(
+            f"{source}: no numeric columns (non-numeric columns: {', '.join(dropped)})"
+            if dropped
+            else f"{source}: no numeric data"
+        )
+    if not chosen:
+        raise InputError(f"--exclude: leaves no column of {source} to fit")
+    return chosen, dropped, excluded
+
+
+def _without_row_ids(values, chosen, names, source):
+    """Leave out the columns that look like row IDs: a patient number is not a feature."""
+    id_like = [c for c in range(len(chosen)) if looks_like_row_id(values[:, c])]
+    if not id_like:
+        return values, chosen, []
+    if len(id_like) == len(chosen):
+        only = names[chosen[id_like[0]]]
+        raise InputError(
+            f"{source}: the only numeric column left, '{only}', looks like a row ID "
+            f"(unique, evenly increasing integers); to fit it anyway, say --columns {only}"
+        )
+    values = np.ascontiguousarray(np.delete(values, id_like, axis=1))
+    kept = [j for c, j in enumerate(chosen) if c not in id_like]
+    return values, kept, [names[chosen[c]] for c in id_like]
 
 
 def _may_skip_lines(text, lines):

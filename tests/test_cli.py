@@ -450,14 +450,15 @@ def test_only_an_id_like_column_is_an_error_with_the_remedy(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "values, expected",
-    [([1, 2, 3, 4], True), ([1001, 1002, 1003], True), ([0, 5, 10, 15], True),
-     ([1, 2, 4, 5], False), ([3, 2, 1], False), ([1.5, 2.5, 3.5], False),
-     ([1, 1, 1], False), ([1, 2], False)],
+    [(range(1, 11), True), (range(1001, 1021), True), (range(0, 100, 5), True),
+     ([1, 2, 4, 5, 6, 7, 8, 9, 10, 11], False), (range(10, 0, -1), False),
+     (np.arange(10) + 0.5, False), ([1] * 10, False), (range(1, 10), False),
+     (list(range(1, 10)) + [np.nan], False)],
 )
 def test_what_looks_like_a_row_id(values, expected):
     from sklearn_em._table import looks_like_row_id
 
-    assert looks_like_row_id(np.array(values, dtype=float)) is expected
+    assert looks_like_row_id(np.array(list(values), dtype=float)) is expected
 
 
 # ----------------------------------------------------------------------------- dialects
