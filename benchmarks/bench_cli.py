@@ -1,9 +1,10 @@
 """The ``sklearn-em`` command's reading of a table and its start-up, before and after.
 
 Reads a 200,000-row CSV (an ID column and three numeric columns) with the reader of a
-given git revision of ``sklearn_em/_cli.py`` (default: the one before NumPy's reader,
-``be44c69~1``) and with today's, alternately in one process, and times ``sklearn-em --help``
-and ``--version`` as fresh processes. Run by hand from the repository root::
+given git revision of ``sklearn_em/_cli.py`` (default: the last one with the hand-written
+parser, found by ``git log -S``) and with today's, alternately in one process, and
+times ``sklearn-em --help`` and ``--version`` as fresh processes. Run by hand from the
+repository root::
 
     python benchmarks/bench_cli.py [--rows 200000] [--repeats 5] [--before REV]
 """
@@ -79,8 +80,29 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--before", default="be44c69~1", help="git revision of the old reader")
+    parser.add_argument(
+        "--before",
+        help="git revision of the old reader (default: the last "
+        "one with the hand-written parse_table)",
+    )
     args = parser.parse_args()
+    if args.before is None:
+        removed = subprocess.run(
+            [
+                "git",
+                "log",
+                "-1",
+                "--format=%h",
+                "-S",
+                "def parse_table(",
+                "--",
+                "sklearn_em/_cli.py",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        args.before = f"{removed}~1"
     old = old_reader(args.before)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "data.csv")
