@@ -588,3 +588,16 @@ def test_out_quotes_ids_as_csv_does(tmp_path, capsys):
         rows = list(csv.reader(f))
     assert rows[0][0] == "name" and [r[0] for r in rows[1:3]] == ['Smith, "J0"', 'Smith, "J1"']
     assert len(rows) == len(X) + 1 and all(len(r) == 5 for r in rows)
+
+
+def test_utf16_file_with_a_byte_order_mark(tmp_path, capsys):
+    # what spreadsheets save as "Unicode text": UTF-16 with a BOM, tab-separated
+    path, X = blob_csv(tmp_path, sep="\t")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    wide = tmp_path / "unicode.txt"
+    wide.write_bytes(text.encode("utf-16"))
+    doc = fit_json(capsys, str(wide))
+    assert doc["data"]["encoding"] == "utf-16" and doc["data"]["delimiter"] == "\t"
+    assert doc["best"]["bic"] == bic_of(X)
+    assert not any("UTF-8" in n for n in doc["notes"])
