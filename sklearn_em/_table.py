@@ -275,13 +275,19 @@ def _header(sample, decimal):
 
 
 def _column_kinds(names, sample, line_numbers, decimal, source):
-    """'number' or 'text' for each column, from the sample; the full read finds exceptions."""
+    """'number', 'text' or 'empty' for each column, from the sample.
+
+    The full read finds any exception after the sample. An empty column is what a
+    delimiter at the end of every line makes.
+    """
     number = _number_test(decimal)
     kinds = []
     for j, name in enumerate(names):
         present = [(n, r[j]) for n, r in zip(line_numbers, sample) if not is_missing(r[j])]
         ok = [number(s) for _, s in present]
-        if present and not any(ok):
+        if not present:
+            kinds.append("empty")
+        elif not any(ok):
             kinds.append("text")
         elif not all(ok):
             n, bad = next((n, s) for (n, s), good in zip(present, ok) if not good)
@@ -300,11 +306,9 @@ def _choose_columns(names, kinds, id_index, columns, exclude, source):
         chosen = _column_list(columns, names, "--columns", source)
         if id_index in chosen:
             raise InputError(f"--columns: column '{names[id_index]}' is the --id column")
-        text_cols = [names[j] for j in chosen if kinds[j] == "text"]
-        if text_cols:
-            raise InputError(
-                f"--columns: column '{text_cols[0]}' of {source} holds text, not numbers"
-            )
+        not_numbers = [names[j] for j in chosen if kinds[j] != "number"]
+        if not_numbers:
+            raise InputError(f"--columns: column '{not_numbers[0]}' of {source} holds no numbers")
         excluded = [names[j] for j in numeric if j not in chosen]
     else:
         left_out = [] if exclude is None else _column_list(exclude, names, "--exclude", source)
@@ -313,9 +317,9 @@ def _choose_columns(names, kinds, id_index, columns, exclude, source):
         chosen = [j for j in numeric if j not in left_out]
         excluded = [names[j] for j in left_out]
     dropped = [
-        names[j]
+        names[j] + (" (empty)" if kind == "empty" else "")
         for j, kind in enumerate(kinds)
-        if kind == "text" and j != id_index and j not in chosen
+        if kind != "number" and j != id_index and j not in chosen
     ]
     if not numeric and columns is None:
         raise InputError(

@@ -601,3 +601,12 @@ def test_utf16_file_with_a_byte_order_mark(tmp_path, capsys):
     assert doc["data"]["encoding"] == "utf-16" and doc["data"]["delimiter"] == "\t"
     assert doc["best"]["bic"] == bic_of(X)
     assert not any("UTF-8" in n for n in doc["notes"])
+
+
+def test_a_delimiter_ending_every_line_makes_no_column(tmp_path, capsys):
+    path, X = blob_csv(tmp_path)
+    with open(path, encoding="utf-8") as f:
+        text = "".join(line.rstrip("\n") + ",\n" for line in f)
+    doc = fit_json(capsys, write(tmp_path, "trailing.csv", text))
+    assert doc["data"]["columns"] == ["a", "b"] and doc["data"]["dropped_columns"] == ["x3 (empty)"]
+    assert doc["best"]["bic"] == bic_of(X)
