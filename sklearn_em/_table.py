@@ -19,6 +19,8 @@ MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
 # candidate delimiters, in the order they win when several split every sampled line evenly:
 # a semicolon file usually holds decimal commas, so ';' goes before ','
 DELIMITERS = ("\t", ";", ",", "|")
+# runs of spaces (and tabs) between fields, as R's read.table and NumPy's loadtxt default
+WHITESPACE = " "
 SAMPLE_ROWS = 1000
 MIN_ID_ROWS = 10
 _DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
@@ -84,12 +86,18 @@ def decode(data, source, encoding=None):
 
 # ---------------------------------------------------------------------- sniffing
 def _split(lines, delimiter):
+    if delimiter == WHITESPACE:
+        return [line.split() for line in lines]
     return [[f.strip() for f in row] for row in csv.reader(lines, delimiter=delimiter)]
 
 
 def sniff_delimiter(sample):
-    """The delimiter that splits every sampled line into the same number (> 1) of fields."""
-    for d in DELIMITERS:
+    """The delimiter that splits every sampled line into the same number (> 1) of fields.
+
+    Tab, semicolon, comma or bar; else runs of spaces (R's ``read.table``), else the most
+    frequent of the four on the first line.
+    """
+    for d in DELIMITERS + (WHITESPACE,):
         widths = {len(row) for row in _split(sample, d)}
         if len(widths) == 1 and widths.pop() > 1:
             return d
@@ -359,6 +367,13 @@ def _may_skip_lines(text, lines):
 
 def _check_widths(lines, line_numbers, delimiter, width, source):
     """Every line has as many fields as the first; counted fast, confirmed by csv on doubt."""
+    if delimiter == WHITESPACE:
+        for n, row in zip(line_numbers, _split(lines, delimiter)):
+            if len(row) != width:
+                raise InputError(
+                    f"{source}: line {n} has {len(row)} fields, but the first line has {width}"
+                )
+        return
     counts = np.fromiter(map(str.count, lines, repeat(delimiter)), dtype=np.int64, count=len(lines))
     doubtful = np.flatnonzero(counts != width - 1)
     for i in doubtful:  # a quoted delimiter, or a real ragged line
@@ -380,9 +395,14 @@ def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, sourc
         pass
     # Missing cells: NumPy reads 'nan' but not the other NA tokens nor an empty cell, so
     # they are written as 'nan' -- the slow path, taken only for files that hold them.
-    d = re.escape(delimiter)
     tokens = "|".join(re.escape(t) for t in sorted(MISSING - {""}))
-    pattern = re.compile(rf'(?:(?<={d})|^)[ \t]*"?(?:{tokens})?"?[ \t]*(?={d}|$)', re.IGNORECASE)
+    if delimiter == WHITESPACE:  # no empty cells here: a token between spaces
+        pattern = re.compile(rf"(?<!\S)(?:{tokens})(?!\S)", re.IGNORECASE)
+    else:
+        d = re.escape(delimiter)
+        pattern = re.compile(
+            rf'(?:(?<={d})|^)[ \t]*"?(?:{tokens})?"?[ \t]*(?={d}|$)', re.IGNORECASE
+        )
     lines = [pattern.sub("nan", line) for line in lines]
     try:
         return _loadtxt(lines, delimiter, chosen)
@@ -399,6 +419,8 @@ def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, sourc
 
 
 def _loadtxt(lines, delimiter, chosen):
+    if delimiter == WHITESPACE:  # NumPy's None: runs of whitespace
+        return np.loadtxt(lines, usecols=chosen, dtype=np.float64, ndmin=2)
     return np.loadtxt(
         lines, delimiter=delimiter, usecols=chosen, quotechar='"', dtype=np.float64, ndmin=2
     )

@@ -610,3 +610,18 @@ def test_a_delimiter_ending_every_line_makes_no_column(tmp_path, capsys):
     doc = fit_json(capsys, write(tmp_path, "trailing.csv", text))
     assert doc["data"]["columns"] == ["a", "b"] and doc["data"]["dropped_columns"] == ["x3 (empty)"]
     assert doc["best"]["bic"] == bic_of(X)
+
+
+def test_space_separated_file(tmp_path, capsys):
+    # R's read.table format: fields separated by runs of spaces, an NA token
+    path, X = blob_csv(tmp_path)
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    text = "\n".join("  ".join(f"{v:>24}" for v in line.split(",")) for line in lines) + "\n"
+    doc = fit_json(capsys, write(tmp_path, "spaces.txt", text))
+    assert doc["data"]["delimiter"] == " " and doc["data"]["columns"] == ["a", "b"]
+    assert doc["best"]["bic"] == bic_of(X)
+    from sklearn_em._table import read_table
+
+    table = read_table(b"x y\n1 2\n3   NA\n", "t")
+    np.testing.assert_array_equal(table.values, [[1, 2], [3, np.nan]])
