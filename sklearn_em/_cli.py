@@ -193,8 +193,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Fit a Gaussian mixture for every number of components and covariance type,\n"
-            "print the criterion table and the chosen model. FILE is CSV, TSV or\n"
-            "semicolon-separated (delimiter, decimal comma, header and encoding detected;\n"
+            "print the criterion table and the chosen model. FILE is CSV, TSV, semicolon-\n"
+            "or space-separated (delimiter, decimal comma, header and encoding detected;\n"
             "text columns and a column that looks like a row ID are left out, and said so).\n"
             "Without FILE, the built-in Old Faithful geyser data is used; '-' reads\n"
             "standard input."
@@ -214,7 +214,7 @@ def build_parser():
         "file",
         nargs="?",
         metavar="FILE",
-        help="CSV, TSV or semicolon-separated file (default: Old Faithful)",
+        help="CSV, TSV, semicolon- or space-separated file (default: Old Faithful)",
     )
     data = fit.add_argument_group("data")
     which = data.add_mutually_exclusive_group()
