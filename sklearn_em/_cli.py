@@ -223,7 +223,7 @@ def build_parser():
         type=_columns,
         metavar="COLS",
         help="fit only these columns: names or 1-based positions, "
-        "comma-separated (e.g. height,weight or 2-3 as 2,3)",
+        "comma-separated (e.g. height,weight or 2,3)",
     )
     which.add_argument(
         "--exclude",
