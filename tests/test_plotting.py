@@ -402,3 +402,11 @@ def test_degenerate_fits_are_gaps_and_never_best():
     np.testing.assert_array_equal(lines["degenerate (not chosen)"].get_xdata(), [3])
     (best,) = [line for label, line in lines.items() if label.startswith("best")]
     assert (best.get_xdata()[0], best.get_ydata()[0]) == (2, 8.0)
+
+
+def test_a_model_it_cannot_draw_is_named(data):
+    from types import SimpleNamespace
+
+    odd = SimpleNamespace(covariance_type="XYZ", means_=np.zeros((2, 2)), covariances_=np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"cannot draw covariance_type='XYZ' with covariances_ of"):
+        plotting._full_covariances(odd)
