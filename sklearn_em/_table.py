@@ -39,15 +39,15 @@ class Table:
     """
 
     values: np.ndarray
-    columns: list
+    columns: list[str]
     source: str
     line_numbers: np.ndarray
-    ids: np.ndarray = None
-    id_name: str = None
-    dropped: list = field(default_factory=list)  # text columns, left out
-    excluded: list = field(default_factory=list)  # left out by --columns / --exclude
-    id_like: list = field(default_factory=list)  # numeric columns that look like a row ID
-    notes: list = field(default_factory=list)
+    ids: np.ndarray | None = None
+    id_name: str | None = None
+    dropped: list[str] = field(default_factory=list)  # text and empty columns, left out
+    excluded: list[str] = field(default_factory=list)  # left out by --columns / --exclude
+    id_like: list[str] = field(default_factory=list)  # numeric columns that look like a row ID
+    notes: list[str] = field(default_factory=list)
     delimiter: str = ","
     decimal: str = "."
     encoding: str = "utf-8"
