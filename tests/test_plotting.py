@@ -408,5 +408,5 @@ def test_a_model_it_cannot_draw_is_named(data):
     from types import SimpleNamespace
 
     odd = SimpleNamespace(covariance_type="XYZ", means_=np.zeros((2, 2)), covariances_=np.ones((2, 2)))
-    with pytest.raises(ValueError, match=r"cannot draw covariance_type='XYZ' with covariances_ of"):
+    with pytest.raises(ValueError, match=r"Unknown covariance_type 'XYZ'; expected one of"):
         plotting._full_covariances(odd)
