@@ -1,10 +1,13 @@
 """GaussianMixtureEM: the scikit-learn face of the EM core. Validation and attributes; no math."""
 
+from __future__ import annotations
+
 import warnings
 from numbers import Real
 from time import time
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
@@ -112,8 +115,27 @@ default='full'
     n_batch_iter_ : int
         Only after :meth:`partial_fit`: the number of batches of the current stream.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when X has feature names that are all strings.
+
+    See Also
+    --------
+    GaussianMixtureSelector : Choose the number of components and the covariance type.
+    sklearn.mixture.GaussianMixture : The scikit-learn estimator this one replaces.
+
+    Examples
+    --------
+    >>> from sklearn_em import GaussianMixtureEM
+    >>> from sklearn_em.datasets import load_faithful
+    >>> X = load_faithful().data
+    >>> gm = GaussianMixtureEM(n_components=2, random_state=0).fit(X)
+    >>> gm.means_.round(1)
+    array([[ 2. , 54.5],
+           [ 4.3, 80. ]])
+    >>> gm.predict([[2.0, 55.0], [4.5, 80.0]])
+    array([0, 1])
+    >>> print(f"BIC {gm.bic(X):.1f}")
+    BIC 2322.2
     """
 
     _parameter_constraints = {
@@ -165,25 +187,68 @@ default='full'
         self.learning_offset = learning_offset
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, sample_weight=None):
-        """Estimate the model parameters with the EM algorithm.
+    def fit(
+        self,
+        X: ArrayLike,
+        y: object = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> GaussianMixtureEM:
+        """Estimate the model's parameters with the EM algorithm.
+
+        Runs ``n_init`` initialisations (one, continuing from the last fit, with ``warm_start``)
+        to convergence or ``max_iter`` iterations and keeps the one with the highest likelihood.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The training data, one row per sample.
         y : Ignored
+            Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights; an integer weight counts a row that many times.
+            Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
+            every row.
 
         Returns
         -------
         self : GaussianMixtureEM
+            The fitted estimator.
+
+        Warns
+        -----
+        DegenerateComponentWarning
+            When a component lost its rows or its covariance was not positive definite, and was
+            repaired (see the class description).
+        sklearn.exceptions.ConvergenceWarning
+            When no initialisation converged within ``max_iter`` iterations.
         """
         self._fit(X, sample_weight)
         return self
 
-    def fit_predict(self, X, y=None, sample_weight=None):
-        """Fit the model and return the most probable component of each row of X."""
+    def fit_predict(
+        self,
+        X: ArrayLike,
+        y: object = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> np.ndarray:
+        """Fit the model, then return the most probable component of each row of X.
+
+        The same as ``fit(X).predict(X)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training data.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
+            every row.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The index of each row's most probable component.
+        """
         X = self._fit(X, sample_weight)
         return _kernels.predict(X, self._model())
 
@@ -460,13 +525,45 @@ default='full'
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
 
-    def score_samples(self, X):
-        """Log of the mixture density at each row of X, shape (n_samples,)."""
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log of the mixture density at each row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to score.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            ``log p(x_i)``, in the dtype of the fitted model.
+        """
         X = self._validate(X)
         return _kernels.score_samples(X, self._model())
 
-    def score(self, X, y=None, sample_weight=None):
-        """Mean (weighted) log-likelihood of X under the model."""
+    def score(
+        self,
+        X: ArrayLike,
+        y: object = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> float:
+        """Mean log-likelihood of X under the model (weighted by ``sample_weight``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to score.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
+            every row.
+
+        Returns
+        -------
+        log_likelihood : float
+            ``sum_i w_i log p(x_i) / sum_i w_i``.
+        """
         X = self._validate(X)
         ll = _kernels.score_samples(X, self._model()).astype(np.float64)
         sample_weight = _validated_weights(sample_weight, X)
@@ -474,13 +571,35 @@ default='full'
             return float(ll.mean())
         return _weighted_sum(sample_weight, ll) / float(sample_weight.sum())
 
-    def predict(self, X):
-        """The most probable component of each row of X."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """The most probable component of each row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to classify.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The index of the component with the highest posterior probability.
+        """
         X = self._validate(X)
         return _kernels.predict(X, self._model())
 
-    def predict_proba(self, X):
-        """Posterior probability of each component for each row, shape (n_samples, k)."""
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Posterior probability of each component for each row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to classify.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_components)
+            Each row sums to 1. ``1 - proba.max(axis=1)`` is mclust's uncertainty.
+        """
         X = self._validate(X)
         return _kernels.predict_proba(X, self._model())
 
@@ -515,25 +634,68 @@ default='full'
             out["icl"] = out["bic"] + 2 * entropy
         return out
 
-    def bic(self, X, sample_weight=None):
-        """Bayesian information criterion on X (lower is better).
+    def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Bayesian information criterion of the model on X (lower is better).
 
-        ``-2 log L + p log(n)``; with weights, ``n`` is the total weight: weights are
-        frequency weights (a weight of 2 counts a row twice), so rescaling them changes the
-        penalty.
+        ``-2 log L + p log(n)``, with ``p`` the number of free parameters. With weights, ``n``
+        is the total weight: weights are frequency weights (a weight of 2 counts a row twice), so
+        rescaling them changes the penalty.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data the model is judged on (usually its training data).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
+            every row.
+
+        Returns
+        -------
+        bic : float
+            The criterion; mclust reports its negative.
         """
         return self._criteria(X, sample_weight)["bic"]
 
-    def aic(self, X, sample_weight=None):
-        """Akaike information criterion on X (lower is better): ``-2 log L + 2 p``."""
+    def aic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Akaike information criterion of the model on X (lower is better).
+
+        ``-2 log L + 2 p``, with ``p`` the number of free parameters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data the model is judged on (usually its training data).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
+            every row.
+
+        Returns
+        -------
+        aic : float
+            The criterion.
+        """
         return self._criteria(X, sample_weight)["aic"]
 
-    def icl(self, X, sample_weight=None):
-        """Integrated completed likelihood on X (lower is better).
+    def icl(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Integrated completed likelihood of the model on X (lower is better).
 
         BIC plus twice the entropy of the hard classification:
-        ``BIC - 2 sum_i log max_k p(k | x_i)`` (Biernacki, Celeux & Govaert 2000), the
-        criterion mclust reports as ICL, on scikit-learn's lower-is-better scale.
+        ``BIC - 2 sum_i log max_k p(k | x_i)`` (Biernacki, Celeux & Govaert 2000), the criterion
+        mclust reports as ICL, on scikit-learn's lower-is-better scale. It prefers components
+        that are well-separated clusters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data the model is judged on (usually its training data).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
+            every row.
+
+        Returns
+        -------
+        icl : float
+            The criterion.
         """
         return self._criteria(X, sample_weight, classification=True)["icl"]
 
@@ -541,12 +703,18 @@ default='full'
         check_is_fitted(self)
         return self._model().n_parameters()
 
-    def sample(self, n_samples=1):
-        """Draw ``n_samples`` rows from the fitted mixture.
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw random rows from the fitted mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw.
 
         Returns
         -------
         X : ndarray of shape (n_samples, n_features)
+            The rows, grouped by component, in the dtype of the fitted model.
         y : ndarray of shape (n_samples,)
             The component each row was drawn from.
         """

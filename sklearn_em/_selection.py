@@ -1,11 +1,15 @@
 """GaussianMixtureSelector: fit a grid of mixtures and keep the best by BIC, AIC or ICL."""
 
+from __future__ import annotations
+
 import sys
 import warnings
 from numbers import Integral
 from time import perf_counter
+from typing import TextIO
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
@@ -127,7 +131,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         an absolute value if it is refitted.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when X has feature names that are all strings.
 
     See Also
@@ -392,60 +396,170 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
 
-    def predict(self, X):
-        """The most probable component of each row of X under the chosen mixture."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """The most probable component of each row of X under the chosen mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to classify.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            The index of each row's most probable component of ``best_estimator_``.
+        """
         X = self._validate(X)
         return self.best_estimator_.predict(X)
 
-    def predict_proba(self, X):
-        """Posterior probability of each component of the chosen mixture, (n_samples, k)."""
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Posterior probability of each component of the chosen mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to classify.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_components)
+            Each row sums to 1. ``1 - proba.max(axis=1)`` is mclust's uncertainty.
+        """
         X = self._validate(X)
         return self.best_estimator_.predict_proba(X)
 
-    def score_samples(self, X):
-        """Log-density of the chosen mixture at each row of X, shape (n_samples,)."""
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log-density of the chosen mixture at each row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to score.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            ``log p(x_i)`` under ``best_estimator_``.
+        """
         X = self._validate(X)
         return self.best_estimator_.score_samples(X)
 
-    def score(self, X, y=None, sample_weight=None):
-        """Mean (weighted) log-likelihood of X under the chosen mixture."""
+    def score(
+        self,
+        X: ArrayLike,
+        y: object = None,
+        sample_weight: ArrayLike | None = None,
+    ) -> float:
+        """Mean log-likelihood of X under the chosen mixture (weighted by ``sample_weight``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The rows to score.
+        y : Ignored
+            Not used, present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
+            every row.
+
+        Returns
+        -------
+        log_likelihood : float
+            ``sum_i w_i log p(x_i) / sum_i w_i``.
+        """
         X = self._validate(X)
         return self.best_estimator_.score(X, sample_weight=sample_weight)
 
-    def bic(self, X, sample_weight=None):
-        """BIC of the chosen mixture on X (lower is better); see :meth:`GaussianMixtureEM.bic`."""
+    def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """BIC of the chosen mixture on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data the model is judged on.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
+            every row.
+
+        Returns
+        -------
+        bic : float
+            See :meth:`GaussianMixtureEM.bic`.
+        """
         X = self._validate(X)
         return self.best_estimator_.bic(X, sample_weight=sample_weight)
 
-    def aic(self, X, sample_weight=None):
-        """AIC of the chosen mixture on X (lower is better)."""
+    def aic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """AIC of the chosen mixture on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data the model is judged on.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
+            every row.
+
+        Returns
+        -------
+        aic : float
+            See :meth:`GaussianMixtureEM.aic`.
+        """
         X = self._validate(X)
         return self.best_estimator_.aic(X, sample_weight=sample_weight)
 
-    def icl(self, X, sample_weight=None):
-        """ICL of the chosen mixture on X (lower is better)."""
+    def icl(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """ICL of the chosen mixture on X (lower is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The data the model is judged on.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
+            every row.
+
+        Returns
+        -------
+        icl : float
+            See :meth:`GaussianMixtureEM.icl`.
+        """
         X = self._validate(X)
         return self.best_estimator_.icl(X, sample_weight=sample_weight)
 
-    def sample(self, n_samples=1):
-        """Draw rows from the chosen mixture; see :meth:`GaussianMixtureEM.sample`."""
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw random rows from the chosen mixture.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+            The rows, grouped by component.
+        y : ndarray of shape (n_samples,)
+            The component each row was drawn from.
+        """
         check_is_fitted(self)
         return self.best_estimator_.sample(n_samples)
 
     # ------------------------------------------------------------------ reporting
-    def format_results(self, layout="wide"):
+    def format_results(self, layout: str = 'wide') -> str:
         """The table of ``results_`` as text.
 
         Parameters
         ----------
         layout : {'wide', 'long'}, default='wide'
-            'wide': the chosen criterion, one row per number of components and one column
-            per covariance type (as mclust prints its BIC), the best marked with ``*``.
-            'long': one row per combination with every number.
+            'wide': the chosen criterion, one row per number of components and one column per
+            covariance type (as mclust prints its BIC), the best marked with ``*``. 'long': one
+            row per combination with every number.
 
         Returns
         -------
         text : str
+            The table, lines separated by newlines.
         """
         check_is_fitted(self)
         if layout == "wide":
@@ -454,8 +568,21 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             return _format_long(self.results_, self.best_index_)
         raise ValueError(f"layout must be 'wide' or 'long', got {layout!r}.")
 
-    def print_results(self, layout="wide", file=None):
-        """Print :meth:`format_results` to ``file`` (default: standard output)."""
+    def print_results(self, layout: str = 'wide', file: TextIO | None = None) -> None:
+        """Print the table of ``results_`` (:meth:`format_results`).
+
+        Parameters
+        ----------
+        layout : {'wide', 'long'}, default='wide'
+            As in :meth:`format_results`.
+        file : file-like, default=None
+            Where to print; default: standard output.
+
+        Returns
+        -------
+        None
+            The table is printed, not returned.
+        """
         print(self.format_results(layout), file=sys.stdout if file is None else file)
 
     def __sklearn_is_fitted__(self):

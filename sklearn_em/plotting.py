@@ -4,11 +4,25 @@ This module imports without matplotlib; its functions raise an ImportError namin
 extra to install when they are called without it.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.patches import Ellipse
+
+    from ._selection import GaussianMixtureSelector
 
 from ._models import get_model
 
 _INSTALL_HINT = "pip install sklearn-em[plot]"
+FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
 def _require_matplotlib():
@@ -31,69 +45,165 @@ def _axes(ax):
     return ax
 
 
-def _colors(n):
+def _colormap(name):
     import matplotlib
 
-    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return matplotlib.colormaps[name]
+
+
+def _colors(n):
+    cmap = _colormap("tab10" if n <= 10 else "tab20")
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def plot_criterion(selector, *, criterion=None, ax=None):
+def _criterion_table(models, X, criterion):
+    """(covariance types, numbers of components, criterion values, criterion name) to plot."""
+    from ._selection import GaussianMixtureSelector
+
+    if isinstance(models, Mapping):
+        results = models
+        criterion = "bic" if criterion is None else criterion
+    elif isinstance(models, GaussianMixtureSelector):
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(models, "results_")
+        results = models.results_
+        criterion = models.criterion if criterion is None else criterion
+    else:
+        single = hasattr(models, "covariance_type")
+        estimators = [models] if single else list(models) if _is_sequence(models) else None
+        if not estimators or not all(hasattr(e, "covariance_type") for e in estimators):
+            raise TypeError(
+                "plot_criterion plots a fitted GaussianMixtureSelector, its results_, or a list "
+                f"of fitted GaussianMixtureEM models with X; got {type(models).__name__}"
+            )
+        if X is None:
+            raise TypeError(
+                "plot_criterion needs X to compute the criterion of GaussianMixtureEM models "
+                "(a selector has it already): plot_criterion(models, X)"
+            )
+        criterion = "bic" if criterion is None else criterion
+        _check_criterion(criterion)
+        results = {
+            "covariance_type": np.array([e.covariance_type for e in estimators]),
+            "n_components": np.array([e.n_components for e in estimators]),
+            criterion: np.array([getattr(e, criterion)(X) for e in estimators], dtype=float),
+        }
+    _check_criterion(criterion)
+    missing = [key for key in ("covariance_type", "n_components", criterion) if key not in results]
+    if missing:
+        raise ValueError(f"the results to plot have no {', '.join(missing)} entry")
+    values = np.asarray(results[criterion], dtype=float)
+    degenerate = np.asarray(results.get("degenerate", np.zeros(len(values), dtype=bool)), bool)
+    return (
+        np.asarray(results["covariance_type"]),
+        np.asarray(results["n_components"]),
+        values,
+        degenerate,
+        criterion,
+    )
+
+
+def _is_sequence(obj):
+    return isinstance(obj, (list, tuple)) or (hasattr(obj, "__iter__") and not isinstance(obj, str))
+
+
+def _check_criterion(criterion):
+    if criterion not in ("bic", "aic", "icl"):
+        raise ValueError(f"criterion must be 'bic', 'aic' or 'icl', got {criterion!r}.")
+
+
+def plot_criterion(
+    models: Any,
+    X: ArrayLike | None = None,
+    *,
+    criterion: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
     """Plot a criterion against the number of components, one line per covariance type.
 
     The counterpart of mclust's BIC plot, on scikit-learn's scale (lower is better).
-    Failed combinations leave a gap; the chosen model is circled.
+    Failed combinations leave a gap; degenerate ones (``results_["degenerate"]``) leave a
+    gap too and are drawn apart as grey crosses; the best usable model by the plotted
+    criterion is circled.
 
     Parameters
     ----------
-    selector : GaussianMixtureSelector
-        A fitted selector.
+    models : GaussianMixtureSelector, mapping, GaussianMixtureEM or list of GaussianMixtureEM
+        What to plot: a fitted selector; its ``results_`` (any mapping with
+        ``covariance_type``, ``n_components`` and the criterion's entry); or fitted
+        ``GaussianMixtureEM`` models (one or a list), whose criterion is computed on ``X``.
+    X : array-like of shape (n_samples, n_features), default=None
+        The data to score ``GaussianMixtureEM`` models on; not used for a selector.
     criterion : {'bic', 'aic', 'icl'}, default=None
-        The criterion to plot; default: the selector's own.
+        The criterion to plot; default: the selector's own, else ``'bic'``.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on; default: the current axes of pyplot.
 
     Returns
     -------
     ax : matplotlib.axes.Axes
-    """
-    from sklearn.utils.validation import check_is_fitted
+        The axes drawn on.
 
-    check_is_fitted(selector, "results_")
+    Raises
+    ------
+    TypeError
+        If ``models`` is none of the above, or ``GaussianMixtureEM`` models come without ``X``.
+    sklearn.exceptions.NotFittedError
+        If the selector is not fitted.
+
+    See Also
+    --------
+    GaussianMixtureSelector.print_results : The same numbers as a table.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_em import GaussianMixtureSelector
+    >>> from sklearn_em.datasets import load_faithful
+    >>> from sklearn_em.plotting import plot_criterion
+    >>> X = load_faithful().data
+    >>> sel = GaussianMixtureSelector(n_components=range(1, 5), random_state=0).fit(X)
+    >>> ax = plot_criterion(sel)
+    >>> ax.get_ylabel()
+    'BIC (lower is better)'
+    """
+    types, ks, values, degenerate, criterion = _criterion_table(models, X, criterion)
     ax = _axes(ax)
-    criterion = selector.criterion if criterion is None else criterion
-    if criterion not in ("bic", "aic", "icl"):
-        raise ValueError(f"criterion must be 'bic', 'aic' or 'icl', got {criterion!r}.")
-    res = selector.results_
-    types = list(dict.fromkeys(res["covariance_type"]))
     markers = {"full": "o", "tied": "s", "diag": "^", "spherical": "D"}
-    for t, color in zip(types, _colors(len(types))):
-        rows = np.flatnonzero(res["covariance_type"] == t)
-        rows = rows[np.argsort(res["n_components"][rows])]
+    kinds = list(dict.fromkeys(types.tolist()))
+    # a degenerate fit is a gap in its line, as mclust's NA, drawn apart and never "best"
+    usable = np.where(np.isfinite(values) & ~degenerate, values, np.nan)
+    for t, color in zip(kinds, _colors(len(kinds))):
+        rows = np.flatnonzero(types == t)
+        rows = rows[np.argsort(ks[rows], kind="stable")]
+        ax.plot(ks[rows], usable[rows], marker=markers.get(t, "o"), color=color, label=t)
+    shown = degenerate & np.isfinite(values)
+    if shown.any():
         ax.plot(
-            res["n_components"][rows],
-            res[criterion][rows],
-            marker=markers.get(t, "o"),
-            color=color,
-            label=t,
+            ks[shown],
+            values[shown],
+            marker="x",
+            color="gray",
+            linestyle="none",
+            label="degenerate (not chosen)",
         )
-    # the best by the plotted criterion (the selector's choice when they agree)
-    values = np.where(np.isfinite(res[criterion]), res[criterion], np.inf)
-    best = int(np.argmin(values))
-    if np.isfinite(values[best]):
+    if np.isfinite(usable).any():
+        best = int(np.nanargmin(usable))
         ax.plot(
-            [res["n_components"][best]],
-            [values[best]],
+            [ks[best]],
+            [usable[best]],
             marker="o",
             markersize=16,
             markerfacecolor="none",
             markeredgecolor="black",
             linestyle="none",
-            label=f"best: {res['covariance_type'][best]}, k={res['n_components'][best]}",
+            label=f"best: {types[best]}, k={ks[best]}",
         )
     ax.set_xlabel("number of components")
     ax.set_ylabel(f"{criterion.upper()} (lower is better)")
-    ax.set_xticks(sorted(set(int(k) for k in res["n_components"])))
+    ax.set_xticks(sorted(set(int(k) for k in ks)))
     ax.set_title(f"{criterion.upper()} by model")
     ax.legend(title="covariance")
     return ax
@@ -114,7 +224,7 @@ def _principal_axes(X):
     return centre, vt[:2].T, share[:2]
 
 
-def component_ellipse(mean, cov, n_std, **kwargs):
+def component_ellipse(mean: ArrayLike, cov: ArrayLike, n_std: float, **kwargs: Any) -> Ellipse:
     """A matplotlib Ellipse of the points at Mahalanobis distance ``n_std`` from ``mean``.
 
     Parameters
@@ -147,94 +257,367 @@ def component_ellipse(mean, cov, n_std, **kwargs):
     )
 
 
-def plot_classification(estimator, X, *, ax=None, feature_names=None):
+def _data(estimator, X, feature_names):
+    """X as a float array, and the names of its columns (given, X's own, or the model's)."""
+    model = getattr(estimator, "best_estimator_", estimator)
+    if feature_names is None:
+        columns = getattr(X, "columns", None)
+        if columns is not None:
+            feature_names = [str(c) for c in columns]
+        elif getattr(model, "feature_names_in_", None) is not None:
+            feature_names = [str(c) for c in model.feature_names_in_]
+    values = np.asarray(X, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[:, None]
+    if feature_names is None:
+        feature_names = [f"x{j + 1}" for j in range(values.shape[1])]
+    return model, values, list(feature_names)
+
+
+def _projection(model, values, feature_names):
+    """Points, means and covariances on the plotting plane, and its axis labels.
+
+    Two-dimensional data is drawn as it is; wider data on its first two principal axes,
+    the components projected onto the same axes.
+    """
+    covs = _full_covariances(model)
+    means = np.asarray(model.means_, dtype=np.float64)
+    d = values.shape[1]
+    if d == 2:
+        return values, means, covs, feature_names[:2], ""
+    centre, V, share = _principal_axes(values)
+    labels = [
+        f"first principal axis ({share[0]:.0%} of variance)",
+        f"second principal axis ({share[1]:.0%} of variance)",
+    ]
+    return (
+        (values - centre) @ V,
+        (means - centre) @ V,
+        np.einsum("ji,kjl,lm->kim", V, covs, V),
+        labels,
+        f"projected from {d} dimensions",
+    )
+
+
+def _shown(n, max_points, seed=0):
+    """Indices of the points drawn: all of them, or an even random subset of max_points."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+
+
+def _point_style(n):
+    """Marker size and opacity that keep overlapping points from hiding each other."""
+    crowd = min(1.0, np.sqrt(1000 / max(n, 1)))
+    return {
+        "s": max(1.5, 14 * crowd),
+        "alpha": max(0.08, 0.75 * crowd),
+        "linewidths": 0,
+        "rasterized": n > 5000,
+    }
+
+
+def _ellipses(ax, means, covs, colors, n_stds=(1, 2)):
+    """Every component's ellipses, drawn above the points with a light halo."""
+    from matplotlib import patheffects
+
+    halo = [patheffects.withStroke(linewidth=3.5, foreground="white")]
+    for j in range(len(means)):
+        for n_std, style in zip(n_stds, ("-", "--")):
+            ax.add_patch(
+                component_ellipse(
+                    means[j, :2],
+                    covs[j, :2, :2],
+                    n_std,
+                    fill=False,
+                    edgecolor=colors[j],
+                    linestyle=style,
+                    linewidth=1.8,
+                    zorder=3,
+                    path_effects=halo,
+                )
+            )
+        ax.plot(
+            *means[j, :2],
+            marker="x",
+            color="black",
+            markersize=8,
+            mew=2,
+            zorder=4,
+            linestyle="none",
+        )
+
+
+def _ellipse_legend(n_stds=(1, 2)):
+    from matplotlib.lines import Line2D
+
+    return [
+        Line2D(
+            [],
+            [],
+            color="dimgray",
+            linestyle=style,
+            linewidth=1.8,
+            label=f"{n} standard deviation{'s' if n != 1 else ''}",
+        )
+        for n, style in zip(n_stds, ("-", "--"))
+    ]
+
+
+def plot_classification(
+    estimator: Any,
+    X: ArrayLike,
+    *,
+    ax: Axes | None = None,
+    feature_names: Sequence[str] | None = None,
+    max_points: int = 50_000,
+) -> Axes:
     """Scatter X coloured by predicted component, with each component's 1 and 2 sd ellipses.
 
     Two-dimensional X is drawn as it is; wider X on its first two principal axes, the
     components' means and covariances projected onto the same axes. One-dimensional X is
-    drawn as the weighted component densities over a rug of the points.
+    drawn as a histogram with the fitted mixture density and its weighted components.
+    Ellipses are drawn above the points; many points are drawn small and translucent, and
+    beyond ``max_points`` an even random subset of them is drawn.
 
     Parameters
     ----------
     estimator : GaussianMixtureEM or GaussianMixtureSelector
         A fitted mixture (a selector stands for its ``best_estimator_``).
     X : array-like of shape (n_samples, n_features)
+        The data to classify and draw; a DataFrame's column names label the axes.
     ax : matplotlib.axes.Axes, default=None
         Axes to draw on; default: the current axes of pyplot.
     feature_names : list of str, default=None
-        Axis labels for two-dimensional (or one-dimensional) X.
+        Axis labels; default: the columns of a DataFrame X, else the names the estimator
+        was fitted with, else x1, x2, ...
+    max_points : int, default=50_000
+        The most points drawn (all are classified).
 
     Returns
     -------
     ax : matplotlib.axes.Axes
+        The axes drawn on.
+
+    See Also
+    --------
+    plot_uncertainty : The same data shaded by how uncertain each row's label is.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_em import GaussianMixtureEM
+    >>> from sklearn_em.datasets import load_faithful
+    >>> from sklearn_em.plotting import plot_classification
+    >>> X = load_faithful(as_frame=True).data
+    >>> gm = GaussianMixtureEM(n_components=2, random_state=0).fit(X)
+    >>> ax = plot_classification(gm, X)
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('eruptions', 'waiting')
     """
     ax = _axes(ax)
-    model = getattr(estimator, "best_estimator_", estimator)
-    X = np.asarray(X, dtype=np.float64)
+    model, values, names = _data(estimator, X, feature_names)
     labels = estimator.predict(X)
-    k, d = model.means_.shape
+    k = model.means_.shape[0]
     colors = _colors(k)
-    covs = _full_covariances(model)
-    means = np.asarray(model.means_, dtype=np.float64)
     title = f"{model.covariance_type}, {k} component{'s' if k != 1 else ''}"
+    if values.shape[1] == 1:
+        return _plot_1d(ax, model, values[:, 0], colors, names[0], title)
 
-    if d == 1:
-        return _plot_1d(ax, model, X[:, 0], labels, colors, feature_names, title)
-
-    if d == 2:
-        P = X
-        xlabel, ylabel = (list(feature_names) if feature_names is not None else ["x1", "x2"])[:2]
-    else:
-        centre, V, share = _principal_axes(X)
-        P = (X - centre) @ V
-        means = (means - centre) @ V
-        covs = np.einsum("ji,kjl,lm->kim", V, covs, V)
-        xlabel = f"first principal axis ({share[0]:.0%} of variance)"
-        ylabel = f"second principal axis ({share[1]:.0%} of variance)"
-        title += f" (projected from {d} dimensions)"
-
+    P, means, covs, (xlabel, ylabel), projected = _projection(model, values, names)
+    shown = _shown(len(P), max_points)
+    style = _point_style(len(P))
     for j in range(k):
-        mask = labels == j
-        ax.scatter(P[mask, 0], P[mask, 1], s=12, color=colors[j], alpha=0.7, label=f"component {j}")
-        for n_std, style in ((1, "-"), (2, "--")):
-            ax.add_patch(
-                component_ellipse(
-                    means[j, :2], covs[j, :2, :2], n_std,
-                    fill=False, edgecolor=colors[j], linestyle=style, linewidth=1.5,
-                )
-            )
-        ax.plot(*means[j, :2], marker="x", color="black", markersize=8)
+        idx = shown[labels[shown] == j]
+        ax.scatter(P[idx, 0], P[idx, 1], color=colors[j], zorder=1, **style)
+    _ellipses(ax, means, covs, colors)
+    _component_legend(ax, colors, extra=_ellipse_legend())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"Classification: {title}\n(ellipses at 1 and 2 standard deviations)")
-    ax.legend(loc="best", fontsize="small")
+    subset = f"{len(shown):,} of {len(P):,} points shown" if len(shown) < len(P) else ""
+    detail = "; ".join(part for part in (projected, subset) if part)
+    ax.set_title(f"Classification: {title}" + (f"\n({detail})" if detail else ""))
     ax.autoscale_view()
     return ax
 
 
-def _plot_1d(ax, model, x, labels, colors, feature_names, title):
+def _component_legend(ax, colors, extra=()):
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], marker="o", linestyle="none", color=c, label=f"component {j}")
+        for j, c in enumerate(colors)
+    ]
+    ax.legend(handles=handles + list(extra), loc="best", fontsize="small", framealpha=0.9)
+
+
+def _plot_1d(ax, model, x, colors, name, title):
+    """Histogram of x with the fitted mixture density and each weighted component."""
+    from scipy.stats import norm
+
     k = model.means_.shape[0]
     sd = np.sqrt(_full_covariances(model)[:, 0, 0])
     lo, hi = x.min(), x.max()
     pad = 0.1 * (hi - lo) if hi > lo else 1.0
     grid = np.linspace(lo - pad, hi + pad, 400)
+    edges = np.histogram_bin_edges(x, bins="auto")
+    bins = edges if len(edges) <= 81 else 80  # beyond 80 bars their outlines turn grey mush
+    ax.hist(
+        x,
+        bins=bins,
+        density=True,
+        color="0.85",
+        edgecolor="0.6",
+        linewidth=0.5,
+        label="data (histogram)",
+    )
+    total = np.zeros_like(grid)
     for j in range(k):
-        mean = model.means_[j, 0]
-        z = (grid - mean) / sd[j]
-        dens = model.weights_[j] * np.exp(-0.5 * z**2) / (sd[j] * np.sqrt(2 * np.pi))
-        ax.plot(grid, dens, color=colors[j], label=f"component {j}")
-        ax.plot(x[labels == j], np.zeros(np.sum(labels == j)), "|", color=colors[j], markersize=12)
-    ax.set_xlabel(feature_names[0] if feature_names is not None else "x1")
-    ax.set_ylabel("weighted component density")
-    ax.set_title(f"Classification: {title}")
+        dens = model.weights_[j] * norm.pdf(grid, model.means_[j, 0], sd[j])
+        total += dens
+        ax.fill_between(grid, dens, color=colors[j], alpha=0.3, linewidth=0)
+        ax.plot(grid, dens, color=colors[j], linewidth=1.5, label=f"component {j}")
+    ax.plot(grid, total, color="black", linewidth=1.5, linestyle="--", label="mixture density")
+    ax.set_xlabel(name)
+    ax.set_ylabel("density")
+    ax.set_title(f"Density: {title}")
     ax.legend(loc="best", fontsize="small")
     return ax
 
 
-def save_selection_figure(selector, X, path, *, feature_names=None, dpi=100):
-    """Write the criterion plot and the classification plot side by side to a PNG file.
+def plot_uncertainty(
+    estimator: Any,
+    X: ArrayLike,
+    *,
+    ax: Axes | None = None,
+    feature_names: Sequence[str] | None = None,
+    max_points: int = 50_000,
+) -> Axes:
+    """Draw each row's classification uncertainty, as mclust's uncertainty plot.
 
-    Draws with matplotlib's Agg backend on a figure of its own, so it works without a
+    The uncertainty of a row is 1 minus its largest component probability: 0 for a row
+    surely in its component, up to 1 - 1/k for a row that every component explains alike.
+    Two-dimensional (or projected, as in :func:`plot_classification`) X is drawn with each
+    point shaded and sized by its uncertainty, the most uncertain on top, over the
+    components' 1-standard-deviation ellipses; one-dimensional X as uncertainty against x.
+
+    Parameters
+    ----------
+    estimator : GaussianMixtureEM or GaussianMixtureSelector
+        A fitted mixture (a selector stands for its ``best_estimator_``).
+    X : array-like of shape (n_samples, n_features)
+        The data; a DataFrame's column names label the axes.
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; default: the current axes of pyplot.
+    feature_names : list of str, default=None
+        Axis labels, as in :func:`plot_classification`.
+    max_points : int, default=50_000
+        The most points drawn; beyond it, the most uncertain ones.
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The axes drawn on.
+
+    See Also
+    --------
+    uncertainty : The numbers drawn.
+    """
+    ax = _axes(ax)
+    model, values, names = _data(estimator, X, feature_names)
+    u = uncertainty(estimator, X)
+    k = model.means_.shape[0]
+    colors = _colors(k)
+    top = max(1.0 - 1.0 / k, 1e-12)
+    # as mclust: the surer a row, the smaller and lighter (but still visible) its point
+    from matplotlib.colors import ListedColormap
+
+    greys = ListedColormap(_colormap("Greys")(np.linspace(0.3, 1.0, 256)))
+    # an even subset of many rows, plus the most uncertain ones (what this plot is for),
+    # the most uncertain drawn last, on top
+    shown = _shown(len(u), max_points)
+    if len(shown) < len(u):
+        doubtful = np.flatnonzero(u >= 0.05 * top)
+        doubtful = doubtful[np.argsort(u[doubtful], kind="stable")[-(max_points // 10) :]]
+        shown = np.union1d(shown, doubtful)
+    order = shown[np.argsort(u[shown], kind="stable")]
+    if values.shape[1] == 1:
+        ax.scatter(
+            values[order, 0],
+            u[order],
+            c=u[order],
+            cmap=greys,
+            vmin=0,
+            vmax=top,
+            s=10,
+            linewidths=0,
+            rasterized=len(order) > 5000,
+        )
+        ax.set_xlabel(names[0])
+        ax.set_ylabel("uncertainty (1 - max probability)")
+        ax.set_ylim(-0.02 * top, 1.05 * top)
+        ax.set_title(f"Uncertainty: {model.covariance_type}, {k} components")
+        return ax
+    P, means, covs, (xlabel, ylabel), projected = _projection(model, values, names)
+    size = _point_style(len(order))["s"] * (0.6 + 4 * u[order] / top)
+    points = ax.scatter(
+        P[order, 0],
+        P[order, 1],
+        c=u[order],
+        s=size,
+        cmap=greys,
+        vmin=0,
+        vmax=top,
+        linewidths=0,
+        zorder=1,
+        rasterized=len(order) > 5000,
+    )
+    _ellipses(ax, means, covs, colors, n_stds=(1,))
+    ax.figure.colorbar(points, ax=ax, label="uncertainty (1 - max probability)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(
+        f"Uncertainty: {model.covariance_type}, {k} components"
+        + (f"\n({projected})" if projected else "")
+    )
+    ax.autoscale_view()
+    return ax
+
+
+def uncertainty(estimator: Any, X: ArrayLike) -> np.ndarray:
+    """Each row's classification uncertainty: 1 minus its largest component probability.
+
+    mclust's ``uncertainty``: 0 for a row that surely belongs to its component, up to
+    1 - 1/k for a row that all k components explain alike.
+
+    Parameters
+    ----------
+    estimator : GaussianMixtureEM or GaussianMixtureSelector
+        A fitted mixture.
+    X : array-like of shape (n_samples, n_features)
+        The rows to classify.
+
+    Returns
+    -------
+    uncertainty : ndarray of shape (n_samples,)
+        In [0, 1 - 1/k].
+    """
+    return 1.0 - estimator.predict_proba(X).max(axis=1)
+
+
+def save_selection_figure(
+    selector: GaussianMixtureSelector,
+    X: ArrayLike,
+    path: str | os.PathLike,
+    *,
+    feature_names: Sequence[str] | None = None,
+    dpi: float = 100,
+    format: str | None = None,
+) -> str | os.PathLike:
+    """Write the criterion, classification and uncertainty plots side by side to a file.
+
+    Draws on a figure of its own with a non-interactive canvas, so it works without a
     display and leaves pyplot's state alone.
 
     Parameters
@@ -244,23 +627,39 @@ def save_selection_figure(selector, X, path, *, feature_names=None, dpi=100):
     X : array-like of shape (n_samples, n_features)
         The data to classify (usually the data it was fitted on).
     path : str or path-like
-        Where to write the PNG.
+        Where to write the figure.
     feature_names : list of str, default=None
+        Axis labels, as in :func:`plot_classification`.
     dpi : int, default=100
+        Resolution of a PNG (and of the points of a large PDF or SVG, which are rasterised).
+    format : {'png', 'pdf', 'svg'}, default=None
+        The file format; default: the extension of ``path``.
 
     Returns
     -------
     path : str or path-like
         ``path``, for chaining.
+
+    Raises
+    ------
+    ValueError
+        If the format (or, without ``format``, the extension of ``path``) is not one of
+        png, pdf, svg.
     """
     _require_matplotlib()
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(13, 5.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    left, right = fig.subplots(1, 2)
+    fmt = format if format is not None else os.path.splitext(os.fspath(path))[1].lstrip(".")
+    fmt = fmt.lower()
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(
+            f"cannot write a figure as {fmt or 'a file without an extension'!r} ({path}): "
+            f"use one of {', '.join(FIGURE_FORMATS)} (as the file's extension, or format=)"
+        )
+    fig = Figure(figsize=(19, 5.5), layout="constrained")
+    left, middle, right = fig.subplots(1, 3)
     plot_criterion(selector, ax=left)
-    plot_classification(selector, X, ax=right, feature_names=feature_names)
-    fig.savefig(path, dpi=dpi, format="png")
+    plot_classification(selector, X, ax=middle, feature_names=feature_names)
+    plot_uncertainty(selector, X, ax=right, feature_names=feature_names)
+    fig.savefig(path, dpi=dpi, format=fmt)
     return path

@@ -178,12 +178,15 @@ def test_labels_file(tmp_path, capsys):
         rows = list(csv.reader(f))
     sel = GaussianMixtureSelector(n_components=[1, 2, 3], covariance_type="full", random_state=0).fit(X)
     k = sel.best_estimator_.n_components
-    assert rows[0] == ["label"] + [f"prob_{j}" for j in range(k)]
+    assert rows[0] == ["label", "uncertainty"] + [f"prob_{j}" for j in range(k)]
     labels = np.array([int(r[0]) for r in rows[1:]])
-    proba = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
+    uncertainty = np.array([float(r[1]) for r in rows[1:]])
+    proba = np.array([[float(v) for v in r[2:]] for r in rows[1:]])
     np.testing.assert_array_equal(labels, sel.predict(X))
     np.testing.assert_array_equal(proba, sel.predict_proba(X))  # repr round-trips exactly
     np.testing.assert_array_equal(labels, proba.argmax(axis=1))
+    # mclust's uncertainty: 1 - the probability of the most probable component
+    np.testing.assert_array_equal(uncertainty, 1 - sel.predict_proba(X).max(axis=1))
 
 
 @pytest.mark.parametrize("criterion", ["aic", "icl"])
@@ -262,9 +265,10 @@ def test_missing_file_and_directory(tmp_path, capsys):
 
 def test_binary_file(tmp_path, capsys):
     path = tmp_path / "data.csv"
-    path.write_bytes(b"\xff\xfe\x00\x81binary")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     code, _, err = run(["fit", str(path)], capsys)
-    assert code == 2 and "not a UTF-8 text file" in err and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1
+    assert err == f"sklearn-em: error: {path}: not a text file (it holds NUL bytes; expected CSV or TSV)\n"
 
 
 def test_unwritable_output(tmp_path, capsys):
@@ -343,3 +347,281 @@ def test_python_dash_m(tmp_path):
 def test_console_script_is_declared():
     (script,) = [e for e in metadata.entry_points(group="console_scripts") if e.name == "sklearn-em"]
     assert script.load() is main
+
+
+# ----------------------------------------------------------------------------- columns and IDs
+def id_csv(tmp_path, n=30, name="patients.csv"):
+    """Two blobs with a patient number (1001, 1002, ...) and a text column."""
+    rng = np.random.RandomState(3)
+    X = np.vstack([rng.normal(0, 1, (n, 2)), rng.normal(8, 1, (n, 2))])
+    lines = ["patient_id,a,b,ward"] + [
+        f"{1001 + i},{float(X[i, 0])!r},{float(X[i, 1])!r},w{i % 2}" for i in range(len(X))
+    ]
+    return write(tmp_path, name, "\n".join(lines) + "\n"), X
+
+
+def fit_json(capsys, path, *extra):
+    code, out, err = run(["fit", path, "--json", "--quiet", "--components", "1-2",
+                          "--covariance", "full", *extra], capsys)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def bic_of(X):
+    """The criterion of the best model of fit_json's grid, fitted in-process on X."""
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="full", random_state=0)
+    return sel.fit(X).best_criterion_
+
+
+def test_row_id_column_is_left_out_with_a_note(tmp_path, capsys):
+    path, X = id_csv(tmp_path)
+    doc = fit_json(capsys, path)
+    assert doc["data"]["columns"] == ["a", "b"]
+    assert doc["data"]["id_like_columns"] == ["patient_id"]
+    assert doc["best"]["bic"] == bic_of(X)  # fitted on a and b only
+    assert any("'patient_id'" in note and "row ID" in note for note in doc["notes"])
+    code, out, _ = run(["fit", path, "--quiet", "--components", "1-2"], capsys)
+    assert "left out as row IDs: patient_id" in out and "note: left out column 'patient_id'" in out
+
+
+def test_columns_option_fits_what_it_names_even_an_id_like_column(tmp_path, capsys):
+    path, X = id_csv(tmp_path)
+    ids = np.arange(1001, 1001 + len(X), dtype=float)
+    doc = fit_json(capsys, path, "--columns", "patient_id,b")
+    assert doc["data"]["columns"] == ["patient_id", "b"] and doc["data"]["id_like_columns"] == []
+    assert doc["best"]["bic"] == bic_of(np.c_[ids, X[:, 1]])
+    doc = fit_json(capsys, path, "--columns", "3,2")  # 1-based positions, in the order given
+    swapped = np.ascontiguousarray(X[:, [1, 0]])  # as read: a C-ordered array
+    assert doc["data"]["columns"] == ["b", "a"] and doc["best"]["bic"] == bic_of(swapped)
+
+
+def test_exclude_option(tmp_path, capsys):
+    path, X = id_csv(tmp_path)
+    doc = fit_json(capsys, path, "--exclude", "a")
+    assert doc["data"]["columns"] == ["b"] and doc["data"]["excluded_columns"] == ["a"]
+    assert doc["best"]["bic"] == bic_of(X[:, 1:])
+
+
+def test_id_column_is_carried_into_out_and_not_fitted(tmp_path, capsys):
+    path, X = id_csv(tmp_path)
+    out_path = tmp_path / "labels.csv"
+    doc = fit_json(capsys, path, "--id", "patient_id", "--out", str(out_path))
+    assert doc["data"]["id_column"] == "patient_id" and doc["data"]["columns"] == ["a", "b"]
+    assert doc["best"]["bic"] == bic_of(X)
+    with open(out_path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["patient_id", "label", "uncertainty", "prob_0", "prob_1"]
+    assert [r[0] for r in rows[1:]] == [str(1001 + i) for i in range(len(X))]
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="full", random_state=0)
+    assert [int(r[1]) for r in rows[1:]] == sel.fit(X).predict(X).tolist()
+    # a text column can be the identifier too
+    doc = fit_json(capsys, path, "--id", "ward", "--out", str(out_path))
+    with open(out_path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][0] == "ward" and [r[0] for r in rows[1:3]] == ["w0", "w1"]
+    assert doc["data"]["dropped_columns"] == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--columns", "height"], "--columns: no column 'height' (the columns of"),
+        (["--columns", "9"], "--columns: no column '9'"),
+        (["--exclude", "a,b,patient_id"], "--exclude: leaves no column of"),
+        (["--exclude", "a,b"], "the only numeric column left, 'patient_id', looks like a row ID"),
+        (["--columns", "ward"], "--columns: column 'ward' of"),
+        (["--id", "nope"], "--id: no column 'nope'"),
+        (["--id", "a", "--columns", "a,b"], "--columns: column 'a' is the --id column"),
+    ],
+)
+def test_column_option_errors_name_the_option(tmp_path, capsys, args, message):
+    path, _ = id_csv(tmp_path)
+    code, out, err = run(["fit", path, "--quiet", *args], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert message in err and err.startswith("sklearn-em: error: ")
+    assert message.startswith("the only") or err.startswith(f"sklearn-em: error: {message}")
+
+
+def test_only_an_id_like_column_is_an_error_with_the_remedy(tmp_path, capsys):
+    path = write(tmp_path, "ids.csv", "n\n" + "\n".join(str(i) for i in range(1, 21)) + "\n")
+    code, out, err = run(["fit", path, "--quiet"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--columns n" in err and "row ID" in err
+
+
+@pytest.mark.parametrize(
+    "values, expected",
+    [(range(1, 11), True), (range(1001, 1021), True), (range(0, 100, 5), True),
+     ([1, 2, 4, 5, 6, 7, 8, 9, 10, 11], False), (range(10, 0, -1), False),
+     (np.arange(10) + 0.5, False), ([1] * 10, False), (range(1, 10), False),
+     (list(range(1, 10)) + [np.nan], False)],
+)
+def test_what_looks_like_a_row_id(values, expected):
+    from sklearn_em._table import looks_like_row_id
+
+    assert looks_like_row_id(np.array(list(values), dtype=float)) is expected
+
+
+# ----------------------------------------------------------------------------- dialects
+def test_semicolons_with_decimal_commas(tmp_path, capsys):
+    path, X = blob_csv(tmp_path)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    german = write(tmp_path, "de.csv", text.replace(",", ";").replace(".", ","))
+    doc = fit_json(capsys, german)
+    assert (doc["data"]["delimiter"], doc["data"]["decimal"]) == (";", ",")
+    assert doc["best"]["bic"] == bic_of(X)
+
+
+def test_latin1_file_is_read_with_a_note(tmp_path, capsys):
+    path, X = blob_csv(tmp_path)
+    with open(path, encoding="utf-8") as f:
+        text = f.read().replace("a,b", "größe,gewicht", 1)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(text.encode("latin-1"))
+    doc = fit_json(capsys, str(latin))
+    assert doc["data"]["columns"] == ["größe", "gewicht"] and doc["data"]["encoding"] == "cp1252"
+    assert doc["best"]["bic"] == bic_of(X)
+    assert any("not UTF-8" in n and "--encoding" in n for n in doc["notes"])
+    doc = fit_json(capsys, str(latin), "--encoding", "latin-1")
+    assert not any("UTF-8" in n for n in doc["notes"])
+    assert doc["data"]["columns"] == ["größe", "gewicht"]
+    code, _, err = run(["fit", str(latin), "--encoding", "klingon"], capsys)
+    assert code == 2 and err == "sklearn-em: error: --encoding: unknown encoding 'klingon'\n"
+
+
+def test_quoted_fields_comments_and_blank_lines(tmp_path, capsys):
+    path, X = blob_csv(tmp_path)
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    body = [f'"{line.split(",")[0]}",{line.split(",")[1]},"Smith, J."' for line in lines[1:]]
+    text = "# exported by hand\n" + lines[0] + ",name\n\n" + "\n".join(body) + "\n"
+    doc = fit_json(capsys, write(tmp_path, "q.csv", text))
+    assert doc["data"]["columns"] == ["a", "b"] and doc["data"]["dropped_columns"] == ["name"]
+    assert doc["best"]["bic"] == bic_of(X)
+
+
+def test_reader_gives_nan_for_missing_cells_and_line_numbers():
+    from sklearn_em._table import read_table
+
+    text = "# comment\na;b\n1;2\n\n3;NA\n;6\n7;8\n"
+    table = read_table(text.encode(), "t")
+    np.testing.assert_array_equal(table.values, [[1, 2], [3, np.nan], [np.nan, 6], [7, 8]])
+    assert table.line_numbers.tolist() == [3, 5, 6, 7]
+
+
+def test_text_after_the_sampled_rows_is_found(tmp_path, capsys):
+    from sklearn_em import _table
+
+    rows = [f"{i % 7}.5,{i % 11}.25" for i in range(_table.SAMPLE_ROWS + 50)]
+    rows[_table.SAMPLE_ROWS + 20] = "3.5,oops"
+    path = write(tmp_path, "late.csv", "a,b\n" + "\n".join(rows) + "\n")
+    code, _, err = run(["fit", path, "--quiet"], capsys)
+    line = _table.SAMPLE_ROWS + 22
+    assert code == 2 and err.endswith(f"column 'b' mixes numbers and text (line {line}: 'oops')\n")
+
+
+# ----------------------------------------------------------------------------- argument errors
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--n-jobs", "0"], "argument --n-jobs: expected a number of processes >= 1, or -1"),
+        (["--n-jobs", "-3"], "argument --n-jobs: expected"),
+        (["--seed", "-1"], "argument --seed: expected an integer from 0 to 4294967295, got '-1'"),
+        (["--seed", "1.5"], "argument --seed: expected an integer"),
+        (["--prior-strength", "nan"], "argument --prior-strength: expected a number >= 0"),
+        (["--components", "0-3"], "argument --components: numbers of components must be at least"),
+        (["--columns", "a", "--exclude", "b"], "argument --exclude: not allowed with argument"),
+        (["--plot", "fig.jpg"], "--plot fig.jpg: the file name must end in .png, .pdf, .svg"),
+        (["--components", "1-10000000000"], "argument --components: at most 1000000 components"),
+        (["--components", "5000000"], "argument --components: at most 1000000 components"),
+        (["--criterion", "mdl"], "argument --criterion: invalid choice: 'mdl'"),
+    ],
+)
+def test_argument_errors_are_one_line_naming_the_option(capsys, args, message):
+    code, out, err = run(["fit", *args], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith(f"sklearn-em: error: {message}")
+    assert "usage:" not in err and "faithful" not in err.lower()
+
+
+def test_cli_choices_are_the_selectors():
+    from sklearn_em import _cli, _selection
+
+    assert _cli.COVARIANCE_TYPES == _selection.COVARIANCE_TYPES
+    assert _cli.CRITERIA == _selection.CRITERIA
+
+
+def test_a_long_grid_says_so_at_the_start(tmp_path, capsys, monkeypatch):
+    import sklearn_em._cli as cli
+
+    path, _ = blob_csv(tmp_path)
+    monkeypatch.setattr(cli, "LONG_GRID", 1000)
+    code, _, err = run(["fit", path, "--components", "1-3", "--covariance", "full"], capsys)
+    assert code == 0
+    assert err.startswith("sklearn-em: fitting 3 mixture models (components 1-3 x 1 covariance "
+                          "type) to 60 rows x 2 columns; this may take a while")
+    argv = ["fit", path, "--components", "1-3", "--covariance", "full", "--quiet"]
+    code, _, err = run(argv, capsys)
+    assert code == 0 and err == ""
+
+
+def test_help_and_version_do_not_import_scikit_learn():
+    code = (
+        "import sys\n"
+        "from sklearn_em._cli import main\n"
+        "for argv in (['--help'], ['--version'], ['fit', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert 'sklearn' not in sys.modules, [m for m in sys.modules if 'sklearn.' in m][:5]\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_out_quotes_ids_as_csv_does(tmp_path, capsys):
+    path, X = blob_csv(tmp_path, extra=("name", lambda i: f'"Smith, ""J{i}"""'))
+    out_path = tmp_path / "labels.csv"
+    fit_json(capsys, path, "--id", "name", "--out", str(out_path))
+    with open(out_path, newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][0] == "name" and [r[0] for r in rows[1:3]] == ['Smith, "J0"', 'Smith, "J1"']
+    assert len(rows) == len(X) + 1 and all(len(r) == 5 for r in rows)
+
+
+def test_utf16_file_with_a_byte_order_mark(tmp_path, capsys):
+    # what spreadsheets save as "Unicode text": UTF-16 with a BOM, tab-separated
+    path, X = blob_csv(tmp_path, sep="\t")
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    wide = tmp_path / "unicode.txt"
+    wide.write_bytes(text.encode("utf-16"))
+    doc = fit_json(capsys, str(wide))
+    assert doc["data"]["encoding"] == "utf-16" and doc["data"]["delimiter"] == "\t"
+    assert doc["best"]["bic"] == bic_of(X)
+    assert not any("UTF-8" in n for n in doc["notes"])
+
+
+def test_a_delimiter_ending_every_line_makes_no_column(tmp_path, capsys):
+    path, X = blob_csv(tmp_path)
+    with open(path, encoding="utf-8") as f:
+        text = "".join(line.rstrip("\n") + ",\n" for line in f)
+    doc = fit_json(capsys, write(tmp_path, "trailing.csv", text))
+    assert doc["data"]["columns"] == ["a", "b"] and doc["data"]["dropped_columns"] == ["x3 (empty)"]
+    assert doc["best"]["bic"] == bic_of(X)
+
+
+def test_space_separated_file(tmp_path, capsys):
+    # R's read.table format: fields separated by runs of spaces, an NA token
+    path, X = blob_csv(tmp_path)
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    text = "\n".join("  ".join(f"{v:>24}" for v in line.split(",")) for line in lines) + "\n"
+    doc = fit_json(capsys, write(tmp_path, "spaces.txt", text))
+    assert doc["data"]["delimiter"] == " " and doc["data"]["columns"] == ["a", "b"]
+    assert doc["best"]["bic"] == bic_of(X)
+    from sklearn_em._table import read_table
+
+    table = read_table(b"x y\n1 2\n3   NA\n", "t")
+    np.testing.assert_array_equal(table.values, [[1, 2], [3, np.nan]])

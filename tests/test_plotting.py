@@ -166,7 +166,7 @@ def test_selection_figure_is_a_png(selector, data, tmp_path):
     assert plotting.save_selection_figure(selector, data, path, dpi=50) == path
     assert is_png(path)
     img = mpimg.imread(path)
-    assert img.shape[:2] == (int(5.5 * 50), 13 * 50) and img.shape[2] in (3, 4)
+    assert img.shape[:2] == (int(5.5 * 50), 19 * 50) and img.shape[2] in (3, 4)
     assert img[..., :3].std() > 0  # not a blank canvas
 
 
@@ -201,3 +201,212 @@ def test_package_imports_without_matplotlib():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+# ----------------------------------------------------------------------------- formats
+def read_back(path, fmt):
+    """Parse a written figure back: pixels of a PNG, the page of a PDF, the XML of an SVG."""
+    data = path.read_bytes()
+    if fmt == "png":
+        import matplotlib.image as mpimg
+
+        img = mpimg.imread(path)
+        assert data.startswith(PNG_MAGIC) and img.ndim == 3 and img[..., :3].std() > 0
+        return img.shape
+    if fmt == "pdf":
+        assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+        assert data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") >= 1
+        return len(data)
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(data)
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    return root
+
+
+@pytest.mark.parametrize("fmt", ["png", "pdf", "svg"])
+def test_figure_format_follows_the_extension(selector, data, tmp_path, fmt):
+    path = tmp_path / f"fig.{fmt.upper() if fmt == 'pdf' else fmt}"
+    plotting.save_selection_figure(selector, data, path, dpi=40)
+    read_back(path, fmt)
+    for other in {"png", "pdf", "svg"} - {fmt}:
+        magic = {"png": PNG_MAGIC, "pdf": b"%PDF"}.get(other, b"<svg")
+        assert not path.read_bytes().startswith(magic)
+
+
+def test_svg_holds_the_axis_labels_as_text(data, tmp_path):
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="full", random_state=0)
+    sel.fit(data)
+    path = tmp_path / "fig.svg"
+    plotting.save_selection_figure(sel, data, path, feature_names=["height", "weight"])
+    svg = path.read_text(encoding="utf-8")
+    assert "height" in svg and "weight" in svg  # matplotlib writes each text beside its glyphs
+    read_back(path, "svg")
+
+
+@pytest.mark.parametrize("name", ["fig.jpg", "fig", "fig.png.bak"])
+def test_unknown_figure_format_is_one_clear_error(selector, data, tmp_path, name):
+    with pytest.raises(ValueError, match=r"cannot write a figure as .* use one of png, pdf, svg"):
+        plotting.save_selection_figure(selector, data, tmp_path / name)
+    assert not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "svg"])
+def test_cli_plot_writes_the_format_of_its_extension(tmp_path, capsys, fmt):
+    path = tmp_path / f"out.{fmt}"
+    assert main(["fit", "--quiet", "--components", "1-3", "--plot", str(path)]) == 0
+    read_back(path, fmt)
+
+
+# ----------------------------------------------------------------------------- what is drawn
+def test_ellipses_are_drawn_above_the_points_with_a_legend(data):
+    est = GaussianMixtureEM(2, random_state=0).fit(data)
+    ax = plotting.plot_classification(est, data, ax=new_axes())
+    ellipses = [p for p in ax.patches if isinstance(p, Ellipse)]
+    assert min(e.get_zorder() for e in ellipses) > max(c.get_zorder() for c in ax.collections)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["component 0", "component 1", "1 standard deviation", "2 standard deviations"]
+    styles = {t.get_text(): h.get_linestyle() for t, h in zip(ax.get_legend().get_texts(),
+                                                            ax.get_legend().legend_handles)}
+    # the legend's line styles are the ellipses' own
+    assert {e.get_linestyle() for e in ellipses[0::2]} == {styles["1 standard deviation"]}
+    assert {e.get_linestyle() for e in ellipses[1::2]} == {styles["2 standard deviations"]}
+
+
+def test_many_points_are_thinned_and_translucent():
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, (30_000, 2)), rng.normal(6, 1, (30_000, 2))])
+    est = GaussianMixtureEM(2, random_state=0).fit(X)
+    ax = plotting.plot_classification(est, X, ax=new_axes(), max_points=20_000)
+    drawn = np.vstack([c.get_offsets() for c in ax.collections])
+    assert len(drawn) == 20_000
+    # a subset of the rows, each in its own component's colour group
+    rows = {tuple(r) for r in X}
+    assert all(tuple(p) in rows for p in drawn[:200])
+    assert all(c.get_alpha() < 0.2 for c in ax.collections)
+    assert "20,000 of 60,000 points shown" in ax.get_title()
+    small = plotting.plot_classification(est, X[:200], ax=new_axes())
+    assert all(c.get_alpha() >= 0.7 for c in small.collections)
+
+
+def test_one_dimensional_data_get_a_histogram_and_the_mixture_density():
+    rng = np.random.RandomState(2)
+    X = np.concatenate([rng.normal(0, 1, 300), rng.normal(6, 0.5, 200)])[:, None]
+    est = GaussianMixtureEM(2, random_state=0).fit(X)
+    ax = plotting.plot_classification(est, X, ax=new_axes(), feature_names=["depth"])
+    bars = [p for p in ax.patches if type(p).__name__ == "Rectangle"]
+    widths = np.array([b.get_width() for b in bars])
+    heights = np.array([b.get_height() for b in bars])
+    assert len(bars) > 5 and np.sum(widths * heights) == pytest.approx(1.0)  # a density
+    (mixture,) = [line for line in ax.get_lines() if line.get_label() == "mixture density"]
+    x = mixture.get_xdata()
+    expected = np.exp(est.score_samples(x[:, None]))
+    np.testing.assert_allclose(mixture.get_ydata(), expected, rtol=1e-10)
+    assert ax.get_xlabel() == "depth"
+
+
+def test_dataframe_columns_label_the_axes_without_warnings():
+    pd = pytest.importorskip("pandas")
+    import warnings
+
+    from sklearn_em.datasets import load_faithful
+
+    frame = load_faithful(as_frame=True).frame
+    assert isinstance(frame, pd.DataFrame)
+    est = GaussianMixtureEM(2, random_state=0).fit(frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ax = plotting.plot_classification(est, frame, ax=new_axes())
+        ax2 = plotting.plot_uncertainty(est, frame, ax=new_axes())
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("eruptions", "waiting")
+    assert (ax2.get_xlabel(), ax2.get_ylabel()) == ("eruptions", "waiting")
+    # the names the model was fitted with label plain arrays too
+    ax = plotting.plot_classification(GaussianMixtureEM(2, random_state=0).fit(frame),
+                                      frame, ax=new_axes())
+    assert ax.get_xlabel() == "eruptions"
+
+
+def posterior_by_scipy(est, X):
+    from scipy.stats import multivariate_normal
+
+    full = plotting._full_covariances(est)
+    dens = np.column_stack([w * multivariate_normal(m, c).pdf(X)
+                            for w, m, c in zip(est.weights_, est.means_, full)])
+    return dens / dens.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("cov_type", ["full", "spherical"])
+def test_uncertainty_is_one_minus_the_largest_posterior(data, cov_type):
+    est = GaussianMixtureEM(2, covariance_type=cov_type, random_state=0).fit(data)
+    expected = 1 - posterior_by_scipy(est, data).max(axis=1)
+    np.testing.assert_allclose(plotting.uncertainty(est, data), expected, atol=1e-12)
+    ax = plotting.plot_uncertainty(est, data, ax=new_axes())
+    (points,) = ax.collections
+    row = {tuple(x): i for i, x in enumerate(data)}
+    drawn = [row[tuple(p)] for p in np.asarray(points.get_offsets())]
+    assert sorted(drawn) == list(range(len(data)))  # every point, once
+    np.testing.assert_allclose(points.get_array(), expected[drawn], atol=1e-12)
+    sizes = points.get_sizes()
+    assert np.all(np.diff(sizes) >= 0)  # drawn from the surest to the most uncertain, growing
+
+
+def test_uncertainty_in_one_dimension():
+    rng = np.random.RandomState(4)
+    X = np.concatenate([rng.normal(0, 1, 100), rng.normal(3, 1, 100)])[:, None]
+    est = GaussianMixtureEM(2, random_state=0).fit(X)
+    ax = plotting.plot_uncertainty(est, X, ax=new_axes())
+    pts = ax.collections[0].get_offsets()
+    np.testing.assert_allclose(np.sort(pts[:, 1]), np.sort(plotting.uncertainty(est, X)))
+    assert ax.get_ylabel().startswith("uncertainty")
+
+
+# ---------------------------------------------------------------------------- plot_criterion inputs
+def test_plot_criterion_takes_models_with_x_or_a_results_mapping(data):
+    models = [GaussianMixtureEM(k, covariance_type=t, random_state=0).fit(data)
+              for t in ("full", "diag") for k in (1, 2, 3)]
+    ax = plotting.plot_criterion(models, data, ax=new_axes())
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_array_equal(lines["full"].get_ydata(), [m.bic(data) for m in models[:3]])
+    np.testing.assert_array_equal(lines["diag"].get_xdata(), [1, 2, 3])
+    ax = plotting.plot_criterion(models[1], data, criterion="icl", ax=new_axes())
+    assert ax.get_lines()[0].get_ydata()[0] == models[1].icl(data)
+    sel = GaussianMixtureSelector(n_components=[1, 2], random_state=0).fit(data)
+    ax = plotting.plot_criterion(sel.results_, criterion="aic", ax=new_axes())
+    assert ax.get_lines()[0].get_ydata().tolist() == sel.results_["aic"][:2].tolist()
+
+
+def test_plot_criterion_says_what_it_cannot_plot(data):
+    from sklearn.exceptions import NotFittedError
+
+    est = GaussianMixtureEM(2, random_state=0).fit(data)
+    with pytest.raises(TypeError, match=r"needs X to compute the criterion of GaussianMixtureEM"):
+        plotting.plot_criterion(est, ax=new_axes())
+    with pytest.raises(TypeError, match=r"plots a fitted GaussianMixtureSelector.*got str"):
+        plotting.plot_criterion("bic", ax=new_axes())
+    with pytest.raises(NotFittedError):
+        plotting.plot_criterion(GaussianMixtureSelector(), ax=new_axes())
+    with pytest.raises(ValueError, match=r"the results to plot have no bic entry"):
+        plotting.plot_criterion({"covariance_type": ["full"], "n_components": [1]}, ax=new_axes())
+
+
+def test_degenerate_fits_are_gaps_and_never_best():
+    results = {
+        "covariance_type": np.array(["full"] * 4),
+        "n_components": np.array([1, 2, 3, 4]),
+        "bic": np.array([10.0, 8.0, 5.0, 9.0]),
+        "degenerate": np.array([False, False, True, False]),
+    }
+    ax = plotting.plot_criterion(results, ax=new_axes())
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    np.testing.assert_array_equal(lines["full"].get_ydata(), [10.0, 8.0, np.nan, 9.0])
+    np.testing.assert_array_equal(lines["degenerate (not chosen)"].get_xdata(), [3])
+    (best,) = [line for label, line in lines.items() if label.startswith("best")]
+    assert (best.get_xdata()[0], best.get_ydata()[0]) == (2, 8.0)
+
+
+def test_a_model_it_cannot_draw_is_named(data):
+    from types import SimpleNamespace
+
+    odd = SimpleNamespace(covariance_type="XYZ", means_=np.zeros((2, 2)), covariances_=np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"Unknown covariance_type 'XYZ'; expected one of"):
+        plotting._full_covariances(odd)

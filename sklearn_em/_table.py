@@ -1,0 +1,426 @@
+"""Reading a delimited text file (CSV, TSV, semicolon) into numeric columns for the CLI.
+
+NumPy's C reader (``np.loadtxt``) parses the numbers; this module only works out what it
+needs to be told -- encoding, delimiter, decimal mark, header, which columns are numbers --
+from a sample of the file, and turns every problem into one sentence naming the file, the
+line and the column. It needs nothing beyond the package's own dependencies, so the command
+works after a plain ``pip install sklearn-em``.
+"""
+
+import csv
+import re
+from dataclasses import dataclass, field
+from itertools import repeat
+
+import numpy as np
+
+# cells read as "no value" (compared case-insensitively), as R's and pandas' readers do
+MISSING = frozenset({"", "na", "nan", "n/a", "null", "none", "?"})
+# candidate delimiters, in the order they win when several split every sampled line evenly:
+# a semicolon file usually holds decimal commas, so ';' goes before ','
+DELIMITERS = ("\t", ";", ",", "|")
+# runs of spaces (and tabs) between fields, as R's read.table and NumPy's loadtxt default
+WHITESPACE = " "
+SAMPLE_ROWS = 1000
+MIN_ID_ROWS = 10
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+_DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+
+
+class InputError(Exception):
+    """Bad input or arguments: reported as one line on stderr, exit status 2."""
+
+
+@dataclass
+class Table:
+    """The columns of a delimited text file that a mixture is fitted to, and what was left out.
+
+    ``values`` holds NaN where a cell was missing (an NA token or an empty cell).
+    """
+
+    values: np.ndarray
+    columns: list[str]
+    source: str
+    line_numbers: np.ndarray
+    ids: np.ndarray | None = None
+    id_name: str | None = None
+    dropped: list[str] = field(default_factory=list)  # text and empty columns, left out
+    excluded: list[str] = field(default_factory=list)  # left out by --columns / --exclude
+    id_like: list[str] = field(default_factory=list)  # numeric columns that look like a row ID
+    notes: list[str] = field(default_factory=list)
+    delimiter: str = ","
+    decimal: str = "."
+    encoding: str = "utf-8"
+
+
+# ---------------------------------------------------------------------- bytes -> text
+def decode(data, source, encoding=None):
+    """Text of a file's bytes: UTF-8 (with or without BOM), UTF-16 with a BOM, else cp1252.
+
+    Returns the text and the name of the encoding used.
+    """
+    if encoding is not None:
+        try:
+            return data.decode(encoding), encoding
+        except LookupError:
+            raise InputError(f"--encoding: unknown encoding '{encoding}'") from None
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{source}: not readable as {encoding} (byte {exc.start}); try another --encoding"
+            ) from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    if b"\x00" in data[:65536]:
+        raise InputError(f"{source}: not a text file (it holds NUL bytes; expected CSV or TSV)")
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    # Windows' Latin-1 (what spreadsheets save as "CSV" in Western Europe); latin-1 itself for
+    # the few bytes cp1252 leaves undefined. Either decodes any byte: the user is told which.
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+# ---------------------------------------------------------------------- sniffing
+def _split(lines, delimiter):
+    if delimiter == WHITESPACE:
+        return [line.split() for line in lines]
+    return [[f.strip() for f in row] for row in csv.reader(lines, delimiter=delimiter)]
+
+
+def sniff_delimiter(sample):
+    """The delimiter that splits every sampled line into the same number (> 1) of fields.
+
+    Tab, semicolon, comma or bar; else runs of spaces (R's ``read.table``), else the most
+    frequent of the four on the first line.
+    """
+    for d in DELIMITERS + (WHITESPACE,):
+        widths = {len(row) for row in _split(sample, d)}
+        if len(widths) == 1 and widths.pop() > 1:
+            return d
+    counts = {d: sample[0].count(d) for d in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def is_missing(text):
+    return text.lower() in MISSING
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def sniff_decimal(rows, delimiter):
+    """',' when the cells write decimals with a comma (and none with a point), else '.'."""
+    if delimiter == ",":
+        return "."
+    comma = point = False
+    for row in rows:
+        for cell in row:
+            comma = comma or _DECIMAL_COMMA.fullmatch(cell) is not None
+            point = point or _DECIMAL_POINT.fullmatch(cell) is not None
+    return "," if comma and not point else "."
+
+
+# ---------------------------------------------------------------------- column choice
+def resolve_column(spec, names, option, source):
+    """Index of the column named ``spec``, or at 1-based position ``spec``."""
+    if spec in names:
+        return names.index(spec)
+    if spec.isdigit() and 1 <= int(spec) <= len(names):
+        return int(spec) - 1
+    raise InputError(
+        f"{option}: no column '{spec}' (the columns of {source} are: {', '.join(names)}; "
+        f"or give positions 1-{len(names)})"
+    )
+
+
+def _column_list(text, names, option, source):
+    specs = [s.strip() for s in text.split(",") if s.strip()]
+    if not specs:
+        raise InputError(f"{option}: expected column names or positions, got '{text}'")
+    return list(dict.fromkeys(resolve_column(s, names, option, source) for s in specs))
+
+
+def looks_like_row_id(values):
+    """Unique, evenly increasing integers (1, 2, 3, ... or 1001, 1002, ...): a row number.
+
+    At least ``MIN_ID_ROWS`` of them: in a handful of rows, a measurement can step evenly
+    by chance.
+    """
+    if len(values) < MIN_ID_ROWS or not np.all(np.isfinite(values)):
+        return False
+    if not np.array_equal(values, np.round(values)):
+        return False
+    steps = np.diff(values)
+    return bool(steps[0] > 0 and np.all(steps == steps[0]))
+
+
+# ---------------------------------------------------------------------- reading
+def read_table(
+    data, source, *, tab=False, encoding=None, columns=None, exclude=None, id_column=None
+):
+    """Parse the bytes of a delimited text file into the numeric columns to fit.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's contents.
+    source : str
+        How to name the file in messages.
+    tab : bool, default=False
+        The file is tab-separated (a ``.tsv`` or ``.tab`` name); otherwise the delimiter
+        (tab, semicolon, comma or bar) is detected.
+    encoding : str, default=None
+        The text encoding; default: UTF-8, else UTF-16 with a BOM, else cp1252.
+    columns, exclude : str, default=None
+        Comma-separated names or 1-based positions: fit only ``columns``, or every numeric
+        column but ``exclude``.
+    id_column : str, default=None
+        A name or position: the column is kept as each row's identifier, not fitted.
+
+    Returns
+    -------
+    table : Table
+
+    Raises
+    ------
+    InputError
+        With a one-line explanation of what is wrong with the file or the column options.
+    """
+    text, used = decode(data, source, encoding)
+    lines, line_numbers = _content_lines(text.lstrip("\ufeff").rstrip(), source)
+    delimiter = "\t" if tab else sniff_delimiter(lines[:50])
+    sample = _split(lines[: SAMPLE_ROWS + 1], delimiter)
+    decimal = sniff_decimal(sample[1:], delimiter)
+    names = _header(sample, decimal)
+    if names is None:
+        names = [f"x{j + 1}" for j in range(len(sample[0]))]
+    else:
+        lines, line_numbers, sample = lines[1:], line_numbers[1:], sample[1:]
+    if not lines:
+        raise InputError(f"{source}: has a header line but no data rows")
+    _check_widths(lines, line_numbers, delimiter, len(names), source)
+    kinds = _column_kinds(names, sample, line_numbers, decimal, source)
+    id_index = None if id_column is None else resolve_column(id_column, names, "--id", source)
+    chosen, dropped, excluded = _choose_columns(names, kinds, id_index, columns, exclude, source)
+
+    values = _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, source)
+    id_like = []
+    if columns is None:  # what the user named is fitted; otherwise row IDs are left out
+        values, chosen, id_like = _without_row_ids(values, chosen, names, source)
+    ids = None
+    if id_index is not None:
+        ids = np.array([row[id_index] for row in _split(lines, delimiter)], dtype=object)
+
+    notes = []
+    if encoding is None and used not in ("utf-8", "utf-16"):
+        notes.append(f"{source} is not UTF-8; read it as {used} (--encoding sets another)")
+    for name in id_like:
+        notes.append(
+            f"left out column '{name}': its unique, evenly increasing integers look like a row "
+            f"ID (fit it with --columns, or carry it into --out with --id {name})"
+        )
+    return Table(
+        values=values,
+        columns=[names[j] for j in chosen],
+        source=source,
+        line_numbers=line_numbers,
+        ids=ids,
+        id_name=None if id_index is None else names[id_index],
+        dropped=dropped,
+        excluded=excluded,
+        id_like=id_like,
+        notes=notes,
+        delimiter=delimiter,
+        decimal=decimal,
+        encoding=used,
+    )
+
+
+def _content_lines(text, source):
+    """The lines that hold data (no blank or comment lines), and their line numbers."""
+    lines = text.splitlines()
+    if not _may_skip_lines(text, lines):
+        line_numbers = np.arange(1, len(lines) + 1)
+    else:  # messages keep the file's own line numbers
+        keep = [
+            i for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")
+        ]
+        lines = [lines[i] for i in keep]
+        line_numbers = np.asarray(keep, dtype=np.int64) + 1
+    if not lines:
+        raise InputError(f"{source}: the file is empty")
+    return lines, line_numbers
+
+
+def _number_test(decimal):
+    if decimal == ",":
+        return lambda cell: _is_number(cell.replace(",", "."))
+    return _is_number
+
+
+def _header(sample, decimal):
+    """The column names if the first row is a header: text above numbers, or only text."""
+    number = _number_test(decimal)
+    first_text = [not is_missing(s) and not number(s) for s in sample[0]]
+    below = sample[1:]
+    numbers_below = [
+        bool(below) and all(j < len(r) and (is_missing(r[j]) or number(r[j])) for r in below)
+        for j in range(len(sample[0]))
+    ]
+    if all(first_text) or any(t and b for t, b in zip(first_text, numbers_below)):
+        return [name or f"x{j + 1}" for j, name in enumerate(sample[0])]
+    return None
+
+
+def _column_kinds(names, sample, line_numbers, decimal, source):
+    """'number', 'text' or 'empty' for each column, from the sample.
+
+    The full read finds any exception after the sample. An empty column is what a
+    delimiter at the end of every line makes.
+    """
+    number = _number_test(decimal)
+    kinds = []
+    for j, name in enumerate(names):
+        present = [(n, r[j]) for n, r in zip(line_numbers, sample) if not is_missing(r[j])]
+        ok = [number(s) for _, s in present]
+        if not present:
+            kinds.append("empty")
+        elif not any(ok):
+            kinds.append("text")
+        elif not all(ok):
+            n, bad = next((n, s) for (n, s), good in zip(present, ok) if not good)
+            raise InputError(
+                f"{source}: column '{name}' mixes numbers and text (line {n}: '{bad}')"
+            )
+        else:
+            kinds.append("number")
+    return kinds
+
+
+def _choose_columns(names, kinds, id_index, columns, exclude, source):
+    """Indices of the columns to fit, and the names of the text and the excluded ones."""
+    numeric = [j for j, kind in enumerate(kinds) if kind == "number" and j != id_index]
+    if columns is not None:
+        chosen = _column_list(columns, names, "--columns", source)
+        if id_index in chosen:
+            raise InputError(f"--columns: column '{names[id_index]}' is the --id column")
+        not_numbers = [names[j] for j in chosen if kinds[j] != "number"]
+        if not_numbers:
+            raise InputError(f"--columns: column '{not_numbers[0]}' of {source} holds no numbers")
+        excluded = [names[j] for j in numeric if j not in chosen]
+    else:
+        left_out = [] if exclude is None else _column_list(exclude, names, "--exclude", source)
+        if id_index in left_out:
+            raise InputError(f"--exclude: column '{names[id_index]}' is the --id column")
+        chosen = [j for j in numeric if j not in left_out]
+        excluded = [names[j] for j in left_out]
+    dropped = [
+        names[j] + (" (empty)" if kind == "empty" else "")
+        for j, kind in enumerate(kinds)
+        if kind != "number" and j != id_index and j not in chosen
+    ]
+    if not numeric and columns is None:
+        raise InputError(
+            f"{source}: no numeric columns (non-numeric columns: {', '.join(dropped)})"
+            if dropped
+            else f"{source}: no numeric data"
+        )
+    if not chosen:
+        raise InputError(f"--exclude: leaves no column of {source} to fit")
+    return chosen, dropped, excluded
+
+
+def _without_row_ids(values, chosen, names, source):
+    """Leave out the columns that look like row IDs: a patient number is not a feature."""
+    id_like = [c for c in range(len(chosen)) if looks_like_row_id(values[:, c])]
+    if not id_like:
+        return values, chosen, []
+    if len(id_like) == len(chosen):
+        only = names[chosen[id_like[0]]]
+        raise InputError(
+            f"{source}: the only numeric column left, '{only}', looks like a row ID "
+            f"(unique, evenly increasing integers); to fit it anyway, say --columns {only}"
+        )
+    values = np.ascontiguousarray(np.delete(values, id_like, axis=1))
+    kept = [j for c, j in enumerate(chosen) if c not in id_like]
+    return values, kept, [names[chosen[c]] for c in id_like]
+
+
+def _may_skip_lines(text, lines):
+    """Whether ``lines`` may hold a blank or comment line; fast tests first."""
+    if "#" in text or not all(lines):
+        return True
+    if " " in text or "\t" in text:  # perhaps a line of only spaces or tabs
+        return any(not line.strip() for line in lines)
+    return False
+
+
+def _check_widths(lines, line_numbers, delimiter, width, source):
+    """Every line has as many fields as the first; counted fast, confirmed by csv on doubt."""
+    if delimiter == WHITESPACE:
+        for n, row in zip(line_numbers, _split(lines, delimiter)):
+            if len(row) != width:
+                raise InputError(
+                    f"{source}: line {n} has {len(row)} fields, but the first line has {width}"
+                )
+        return
+    counts = np.fromiter(map(str.count, lines, repeat(delimiter)), dtype=np.int64, count=len(lines))
+    doubtful = np.flatnonzero(counts != width - 1)
+    for i in doubtful:  # a quoted delimiter, or a real ragged line
+        (row,) = _split([lines[i]], delimiter)
+        if len(row) != width:
+            raise InputError(
+                f"{source}: line {line_numbers[i]} has {len(row)} fields, "
+                f"but the first line has {width}"
+            )
+
+
+def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, source):
+    """The chosen columns as a float64 array; missing cells become NaN."""
+    if decimal == ",":
+        lines = [line.replace(",", ".") for line in lines]
+    try:
+        return _loadtxt(lines, delimiter, chosen)
+    except ValueError:
+        pass
+    # Missing cells: NumPy reads 'nan' but not the other NA tokens nor an empty cell, so
+    # they are written as 'nan' -- the slow path, taken only for files that hold them.
+    tokens = "|".join(re.escape(t) for t in sorted(MISSING - {""}))
+    if delimiter == WHITESPACE:  # no empty cells here: a token between spaces
+        pattern = re.compile(rf"(?<!\S)(?:{tokens})(?!\S)", re.IGNORECASE)
+    else:
+        d = re.escape(delimiter)
+        pattern = re.compile(
+            rf'(?:(?<={d})|^)[ \t]*"?(?:{tokens})?"?[ \t]*(?={d}|$)', re.IGNORECASE
+        )
+    lines = [pattern.sub("nan", line) for line in lines]
+    try:
+        return _loadtxt(lines, delimiter, chosen)
+    except ValueError:
+        pass
+    # a cell that is neither a number nor missing, after the sampled rows: find it to say so
+    for n, row in zip(line_numbers, _split(lines, delimiter)):
+        for j in chosen:
+            if not is_missing(row[j]) and not _is_number(row[j]):
+                raise InputError(
+                    f"{source}: column '{names[j]}' mixes numbers and text (line {n}: '{row[j]}')"
+                )
+    raise InputError(f"{source}: cannot read the numbers")  # not reached for a valid table
+
+
+def _loadtxt(lines, delimiter, chosen):
+    if delimiter == WHITESPACE:  # NumPy's None: runs of whitespace
+        return np.loadtxt(lines, usecols=chosen, dtype=np.float64, ndmin=2)
+    return np.loadtxt(
+        lines, delimiter=delimiter, usecols=chosen, quotechar='"', dtype=np.float64, ndmin=2
+    )
