@@ -65,7 +65,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         (d, d) for EEE, (k, d) for the diagonal ones (EEI, VEI, EVI, VVI) and (k,) for the
         spherical ones (EII, VII); equal covariances are repeated per component. The
         iterative M-steps (mclust's, see ``sklearn_em._gpcm``) continue from the previous
-        iteration's volumes, shapes and orientations and take at most 20 inner iterations
+        iteration's volumes, shapes and orientations and take at most 50 inner iterations
         per EM iteration: each raises the expected complete-data log-likelihood without
         necessarily maximising it (a generalised EM step), so the log-likelihood still never
         decreases. VVE's orientation step weights each component by its inverse volume (the

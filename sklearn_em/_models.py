@@ -228,19 +228,54 @@ def _vii_map(stats, between, prior, reg_covar, previous=None):
 #: Inner iterations of an iterative covariance step inside EM. Warm-started from the previous
 #: step, a few iterations already raise Q (a generalised EM step, so the log-likelihood still
 #: cannot decrease); running EVE/VVE to convergence costs ~50x more per M-step at k = d = 16.
-INNER_MAX_ITER = 20
+INNER_MAX_ITER = 50
 
 
-def _supported(stats):
-    """Components with support (see ``_em.lost_components``); the step leaves the others out:
-    without rows their scatter is 0 and would poison the parts shared with the rest."""
-    return stats.nk >= SUPPORT_FRACTION * stats.unit_weight
+def _usable(stats, reg_covar, equal):
+    """Components the covariance step can use: with support (see ``_em.lost_components``)
+    and, unless all covariances are equal, a non-singular scatter. The step leaves the others
+    out (a zero scatter would poison the parts shared with the rest); the M-step re-seeds
+    them."""
+    nk = stats.nk
+    keep = nk >= SUPPORT_FRACTION * stats.unit_weight
+    if equal:
+        return keep
+    W = stats.scatter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if W.ndim == 1:
+            return keep & (W + reg_covar * nk * stats.n_features > 0)
+        if W.ndim == 2:
+            return keep & np.all(W + reg_covar * nk[:, None] > 0, axis=1)
+        d = W.shape[-1]
+        W = W + (reg_covar * nk)[:, None, None] * np.eye(d)
+        diag = np.einsum("kii->ki", W)
+        positive = np.all(diag > 0, axis=1) & np.all(np.isfinite(W), axis=(1, 2))
+        z = 1.0 / np.sqrt(np.where(positive[:, None], diag, 1.0))
+        # the scatter as a correlation matrix: singular when its smallest eigenvalue is
+        # rounding noise
+        smallest = np.linalg.eigvalsh(W * z[:, :, None] * z[:, None, :])[:, 0]
+        return keep & positive & (smallest > 64 * d * np.finfo(np.float64).eps)
 
 
 def _warm_start(previous, name, keep, d):
-    state = None if previous is None else previous.state
-    if state is None or state.model != name or state.shape.shape != (keep.size, d):
+    """The previous step's state for the components ``keep``; without one (the previous
+    parameters were given, not estimated), the model's decomposition of the previous
+    covariances, so that the step still starts from them."""
+    if previous is None or name not in _gpcm.ITERATIVE:
         return None
+    state = previous.state
+    k = previous.n_components
+    if state is None or state.model != name or state.shape.shape != (k, d):
+        cov = np.asarray(previous.kernel.expand(previous.covariance_matrices(), k, d))
+        if _gpcm.STATISTIC[name] == "diagonal":
+            cov = np.einsum("kii->ki", cov)
+        try:
+            with np.errstate(all="ignore"):
+                state = _gpcm.m_step(name, np.ones(k), cov)
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+        if not all(np.all(np.isfinite(a)) for a in (state.scale, state.shape)):
+            return None
     return _select(state, keep)
 
 
@@ -276,16 +311,31 @@ def _gpcm_estimate(name):
         # warm_start=False starts every step where mclust's mstep does (mclust's me does so
         # for VEE only)
         options = {"max_iter": INNER_MAX_ITER, **options}
-        keep = _supported(stats)
-        step = _gpcm.m_step(
-            name, stats.nk[keep], stats.scatter[keep], n_features=stats.n_features,
-            previous=_warm_start(previous, name, keep, stats.n_features) if warm_start else None,
-            reg_covar=reg_covar, **options,
-        )
-        return _fill(step, keep, get_model(name).equal_covariances)
+        equal = get_model(name).equal_covariances
+        keep = _usable(stats, reg_covar, equal)
+        if not keep.any():
+            return _nan_step(name, stats)
+        try:
+            step = _gpcm.m_step(
+                name, stats.nk[keep], stats.scatter[keep], n_features=stats.n_features,
+                previous=_warm_start(previous, name, keep, stats.n_features) if warm_start else None,
+                reg_covar=reg_covar, **options,
+            )
+        except np.linalg.LinAlgError:
+            return _nan_step(name, stats)
+        return _fill(step, keep, equal)
 
     estimate.__name__ = f"_{name.lower()}"
     return estimate
+
+
+def _nan_step(name, stats):
+    """No covariance could be estimated: all NaN, so that the M-step re-seeds every one."""
+    k, d = stats.means.shape
+    shape = {"spherical": (k,), "diagonal": (k, d), "full": (k, d, d)}[_gpcm.FORM[name]]
+    orientation = np.tile(np.eye(d), (k, 1, 1)) if len(shape) == 3 else None
+    return _gpcm.GPCMStep(name, np.full(shape, np.nan), np.ones(k), np.ones((k, d)),
+                          orientation, 0, False)
 
 
 def _gpcm_map_estimate(name):
@@ -300,12 +350,18 @@ def _gpcm_map_estimate(name):
             shrinkage=s * prior.kappa, mean=prior.mean - stats.shift, dof=s * prior.dof,
             scale=s * scale,
         )
-        keep = _supported(stats)
+        equal = get_model(name).equal_covariances
+        # the prior makes every scatter non-singular; only components without rows stay out
+        keep = _usable(stats, reg_covar, True)
+        scatter = stats.scatter
+        if scatter.ndim == 1:
+            # map_m_step wants diagonals (for d); a spherical step reads only their sum
+            scatter = np.repeat(scatter[:, None] / stats.n_features, stats.n_features, axis=1)
         _, step = _gpcm.map_m_step(
-            name, stats.nk[keep], stats.means[keep], stats.scatter[keep], conjugate,
+            name, stats.nk[keep], stats.means[keep], scatter[keep], conjugate,
             reg_covar=reg_covar,
         )
-        return _fill(step, keep, get_model(name).equal_covariances)
+        return _fill(step, keep, equal)
 
     map_estimate.__name__ = f"_{name.lower()}_map"
     return map_estimate
