@@ -18,6 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ._models import get_model
+from ._models import COVARIANCE_NAMES
 from ._selection import COVARIANCE_TYPES, CRITERIA, GaussianMixtureSelector
 
 PROG = "sklearn-em"
@@ -185,14 +186,18 @@ def _components(text):
 
 
 def _covariances(text):
-    names = [t.strip().lower() for t in text.split(",") if t.strip()]
-    if names == ["all"]:
-        return list(COVARIANCE_TYPES)
-    unknown = [t for t in names if t not in COVARIANCE_TYPES]
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    lowered = [t.lower() for t in names]
+    if lowered in (["all"], ["sklearn"]):
+        return lowered[0]
+    # scikit-learn's names in lower case, mclust's in upper case, whatever was typed
+    names = [t.lower() if t.lower() in COVARIANCE_TYPES else t.upper() for t in names]
+    unknown = [t for t in names if t not in COVARIANCE_NAMES]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown covariance type(s) {', '.join(unknown) or text!r}; "
-            f"choose from {','.join(COVARIANCE_TYPES)} (or all)"
+            f"unknown covariance type(s) {', '.join(unknown) or text!r}; choose all (mclust's "
+            f"14 models), sklearn ({','.join(COVARIANCE_TYPES)}), or a list of "
+            f"{','.join(COVARIANCE_NAMES)}"
         )
     return list(dict.fromkeys(names))
 
@@ -237,8 +242,10 @@ def build_parser():
         help="numbers of components to try, e.g. 1-9 (default), 2,3,5 or 1-3,8",
     )
     fit.add_argument(
-        "--covariance", type=_covariances, default=list(COVARIANCE_TYPES), metavar="TYPES",
-        help="covariance types to try, comma-separated (default: full,tied,diag,spherical)",
+        "--covariance", type=_covariances, default="all", metavar="TYPES",
+        help="covariance models to try: all (mclust's 14, EII..VVV; only the spherical and "
+        "diagonal ones when there are no more rows than columns), sklearn (full,tied,diag,"
+        "spherical), or a comma-separated list of names (default: all)",
     )
     fit.add_argument(
         "--criterion", choices=CRITERIA, default="bic",
@@ -370,7 +377,8 @@ def format_report(selector, table, best, args, elapsed):
     plural = "s" if n_models != 1 else ""
     lines.append(f"Fitted {n_models} mixture model{plural} in {elapsed:.1f} s:")
     lines.append(
-        f"      components {_ranges(args.components)} x covariance {', '.join(args.covariance)}"
+        f"      components {_ranges(args.components)} x covariance "
+        f"{', '.join(dict.fromkeys(res['covariance_type']))}"
         f" (n_init={args.n_init}, seed={args.seed})"
     )
     lines += ["", selector.format_results("wide"), ""]
