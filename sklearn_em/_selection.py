@@ -101,6 +101,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         Maximum number of EM iterations per start.
     prior_strength : float or None, default=None
         As in :class:`GaussianMixtureEM` (the conjugate prior of Fraley & Raftery 2007).
+        mclust's prior does not cover VEE, EVE, VVE and EVV: their cells are recorded as
+        failed, with the reason, and skipped.
     random_state : int, RandomState instance or None, default=None
         Seed of the k-means starts, of the subset of rows the hierarchical tree is built on
         (above 2,000 rows) and of the other initialisations. An int is used as it is; a
@@ -745,6 +747,11 @@ def _degenerate(params, data_variance, reg_covar, total):
     if params.model.equal_covariances:
         # one covariance for all (EII, EEI): estimated from every row
         nk_check = np.full(k, total)
+    elif not _own_covariance(params.model):
+        # the others share their shape, orientation or volume across components: a
+        # component's own part (e.g. VEE's volume) needs only its rows to spread; a collapse
+        # shows in its smallest variance
+        need = 1
     for j in range(k):
         if smallest[j] < floor:
             return (
@@ -757,6 +764,12 @@ def _degenerate(params, data_variance, reg_covar, total):
                 "its covariance needs"
             )
     return ""
+
+
+def _own_covariance(model):
+    """Whether each component's covariance is estimated from its rows alone (VVV, VVI,
+    VII): nothing of it is shared with the other components."""
+    return model.volume == "V" and model.shape in "VI" and model.orientation in (model.shape, "I")
 
 
 def _results_table(grid, cells, criterion):
