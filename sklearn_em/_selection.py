@@ -747,11 +747,6 @@ def _degenerate(params, data_variance, reg_covar, total):
     if params.model.equal_covariances:
         # one covariance for all (EII, EEI): estimated from every row
         nk_check = np.full(k, total)
-    elif not _own_covariance(params.model):
-        # the others share their shape, orientation or volume across components: a
-        # component's own part (e.g. VEE's volume) needs only its rows to spread; a collapse
-        # shows in its smallest variance
-        need = 1
     for j in range(k):
         if smallest[j] < floor:
             return (
@@ -764,12 +759,6 @@ def _degenerate(params, data_variance, reg_covar, total):
                 "its covariance needs"
             )
     return ""
-
-
-def _own_covariance(model):
-    """Whether each component's covariance is estimated from its rows alone (VVV, VVI,
-    VII): nothing of it is shared with the other components."""
-    return model.volume == "V" and model.shape in "VI" and model.orientation in (model.shape, "I")
 
 
 def _results_table(grid, cells, criterion):
