@@ -306,3 +306,19 @@ def test_map_m_step_equals_mclust_mstep_with_prior(mclust, table, model, k):
         # mclust's Fortran leaves the means of these two unshrunk (see _gpcm.map_m_step);
         # ours are the posterior means for every model
         assert _rel(params.means, ref["mstep_prior"]["mean"]) < 1e-9
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_partial_fit_keeps_the_model(model):
+    """Online EM (partial_fit) runs the same M-step on blended statistics: the covariances
+    keep the model's form, and the fit is close to the batch fit."""
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(300, 3) @ rng.randn(3, 3) + 4 * i for i in range(3)])
+    rng.shuffle(X)
+    online = GaussianMixtureEM(3, covariance_type=model, random_state=0)
+    for batch in np.array_split(X, 6):
+        online.partial_fit(batch)
+    row = get_model(model)
+    _assert_constraints(row, np.asarray(row.kernel_type.expand(online.covariances_, 3, 3)))
+    batch_fit = GaussianMixtureEM(3, covariance_type=model, random_state=0).fit(X)
+    assert online.score(X) == pytest.approx(batch_fit.score(X), abs=0.05)
