@@ -172,7 +172,8 @@ def initial_params(
     means = params.means if means_init is None else np.asarray(means_init, np.float64)
     if given_prec is None:
         return GaussianMixtureParams(
-            covariance_type, weights, means, params.precisions_cholesky, params.covariances
+            covariance_type, weights, means, params.precisions_cholesky, params.covariances,
+            params.state,
         )
     return GaussianMixtureParams(covariance_type, weights, means, given_prec)
 

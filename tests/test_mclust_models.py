@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from sklearn.exceptions import ConvergenceWarning
@@ -156,6 +156,9 @@ def _fit_without_reseeding(X, model, k, **params):
 @pytest.mark.parametrize("model", MODEL_NAMES)
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problem=problems, init=st.sampled_from(["kmeans", "random"]))
+# found by hypothesis: the initial parameters dropped the covariance step's state, so the first
+# EVE step restarted from an approximate decomposition and lowered the likelihood by 1e-9
+@example(problem={"seed": 1, "n_features": 4, "n_components": 1, "spread": 1.0}, init="kmeans")
 def test_log_likelihood_never_decreases(model, problem, init):
     X = _blobs(problem)
     # reg_covar=0: adding it is not an EM step (see test_properties)
