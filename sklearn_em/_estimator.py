@@ -134,8 +134,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     means_ : ndarray of shape (n_components, n_features)
     covariances_ : ndarray
         (n_components, n_features, n_features) for 'full', (n_features, n_features) for
-        'tied', (n_components, n_features) for 'diag', (n_components,) for 'spherical' (the
-        same for their mclust names).
+        'tied', (n_components, n_features) for 'diag', (n_components,) for 'spherical'; for
+        mclust's names, by the model's form (see ``covariance_type``).
     precisions_ : ndarray, shaped as ``covariances_``
     precisions_cholesky_ : ndarray, shaped as ``covariances_``
         Cholesky factors of the precisions (upper-triangular, ``P = U @ U.T``).
