@@ -233,7 +233,7 @@ def test_all_models_on_small_tables(name):
     assert res["log_likelihood"][i] >= ref - 10 * 1e-5 * (1 + abs(ref)) - 1e-6 * X.size
     if best != mclust_choice:
         # ... and ours differs only where we found a higher maximum of the chosen cell than
-        # mclust did (trees: VEV k=2, -237.81 against mclust's -239.16), whose BIC then beats
+        # mclust did (trees: VEV k=2, -237.81 against mclust's -239.39), whose BIC then beats
         # mclust's choice
         j = sel.best_index_
         ref_best = reference[best][0]
