@@ -7,6 +7,7 @@ ours, ...). See benchmarks/README.md for what every number means.
     python benchmarks/bench_em.py               # full suite (several minutes)
     python benchmarks/bench_em.py --quick       # smoke run, small n
     python benchmarks/bench_em.py --cases 'full-200k*' --repeats 5 --markdown
+    python benchmarks/bench_em.py --models      # mclust's 14 models against our full / diag
 
 Run by hand, never by pytest.
 """
@@ -252,6 +253,50 @@ def mib(b):
     return f"{b / 2**20:,.1f}"
 
 
+# --models: each of mclust's models against our own model of the same kernel family
+MODEL_REFERENCE = {"full": "VVV", "tied": "VVV", "diag": "VVI", "spherical": "VII"}
+
+
+def bench_models(n, d, k, n_iter, repeats, seed, markdown):
+    """Seconds per EM iteration of every mclust model and of our reference model of its
+    kernel family ('full' = VVV, 'diag' = VVI, 'spherical' = VII), alternated in this process
+    from the same start (one M-step from the same random partition, so the iterative models
+    start cold as in a fit), ``tol=0`` so every run takes ``n_iter`` iterations."""
+    from sklearn_em._em import run_em
+    from sklearn_em._init import params_from_labels
+    from sklearn_em._models import MODEL_NAMES, get_model
+
+    X, _ = make_mixture(n, d, k, seed=seed)
+    labels = np.random.RandomState(seed).randint(k, size=n)
+
+    def per_iteration(model):
+        start = params_from_labels(X, None, labels, k, model, 1e-6, np.random.RandomState(0))
+        seconds, result = timed(lambda: run_em(
+            X, None, start, tol=0.0, max_iter=n_iter, reg_covar=1e-6))
+        assert result.n_iter == n_iter
+        return seconds / n_iter
+
+    rows = []
+    for model in MODEL_NAMES:
+        reference = MODEL_REFERENCE[get_model(model).kernel]
+        ratios, ours, ref = [], [], []
+        for _ in range(repeats):
+            a, b = per_iteration(reference), per_iteration(model)
+            ref.append(a)
+            ours.append(b)
+            ratios.append(b / a)
+        rows.append([
+            model, reference, f"{1e3 * statistics.median(ours):.1f}",
+            f"{1e3 * statistics.median(ref):.1f}", f"{statistics.median(ratios):.2f}",
+            f"{min(ratios):.2f}-{max(ratios):.2f}",
+        ])
+        print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+    print(f"n={n} d={d} k={k}, {n_iter} iterations per run, {repeats} alternated repeats; "
+          f"load average {load_average()}")
+    print_table(["model", "reference", "ms/iter", "reference ms/iter", "ratio (median)",
+                 "ratio (min-max)"], rows, markdown)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="n / 10 everywhere (smoke run)")
@@ -289,7 +334,18 @@ def main(argv=None):
         default=None,
         help="limit BLAS/OpenMP threads (threadpoolctl) for both estimators; default: unchanged",
     )
+    p.add_argument(
+        "--models", action="store_true",
+        help="only time mclust's 14 models against our full / diag / spherical "
+        "(n=200k, d=16, k=16; n=20k with --quick)",
+    )
     args = p.parse_args(argv)
+    if args.models:
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        print(machine_description())
+        bench_models(20_000 if args.quick else 200_000, 16, 16, args.iters, args.repeats,
+                     args.seed, args.markdown)
+        return
     if args.iters < 2:
         p.error("--iters must be at least 2 (the baseline fit runs 1 iteration)")
 

@@ -62,7 +62,9 @@ def _to_vector(params):
             out = out if U.ndim == 3 else out[0]
         else:
             out = np.exp(rest).reshape(U.shape)
-        return GaussianMixtureParams(params.model, w / w.sum(), m, out)
+        # the covariance step's warm start (volumes, shapes, orientations) is not
+        # extrapolated: the step continues from where ``params`` left it
+        return GaussianMixtureParams(params.model, w / w.sum(), m, out, state=params.state)
 
     return vec, back
 
@@ -150,9 +152,9 @@ def run_squarem(step, params, *, tol, max_iter, relative=False, total=1.0, lower
             return theta2, l1, lower_bounds, n_iter, True
         if n_iter >= max_iter:
             return theta2, l1, lower_bounds, n_iter, False
-        v0, back = _to_vector(theta0)
+        v0, _ = _to_vector(theta0)
         v1, _ = _to_vector(theta1)
-        v2, _ = _to_vector(theta2)
+        v2, back = _to_vector(theta2)  # back() keeps theta2's covariance-step state
         r = v1 - v0
         v = v2 - 2 * v1 + v0
         finite = np.isfinite(r) & np.isfinite(v)

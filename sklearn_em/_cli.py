@@ -26,6 +26,9 @@ BUILTIN = "Old Faithful geyser eruptions (built-in sample data)"
 # the selector's choices, repeated here so that parsing arguments does not import
 # scikit-learn (a test holds them equal)
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+MCLUST_MODELS = (
+    "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV",
+)
 CRITERIA = ("bic", "aic", "icl")
 EXIT_BAD_INPUT = 2
 # a grid whose models x max components x rows x columns exceeds this says at the start
@@ -107,14 +110,18 @@ def _components(text):
 
 
 def _covariances(text):
-    names = [t.strip().lower() for t in text.split(",") if t.strip()]
-    if names == ["all"]:
-        return list(COVARIANCE_TYPES)
-    unknown = [t for t in names if t not in COVARIANCE_TYPES]
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    lowered = [t.lower() for t in names]
+    if lowered in (["all"], ["sklearn"]):
+        return lowered[0]
+    # scikit-learn's names in lower case, mclust's in upper case, whatever was typed
+    names = [t.lower() if t.lower() in COVARIANCE_TYPES else t.upper() for t in names]
+    unknown = [t for t in names if t not in COVARIANCE_TYPES + MCLUST_MODELS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown covariance type(s) {', '.join(unknown) or text!r}; "
-            f"choose from {','.join(COVARIANCE_TYPES)} (or all)"
+            f"unknown covariance type(s) {', '.join(unknown) or text!r}; choose all (mclust's "
+            f"14 models), sklearn ({','.join(COVARIANCE_TYPES)}), or a list of "
+            f"{','.join(MCLUST_MODELS)}"
         )
     return list(dict.fromkeys(names))
 
@@ -250,9 +257,11 @@ def build_parser():
     grid.add_argument(
         "--covariance",
         type=_covariances,
-        default=list(COVARIANCE_TYPES),
+        default="all",
         metavar="TYPES",
-        help="covariance types to try, comma-separated (default: full,tied,diag,spherical)",
+        help="covariance models to try: all (mclust's 14, EII..VVV; only the spherical and "
+        "diagonal ones when there are no more rows than columns), sklearn (full,tied,diag,"
+        "spherical), or a comma-separated list of names (default: all)",
     )
     grid.add_argument(
         "--criterion",
@@ -416,7 +425,8 @@ def format_report(selector, table, best, args, elapsed):
     plural = "s" if n_models != 1 else ""
     lines.append(f"Fitted {n_models} mixture model{plural} in {elapsed:.1f} s:")
     lines.append(
-        f"      components {_ranges(args.components)} x covariance {', '.join(args.covariance)}"
+        f"      components {_ranges(args.components)} x covariance "
+        f"{', '.join(dict.fromkeys(res['covariance_type']))}"
         f" (n_init={args.n_init}, seed={args.seed})"
     )
     lines += ["", selector.format_results("wide"), ""]

@@ -11,16 +11,13 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ._accel import _converged, run_squarem
+from ._gpcm import PRIOR_MODELS, GPCMStep
 from ._kernels import accumulate, data_statistics, statistics
 from ._models import get_model
 from ._params import GaussianMixtureParams
-from ._stats import OUTER
+from ._stats import OUTER, SUPPORT_FRACTION
 
 _EPS = np.finfo(np.float64).eps
-
-# A component whose total weight falls below this fraction of one average row's weight
-# has lost its support: its mean and covariance are no longer determined by the data.
-SUPPORT_FRACTION = 1e-8
 
 
 class DegenerateComponentWarning(UserWarning):
@@ -106,7 +103,7 @@ def _raise_if_overflow(stats, iteration):
         )
 
 
-def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0):
+def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, step_options=None):
     """Parameters that maximise the expected complete-data log-likelihood (or posterior).
 
     Parameters
@@ -123,6 +120,11 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0):
         The conjugate prior (MAP-EM); None for maximum likelihood.
     iteration : int, default=0
         Named in warnings and errors.
+    step_options : dict, default=None
+        Settings of the iterative covariance steps (``_gpcm.m_step``'s ``max_iter``, ``tol``,
+        ``vve_weights``, and ``warm_start``: whether to continue from ``previous``); None
+        for the defaults (at most ``_models.INNER_MAX_ITER`` inner iterations from the
+        previous step, volume-weighted VVE).
 
     Returns
     -------
@@ -134,11 +136,15 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0):
     row's) move to the statistics' worst-explained rows; they, and components whose
     covariance is not positive definite, take the pooled covariance (the data's covariance,
     derived from the statistics, where the pooled one is singular), and a
-    ``DegenerateComponentWarning`` names them. A singular shared covariance is replaced by
-    the data's.
+    ``DegenerateComponentWarning`` names them. A singular shared covariance (the one of
+    the 'tied' kernel, or the common covariance of EII and EEI, stored per component) is
+    replaced by the data's; a component of those models that lost its support keeps the
+    common covariance.
     """
     model = get_model(model)
     kernel = model.kernel_type
+    # one covariance for all components, whether stored once ('tied') or per component
+    shared = kernel.shared or model.equal_covariances
     if stats.kind != model.stats_kind:
         raise ValueError(
             f"The {model.name} model needs {model.stats_kind!r} statistics, got {stats.kind!r}."
@@ -149,12 +155,13 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0):
     means_s = stats.means
     with np.errstate(invalid="ignore", divide="ignore"):
         if prior is None:
-            cov = model.estimate(stats, reg_covar, previous)
+            cov = model.estimate(stats, reg_covar, previous, **(step_options or {}))
         else:
             if not model.prior_covered:
                 raise ValueError(
                     f"prior_strength is not available for the {model.name} covariance model: "
-                    "mclust's conjugate prior does not cover it. Use prior_strength=None."
+                    "mclust's conjugate prior does not cover it (it covers "
+                    + ", ".join(PRIOR_MODELS) + "). Use prior_strength=None."
                 )
             s = prior.strength
             prior_mean = prior.mean - stats.shift
@@ -165,18 +172,22 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0):
                 stats.means - prior_mean, s * prior.kappa * nk / (s * prior.kappa + nk)
             )
             cov = model.map_estimate(stats, between, prior, reg_covar, previous)
+    state = None
+    if isinstance(cov, GPCMStep):
+        state, cov = cov, cov.covariances
     prec_chol, failed = _factor(kernel, cov)
     weights = nk + 10 * _EPS
     failed = [int(j) for j in failed]
     lost = lost_components(stats)
-    bad = sorted(set(lost.tolist()) | (set(failed) if not kernel.shared else set()))
-    if kernel.shared and failed:
+    bad = sorted(set(lost.tolist()) | (set(failed) if not shared else set()))
+    if shared and failed:
         # every component collapsed at once: restart the shared covariance from the data's
         replacement = stats.data_covariance(reg_covar)
+        what = "shared ('tied')" if kernel.shared else f"common ({model.name})"
         if not _is_pd(kernel, replacement):
             _raise_if_overflow(stats, iteration)
             raise ValueError(
-                "The shared ('tied') covariance is not positive definite after adding "
+                f"The {what} covariance is not positive definite after adding "
                 f"reg_covar={reg_covar} (iteration {iteration}), nor is the covariance of "
                 "the data: the data are (numerically) singular at their scale (a constant "
                 "or duplicated feature, or fewer distinct rows than features?). Increase "
@@ -184,9 +195,11 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0):
                 "float64 data (float32 rounding can exceed a small reg_covar)."
             )
         cov = np.array(replacement, dtype=np.float64)
+        if not kernel.shared:
+            cov = np.repeat(cov[None], k, axis=0)
         prec_chol, _ = kernel.precisions_cholesky(cov)
         warnings.warn(
-            f"Iteration {iteration}: the shared ('tied') covariance is not positive "
+            f"Iteration {iteration}: the {what} covariance is not positive "
             "definite; it was re-seeded with the covariance of the data.",
             DegenerateComponentWarning,
         )
@@ -195,7 +208,7 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0):
         means = means.copy()
         cov = cov.copy()
         pooled = stats.pooled_covariance(reg_covar)
-        if not kernel.shared and not _is_pd(kernel, pooled):
+        if not shared and not _is_pd(kernel, pooled):
             pooled = stats.data_covariance(reg_covar)
         # Only a component without support moves (to the worst-explained rows): one that has
         # support keeps its mean, which its rows determine, and gets a usable covariance.
@@ -205,7 +218,7 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0):
                 means[j] = seeds[i % len(seeds)]
             weights[j] = max(weights[j], unit_weight)
         for j in bad:
-            if not kernel.shared:
+            if not shared:
                 cov[j] = pooled
         prec_chol, failed = _factor(kernel, cov)
         if failed:
@@ -238,7 +251,7 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0):
             DegenerateComponentWarning,
         )
     weights = weights / weights.sum()
-    return GaussianMixtureParams(model, weights, means, prec_chol, cov)
+    return GaussianMixtureParams(model, weights, means, prec_chol, cov, state)
 
 
 def run_em(
@@ -255,6 +268,7 @@ def run_em(
     relative_tol=False,
     accelerate=False,
     data_stats=None,
+    step_options=None,
 ):
     """Iterate E- and M-steps from ``params`` until the gain in mean log-likelihood
     is below ``tol`` or ``max_iter`` iterations have run.
@@ -264,7 +278,7 @@ def run_em(
     (see ``_accel``), which reaches the same fixed point in fewer passes over X.
     ``data_stats`` (``_kernels.data_statistics(X, sample_weight, model)``, computed here if
     None) rides along with every pass's statistics: the data's covariance, should the
-    M-step need it.
+    M-step need it. ``step_options`` go to every M-step (see :func:`m_step`).
     """
     if data_stats is None:
         data_stats = data_statistics(X, sample_weight, params.model)
@@ -279,7 +293,8 @@ def run_em(
             stats = accumulate(X, sample_weight, current, n_worst=current.n_components)
         stats = replace(stats, data=data_stats)
         new = m_step(
-            stats, current.model, reg_covar, previous=current, prior=prior, iteration=iteration
+            stats, current.model, reg_covar, previous=current, prior=prior, iteration=iteration,
+            step_options=step_options,
         )
         return stats.loglik / total, new
 

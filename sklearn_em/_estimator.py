@@ -36,12 +36,44 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : {'full', 'tied', 'diag', 'spherical', 'VVV', 'EEE', 'VVI', 'VII'}, \
-default='full'
-        'full': each component its own covariance matrix; 'tied': one shared matrix;
-        'diag': each component a diagonal matrix; 'spherical': each component one variance.
-        mclust's names of the same models ('VVV', 'EEE', 'VVI', 'VII') are accepted and
-        give the same numbers and attribute shapes.
+    covariance_type : str, default='full'
+        The covariance model: one of scikit-learn's four types or one of mclust's 14 models
+        (Celeux & Govaert 1995: ``Sigma_k = lambda_k D_k A_k D_k^T``, volume ``lambda_k``,
+        shape ``A_k``, orientation ``D_k``, each Equal across components, Variable, or the
+        Identity). scikit-learn's names are aliases of four of them, with identical numbers
+        and attributes:
+
+        =====  =========  ======  =====  ===========  ============================  ===========
+        name   alias      volume  shape  orientation  free covariance parameters    M-step
+        =====  =========  ======  =====  ===========  ============================  ===========
+        EII               equal   I      I            1                             closed form
+        VII    spherical  var.    I      I            k                             closed form
+        EEI               equal   equal  I            d                             closed form
+        VEI               var.    equal  I            k + d - 1                     iterative
+        EVI               equal   var.   I            1 + k(d - 1)                  closed form
+        VVI    diag       var.    var.   I            k d                           closed form
+        EEE    tied       equal   equal  equal        d(d + 1)/2                    closed form
+        VEE               var.    equal  equal        k + d(d + 1)/2 - 1            iterative
+        EVE               equal   var.   equal        1 + k(d - 1) + d(d - 1)/2     iterative
+        VVE               var.    var.   equal        k d + d(d - 1)/2              iterative
+        EEV               equal   equal  var.         d + k d(d - 1)/2              closed form
+        VEV               var.    equal  var.         k + d - 1 + k d(d - 1)/2      iterative
+        EVV               equal   var.   var.         1 + k(d - 1) + k d(d - 1)/2   closed form
+        VVV    full       var.    var.   var.         k d(d + 1)/2                  closed form
+        =====  =========  ======  =====  ===========  ============================  ===========
+
+        Each model also has k d means and k - 1 weights; the counts equal mclust's
+        ``nMclustParams``, so BIC, AIC and ICL agree with mclust's. ``covariances_`` and the
+        precisions are stored by the model's form: (k, d, d) for the full models except EEE,
+        (d, d) for EEE, (k, d) for the diagonal ones (EEI, VEI, EVI, VVI) and (k,) for the
+        spherical ones (EII, VII); equal covariances are repeated per component. The
+        iterative M-steps (mclust's, see ``sklearn_em._gpcm``) continue from the previous
+        iteration's volumes, shapes and orientations and take at most 50 inner iterations
+        per EM iteration: each raises the expected complete-data log-likelihood without
+        necessarily maximising it (a generalised EM step), so the log-likelihood still never
+        decreases. VVE's orientation step weights each component by its inverse volume (the
+        MM algorithm of Browne & McNicholas 2014); mclust's own VVE step leaves the volumes
+        out, can lower the log-likelihood, and stops at a lower one.
     tol : float, default=1e-3
         EM stops when the gain in mean log-likelihood is below this.
     reg_covar : float, default=1e-6
@@ -83,6 +115,12 @@ default='full'
         ``s = 1`` is their default prior; it removes singular solutions (e.g. a component on
         duplicated points) by construction. As ``s`` goes to 0 the fit tends to the maximum
         likelihood fit. ``lower_bound_`` and ``score`` still report the log-likelihood.
+        mclust's prior covers ten models (EII, VII, EEI, VEI, EVI, VVI, EEE, EEV, VEV, VVV);
+        for VEE, EVE, VVE and EVV ``fit`` raises a ValueError. For the six of them that
+        scikit-learn has no name for, the covariance step is mclust's (at ``s = 1``, with
+        mclust's departures from the textbook mode for EII, EEI, EEV and VEV, see
+        ``sklearn_em._gpcm.map_m_step``), ``s`` multiplying the shrinkage, the degrees of
+        freedom and the scale; the means are the posterior means of every model.
     learning_decay : float, default=0.7
         Used by :meth:`partial_fit` only: the exponent kappa of the step size
         ``rho_t = (t + learning_offset) ** -learning_decay`` of the t-th batch, in (0.5, 1]
@@ -99,8 +137,8 @@ default='full'
     means_ : ndarray of shape (n_components, n_features)
     covariances_ : ndarray
         (n_components, n_features, n_features) for 'full', (n_features, n_features) for
-        'tied', (n_components, n_features) for 'diag', (n_components,) for 'spherical' (the
-        same for their mclust names).
+        'tied', (n_components, n_features) for 'diag', (n_components,) for 'spherical'; for
+        mclust's names, by the model's form (see ``covariance_type``).
     precisions_ : ndarray, shaped as ``covariances_``
     precisions_cholesky_ : ndarray, shaped as ``covariances_``
         Cholesky factors of the precisions (upper-triangular, ``P = U @ U.T``).

@@ -172,18 +172,20 @@ def initial_params(
     means = params.means if means_init is None else np.asarray(means_init, np.float64)
     if given_prec is None:
         return GaussianMixtureParams(
-            covariance_type, weights, means, params.precisions_cholesky, params.covariances
+            covariance_type, weights, means, params.precisions_cholesky, params.covariances,
+            params.state,
         )
     return GaussianMixtureParams(covariance_type, weights, means, given_prec)
 
 
 def _params_from_responsibilities(
     X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior,
-    data_stats=None,
+    data_stats=None, step_options=None,
 ):
     """One M-step from responsibilities given chunk by chunk; returns (params, stats).
 
-    ``data_stats``: the data's ``_kernels.data_statistics`` (computed here if None).
+    ``data_stats``: the data's ``_kernels.data_statistics`` (computed here if None);
+    ``step_options``: as for ``_em.m_step``.
     """
     from ._em import lost_components, m_step  # the M-step turns responsibilities into parameters
 
@@ -204,7 +206,9 @@ def _params_from_responsibilities(
         # then, so the random stream is the same as without re-seeding)
         rows = X[_positive_rows(sample_weight, X.shape[0], lost.size, random_state)]
         stats = stats.with_worst_rows(rows)
-    params = m_step(stats, covariance_type, reg_covar, prior=prior, iteration=0)
+    params = m_step(
+        stats, covariance_type, reg_covar, prior=prior, iteration=0, step_options=step_options
+    )
     return params, stats
 
 

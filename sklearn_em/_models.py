@@ -17,7 +17,11 @@ Identity; a model is named by the three letters (Celeux & Govaert 1995). A
   ``nMclustParams``).
 
 scikit-learn's four covariance types are aliases of the rows VVV ('full'), EEE ('tied'), VVI
-('diag') and VII ('spherical').
+('diag') and VII ('spherical'). The other ten rows take their covariance step from ``_gpcm``
+(mclust's M-steps); the iterative ones (VEI, VEE, EVE, VVE, VEV) start from the previous
+step, carried in the parameters (``GaussianMixtureParams.state``), and run at most
+``INNER_MAX_ITER`` inner iterations inside EM: a generalised EM step, which cannot lower the
+expected complete-data log-likelihood, so the log-likelihood never decreases.
 """
 
 from dataclasses import dataclass
@@ -25,7 +29,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from . import _gpcm
 from ._covariance import KERNELS
+from ._stats import SUPPORT_FRACTION
 
 _LETTERS = ("E", "V", "I")
 
@@ -56,12 +62,16 @@ class CovarianceModel:
         The statistics its covariance step reads: 'full' (k, d, d), 'pooled' (d, d),
         'diag' (k, d) or 'trace' (k,) (``_stats.STATS_KINDS``); the kernel's statistics.
     estimate : callable
-        ``estimate(nk, scatter, reg_covar, previous) -> covariances`` in the kernel's
-        storage, ``reg_covar`` added to the diagonal. ``previous`` is the previous
+        ``estimate(stats, reg_covar, previous, **options) -> covariances`` in the kernel's
+        storage, ``reg_covar`` added to the diagonal, or a :class:`~sklearn_em._gpcm.GPCMStep`
+        whose ``covariances`` are in that storage (it is kept in the parameters as
+        ``state``, the warm start of the next step). ``previous`` is the previous
         :class:`~sklearn_em._params.GaussianMixtureParams` (None before the first M-step),
-        the starting point of iterative steps; closed forms ignore it.
+        the starting point of iterative steps; closed forms ignore it. ``options`` are
+        ``_gpcm.m_step``'s inner-iteration settings (``max_iter``, ``tol``, ``vve_weights``)
+        and ``warm_start`` (default True: continue from ``previous``).
     map_estimate : callable or None
-        ``map_estimate(nk, scatter, between, prior, reg_covar, previous) -> covariances``:
+        ``map_estimate(stats, between, prior, reg_covar, previous) -> covariances``:
         the posterior mode under the conjugate prior of Fraley & Raftery (2007) raised to
         ``prior.strength``, where ``between`` is the scatter of the means about the prior
         mean (``kappa nk / (kappa + nk)`` weighted) in ``stats_kind``. None where mclust's
@@ -109,6 +119,29 @@ class CovarianceModel:
         return self.name[2]
 
     @property
+    def equal_covariances(self):
+        """Whether every component has the same covariance (EII, EEI, EEE)."""
+        return self.volume == "E" and self.shape in "EI" and self.orientation in "EI"
+
+    @property
+    def column_scalable(self):
+        """Whether the model is the same model after dividing each column by its own scale.
+
+        Dividing the columns by ``s`` maps ``Sigma_k`` to ``S^-1 Sigma_k S^-1``: determinants
+        (volumes) keep their ratios, diagonal and equal matrices stay so, but spherical
+        ones do not stay spherical, nor do eigenvalues stay equal (EEV, VEV) or matrices
+        stay simultaneously diagonalisable (EVE, VVE).
+        """
+        if self.shape == "I":
+            return False
+        return self.orientation == "I" or (self.orientation == "E") == (self.shape == "E")
+
+    @property
+    def iterative(self):
+        """Whether the covariance step iterates (VEI, VEE, EVE, VVE, VEV)."""
+        return self.name in _gpcm.ITERATIVE
+
+    @property
     def prior_covered(self):
         return self.map_estimate is not None
 
@@ -142,7 +175,7 @@ def _add_to_diagonal(cov, value):
     return cov
 
 
-def _vvv(stats, reg_covar, previous=None):
+def _vvv(stats, reg_covar, previous=None, **options):
     return _add_to_diagonal(stats.scatter / stats.nk[:, None, None], reg_covar)
 
 
@@ -154,7 +187,7 @@ def _vvv_map(stats, between, prior, reg_covar, previous=None):
     return _add_to_diagonal(num / denom[:, None, None], reg_covar)
 
 
-def _eee(stats, reg_covar, previous=None):
+def _eee(stats, reg_covar, previous=None, **options):
     return _add_to_diagonal(stats.scatter / stats.nk.sum(), reg_covar)
 
 
@@ -166,7 +199,7 @@ def _eee_map(stats, between, prior, reg_covar, previous=None):
     return _add_to_diagonal(num / denom, reg_covar)
 
 
-def _vvi(stats, reg_covar, previous=None):
+def _vvi(stats, reg_covar, previous=None, **options):
     return stats.scatter / stats.nk[:, None] + reg_covar
 
 
@@ -177,7 +210,7 @@ def _vvi_map(stats, between, prior, reg_covar, previous=None):
     return num / denom[:, None] + reg_covar
 
 
-def _vii(stats, reg_covar, previous=None):
+def _vii(stats, reg_covar, previous=None, **options):
     return stats.scatter / (stats.nk * stats.n_features) + reg_covar
 
 
@@ -189,18 +222,175 @@ def _vii_map(stats, between, prior, reg_covar, previous=None):
     return num / denom + reg_covar
 
 
-# ---------------------------------------------------------------- the table
-_ROWS = (
-    CovarianceModel("VVV", "full", "full", _vvv, _vvv_map, alias="full"),
-    CovarianceModel("EEE", "tied", "pooled", _eee, _eee_map, alias="tied"),
-    CovarianceModel("VVI", "diag", "diag", _vvi, _vvi_map, alias="diag"),
-    CovarianceModel("VII", "spherical", "trace", _vii, _vii_map, alias="spherical"),
-)
+# ---------------------------------------------------------------- mclust's other ten models
+# Their covariance steps are ``_gpcm``'s (tested there against mclust 6.0.0).
 
-#: mclust names of the models in the table.
+#: Inner iterations of an iterative covariance step inside EM. Warm-started from the previous
+#: step, a few iterations already raise Q (a generalised EM step, so the log-likelihood still
+#: cannot decrease); running EVE/VVE to convergence costs ~50x more per M-step at k = d = 16.
+INNER_MAX_ITER = 50
+
+
+def _usable(stats, reg_covar, equal):
+    """Components the covariance step can use: with support (see ``_em.lost_components``)
+    and, unless all covariances are equal, a non-singular scatter. The step leaves the others
+    out (a zero scatter would poison the parts shared with the rest); the M-step re-seeds
+    them."""
+    nk = stats.nk
+    keep = nk >= SUPPORT_FRACTION * stats.unit_weight
+    if equal:
+        return keep
+    W = stats.scatter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if W.ndim == 1:
+            return keep & (W + reg_covar * nk * stats.n_features > 0)
+        if W.ndim == 2:
+            return keep & np.all(W + reg_covar * nk[:, None] > 0, axis=1)
+        d = W.shape[-1]
+        W = W + (reg_covar * nk)[:, None, None] * np.eye(d)
+        diag = np.einsum("kii->ki", W)
+        positive = np.all(diag > 0, axis=1) & np.all(np.isfinite(W), axis=(1, 2))
+        z = 1.0 / np.sqrt(np.where(positive[:, None], diag, 1.0))
+        # the scatter as a correlation matrix: singular when its smallest eigenvalue is
+        # rounding noise
+        smallest = np.linalg.eigvalsh(W * z[:, :, None] * z[:, None, :])[:, 0]
+        return keep & positive & (smallest > 64 * d * np.finfo(np.float64).eps)
+
+
+def _warm_start(previous, name, keep, d):
+    """The previous step's state for the components ``keep``; without one (the previous
+    parameters were given, not estimated), the model's decomposition of the previous
+    covariances, so that the step still starts from them."""
+    if previous is None or name not in _gpcm.ITERATIVE:
+        return None
+    state = previous.state
+    k = previous.n_components
+    if state is None or state.model != name or state.shape.shape != (k, d):
+        cov = np.asarray(previous.kernel.expand(previous.covariance_matrices(), k, d))
+        if _gpcm.STATISTIC[name] == "diagonal":
+            cov = np.einsum("kii->ki", cov)
+        try:
+            with np.errstate(all="ignore"):
+                state = _gpcm.m_step(name, np.ones(k), cov)
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+        if not all(np.all(np.isfinite(a)) for a in (state.scale, state.shape)):
+            return None
+    return _select(state, keep)
+
+
+def _select(step, keep):
+    """A GPCMStep restricted to the components ``keep`` (a boolean mask)."""
+    pick = (lambda a: a) if keep.all() else (lambda a: None if a is None else a[keep])
+    return _gpcm.GPCMStep(step.model, pick(step.covariances), pick(step.scale),
+                          pick(step.shape), pick(step.orientation), step.n_iter, step.converged)
+
+
+def _fill(step, keep, equal):
+    """A GPCMStep for all components from the step of the supported ones. A component without
+    support gets NaN covariances (so the M-step re-seeds it), or the common covariance where
+    all are equal; its warm-start parts are copied from a supported component."""
+    if keep.all():
+        return step
+    donor = int(np.flatnonzero(keep)[0])
+    src = np.cumsum(keep) - 1
+    src[~keep] = src[donor]
+
+    def spread(a):
+        return None if a is None else a[src].copy()
+
+    cov = spread(step.covariances)
+    if not equal:
+        cov[~keep] = np.nan
+    return _gpcm.GPCMStep(step.model, cov, spread(step.scale), spread(step.shape),
+                          spread(step.orientation), step.n_iter, step.converged)
+
+
+def _gpcm_estimate(name):
+    def estimate(stats, reg_covar, previous=None, *, warm_start=True, **options):
+        # warm_start=False starts every step where mclust's mstep does (mclust's me does so
+        # for VEE only)
+        options = {"max_iter": INNER_MAX_ITER, **options}
+        equal = get_model(name).equal_covariances
+        keep = _usable(stats, reg_covar, equal)
+        if not keep.any():
+            return _nan_step(name, stats)
+        try:
+            step = _gpcm.m_step(
+                name, stats.nk[keep], stats.scatter[keep], n_features=stats.n_features,
+                previous=_warm_start(previous, name, keep, stats.n_features) if warm_start else None,
+                reg_covar=reg_covar, **options,
+            )
+        except np.linalg.LinAlgError:
+            return _nan_step(name, stats)
+        return _fill(step, keep, equal)
+
+    estimate.__name__ = f"_{name.lower()}"
+    return estimate
+
+
+def _nan_step(name, stats):
+    """No covariance could be estimated: all NaN, so that the M-step re-seeds every one."""
+    k, d = stats.means.shape
+    shape = {"spherical": (k,), "diagonal": (k, d), "full": (k, d, d)}[_gpcm.FORM[name]]
+    orientation = np.tile(np.eye(d), (k, 1, 1)) if len(shape) == 3 else None
+    return _gpcm.GPCMStep(name, np.full(shape, np.nan), np.ones(k), np.ones((k, d)),
+                          orientation, 0, False)
+
+
+def _gpcm_map_estimate(name):
+    def map_estimate(stats, between, prior, reg_covar, previous=None):
+        # mclust's posterior mode (``_gpcm.map_m_step``), the prior's terms tempered by the
+        # strength; ``between`` is recomputed there from the means.
+        s = prior.strength
+        scale = prior.scale_matrix
+        if _gpcm.STATISTIC[name] != "full":
+            scale = float(np.trace(scale)) / stats.n_features
+        conjugate = _gpcm.ConjugatePrior(
+            shrinkage=s * prior.kappa, mean=prior.mean - stats.shift, dof=s * prior.dof,
+            scale=s * scale,
+        )
+        equal = get_model(name).equal_covariances
+        # the prior makes every scatter non-singular; only components without rows stay out
+        keep = _usable(stats, reg_covar, True)
+        scatter = stats.scatter
+        if scatter.ndim == 1:
+            # map_m_step wants diagonals (for d); a spherical step reads only their sum
+            scatter = np.repeat(scatter[:, None] / stats.n_features, stats.n_features, axis=1)
+        _, step = _gpcm.map_m_step(
+            name, stats.nk[keep], stats.means[keep], scatter[keep], conjugate,
+            reg_covar=reg_covar,
+        )
+        return _fill(step, keep, equal)
+
+    map_estimate.__name__ = f"_{name.lower()}_map"
+    return map_estimate
+
+
+def _gpcm_row(name):
+    kernel = {"spherical": "spherical", "diagonal": "diag", "full": "full"}[_gpcm.FORM[name]]
+    map_estimate = _gpcm_map_estimate(name) if name in _gpcm.PRIOR_MODELS else None
+    return CovarianceModel(name, kernel, KERNELS[kernel].stats_kind, _gpcm_estimate(name),
+                           map_estimate)
+
+
+# ---------------------------------------------------------------- the table
+_SKLEARN_ROWS = {
+    "VVV": CovarianceModel("VVV", "full", "full", _vvv, _vvv_map, alias="full"),
+    "EEE": CovarianceModel("EEE", "tied", "pooled", _eee, _eee_map, alias="tied"),
+    "VVI": CovarianceModel("VVI", "diag", "diag", _vvi, _vvi_map, alias="diag"),
+    "VII": CovarianceModel("VII", "spherical", "trace", _vii, _vii_map, alias="spherical"),
+}
+# in mclust's order (``mclust.options("emModelNames")``)
+_ROWS = tuple(_SKLEARN_ROWS.get(name) or _gpcm_row(name) for name in _gpcm.MODELS)
+
+#: mclust names of the models in the table, in mclust's order.
 MODEL_NAMES = tuple(row.name for row in _ROWS)
+#: The models mclust fits when there are no more rows than columns (``Mclust``'s default then):
+#: spherical and diagonal covariances.
+FEW_ROWS_MODEL_NAMES = tuple(row.name for row in _ROWS if row.orientation == "I")
 #: scikit-learn's covariance types, each an alias of a row.
-SKLEARN_NAMES = tuple(row.alias for row in _ROWS if row.alias is not None)
+SKLEARN_NAMES = tuple(row.alias for row in _SKLEARN_ROWS.values())
 #: every accepted ``covariance_type``: scikit-learn's names, then mclust's.
 COVARIANCE_NAMES = SKLEARN_NAMES + MODEL_NAMES
 

@@ -23,6 +23,9 @@ class GaussianMixtureParams:
     precisions_cholesky: np.ndarray
     # the covariances the M-step computed, when known (more accurate than re-deriving them)
     covariances: np.ndarray = None
+    # what an iterative covariance step continues from next time (a ``_gpcm.GPCMStep``: the
+    # volumes, shapes and orientations), when the M-step made one
+    state: object = None
 
     def __post_init__(self):
         object.__setattr__(self, "model", get_model(self.model))
@@ -48,6 +51,7 @@ class GaussianMixtureParams:
             self.means.astype(dtype, copy=False),
             self.precisions_cholesky.astype(dtype, copy=False),
             None if self.covariances is None else self.covariances.astype(dtype, copy=False),
+            self.state,
         )
 
     def covariance_matrices(self):

@@ -23,9 +23,13 @@ from ._em import Prior, run_em
 from ._estimator import GaussianMixtureEM
 from ._hc import hc_tree
 from ._init import initial_params, params_from_labels
+from ._models import COVARIANCE_NAMES, FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
 from ._params import GaussianMixtureParams
 
+#: scikit-learn's covariance types (``covariance_type="sklearn"``).
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+#: What ``covariance_type`` may name besides single types: groups of them.
+COVARIANCE_GROUPS = ("all", "sklearn")
 CRITERIA = ("bic", "aic", "icl")
 
 # the columns of ``results_``, in display order
@@ -61,7 +65,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
       common scale for 'spherical', which must stay spherical), and the fitted mixture is
       mapped back, so ``reg_covar`` is a fraction of each column's variance and the choice
       and the labels do not change when a column changes its unit ('spherical' models: when
-      every column changes by the same factor). :class:`GaussianMixtureEM` keeps
+      every column changes by the same factor; likewise EEV, VEV, EVE and VVE, whose
+      constraints a change of one column's unit does not keep). :class:`GaussianMixtureEM` keeps
       scikit-learn's absolute ``reg_covar``.
 
     A combination that cannot be fitted (e.g. more components than rows) is recorded with
@@ -73,9 +78,14 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     ----------
     n_components : int or sequence of int, default=(1, 2, ..., 9)
         Candidate numbers of components. A single int is a single candidate.
-    covariance_type : str or sequence of str, default=('full', 'tied', 'diag', 'spherical')
-        Candidate covariance types (see :class:`GaussianMixtureEM`). A single string is a
-        single candidate.
+    covariance_type : str or sequence of str, default='all'
+        Candidate covariance models (see :class:`GaussianMixtureEM`). 'all': mclust's 14
+        models EII ... VVV (mclust's default), or only the six spherical and diagonal ones
+        (EII, VII, EEI, VEI, EVI, VVI) when X has no more rows than columns, as mclust does;
+        'sklearn': scikit-learn's four ('full', 'tied', 'diag', 'spherical'); any other
+        string is a single candidate, a sequence lists them. ``results_`` and the printed
+        table name the models as they were asked for: mclust's names for 'all' (e.g. 'VVV'
+        for the model scikit-learn calls 'full'), scikit-learn's for 'sklearn'.
     criterion : {'bic', 'aic', 'icl'}, default='bic'
         The criterion to minimise. 'icl' (integrated completed likelihood) is BIC plus
         twice the entropy of the classification; it prefers well-separated clusters.
@@ -95,6 +105,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         Maximum number of EM iterations per start.
     prior_strength : float or None, default=None
         As in :class:`GaussianMixtureEM` (the conjugate prior of Fraley & Raftery 2007).
+        mclust's prior does not cover VEE, EVE, VVE and EVV: their cells are recorded as
+        failed, with the reason, and skipped.
     random_state : int, RandomState instance or None, default=None
         Seed of the k-means starts, of the subset of rows the hierarchical tree is built on
         (above 2,000 rows) and of the other initialisations. An int is used as it is; a
@@ -168,7 +180,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
 
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None, closed="left"), "array-like"],
-        "covariance_type": [StrOptions(set(COVARIANCE_TYPES)), "array-like"],
+        "covariance_type": [StrOptions(set(COVARIANCE_NAMES + COVARIANCE_GROUPS)), "array-like"],
         "criterion": [StrOptions(set(CRITERIA))],
         "n_init": GaussianMixtureEM._parameter_constraints["n_init"],
         "tol": GaussianMixtureEM._parameter_constraints["tol"],
@@ -184,7 +196,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     def __init__(
         self,
         n_components=(1, 2, 3, 4, 5, 6, 7, 8, 9),
-        covariance_type=COVARIANCE_TYPES,
+        covariance_type="all",
         *,
         criterion="bic",
         init_params="hc",
@@ -211,8 +223,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ the grid
-    def _grid(self):
-        """The candidate (covariance_type, n_components) pairs, validated."""
+    def _grid(self, shape=None):
+        """The candidate (covariance_type, n_components) pairs, validated; ``shape`` is
+        that of X ('all' means fewer models when it has no more rows than columns)."""
         ks = self.n_components
         ks = [ks] if np.ndim(ks) == 0 else list(ks) if np.ndim(ks) == 1 else []
         ints = all(isinstance(k, Integral) and not isinstance(k, (bool, np.bool_)) for k in ks)
@@ -223,13 +236,17 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             )
         types = self.covariance_type
         if isinstance(types, str):
-            types = [types]
+            few_rows = shape is not None and shape[0] <= shape[1]
+            types = {
+                "all": FEW_ROWS_MODEL_NAMES if few_rows else MODEL_NAMES,
+                "sklearn": COVARIANCE_TYPES,
+            }.get(types, [types])
         types = list(types)
-        if not types or not all(isinstance(t, str) and t in COVARIANCE_TYPES for t in types):
+        if not types or not all(isinstance(t, str) and t in COVARIANCE_NAMES for t in types):
             raise InvalidParameterError(
-                "The 'covariance_type' parameter of GaussianMixtureSelector must be one of, "
-                f"or a non-empty sequence of, {list(COVARIANCE_TYPES)}. "
-                f"Got {self.covariance_type!r} instead."
+                "The 'covariance_type' parameter of GaussianMixtureSelector must be 'all', "
+                "'sklearn', one of, or a non-empty sequence of, "
+                f"{list(COVARIANCE_NAMES)}. Got {self.covariance_type!r} instead."
             )
         # duplicates would only refit the same model; keep the first of each
         ks = list(dict.fromkeys(int(k) for k in ks))
@@ -286,8 +303,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
-        grid = self._grid()
+        self._grid()  # parameter errors before data errors
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        grid = self._grid(X.shape)
         if sample_weight is not None:
             # once here, so that bad weights raise instead of failing every cell
             sample_weight = _check_sample_weight(
@@ -591,9 +609,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------- units
-# Spherical models are fitted with one scale for all columns (so they stay spherical);
-# every other model with a scale per column.
-_ONE_SCALE = frozenset({"spherical", "EII", "VII"})
+# Models that a change of one column's unit does not keep (spherical ones, EEV, VEV, EVE,
+# VVE: ``CovarianceModel.column_scalable``) are fitted with one scale for all columns; every
+# other model with a scale per column.
+_ONE_SCALE = frozenset(name for name in COVARIANCE_NAMES if not get_model(name).column_scalable)
 
 # A covariance whose variance along some direction is below this fraction of the data's
 # (after removing the regularisation) is singular: the component has collapsed.
@@ -852,6 +871,9 @@ def _degenerate(params, data_variance, reg_covar, total):
     else:
         smallest = (cov - reg_covar) / np.mean(data_variance)
         need, nk_check = 2, nk
+    if params.model.equal_covariances:
+        # one covariance for all (EII, EEI): estimated from every row
+        nk_check = np.full(k, total)
     for j in range(k):
         if smallest[j] < floor:
             return (

@@ -58,6 +58,12 @@ OUTER = {"full": _outer_full, "pooled": _outer_pooled, "diag": _outer_diag, "tra
 STATS_KINDS = tuple(OUTER)
 
 
+# A component whose total weight falls below this fraction of one average row's weight
+# (``SufficientStats.unit_weight``) has lost its support: its mean and covariance are no
+# longer determined by the data.
+SUPPORT_FRACTION = 1e-8
+
+
 def _empty_rows(d):
     return np.empty((0, d)), np.empty(0)
 

@@ -53,7 +53,7 @@ def blob_csv(tmp_path, name="data.csv", sep=",", n=30, header=True, extra=None, 
 # ----------------------------------------------------------------------------- Old Faithful
 @pytest.fixture(scope="module")
 def default_json():
-    """The default run (full 1..9 x 4 grid on Old Faithful), as JSON; computed once."""
+    """The default run (full 1..9 x 14 grid on Old Faithful), as JSON; computed once."""
     buf = io.StringIO()
     old = sys.stdout
     sys.stdout = buf
@@ -71,8 +71,8 @@ def test_default_run_matches_the_selector(default_json):
     assert X.shape == (272, 2)
     sel = GaussianMixtureSelector(random_state=0).fit(X)
     table = default_json["table"]
-    assert len(table) == 36
-    for row, i in zip(table, range(36)):
+    assert len(table) == 9 * 14
+    for row, i in zip(table, range(9 * 14)):
         assert row["covariance_type"] == sel.results_["covariance_type"][i]
         assert row["n_components"] == sel.results_["n_components"][i]
         for name in ("bic", "aic", "icl", "log_likelihood"):
@@ -90,9 +90,9 @@ def test_default_run_matches_the_selector(default_json):
 
 
 def test_default_run_gives_mclusts_answer(default_json):
-    # R mclust's Mclust(faithful) chooses EEE (= tied) with 3 components (stored reference)
+    # R mclust's Mclust(faithful) chooses EEE with 3 components (stored reference)
     best = default_json["best"]
-    assert (best["covariance_type"], best["n_components"]) == ("tied", 3)
+    assert (best["covariance_type"], best["n_components"]) == ("EEE", 3)
     # short eruptions after short waits, long after long: the extreme components
     means = sorted(best["means"])
     assert means[0][0] < 2.5 < 3.5 < means[-1][0]
@@ -548,6 +548,9 @@ def test_cli_choices_are_the_selectors():
     from sklearn_em import _cli, _selection
 
     assert _cli.COVARIANCE_TYPES == _selection.COVARIANCE_TYPES
+    from sklearn_em._models import MODEL_NAMES
+
+    assert _cli.MCLUST_MODELS == tuple(MODEL_NAMES)
     assert _cli.CRITERIA == _selection.CRITERIA
 
 
@@ -625,3 +628,23 @@ def test_space_separated_file(tmp_path, capsys):
 
     table = read_table(b"x y\n1 2\n3   NA\n", "t")
     np.testing.assert_array_equal(table.values, [[1, 2], [3, np.nan]])
+
+
+def test_covariance_option_names_groups_and_models(tmp_path, capsys):
+    from sklearn_em._cli import _covariances
+
+    assert _covariances("all") == "all" and _covariances("ALL") == "all"
+    assert _covariances("sklearn") == "sklearn"
+    assert _covariances("eev, Full,VVE,eev") == ["EEV", "full", "VVE"]
+    path, X = blob_csv(tmp_path)
+    code, out, err = run(["fit", path, "--json", "--quiet", "--components", "1-2",
+                          "--covariance", "sklearn"], capsys)
+    assert code == 0
+    assert [r["covariance_type"] for r in json.loads(out)["table"]][::2] == [
+        "full", "tied", "diag", "spherical"]
+    code, out, err = run(["fit", path, "--quiet", "--components", "2",
+                          "--covariance", "EEV,vvi"], capsys)
+    assert code == 0 and "x covariance EEV, VVI" in out
+    code, out, err = run(["fit", "--covariance", "full,EEX"], capsys)
+    assert code == 2
+    assert "unknown covariance type(s) 'EEX'; choose all (mclust's 14 models)" in " ".join(err.split())

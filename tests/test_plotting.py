@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from sklearn_em._models import MODEL_NAMES
 from sklearn_em import GaussianMixtureEM, GaussianMixtureSelector
 from sklearn_em._cli import main
 
@@ -71,7 +72,9 @@ def test_criterion_plot_draws_the_table(selector):
     ax = plotting.plot_criterion(selector, ax=new_axes())
     res = selector.results_
     lines = {line.get_label(): line for line in ax.get_lines()}
-    for t in ("full", "tied", "diag", "spherical"):
+    types = list(dict.fromkeys(res["covariance_type"]))
+    assert types == list(MODEL_NAMES)  # the default grid: mclust's 14 models
+    for t in types:
         rows = np.flatnonzero(res["covariance_type"] == t)
         np.testing.assert_array_equal(lines[t].get_xdata(), res["n_components"][rows])
         np.testing.assert_array_equal(lines[t].get_ydata(), res["bic"][rows])

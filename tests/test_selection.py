@@ -28,6 +28,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_em import GaussianMixtureSelector
 from conftest import COVARIANCE_TYPES
+from sklearn_em import _gpcm
+from sklearn_em._models import FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
 
 
 
@@ -89,7 +91,7 @@ def test_sklearn_estimator_checks(estimator, check):
     [
         (False, dict(random_state=7)),
         (True, dict(random_state=3, n_init=2, tol=1e-4, reg_covar=1e-4, max_iter=50,
-                    init_params="k-means++", prior_strength=0.5)),
+                    init_params="k-means++", prior_strength=0.5, covariance_type="sklearn")),
     ],
     ids=["defaults", "weighted-non-default-params"],
 )
@@ -101,13 +103,21 @@ def test_cells_follow_the_definitions_of_the_criteria(blobs, weighted, params):
         warnings.simplefilter("ignore", ConvergenceWarning)
         sel = GaussianMixtureSelector(n_components=ks, **params).fit(X, sample_weight=w)
     res = sel.results_
-    assert len(res["bic"]) == len(ks) * len(COVARIANCE_TYPES)
+    types = COVARIANCE_TYPES if params.get("covariance_type") == "sklearn" else MODEL_NAMES
+    assert list(dict.fromkeys(res["covariance_type"])) == list(types)
+    assert len(res["bic"]) == len(ks) * len(types)
     assert not any(res["error"])
     for i, (t, k) in enumerate(zip(res["covariance_type"], res["n_components"])):
-        # free parameters against scikit-learn's own count
+        # free parameters against scikit-learn's own count, or mclust's (``_gpcm``, tested
+        # against R) for the models scikit-learn has no name for
+        if get_model(t).alias is None:
+            assert res["n_parameters"][i] == _gpcm.n_parameters(t, int(k), X.shape[1])
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            ref = GaussianMixture(n_components=int(k), covariance_type=t, max_iter=1).fit(X[:10])
+            ref = GaussianMixture(
+                n_components=int(k), covariance_type=get_model(t).alias, max_iter=1
+            ).fit(X[:10])
         assert res["n_parameters"][i] == ref._n_parameters()
     # the log-likelihood and the criteria agree with their definitions
     n = len(X) if w is None else w.sum()
@@ -147,7 +157,9 @@ def test_a_random_state_instance_gives_the_seed_drawn_from_it(blobs):
 @pytest.mark.parametrize("kind", COVARIANCE_TYPES)
 def test_bic_recovers_the_true_model(kind):
     X, _ = make_clusters(kind, n=100)
-    sel = GaussianMixtureSelector(n_components=range(1, 5), random_state=0).fit(X)
+    sel = GaussianMixtureSelector(
+        n_components=range(1, 5), covariance_type="sklearn", random_state=0
+    ).fit(X)
     assert sel.best_params_ == {"covariance_type": kind, "n_components": 3}
 
 
@@ -304,15 +316,19 @@ def test_duplicates_in_the_grid_are_fitted_once(blobs):
 
 
 # ----------------------------------------------------------------------------- reporting
-def test_wide_table_shows_every_cell(blobs):
-    sel = GaussianMixtureSelector(n_components=[1, 2, 3], random_state=0).fit(blobs)
+@pytest.mark.parametrize("covariance_type, names", [
+    ("sklearn", COVARIANCE_TYPES), ("all", list(MODEL_NAMES))])
+def test_wide_table_shows_every_cell(blobs, covariance_type, names):
+    sel = GaussianMixtureSelector(
+        n_components=[1, 2, 3], covariance_type=covariance_type, random_state=0
+    ).fit(blobs)
     lines = sel.format_results().splitlines()
-    assert lines[1].split() == ["k"] + COVARIANCE_TYPES
+    assert lines[1].split() == ["k"] + names
     res = sel.results_
     for row in lines[2:5]:
         fields = row.split()
         k = int(fields[0])
-        for t, text in zip(COVARIANCE_TYPES, fields[1:]):
+        for t, text in zip(names, fields[1:]):
             i = np.flatnonzero((res["n_components"] == k) & (res["covariance_type"] == t))[0]
             assert text.endswith("*") == (i == sel.best_index_)
             assert float(text.rstrip("*")) == pytest.approx(res["bic"][i], abs=0.005)
@@ -388,4 +404,37 @@ def test_one_hierarchical_tree_per_fit_shared_by_every_cell(blobs, monkeypatch):
     monkeypatch.setattr(_selection, "hc_tree", counting_tree)
     sel = GaussianMixtureSelector(n_components=[1, 2, 3, 4], random_state=0).fit(blobs)
     assert len(calls) == 1
-    assert len(sel.results_["bic"]) == 16
+    assert len(sel.results_["bic"]) == 4 * 14
+
+
+def test_default_grid_is_mclusts_and_fewer_models_when_rows_do_not_exceed_columns():
+    sel = GaussianMixtureSelector(n_components=[1, 2])
+    assert sel._grid((100, 3)) == [(t, k) for t in MODEL_NAMES for k in (1, 2)]
+    # as mclust's Mclust: only spherical and diagonal covariances for n <= d
+    assert [t for t, _ in sel._grid((3, 3))][::2] == list(FEW_ROWS_MODEL_NAMES)
+    assert FEW_ROWS_MODEL_NAMES == ("EII", "VII", "EEI", "VEI", "EVI", "VVI")
+    sklearn = GaussianMixtureSelector(n_components=2, covariance_type="sklearn")
+    assert sklearn._grid((3, 3)) == [(t, 2) for t in COVARIANCE_TYPES]
+    mixed = GaussianMixtureSelector(n_components=2, covariance_type=["EEV", "full"])
+    assert mixed._grid((3, 3)) == [("EEV", 2), ("full", 2)]
+
+
+def test_few_rows_fit_searches_the_diagonal_family():
+    X = np.random.RandomState(0).randn(5, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = GaussianMixtureSelector(n_components=[1], random_state=0).fit(X)
+    assert list(sel.results_["covariance_type"]) == list(FEW_ROWS_MODEL_NAMES)
+
+
+def test_selector_prior_skips_models_mclusts_prior_does_not_cover(blobs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = GaussianMixtureSelector(
+            n_components=[2], covariance_type=["VVV", "VEE"], prior_strength=1.0, random_state=0
+        ).fit(blobs)
+    assert sel.results_["error"][0] == ""
+    assert sel.results_["error"][1].startswith(
+        "ValueError: prior_strength is not available for the VEE covariance model"
+    )
+    assert sel.best_params_["covariance_type"] == "VVV"

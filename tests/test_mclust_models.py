@@ -1,0 +1,327 @@
+"""mclust's 14 covariance models in the EM core and the estimator.
+
+Oracles: R mclust 6.0.0's ``me(modelName, data, z)`` from its stored starting responsibilities
+(``tests/fixtures/mclust/mclust_gpcm.json``, see ``test_gpcm.py``); properties of every model
+(the log-likelihood never decreases; the fitted covariances satisfy the model's constraints),
+checked with hypothesis.
+"""
+
+import json
+import re
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, reject, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning
+
+from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
+from sklearn_em._em import m_step, run_em
+from sklearn_em._gpcm import MODELS, PRIOR_MODELS
+from sklearn_em._init import _params_from_responsibilities
+from sklearn_em._kernels import statistics
+from sklearn_em._models import FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
+
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mclust" / "mclust_gpcm.json"
+TABLES = ("faithful", "iris", "banknote")
+# mclust's me: relative tolerance 1e-5 on the log-likelihood, inner iterations to sqrt(eps)
+# (unbounded), mclust's own VVE orientation step, and VEE's inner iterations restarted every
+# EM iteration (its meVEE does so; the other models continue from the previous step)
+MCLUST_ME = dict(max_iter=100_000, vve_weights="mclust")
+
+
+@pytest.fixture(scope="module")
+def mclust():
+    return json.loads(FIXTURE.read_text())
+
+
+def _data_and_z(mclust, table, k):
+    entry = mclust["tables"][table]
+    X = np.array(entry["X"], dtype=float)
+    labels = np.array(entry["labels"][str(k)]) - 1
+    a = mclust["soften"]
+    return X, (1 - a) * np.eye(k)[labels] + a / k
+
+
+def _start(X, z, model, step_options=None):
+    """Our core's parameters from responsibilities z: one M-step (mclust's me starts so)."""
+    params, _ = _params_from_responsibilities(
+        X, None, lambda sl: z[sl], z.shape[1], model, 0.0, np.random.RandomState(0), None,
+        step_options=step_options,
+    )
+    return params
+
+
+def _em(X, params, max_iter, step_options=None):
+    return run_em(
+        X, None, params, tol=1e-5, max_iter=max_iter, reg_covar=0.0, relative_tol=True,
+        step_options=step_options,
+    )
+
+
+def _full(params):
+    k, d = params.means.shape
+    return np.asarray(params.kernel.expand(params.covariance_matrices(), k, d))
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("table", TABLES)
+def test_em_core_reproduces_mclust_me(mclust, table, model, k):
+    """Our EM (run_em, mclust's stopping rule, no SQUAREM) from mclust's z takes as many
+    iterations as mclust's me and ends at its log-likelihood and parameters."""
+    X, z = _data_and_z(mclust, table, k)
+    ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
+    options = {**MCLUST_ME, "warm_start": model != "VEE"}
+    start = _start(X, z, model, options)
+    result = _em(X, start, 10_000, options)
+    assert result.converged
+    assert result.n_iter == ref["me_iterations"]
+    n = X.shape[0]
+    assert abs(result.lower_bound * n - ref["me_loglik"]) <= 1e-10 * abs(ref["me_loglik"])
+    # me returns the parameters whose log-likelihood it reports; run_em returns those of the
+    # M-step after the last E-step. The parameters mclust reports are run_em's one step before.
+    params = _em(X, start, result.n_iter - 1, options).params if result.n_iter > 1 else start
+    assert _rel(_full(params), ref["me"]["sigma"]) < 1e-9
+    assert _rel(params.means, ref["me"]["mean"]) < 1e-9
+    assert_allclose(params.weights, ref["me"]["pro"], rtol=1e-9)
+    assert params.n_parameters() == ref["n_mclust_params"]
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("table", TABLES)
+def test_default_em_reaches_mclust_log_likelihood(mclust, table, model, k):
+    """With the estimator's settings (50 inner iterations from the previous step, VVE's
+    volume-weighted orientation step) EM from mclust's z ends at mclust's log-likelihood (to
+    the 1e-5 relative stopping rule both use), or above it: for VVE mclust's step stops short
+    of the maximum (see ``_gpcm.m_step``)."""
+    X, z = _data_and_z(mclust, table, k)
+    ref = mclust["tables"][table]["fits"][f"{model}_{k}"]["me_loglik"]
+    result = _em(X, _start(X, z, model), 10_000)
+    assert result.converged
+    ours = result.lower_bound * X.shape[0]
+    assert ours >= ref - 1e-5 * abs(ref)
+    if model != "VVE":
+        assert abs(ours - ref) <= 1e-5 * abs(ref)
+    steps = np.diff(result.lower_bounds)
+    assert np.all(steps >= -1e-12 * np.abs(result.lower_bounds[1:]))
+
+
+# --- properties of every model ----------------------------------------------------------------
+
+problems = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**31 - 1),
+        "n_features": st.integers(2, 4),
+        "n_components": st.integers(1, 3),
+        "spread": st.sampled_from([1.0, 3.0, 10.0]),
+    }
+)
+
+
+def _blobs(problem, n_per=25):
+    rng = np.random.RandomState(problem["seed"])
+    d, k = problem["n_features"], problem["n_components"]
+    centres = rng.uniform(-problem["spread"], problem["spread"], size=(k, d))
+    return np.vstack([
+        centres[j] + rng.randn(n_per + 5 * j, d) @ (rng.uniform(0.3, 1.0) * (np.eye(d) + 0.5 * rng.randn(d, d)))
+        for j in range(k)
+    ])
+
+
+def _fit_without_reseeding(X, model, k, **params):
+    est = GaussianMixtureEM(k, covariance_type=model, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        # re-seeding a collapsed component is a jump, not an EM step: discard such examples
+        warnings.simplefilter("error", DegenerateComponentWarning)
+        try:
+            return est.fit(X)
+        except DegenerateComponentWarning:
+            reject()
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems, init=st.sampled_from(["kmeans", "random"]))
+# found by hypothesis: the initial parameters dropped the covariance step's state, so the first
+# EVE step restarted from an approximate decomposition and lowered the likelihood by 1e-9
+@example(problem={"seed": 1, "n_features": 4, "n_components": 1, "spread": 1.0}, init="kmeans")
+def test_log_likelihood_never_decreases(model, problem, init):
+    X = _blobs(problem)
+    # reg_covar=0: adding it is not an EM step (see test_properties)
+    est = _fit_without_reseeding(
+        X, model, problem["n_components"], tol=0, max_iter=25, reg_covar=0.0,
+        init_params=init, random_state=problem["seed"] % 1000,
+    )
+    bounds = np.asarray(est.lower_bounds_)
+    assert bounds.shape == (25,) and np.all(np.isfinite(bounds))
+    steps = np.diff(bounds)
+    assert np.all(steps >= -1e-10 * np.maximum(np.abs(bounds[:-1]), 1.0)), steps.min()
+
+
+def _assert_constraints(model, cov):
+    """The fitted (k, d, d) covariances are of the form the model's three letters say."""
+    k, d, _ = cov.shape
+    values = np.linalg.eigvalsh(cov)  # ascending
+    volume = np.exp(np.mean(np.log(values), axis=1))
+    shapes = values / volume[:, None]
+    if model.volume == "E":
+        assert_allclose(volume, volume[0], rtol=1e-8)
+    if model.shape == "I":
+        assert_allclose(shapes, 1.0, rtol=1e-8)
+    if model.shape == "E":
+        assert_allclose(shapes, np.broadcast_to(shapes[0], shapes.shape), rtol=1e-7)
+    off = cov - np.einsum("kii->ki", cov)[:, :, None] * np.eye(d)
+    if model.orientation == "I":
+        assert np.all(off == 0)
+    if model.orientation == "E":
+        # a common orientation: the covariances commute
+        scale = np.max(np.abs(cov)) ** 2
+        for i in range(k):
+            for j in range(i):
+                assert np.max(np.abs(cov[i] @ cov[j] - cov[j] @ cov[i])) <= 1e-8 * scale
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=problems)
+def test_fitted_covariances_satisfy_the_model(model, problem):
+    X = _blobs(problem)
+    k = problem["n_components"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", DegenerateComponentWarning)
+        est = GaussianMixtureEM(k, covariance_type=model, random_state=0).fit(X)
+    row = get_model(model)
+    _assert_constraints(row, np.asarray(row.kernel_type.expand(est.covariances_, k, X.shape[1])))
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_attributes_sampling_and_precisions_init_for_every_model(model):
+    X = _blobs({"seed": 3, "n_features": 3, "n_components": 3, "spread": 6.0})
+    row = get_model(model)
+    est = GaussianMixtureEM(3, covariance_type=model, random_state=0).fit(X)
+    shape = row.storage_shape(3, 3)
+    for attr in ("covariances_", "precisions_", "precisions_cholesky_"):
+        assert getattr(est, attr).shape == shape
+    cov = np.asarray(row.kernel_type.expand(est.covariances_, 3, 3))
+    prec = np.asarray(row.kernel_type.expand(est.precisions_, 3, 3))
+    assert_allclose(cov @ prec, np.broadcast_to(np.eye(3), (3, 3, 3)), atol=1e-8)
+    assert est._n_parameters() == row.n_parameters(3, 3)
+    Xs, ys = est.sample(500)
+    assert Xs.shape == (500, 3) and np.bincount(ys, minlength=3).sum() == 500
+    # the fitted model as a start: EM is at its fixed point, so it stays there
+    again = GaussianMixtureEM(
+        3, covariance_type=model, weights_init=est.weights_, means_init=est.means_,
+        precisions_init=est.precisions_, max_iter=2, tol=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        again.fit(X)
+    assert again.lower_bounds_[0] == pytest.approx(est.score(X), rel=1e-9)
+    assert again.lower_bound_ >= again.lower_bounds_[0] - 1e-12
+    with pytest.raises(ValueError, match=re.escape(
+        f"The parameter '{model} precision' should have the shape of {shape}, but got (2,)"
+    )):
+        GaussianMixtureEM(3, covariance_type=model, precisions_init=np.ones(2)).fit(X)
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_prior_covers_mclust_models_and_names_the_others(model):
+    X = _blobs({"seed": 1, "n_features": 3, "n_components": 2, "spread": 6.0})
+    est = GaussianMixtureEM(2, covariance_type=model, prior_strength=1.0, random_state=0)
+    if model in PRIOR_MODELS:
+        est.fit(X)
+        assert np.isfinite(est.lower_bound_)
+        # the prior pulls the fit away from the maximum likelihood
+        ml = GaussianMixtureEM(2, covariance_type=model, random_state=0).fit(X)
+        assert est.lower_bound_ <= ml.lower_bound_ + 1e-9
+    else:
+        with pytest.raises(ValueError, match=re.escape(
+            f"prior_strength is not available for the {model} covariance model: mclust's "
+            "conjugate prior does not cover it (it covers EII, VII, EEI, VEI, EVI, VVI, EEE, "
+            "EEV, VEV, VVV). Use prior_strength=None."
+        )):
+            est.fit(X)
+
+
+@pytest.mark.parametrize("model", ["EII", "EEI"])
+def test_equal_covariances_stay_equal_when_a_component_loses_its_support(model):
+    """EII and EEI store one covariance per component but all are the same: a component
+    without rows moves to the worst-explained rows and keeps the common covariance."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 3) * [1.0, 2.0, 0.5]
+    resp = np.zeros((60, 3))
+    resp[:30, 0] = resp[30:, 1] = 1  # component 2 has no rows
+    row = get_model(model)
+    stats = statistics(X, None, lambda sl: resp[sl], model, X.mean(axis=0), 3)
+    stats = stats.with_worst_rows(X[:1])
+    with pytest.warns(DegenerateComponentWarning, match=re.escape(
+        "component(s) that lost their support: [2] were re-seeded at the worst-explained samples"
+    )):
+        params = m_step(stats, model, 1e-6)
+    cov = params.covariance_matrices()
+    assert_allclose(cov, np.broadcast_to(cov[0], cov.shape), rtol=0, atol=0)
+    # the common covariance is the one the two supported components give (the third has none)
+    two = replace(stats, nk=stats.nk[:2], means=stats.means[:2], scatter=stats.scatter[:2])
+    assert_allclose(cov[0], row.estimate(two, 1e-6).covariances[0], rtol=1e-12)
+    assert_allclose(params.means[2], X[0])
+
+
+def test_few_rows_models_are_the_spherical_and_diagonal_ones():
+    assert FEW_ROWS_MODEL_NAMES == ("EII", "VII", "EEI", "VEI", "EVI", "VVI")
+    assert MODEL_NAMES == MODELS
+
+
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("model", PRIOR_MODELS)
+@pytest.mark.parametrize("table", TABLES)
+def test_map_m_step_equals_mclust_mstep_with_prior(mclust, table, model, k):
+    """The core's MAP M-step (prior_strength=1) from mclust's z and hyperparameters gives
+    mclust's ``mstep(..., prior = priorControl())`` covariances."""
+    from sklearn_em._em import Prior
+
+    X, z = _data_and_z(mclust, table, k)
+    ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
+    hyper = ref["prior"]
+    d = X.shape[1]
+    scale = np.array(hyper["scale"], dtype=float)
+    if scale.ndim == 0:
+        scale = scale * np.eye(d)
+    prior = Prior(np.array(hyper["mean"]), hyper["shrinkage"], float(hyper["dof"]), scale, 1.0)
+    stats = statistics(X, None, lambda sl: z[sl], model, X.mean(axis=0), k)
+    params = m_step(stats, model, 0.0, prior=prior)
+    assert _rel(_full(params), ref["mstep_prior"]["sigma"]) < 1e-9
+    if model not in ("EEI", "EEV"):
+        # mclust's Fortran leaves the means of these two unshrunk (see _gpcm.map_m_step);
+        # ours are the posterior means for every model
+        assert _rel(params.means, ref["mstep_prior"]["mean"]) < 1e-9
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_partial_fit_keeps_the_model(model):
+    """Online EM (partial_fit) runs the same M-step on blended statistics: the covariances
+    keep the model's form, and the fit is close to the batch fit."""
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(300, 3) @ rng.randn(3, 3) + 4 * i for i in range(3)])
+    rng.shuffle(X)
+    online = GaussianMixtureEM(3, covariance_type=model, random_state=0)
+    for batch in np.array_split(X, 6):
+        online.partial_fit(batch)
+    row = get_model(model)
+    _assert_constraints(row, np.asarray(row.kernel_type.expand(online.covariances_, 3, 3)))
+    batch_fit = GaussianMixtureEM(3, covariance_type=model, random_state=0).fit(X)
+    assert online.score(X) == pytest.approx(batch_fit.score(X), abs=0.05)
