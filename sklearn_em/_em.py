@@ -52,6 +52,18 @@ class Prior:
         scale = cov / n_components ** (2.0 / d)
         return cls(stats.means[0] + shift, 0.01, d + 2.0, scale, float(strength))
 
+    @classmethod
+    def from_data_statistics(cls, data_stats, n_components, strength):
+        """The same defaults from the data's statistics (``_kernels.data_statistics``),
+        for data that are not in memory: no pass of their own."""
+        d = data_stats.n_features
+        cov = data_stats.scatter[0] / data_stats.nk[0]
+        if data_stats.kind != "full":  # the mean variance: of the diagonal, or trace / d
+            cov = np.eye(d) * (cov.mean() if data_stats.kind == "diag" else cov / d)
+        scale = cov / n_components ** (2.0 / d)
+        mean = data_stats.means[0] + data_stats.shift
+        return cls(mean, 0.01, d + 2.0, scale, float(strength))
+
 
 @dataclass
 class EMResult:
@@ -284,13 +296,46 @@ def run_em(
         data_stats = data_statistics(X, sample_weight, params.model)
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
 
+    def e_pass(current, n_worst):
+        return accumulate(X, sample_weight, current, n_worst=n_worst)
+
+    return iterate(
+        e_pass, params, total=total, data_stats=data_stats, tol=tol, max_iter=max_iter,
+        reg_covar=reg_covar, prior=prior, lower_bound=lower_bound, on_iteration=on_iteration,
+        relative_tol=relative_tol, accelerate=accelerate,
+    )
+
+
+def iterate(
+    e_pass,
+    params,
+    *,
+    total,
+    data_stats,
+    tol,
+    max_iter,
+    reg_covar,
+    prior=None,
+    lower_bound=-np.inf,
+    on_iteration=None,
+    relative_tol=False,
+    accelerate=False,
+):
+    """The EM loop of :func:`run_em` over data of any origin.
+
+    ``e_pass(params, n_worst)`` is one pass over the data: their statistics under ``params``
+    (a ``SufficientStats`` with ``loglik``) carrying the ``n_worst`` worst-explained rows;
+    ``total`` is the data's total weight and ``data_stats`` their
+    ``_kernels.data_statistics``. The other arguments are :func:`run_em`'s.
+    """
+
     def step(current, iteration):
-        stats = accumulate(X, sample_weight, current)
+        stats = e_pass(current, 0)
         if lost_components(stats).size:
             # Re-seeding needs the worst-explained rows; finding them costs a selection over
             # every row of every pass, and components are lost rarely: the pass is repeated
             # (it is deterministic, so the statistics are the same) with them.
-            stats = accumulate(X, sample_weight, current, n_worst=current.n_components)
+            stats = e_pass(current, current.n_components)
         stats = replace(stats, data=data_stats)
         new = m_step(
             stats, current.model, reg_covar, previous=current, prior=prior, iteration=iteration,

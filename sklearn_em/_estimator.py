@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import warnings
+from functools import partial
 from numbers import Real
 from time import time
 
@@ -238,13 +240,16 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The training data, one row per sample.
+        X : array-like of shape (n_samples, n_features), or a dask array or DataFrame
+            The training data, one row per sample. A dask collection is fitted where it lies,
+            on the active dask scheduler (a ``distributed.Client`` if there is one): each EM
+            pass is one map-reduce of sufficient statistics over its blocks, and X is never
+            gathered (see the README, "Data larger than memory").
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Frequency weights: a weight of 2 counts a row twice, 0 leaves it out. Default: 1 for
-            every row.
+            every row. With a dask X, also a dask array or Series.
 
         Returns
         -------
@@ -285,13 +290,16 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            The index of each row's most probable component.
+            The index of each row's most probable component (a lazy dask array, row-aligned
+            with X, for a dask X).
         """
         X = self._fit(X, sample_weight)
-        return _kernels.predict(X, self._model())
+        return self._kernels_for(X).predict(X, self._model())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
+        if is_dask_collection(X):
+            return self._fit_dask(X, sample_weight)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X_all = X
         sample_weight = _validated_weights(sample_weight, X)
@@ -312,10 +320,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 + ("" if sample_weight is None else " (rows with positive sample_weight)")
             )
         user_init = self._check_initial_parameters(X)
-
         do_init = not (self.warm_start and hasattr(self, "converged_"))
-        n_init = self.n_init if do_init else 1
-        random_state = check_random_state(self.random_state)
         prior = None
         if self.prior_strength is not None:
             prior = Prior.default(
@@ -329,23 +334,47 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 
         # the data's statistics, for M-steps whose covariances turn out singular
         data_stats = _kernels.data_statistics(X, sample_weight, self.covariance_type)
+        self._fit_em(
+            partial(initial_params, X, sample_weight, tree=tree, data_stats=data_stats),
+            partial(run_em, X, sample_weight, data_stats=data_stats),
+            user_init, prior, X.dtype,
+        )
+        return X_all
+
+    def _fit_dask(self, X, sample_weight):
+        """``_fit`` for a dask collection: the same EM runs, each pass a map-reduce."""
+        dask = _dask()
+        X = dask.as_dask_array(self, X, reset=True)
+        data = dask.FitData(X, dask.as_dask_weights(sample_weight, X), self.n_components)
+        user_init = self._check_initial_parameters(X)
+        prior = None
+        if self.prior_strength is not None:
+            prior = Prior.from_data_statistics(
+                data.data_statistics(self.covariance_type), self.n_components,
+                self.prior_strength,
+            )
+        self._fit_em(data.initial_params, data.run_em, user_init, prior, X.dtype)
+        return X
+
+    def _fit_em(self, init, em, user_init, prior, dtype):
+        """The n_init EM runs: ``init(**options)`` gives each its initial parameters,
+        ``em(params, **options)`` runs it; the best is stored."""
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
         best = None
-        for init in range(n_init):
+        for i in range(n_init):
             if self.verbose:
-                print(f"Initialization {init}")
+                print(f"Initialization {i}")
             start = last = time()
             if do_init:
-                params = initial_params(
-                    X,
-                    sample_weight,
+                params = init(
                     n_components=self.n_components,
                     covariance_type=self.covariance_type,
                     init_params=self.init_params,
                     reg_covar=self.reg_covar,
                     random_state=random_state,
                     prior=prior,
-                    tree=tree,
-                    data_stats=data_stats,
                     **user_init,
                 )
                 lower_bound = -np.inf
@@ -362,9 +391,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                     )
                     last = now
 
-            result = run_em(
-                X,
-                sample_weight,
+            result = em(
                 params,
                 tol=self.tol,
                 max_iter=self.max_iter,
@@ -372,7 +399,6 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 prior=prior,
                 lower_bound=lower_bound,
                 on_iteration=on_iteration,
-                data_stats=data_stats,
             )
             if self.verbose:
                 state = "converged" if result.converged else "did not converge"
@@ -389,14 +415,13 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
             )
-        self._store(best.params, X.dtype)
+        self._store(best.params, dtype)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
         self.lower_bound_ = best.lower_bound
         self.lower_bounds_ = best.lower_bounds
         self._stream = None  # a fit ends any partial_fit stream
         self.__dict__.pop("n_batch_iter_", None)
-        return X_all
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None, sample_weight=None):
@@ -561,7 +586,13 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     def _validate(self, X):
         check_is_fitted(self)
+        if is_dask_collection(X):
+            return _dask().as_dask_array(self, X, reset=False)
         return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+
+    def _kernels_for(self, X):
+        """The inference functions for X: lazy ``map_blocks`` ones for a dask array."""
+        return _dask() if is_dask_collection(X) else _kernels
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log of the mixture density at each row of X.
@@ -574,10 +605,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Returns
         -------
         log_density : ndarray of shape (n_samples,)
-            ``log p(x_i)``, in the dtype of the fitted model.
+            ``log p(x_i)``, in the dtype of the fitted model (a lazy dask array, row-aligned
+            with X, for a dask X).
         """
         X = self._validate(X)
-        return _kernels.score_samples(X, self._model())
+        return self._kernels_for(X).score_samples(X, self._model())
 
     def score(
         self,
@@ -603,6 +635,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             ``sum_i w_i log p(x_i) / sum_i w_i``.
         """
         X = self._validate(X)
+        if is_dask_collection(X):
+            loglik, n, _ = self._dask_sums(X, sample_weight, classification=False)
+            return loglik / n
         ll = _kernels.score_samples(X, self._model()).astype(np.float64)
         sample_weight = _validated_weights(sample_weight, X)
         if sample_weight is None:
@@ -620,10 +655,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            The index of the component with the highest posterior probability.
+            The index of the component with the highest posterior probability (a lazy dask
+            array, row-aligned with X, for a dask X).
         """
         X = self._validate(X)
-        return _kernels.predict(X, self._model())
+        return self._kernels_for(X).predict(X, self._model())
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Posterior probability of each component for each row of X.
@@ -636,17 +672,29 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_components)
-            Each row sums to 1. ``1 - proba.max(axis=1)`` is mclust's uncertainty.
+            Each row sums to 1. ``1 - proba.max(axis=1)`` is mclust's uncertainty. A lazy
+            dask array, row-aligned with X, for a dask X.
         """
         X = self._validate(X)
-        return _kernels.predict_proba(X, self._model())
+        return self._kernels_for(X).predict_proba(X, self._model())
+
+    def _dask_sums(self, X, sample_weight, classification):
+        """``_dask.criteria_sums`` with the weights checked as in ``fit``."""
+        dask = _dask()
+        sample_weight = dask.as_dask_weights(sample_weight, X)
+        if sample_weight is not None:
+            dask.check_weights(sample_weight)
+        return dask.criteria_sums(X, sample_weight, self._model(), classification)
 
     def _criteria(self, X, sample_weight=None, classification=False):
         """Log-likelihood, parameter count, BIC and AIC of X (and ICL if
         ``classification``) from one pass over X."""
         X = self._validate(X)
-        sample_weight = _validated_weights(sample_weight, X)
         model = self._model()
+        if is_dask_collection(X):
+            loglik, n, log_map_sum = self._dask_sums(X, sample_weight, classification)
+            return _criteria(loglik, n, model.n_parameters(), log_map_sum)
+        sample_weight = _validated_weights(sample_weight, X)
         if classification:
             ll, resp = _kernels.log_prob_and_resp(X, model)
         else:
@@ -656,21 +704,14 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             loglik, n = float(ll.sum()), float(X.shape[0])
         else:
             loglik, n = _weighted_sum(sample_weight, ll), float(sample_weight.sum())
-        p = model.n_parameters()
-        out = {
-            "log_likelihood": loglik,
-            "n_parameters": p,
-            "bic": -2 * loglik + p * np.log(n),
-            "aic": -2 * loglik + 2 * p,
-        }
+        log_map_sum = None
         if classification:
             with np.errstate(divide="ignore"):
                 log_map = np.log(resp.max(axis=1).astype(np.float64))
-            entropy = -(
+            log_map_sum = (
                 log_map.sum() if sample_weight is None else _weighted_sum(sample_weight, log_map)
             )
-            out["icl"] = out["bic"] + 2 * entropy
-        return out
+        return _criteria(loglik, n, model.n_parameters(), log_map_sum)
 
     def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Bayesian information criterion of the model on X (lower is better).
@@ -787,6 +828,33 @@ def _check_shape(param, param_shape, name):
             "The parameter '%s' should have the shape of %s, but got %s"
             % (name, param_shape, param.shape)
         )
+
+
+def _criteria(loglik, n, p, log_map_sum=None):
+    """Log-likelihood, parameter count, BIC, AIC, and ICL when the sum of the log maximum
+    responsibilities is given."""
+    out = {
+        "log_likelihood": loglik,
+        "n_parameters": p,
+        "bic": -2 * loglik + p * np.log(n),
+        "aic": -2 * loglik + 2 * p,
+    }
+    if log_map_sum is not None:
+        out["icl"] = out["bic"] - 2 * log_map_sum
+    return out
+
+
+def is_dask_collection(X):
+    """Whether X is a dask collection, without importing dask when nothing has."""
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)
+
+
+def _dask():
+    """Our dask module, imported only once X is a dask collection (dask is then installed)."""
+    from . import _dask
+
+    return _dask
 
 
 def _weighted_sum(weights, values):

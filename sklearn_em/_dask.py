@@ -1,0 +1,372 @@
+"""Fitting and inference on dask collections: an EM pass is one map-reduce of statistics.
+
+The estimator imports this module only when X already is a dask collection, so the package
+imports and works without dask (and imports no dask when X is not a dask collection).
+Whatever scheduler is active runs the passes (a ``distributed.Client`` if one exists, else
+dask's default scheduler).
+
+Per pass, each block of rows (all columns) goes through the same chunked kernel as in-memory
+data and yields its statistics, its weighted log-likelihood sum and its worst-explained rows;
+these are merged in a tree on the workers (Chan, Golub & LeVeque: exact), and only the merged
+value reaches the client, which runs the M-step. X is never gathered or persisted: each pass
+recomputes its blocks from X's graph (reads them again, or generates them again), so a worker
+holds O(block) and the client O(k d^2) plus the initialisation sample.
+"""
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from sklearn.utils.validation import _assert_all_finite, _check_feature_names, _check_n_features
+
+from . import _kernels
+from ._em import iterate
+from ._init import initial_params
+
+# Rows drawn for the initialisation of a dask fit: a uniform sample without replacement of
+# the rows of positive weight, drawn in one pass. k-means on 50,000 rows places centres
+# within a small fraction of a cluster's spread (its error shrinks as 1/sqrt(rows in the
+# cluster): a cluster of 1% of the data still gets ~500 rows), EM on all rows refines them
+# anyway, and the sample costs the client 50,000 x d numbers (3.2 MB at d = 8).
+INIT_SAMPLE_ROWS = 50_000
+
+# Partial results merged per task of the reduction tree.
+SPLIT_EVERY = 8
+
+
+# ---------------------------------------------------------------- per-block tasks
+def _positive_rows(X, sample_weight):
+    """The block's rows of positive weight, checked finite (as in-memory validation does)."""
+    _assert_all_finite(X, input_name="X", estimator_name="GaussianMixtureEM")
+    if sample_weight is not None and not np.all(sample_weight > 0):
+        keep = sample_weight > 0
+        X, sample_weight = X[keep], sample_weight[keep]
+    return X, sample_weight
+
+
+def _em_block(X, sample_weight, params, n_worst):
+    """The block protocol on one dask block: its statistics under ``params`` (with its
+    log-likelihood and ``n_worst`` worst rows), by the in-memory pass over its chunks."""
+    X, sample_weight = _positive_rows(X, sample_weight)
+    if X.shape[0] == 0:
+        return None
+    return _kernels.accumulate(X, sample_weight, params, n_worst=n_worst)
+
+
+def _data_block(X, sample_weight, covariance_type):
+    X, sample_weight = _positive_rows(X, sample_weight)
+    if X.shape[0] == 0:
+        return None
+    return _kernels.data_statistics(X, sample_weight, covariance_type)
+
+
+@dataclass(frozen=True)
+class _Sample:
+    keys: np.ndarray
+    rows: np.ndarray
+    weights: np.ndarray  # or None
+    data: object  # the rows' data statistics, taken in the same pass
+
+
+def _sample_block(X, sample_weight, seed, size, covariance_type):
+    """The block's ``size`` rows of smallest random key (merged over blocks, the rows of
+    the ``size`` smallest keys overall are a uniform sample without replacement), and the
+    block's data statistics."""
+    X, sample_weight = _positive_rows(X, sample_weight)
+    data = _kernels.data_statistics(X, sample_weight, covariance_type) if X.shape[0] else None
+    keys = np.random.default_rng(seed).random(X.shape[0])
+    if keys.size > size:
+        keep = np.argpartition(keys, size - 1)[:size]
+        keys, X = keys[keep], X[keep]
+        sample_weight = None if sample_weight is None else sample_weight[keep]
+    weights = None if sample_weight is None else np.array(sample_weight)
+    return _Sample(keys, np.array(X), weights, data)
+
+
+def _merge_samples(a, b, size):
+    keys = np.concatenate([a.keys, b.keys])
+    keep = np.argsort(keys, kind="stable")[:size]
+    rows = np.concatenate([a.rows, b.rows])[keep]
+    weights = None if a.weights is None else np.concatenate([a.weights, b.weights])[keep]
+    data = _combine(_merge_stats, [a.data, b.data])
+    return _Sample(keys[keep], rows, weights, data)
+
+
+def _merge_stats(a, b):
+    return a.merge(b)
+
+
+def _combine(merge, parts):
+    """Fold ``merge`` over the parts, in order, skipping empty blocks' ``None``."""
+    out = None
+    for p in parts:
+        if p is not None:
+            out = p if out is None else merge(out, p)
+    return out
+
+
+def _tree_reduce(parts, merge):
+    """One delayed value: ``merge`` folded over ``parts`` in a tree of fan-in SPLIT_EVERY."""
+    import dask
+
+    combine = partial(_combine, merge)
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(combine)(parts[i : i + SPLIT_EVERY])
+            for i in range(0, len(parts), SPLIT_EVERY)
+        ]
+    return dask.delayed(combine)(parts)
+
+
+# ---------------------------------------------------------------- validation
+def as_dask_array(estimator, X, *, reset):
+    """X as a 2-D float32/float64 dask array chunked along rows only, with the checks
+    ``validate_data`` makes (feature names and count; finiteness is checked in each pass)."""
+    import dask.array as da
+
+    is_frame = hasattr(X, "dtypes") and not isinstance(X, da.Array)  # dask DataFrame/Series
+    # scikit-learn reads feature names from pandas frames: a dask frame's empty pandas meta
+    _check_feature_names(estimator, X._meta if is_frame else X, reset=reset)
+    if is_frame:
+        if X.ndim != 2:
+            raise ValueError(
+                "Expected a 2-D dask array or a dask DataFrame for X, got a dask Series; "
+                "use series.to_frame() for a single feature."
+            )
+        from pandas.api.types import is_numeric_dtype  # dask.dataframe requires pandas
+
+        bad = [str(c) for c, t in X.dtypes.items() if not is_numeric_dtype(t)]
+        if bad:
+            raise ValueError(
+                f"A dask DataFrame passed as X must have numeric columns only; columns {bad} "
+                "are not numeric."
+            )
+        X = X.to_dask_array(lengths=True)
+    if not isinstance(X, da.Array):
+        raise TypeError(
+            f"Expected a dask array or a dask DataFrame for X, got {type(X).__name__}."
+        )
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D dask array for X, got {X.ndim}-D with shape {X.shape}."
+        )
+    if X.dtype not in (np.float32, np.float64):
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise ValueError(f"X must be numeric, got a dask array of dtype {X.dtype}.")
+        X = X.astype(np.float64)
+    if any(np.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()  # one pass, as DataFrame.to_dask_array(lengths=True)
+    _check_n_features(estimator, X, reset=reset)
+    if X.shape[1] < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
+    return X.rechunk({1: -1})
+
+
+def as_dask_weights(sample_weight, X):
+    """sample_weight as a 1-D dask array in X's dtype, chunked as X's rows (not yet checked
+    for values: see ``check_weights``)."""
+    import dask.array as da
+
+    if sample_weight is None:
+        return None
+    if np.isscalar(sample_weight):
+        return da.full(X.shape[0], sample_weight, chunks=(X.chunks[0],), dtype=X.dtype)
+    if hasattr(sample_weight, "to_dask_array"):  # a dask Series
+        sample_weight = sample_weight.to_dask_array(lengths=True)
+    elif not isinstance(sample_weight, da.Array):
+        sample_weight = da.from_array(np.asarray(sample_weight), chunks=(X.chunks[0],))
+    if sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"sample_weight.shape == {sample_weight.shape}, expected {(X.shape[0],)}!"
+        )
+    return sample_weight.astype(X.dtype).rechunk((X.chunks[0],))
+
+
+def check_weights(sample_weight):
+    """Total weight and the number of rows of positive weight, with the weights' checks."""
+    import dask
+    import dask.array as da
+
+    finite, low, total, positive = dask.compute(
+        da.isfinite(sample_weight).all(),
+        sample_weight.min(),
+        sample_weight.sum(dtype=np.float64),
+        (sample_weight > 0).sum(),
+    )
+    if not finite:
+        raise ValueError("Input sample_weight contains NaN or infinity.")
+    if low < 0:
+        raise ValueError("Negative values in data passed to sample_weight")
+    if positive == 0:
+        raise ValueError("sample_weight must not be all zero: at least one row needs weight.")
+    return float(total), int(positive)
+
+
+# ---------------------------------------------------------------- fitting
+class FitData:
+    """A dask array (and its weights) as a data source for the EM loop."""
+
+    def __init__(self, X, sample_weight, n_components):
+        if X.shape[0] < 2:
+            raise ValueError(
+                f"Found array with {X.shape[0]} sample(s) (shape={X.shape}) while a minimum of 2 "
+                "is required by GaussianMixtureEM."
+            )
+        self.X = X
+        self.sample_weight = sample_weight
+        if sample_weight is None:
+            self.total, self.n_rows = float(X.shape[0]), X.shape[0]
+        else:
+            self.total, self.n_rows = check_weights(sample_weight)
+        if self.n_rows < n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got n_components = "
+                f"{n_components}, n_samples = {self.n_rows}"
+                + ("" if sample_weight is None else " (rows with positive sample_weight)")
+            )
+        self._sample = None
+        self._data = None
+
+    @property
+    def dtype(self):
+        return self.X.dtype
+
+    def map_reduce(self, block_fn, merge, *args):
+        """``block_fn(block, its weights, *args)`` on every block, merged in a tree."""
+        import dask
+
+        blocks = self.X.to_delayed().ravel()
+        weights = (
+            [None] * len(blocks) if self.sample_weight is None
+            else self.sample_weight.to_delayed().ravel()
+        )
+        args = [dask.delayed(a) if isinstance(a, np.ndarray) else a for a in args]
+        parts = [
+            dask.delayed(block_fn)(x, w, *a)
+            for x, w, a in zip(blocks, weights, self._per_block(args, len(blocks)))
+        ]
+        (out,) = dask.compute(_tree_reduce(parts, merge))
+        return out
+
+    @staticmethod
+    def _per_block(args, n_blocks):
+        # a list argument holds one value per block (the sampling seeds)
+        return [[a[i] if isinstance(a, list) else a for a in args] for i in range(n_blocks)]
+
+    def e_pass(self, params, n_worst=0):
+        """One EM pass: the statistics of all blocks under ``params``, merged."""
+        import dask
+
+        return self.map_reduce(_em_block, _merge_stats, dask.delayed(params), n_worst)
+
+    def data_statistics(self, covariance_type):
+        """``_kernels.data_statistics`` of all the rows, merged over blocks (one pass, the
+        first time it is asked for, unless the sampling pass took it)."""
+        if self._data is None:
+            self._data = self.map_reduce(_data_block, _merge_stats, covariance_type)
+        return self._data
+
+    def sample(self, random_state, covariance_type):
+        """A uniform sample of INIT_SAMPLE_ROWS rows of positive weight (all of them if
+        fewer), and their weights; drawn in one pass, the first time it is asked for."""
+        if self._sample is None:
+            n_blocks = self.X.numblocks[0]
+            seeds = list(random_state.randint(np.iinfo(np.int32).max, size=n_blocks))
+            size = min(INIT_SAMPLE_ROWS, self.n_rows)
+            s = self.map_reduce(
+                _sample_block, partial(_merge_samples, size=size), seeds, size, covariance_type
+            )
+            self._sample = (s.rows, s.weights)
+            if self._data is None:
+                self._data = s.data
+        return self._sample
+
+    def initial_params(self, *, random_state, covariance_type, **kwargs):
+        """``_init.initial_params`` on the sample (not drawn when all three initial
+        parameters are given: they are used as they are)."""
+        names = ("weights_init", "means_init", "precisions_init")
+        if all(kwargs.get(n) is not None for n in names):
+            X, w = None, None  # initial_params returns them without looking at X
+        else:
+            X, w = self.sample(random_state, covariance_type)
+        return initial_params(
+            X, w, random_state=random_state, covariance_type=covariance_type,
+            data_stats=self.data_statistics(covariance_type), **kwargs,
+        )
+
+    def run_em(self, params, **options):
+        """``_em.run_em`` (same options) with each pass a map-reduce over the blocks."""
+        return iterate(
+            self.e_pass, params, total=self.total,
+            data_stats=self.data_statistics(params.model), **options,
+        )
+
+
+# ---------------------------------------------------------------- inference
+def _rows(fn, empty_columns, X, params):
+    """``fn(X, params)``, also for a block of no rows (which the chunked kernels refuse)."""
+    if X.shape[0] == 0:
+        return np.empty((0,) + empty_columns, dtype=np.intp if fn is _kernels.predict else X.dtype)
+    return fn(X, params)
+
+
+def score_samples(X, params):
+    """Lazy per-row log-likelihood, row-aligned with X."""
+    return X.map_blocks(
+        partial(_rows, _kernels.score_samples, ()), params, drop_axis=1, dtype=X.dtype
+    )
+
+
+def predict_proba(X, params):
+    """Lazy responsibilities, row-aligned with X."""
+    k = params.n_components
+    return X.map_blocks(
+        partial(_rows, _kernels.predict_proba, (k,)), params, chunks=(X.chunks[0], (k,)),
+        dtype=X.dtype,
+    )
+
+
+def predict(X, params):
+    """Lazy most probable component of each row, row-aligned with X."""
+    return X.map_blocks(
+        partial(_rows, _kernels.predict, ()), params, drop_axis=1, dtype=np.intp
+    )
+
+
+def _ll_and_log_map(X, params):
+    if X.shape[0] == 0:
+        return np.empty((0, 2))
+    ll, resp = _kernels.log_prob_and_resp(X, params)
+    with np.errstate(divide="ignore"):
+        log_map = np.log(resp.max(axis=1).astype(np.float64))
+    return np.stack([ll.astype(np.float64), log_map], axis=1)
+
+
+def criteria_sums(X, sample_weight, params, classification):
+    """``(log-likelihood sum, total weight, sum of log max responsibility or None)`` of X,
+    from one pass; rows of weight 0 are left out."""
+    import dask
+    import dask.array as da
+
+    if classification:
+        both = X.map_blocks(
+            _ll_and_log_map, params, chunks=(X.chunks[0], (2,)), dtype=np.float64
+        )
+        ll, log_map = both[:, 0], both[:, 1]
+    else:
+        ll, log_map = score_samples(X, params).astype(np.float64), None
+    if sample_weight is None:
+        n = float(X.shape[0])
+        sums = [ll.sum()] + ([] if log_map is None else [log_map.sum()])
+    else:
+        w = sample_weight.astype(np.float64)
+        keep = w > 0
+        n = w.sum()
+        sums = [da.where(keep, w * ll, 0.0).sum()]
+        if log_map is not None:
+            sums.append(da.where(keep, w * log_map, 0.0).sum())
+    out = dask.compute(*sums, n)
+    loglik, n = float(out[0]), float(out[-1])
+    return loglik, n, (float(out[1]) if classification else None)

@@ -1,0 +1,293 @@
+"""Fitting and inference on dask collections, on a real distributed.LocalCluster.
+
+The oracle is the in-memory estimator on the same rows: from the same initial parameters a
+dask fit must take the same iterations to the same numbers (the passes differ only in how
+the statistics are summed: by blocks merged in a tree instead of chunks in order).
+"""
+
+import logging
+import resource
+import warnings
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array", reason="dask is not installed (extra 'dask')")
+distributed = pytest.importorskip(
+    "distributed", reason="distributed is not installed (extra 'dask')"
+)
+dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe is not installed (extra 'dask')")
+
+import dask  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from sklearn_em import GaussianMixtureEM  # noqa: E402
+from sklearn_em import _dask, _kernels  # noqa: E402
+
+COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
+WORKER_MEMORY = 400 * 2**20
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two worker processes of one thread each, with memory limits, for the whole module."""
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=WORKER_MEMORY,
+        dashboard_address=None,
+    ) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _blobs(n=3000, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0] * d, [5.0] * d, [0.0] * (d - 1) + [10.0]])
+    X = np.vstack([rng.normal(c, 1.0 + j, size=(n // 3, d)) for j, c in enumerate(centres)])
+    return X[rng.permutation(X.shape[0])] + 1e3  # off the origin: shifts must stay exact
+
+
+def _weights(n, seed=1):
+    rng = np.random.default_rng(seed)
+    w = rng.uniform(0.1, 3.0, size=n)
+    w[::11] = 0.0
+    w[5::13] = 2.0  # integer weights among them
+    return w
+
+
+def _given_init(covariance_type, X, seed=2):
+    """Initial parameters a little off the blobs, so EM takes several iterations."""
+    ref = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=seed).fit(X)
+    return dict(
+        weights_init=np.array([0.2, 0.3, 0.5]),
+        means_init=ref.means_ + 0.5,
+        precisions_init=ref.precisions_,
+    )
+
+
+# uneven row blocks, one a single row
+def _as_dask(X, chunks=(1000, 1, 799, 1200)):
+    chunks = tuple(chunks) + (X.shape[0] - sum(chunks),)
+    return da.from_array(X, chunks=(chunks, X.shape[1]))
+
+
+def _assert_same_fit(a, b, rtol):
+    assert a.n_iter_ == b.n_iter_
+    assert a.converged_ == b.converged_
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype, name
+        scale = np.abs(y).max()
+        np.testing.assert_allclose(x, y, rtol=0, atol=rtol * scale, err_msg=name)
+    np.testing.assert_allclose(a.lower_bounds_, b.lower_bounds_, rtol=rtol)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "dask-weights"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_fit_from_given_init_equals_in_memory_fit(client, covariance_type, weighted):
+    X = _blobs()
+    w = _weights(X.shape[0]) if weighted else None
+    init = _given_init(covariance_type, X)
+    kw = dict(covariance_type=covariance_type, tol=1e-6, **init)
+    ours = GaussianMixtureEM(3, **kw).fit(X, sample_weight=w)
+    Xd = _as_dask(X)
+    wd = None if w is None else da.from_array(w, chunks=Xd.chunks[0])
+    theirs = GaussianMixtureEM(3, **kw).fit(Xd, sample_weight=wd)
+    assert ours.n_iter_ > 3
+    _assert_same_fit(theirs, ours, rtol=1e-9)
+
+
+def test_fit_runs_on_the_active_scheduler(client):
+    X = _blobs(n=600)
+    init = _given_init("spherical", X)
+    kw = dict(covariance_type="spherical", tol=1e-6, **init)
+    with dask.config.set(scheduler="synchronous"):  # takes precedence over the client
+        theirs = GaussianMixtureEM(3, **kw).fit(_as_dask(X, chunks=(250,)))
+    _assert_same_fit(theirs, GaussianMixtureEM(3, **kw).fit(X), rtol=1e-9)
+
+
+def test_float32_stays_float32(client):
+    X = _blobs().astype(np.float32)
+    init = _given_init("full", X)
+    kw = dict(tol=1e-4, **init)
+    ours = GaussianMixtureEM(3, **kw).fit(X)
+    theirs = GaussianMixtureEM(3, **kw).fit(_as_dask(X))
+    assert theirs.means_.dtype == np.float32
+    assert theirs.score_samples(_as_dask(X)).dtype == np.float32
+    _assert_same_fit(theirs, ours, rtol=1e-4)  # float32 sums in another order
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X = _blobs()
+    return X, GaussianMixtureEM(3, random_state=0).fit(X)
+
+
+def test_inference_is_lazy_row_aligned_and_equals_in_memory(client, fitted):
+    X, gm = fitted
+    Xd = _as_dask(X)
+    for method, shape in [("predict", (X.shape[0],)), ("score_samples", (X.shape[0],)),
+                          ("predict_proba", (X.shape[0], 3))]:
+        lazy = getattr(gm, method)(Xd)
+        assert isinstance(lazy, da.Array), method
+        assert lazy.chunks[0] == Xd.chunks[0], method
+        assert lazy.shape == shape
+        expected = getattr(gm, method)(X)
+        got = lazy.compute()
+        assert got.dtype == expected.dtype, method
+        np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=method)
+    labels = GaussianMixtureEM(3, **_given_init("full", X)).fit_predict(Xd)
+    assert isinstance(labels, da.Array)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "dask-weights"])
+def test_criteria_equal_in_memory(client, fitted, weighted):
+    X, gm = fitted
+    w = _weights(X.shape[0]) if weighted else None
+    Xd = _as_dask(X)
+    wd = None if w is None else da.from_array(w, chunks=500)  # not X's chunks: realigned
+    for method in ("score", "bic", "aic", "icl"):
+        got = getattr(gm, method)(Xd, sample_weight=wd)
+        assert isinstance(got, float), method
+        np.testing.assert_allclose(got, getattr(gm, method)(X, sample_weight=w), rtol=1e-12)
+
+
+def test_dataframe_equals_array_and_keeps_feature_names(client):
+    X = _blobs()
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    ddf = dd.from_pandas(df, npartitions=4)
+    init = _given_init("diag", X)
+    from_frame = GaussianMixtureEM(3, covariance_type="diag", **init).fit(ddf)
+    from_array = GaussianMixtureEM(3, covariance_type="diag", **init).fit(X)
+    np.testing.assert_array_equal(from_frame.feature_names_in_, ["a", "b", "c"])
+    _assert_same_fit(from_frame, from_array, rtol=1e-9)
+    np.testing.assert_array_equal(from_frame.predict(ddf).compute(), from_array.predict(X))
+    with pytest.raises(ValueError, match="feature names should match"):
+        from_frame.predict(ddf.rename(columns={"a": "z"}))
+
+
+def test_kmeans_init_on_a_sample_reaches_the_in_memory_optimum(client, monkeypatch):
+    # a sample smaller than the data, so the sampling pass is exercised
+    monkeypatch.setattr(_dask, "INIT_SAMPLE_ROWS", 600)
+    X = _blobs(n=6000)
+    kw = dict(tol=1e-10, max_iter=500, random_state=0)
+    ours = GaussianMixtureEM(3, **kw).fit(X)
+    theirs = GaussianMixtureEM(3, **kw).fit(_as_dask(X, chunks=(2000, 1500)))
+    order_a, order_b = np.argsort(ours.means_[:, -1]), np.argsort(theirs.means_[:, -1])
+    np.testing.assert_allclose(theirs.means_[order_b], ours.means_[order_a], rtol=1e-6)
+    np.testing.assert_allclose(theirs.lower_bound_, ours.lower_bound_, rtol=1e-9)
+    again = GaussianMixtureEM(3, **kw).fit(_as_dask(X, chunks=(2000, 1500)))
+    np.testing.assert_array_equal(again.means_, theirs.means_)  # same random_state, same fit
+
+
+def test_sample_is_uniform_without_replacement_from_positive_rows(client, monkeypatch):
+    n, size = 2000, 300
+    monkeypatch.setattr(_dask, "INIT_SAMPLE_ROWS", size)
+    X = np.arange(n, dtype=np.float64)[:, None] * np.ones((1, 2))
+    w = np.ones(n)
+    w[::3] = 0
+    Xd = _as_dask(X, chunks=(700, 100))
+    data = _dask.FitData(Xd, _dask.as_dask_weights(da.from_array(w, chunks=700), Xd), 1)
+    counts = np.zeros(n)
+    for seed in range(20):
+        data._sample = None  # a new draw
+        rows, weights = data.sample(np.random.RandomState(seed), "full")
+        idx = rows[:, 0].astype(int)
+        assert len(idx) == size and len(np.unique(idx)) == size  # without replacement
+        assert np.all(w[idx] > 0)  # rows of weight 0 are never drawn
+        np.testing.assert_array_equal(weights, w[idx])
+        counts[idx] += 1
+    # the sampling pass also took the data's statistics: those of all rows in memory
+    expected = _kernels.data_statistics(X, w, "full")
+    np.testing.assert_allclose(data._data.nk, expected.nk, rtol=1e-12)
+    np.testing.assert_allclose(
+        data._data.means + data._data.shift, expected.means + expected.shift, rtol=1e-12
+    )
+    np.testing.assert_allclose(data._data.scatter, expected.scatter, rtol=1e-12)
+    positive = counts[w > 0]
+    # each of the 1333 positive rows is drawn with probability 300/1333 per sample: over
+    # 20 samples its count is Binomial(20, 0.225), mean 4.5, sd 1.9; the mean count over a
+    # block of >= 67 such rows has sd <= 0.23: a bound of 1.0 fails a biased sampler only
+    for block in (slice(0, 700), slice(700, 800), slice(800, n)):
+        mean = counts[block][w[block] > 0].mean()
+        assert abs(mean - 20 * size / positive.size) < 1.0, (block, mean)
+
+
+def _fit(X, sample_weight=None):
+    return GaussianMixtureEM(2).fit(X, sample_weight=sample_weight)
+
+
+def test_errors_name_the_problem(client):
+    X = _blobs(n=300)
+    Xd = _as_dask(X, chunks=(100,))
+    bad = X.copy()
+    bad[150, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        _fit(_as_dask(bad, chunks=(100,)))
+    with pytest.raises(ValueError, match="Negative values in data passed to sample_weight"):
+        _fit(Xd, sample_weight=da.from_array(-np.ones(300), chunks=100))
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(299,\), expected \(300,\)!"):
+        _fit(Xd, sample_weight=da.ones(299, chunks=100))
+    with pytest.raises(ValueError, match="sample_weight must not be all zero"):
+        _fit(Xd, sample_weight=da.zeros(300, chunks=100))
+    with pytest.raises(ValueError, match=r"Found array with 1 sample\(s\) \(shape=\(1, 3\)\)"):
+        _fit(Xd[:1])
+    with pytest.raises(ValueError, match="Expected a 2-D dask array for X, got 1-D"):
+        _fit(Xd[:, 0])
+    with pytest.raises(ValueError, match=r"n_components = 5, n_samples = 3 \(rows with positive"):
+        w = np.zeros(300)
+        w[:3] = 1
+        GaussianMixtureEM(5).fit(Xd, sample_weight=da.from_array(w, chunks=100))
+    frame = dd.from_pandas(pd.DataFrame({"x": np.arange(4.0), "s": list("abcd")}), npartitions=2)
+    with pytest.raises(ValueError, match=r"numeric columns only; columns \['s'\] are not numeric"):
+        _fit(frame)
+    fitted = GaussianMixtureEM(2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="X has 2 features, but GaussianMixtureEM is expecting 3"):
+        fitted.predict(Xd[:, :2])
+
+
+def test_prior_and_its_statistics_equal_in_memory(client):
+    X = _blobs()
+    init = _given_init("tied", X)
+    kw = dict(covariance_type="tied", prior_strength=1.0, tol=1e-6, **init)
+    _assert_same_fit(
+        GaussianMixtureEM(3, **kw).fit(_as_dask(X)), GaussianMixtureEM(3, **kw).fit(X), 1e-9
+    )
+
+
+def _peak_rss():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
+
+
+def _uniform_block(block_id, rows, d):
+    # two boxes of uniform rows, the block generated from its index: nothing is stored
+    rng = np.random.default_rng([7, block_id[0]])
+    X = rng.random((rows, d))
+    X[rows // 2:] += 3.0
+    return X
+
+
+def test_out_of_core_fit_keeps_workers_under_their_memory_limit(client):
+    rows, d = 125_000, 16
+    n_blocks = 64  # 1 GB of float64, more than the two workers' limits together
+    X = da.map_blocks(
+        _uniform_block, rows=rows, d=d, chunks=((rows,) * n_blocks, (d,)), dtype=np.float64
+    )
+    assert X.nbytes > 2 * WORKER_MEMORY
+    workers = set(client.scheduler_info()["workers"])
+    init = dict(
+        weights_init=[0.5, 0.5],
+        means_init=np.array([[0.4] * d, [3.6] * d]),
+        precisions_init=np.full((2, d), 10.0),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one iteration does not converge
+        gm = GaussianMixtureEM(2, covariance_type="diag", max_iter=1, **init).fit(X)
+    # one EM step from these means: each box's mean (0.5 and 3.5) and variance (1/12)
+    np.testing.assert_allclose(np.sort(gm.means_[:, 0]), [0.5, 3.5], atol=1e-3)
+    np.testing.assert_allclose(gm.covariances_, 1 / 12, rtol=1e-2)
+    assert set(client.scheduler_info()["workers"]) == workers  # none was restarted
+    for peak in client.run(_peak_rss).values():
+        assert peak < WORKER_MEMORY
