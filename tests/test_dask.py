@@ -291,3 +291,14 @@ def test_out_of_core_fit_keeps_workers_under_their_memory_limit(client):
     assert set(client.scheduler_info()["workers"]) == workers  # none was restarted
     for peak in client.run(_peak_rss).values():
         assert peak < WORKER_MEMORY
+
+
+def test_hc_init_on_the_sample_reaches_the_in_memory_optimum(client):
+    # fewer rows than the sample: the tree is built on all of them, in another order
+    X = _blobs(n=600)
+    kw = dict(init_params="hc", tol=1e-10, max_iter=500, random_state=0)
+    ours = GaussianMixtureEM(3, **kw).fit(X)
+    theirs = GaussianMixtureEM(3, **kw).fit(_as_dask(X, chunks=(250,)))
+    order_a, order_b = np.argsort(ours.means_[:, -1]), np.argsort(theirs.means_[:, -1])
+    np.testing.assert_allclose(theirs.means_[order_b], ours.means_[order_a], rtol=1e-6)
+    np.testing.assert_allclose(theirs.lower_bound_, ours.lower_bound_, rtol=1e-9)
