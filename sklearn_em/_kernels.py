@@ -224,7 +224,7 @@ class KernelPlan:
         (both reused by the M-step statistics) and the (k, n) log-probabilities.
         """
         n, d = X_chunk.shape
-        XsT = np.empty((d, n), dtype=self.dtype)
+        XsT = _scratch("XsT", (d, n), self.dtype)
         np.subtract(X_chunk.T, self.shift_cast[:, None], out=XsT)
         if self.scale != 1.0:
             XsT *= self.dtype.type(1.0 / self.scale)
@@ -241,8 +241,8 @@ class KernelPlan:
         """``(FT, XsT, log_probT)`` of shifted (and scaled) rows from the features."""
         d, n = XsT.shape
         q = self.kernel.n_features_out(d)
-        FT = self.kernel.features(XsT, np.empty((q, n), dtype=self.dtype))
-        out = np.empty((self.const.shape[0], n), dtype=self.dtype)
+        FT = self.kernel.features(XsT, _scratch("FT", (q, n), self.dtype))
+        out = _scratch("log_prob", (self.const.shape[0], n), self.dtype)
         self.kernel.log_prob(FT, XsT, self.coef, out)
         out += self.const[:, None]
         if self.exact is not None:
@@ -272,6 +272,28 @@ class KernelPlan:
         )
         with np.errstate(over="ignore"):  # beyond the dtype's range: -inf
             return out.astype(self.dtype)
+
+
+_scratch_arrays = threading.local()
+
+
+def _scratch(name, shape, dtype):
+    """An uninitialised array for a chunk's temporaries, reused by the next chunk this thread
+    runs (the caller is done with it by then: chunk results are new arrays).
+
+    Allocating the temporaries afresh for every chunk costs page faults wherever freed memory
+    goes straight back to the OS: dask's workers set ``MALLOC_TRIM_THRESHOLD_``, and there
+    it doubled the kernel's CPU time. Arrays beyond a chunk's budget are not kept.
+    """
+    size = int(np.prod(shape))
+    dtype = np.dtype(dtype)
+    if size * dtype.itemsize > CHUNK_BYTES:
+        return np.empty(shape, dtype=dtype)
+    buf = getattr(_scratch_arrays, name, None)
+    if buf is None or buf.dtype != dtype or buf.size < size:
+        buf = np.empty(size, dtype=dtype)
+        setattr(_scratch_arrays, name, buf)
+    return buf[:size].reshape(shape)
 
 
 def normalize_inplace(log_probT):
