@@ -38,14 +38,12 @@ import time
 import warnings
 from functools import partial
 
+import dask.array as da  # noqa: E402
 import numpy as np
 import psutil
-from sklearn.exceptions import ConvergenceWarning
-
 from _common import initial_parameters, load_average, machine_description, make_mixture
-
-import dask.array as da  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_em import GaussianMixtureEM  # noqa: E402
 

@@ -21,8 +21,7 @@ dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe is not install
 import dask  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from sklearn_em import GaussianMixtureEM  # noqa: E402
-from sklearn_em import _dask, _kernels  # noqa: E402
+from sklearn_em import GaussianMixtureEM, _dask, _kernels  # noqa: E402
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 WORKER_MEMORY = 400 * 2**20
