@@ -302,7 +302,7 @@ def run_em(
     return iterate(
         e_pass, params, total=total, data_stats=data_stats, tol=tol, max_iter=max_iter,
         reg_covar=reg_covar, prior=prior, lower_bound=lower_bound, on_iteration=on_iteration,
-        relative_tol=relative_tol, accelerate=accelerate,
+        relative_tol=relative_tol, accelerate=accelerate, step_options=step_options,
     )
 
 
@@ -320,6 +320,7 @@ def iterate(
     on_iteration=None,
     relative_tol=False,
     accelerate=False,
+    step_options=None,
 ):
     """The EM loop of :func:`run_em` over data of any origin.
 
