@@ -327,7 +327,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 X, sample_weight, self.covariance_type, self.n_components, self.prior_strength
             )
 
-        needs_tree = do_init and self.init_params == "hc" and len(user_init) < 3
+        needs_tree = (
+            do_init and self.init_params == "hc" and any(v is None for v in user_init.values())
+        )
         if needs_tree and tree is None and n_rows <= HC_MAX_ROWS:
             # no subset to draw: the tree is the same for every initialisation
             tree = hc_tree(X)

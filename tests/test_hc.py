@@ -357,3 +357,19 @@ def test_hctree_is_a_plain_value():
     assert_array_equal(tree.partition(2), [0, 1, 0])
     assert_array_equal(tree.partition(1), [0, 0, 0])
     assert_array_equal(tree.partition(3), [0, 1, 2])
+
+
+def test_estimator_builds_one_tree_for_all_its_initialisations(monkeypatch):
+    from sklearn_em import _estimator
+
+    calls = []
+    real = _estimator.hc_tree
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_estimator, "hc_tree", counting)
+    X = np.random.RandomState(0).normal(size=(60, 2))
+    GaussianMixtureEM(2, init_params="hc", n_init=3, random_state=0).fit(X)
+    assert len(calls) == 1
