@@ -269,6 +269,7 @@ def run_em(
     accelerate=False,
     data_stats=None,
     step_options=None,
+    incomplete=None,
 ):
     """Iterate E- and M-steps from ``params`` until the gain in mean log-likelihood
     is below ``tol`` or ``max_iter`` iterations have run.
@@ -279,18 +280,27 @@ def run_em(
     ``data_stats`` (``_kernels.data_statistics(X, sample_weight, model)``, computed here if
     None) rides along with every pass's statistics: the data's covariance, should the
     M-step need it. ``step_options`` go to every M-step (see :func:`m_step`).
+    ``incomplete`` (an ``_missing.IncompleteData`` of X, which has missing
+    cells) makes each pass the observed-data one; the M-step is the same (``data_stats`` is
+    then that of the mean-filled data: a stand-in used only for re-seeding).
     """
     if data_stats is None:
-        data_stats = data_statistics(X, sample_weight, params.model)
+        data = X if incomplete is None else incomplete.mean_filled()
+        data_stats = data_statistics(data, sample_weight, params.model)
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
+    if incomplete is None:
+        def statistics_pass(p, n_worst=0):
+            return accumulate(X, sample_weight, p, n_worst=n_worst)
+    else:
+        statistics_pass = incomplete.accumulate
 
     def step(current, iteration):
-        stats = accumulate(X, sample_weight, current)
+        stats = statistics_pass(current)
         if lost_components(stats).size:
             # Re-seeding needs the worst-explained rows; finding them costs a selection over
             # every row of every pass, and components are lost rarely: the pass is repeated
             # (it is deterministic, so the statistics are the same) with them.
-            stats = accumulate(X, sample_weight, current, n_worst=current.n_components)
+            stats = statistics_pass(current, n_worst=current.n_components)
         stats = replace(stats, data=data_stats)
         new = m_step(
             stats, current.model, reg_covar, previous=current, prior=prior, iteration=iteration,

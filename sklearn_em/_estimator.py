@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import _kernels, _online
+from . import _kernels, _missing, _online
 from ._em import Prior, run_em
 from ._hc import HC_MAX_ROWS, _tree_on_kept_rows, hc_tree
 from ._init import initial_params
@@ -30,7 +30,23 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture` with the same
     parameters, attributes and numbers, computed by a chunked, Cholesky-based EM core.
     In addition it accepts per-sample weights, re-seeds components that degenerate instead
-    of aborting, and optionally regularises with a conjugate prior (MAP-EM).
+    of aborting, optionally regularises with a conjugate prior (MAP-EM), and fits data
+    with missing values.
+
+    **Missing values.** A NaN cell is "not observed" (missing at random); infinities stay
+    errors, and so does a row with no observed cell. ``fit`` runs the observed-data EM of
+    Ghahramani & Jordan (1994), "Supervised learning from incomplete data via an EM
+    approach": a row's responsibilities come from the density of its observed cells, and
+    its statistics are the expected ones (missing cells at each component's conditional
+    mean, plus the conditional covariance), for every covariance type. ``lower_bound_`` and
+    ``lower_bounds_`` are then the observed-data log-likelihood, which EM never decreases.
+    ``score_samples``, ``score``, ``predict``, ``predict_proba``, ``bic``, ``aic`` and
+    ``icl`` marginalise the missing cells. The initialisation (``init_params``, and the
+    data scale of the prior) sees each missing cell filled with its column's (weighted)
+    observed mean; EM then fits the observed data only. Rows are grouped by their pattern
+    of missing cells: complete rows cost what they cost without NaN, the others several
+    times more (see ``benchmarks/bench_missing.py``). To fill the cells, use
+    :class:`GaussianMixtureImputer`.
 
     Parameters
     ----------
@@ -224,6 +240,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
@@ -288,11 +309,14 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             The index of each row's most probable component.
         """
         X = self._fit(X, sample_weight)
-        return _kernels.predict(X, self._model())
+        return _missing.predict(X, self._model())
 
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+            ensure_all_finite="allow-nan",
+        )
         X_all = X
         sample_weight = _validated_weights(sample_weight, X)
         # a tree shared by many fits of the same X (GaussianMixtureSelector sets it)
@@ -312,6 +336,13 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 + ("" if sample_weight is None else " (rows with positive sample_weight)")
             )
         user_init = self._check_initial_parameters(X)
+        incomplete = None
+        X_init = X
+        if _missing.missing_cells(X):
+            incomplete = _missing.IncompleteData(X, sample_weight)
+            # initialisation (k-means, ...) and the prior's data scale see the missing
+            # cells filled with their column's observed mean; EM then fits the observed data
+            X_init = incomplete.mean_filled()
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
@@ -319,16 +350,17 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         prior = None
         if self.prior_strength is not None:
             prior = Prior.default(
-                X, sample_weight, self.covariance_type, self.n_components, self.prior_strength
+                X_init, sample_weight, self.covariance_type, self.n_components, self.prior_strength
             )
 
         needs_tree = do_init and self.init_params == "hc" and len(user_init) < 3
         if needs_tree and tree is None and n_rows <= HC_MAX_ROWS:
             # no subset to draw: the tree is the same for every initialisation
-            tree = hc_tree(X)
+            tree = hc_tree(X_init)
 
-        # the data's statistics, for M-steps whose covariances turn out singular
-        data_stats = _kernels.data_statistics(X, sample_weight, self.covariance_type)
+        # the data's statistics, for M-steps whose covariances turn out singular (with
+        # missing cells: of the mean-filled data, a stand-in for re-seeding only)
+        data_stats = _kernels.data_statistics(X_init, sample_weight, self.covariance_type)
         best = None
         for init in range(n_init):
             if self.verbose:
@@ -336,7 +368,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             start = last = time()
             if do_init:
                 params = initial_params(
-                    X,
+                    X_init,
                     sample_weight,
                     n_components=self.n_components,
                     covariance_type=self.covariance_type,
@@ -373,6 +405,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 lower_bound=lower_bound,
                 on_iteration=on_iteration,
                 data_stats=data_stats,
+                incomplete=incomplete,
             )
             if self.verbose:
                 state = "converged" if result.converged else "did not converge"
@@ -561,7 +594,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     def _validate(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan"
+        )
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log of the mixture density at each row of X.
@@ -577,7 +612,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             ``log p(x_i)``, in the dtype of the fitted model.
         """
         X = self._validate(X)
-        return _kernels.score_samples(X, self._model())
+        return _missing.score_samples(X, self._model())
 
     def score(
         self,
@@ -603,7 +638,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             ``sum_i w_i log p(x_i) / sum_i w_i``.
         """
         X = self._validate(X)
-        ll = _kernels.score_samples(X, self._model()).astype(np.float64)
+        ll = _missing.score_samples(X, self._model()).astype(np.float64)
         sample_weight = _validated_weights(sample_weight, X)
         if sample_weight is None:
             return float(ll.mean())
@@ -623,7 +658,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             The index of the component with the highest posterior probability.
         """
         X = self._validate(X)
-        return _kernels.predict(X, self._model())
+        return _missing.predict(X, self._model())
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Posterior probability of each component for each row of X.
@@ -639,7 +674,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             Each row sums to 1. ``1 - proba.max(axis=1)`` is mclust's uncertainty.
         """
         X = self._validate(X)
-        return _kernels.predict_proba(X, self._model())
+        return _missing.predict_proba(X, self._model())
 
     def _criteria(self, X, sample_weight=None, classification=False):
         """Log-likelihood, parameter count, BIC and AIC of X (and ICL if
@@ -648,9 +683,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         sample_weight = _validated_weights(sample_weight, X)
         model = self._model()
         if classification:
-            ll, resp = _kernels.log_prob_and_resp(X, model)
+            ll, resp = _missing.log_prob_and_resp(X, model)
         else:
-            ll = _kernels.score_samples(X, model)
+            ll = _missing.score_samples(X, model)
         ll = ll.astype(np.float64)
         if sample_weight is None:
             loglik, n = float(ll.sum()), float(X.shape[0])

@@ -2,6 +2,7 @@
 
 import warnings
 
+import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
@@ -47,3 +48,14 @@ def quiet_fit(model, X, *, degenerate=False, **kw):
         if degenerate:
             warnings.simplefilter("ignore", DegenerateComponentWarning)
         return model.fit(X, **kw)
+
+
+def hide_cells(X, fraction, seed=0):
+    """X with about ``fraction`` of its cells set to NaN at random (seeded), every row
+    keeping at least one observed cell."""
+    rng = np.random.RandomState(seed)
+    mask = rng.rand(*X.shape) < fraction
+    mask[np.arange(X.shape[0]), rng.randint(0, X.shape[1], X.shape[0])] = False
+    Xm = np.array(X, dtype=float, copy=True)
+    Xm[mask] = np.nan
+    return Xm
