@@ -487,7 +487,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         if stream is None:
             X = self._fit(X, sample_weight)
         else:
-            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+            X = validate_data(
+                self, X, dtype=[np.float64, np.float32], reset=False,
+                ensure_all_finite="allow-nan",
+            )
         sample_weight = _validated_weights(sample_weight, X)
         if sample_weight is not None and not np.all(sample_weight > 0):
             keep = sample_weight > 0  # weight 0: the row is not there (as in fit)
@@ -496,8 +499,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             prior = None
             if self.prior_strength is not None:
                 prior = Prior.default(
-                    X, sample_weight, self.covariance_type, self.n_components,
-                    self.prior_strength,
+                    _missing.mean_filled(X, sample_weight), sample_weight,
+                    self.covariance_type, self.n_components, self.prior_strength,
                 )
             self._stream = _online.start(X, sample_weight, self._model().astype(np.float64), prior)
             self.n_batch_iter_ = 1

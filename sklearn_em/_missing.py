@@ -458,6 +458,15 @@ def mean_filled(X, sample_weight=None):
     return np.where(mask, means.astype(X.dtype), X)
 
 
+def accumulate(X, sample_weight, params, n_worst=0):
+    """A statistics pass over X, which may have missing cells: ``_kernels.accumulate`` if
+    it has none, else its complete rows by that kernel and the others observed-data, merged
+    (a batch of a stream, a block: any rows)."""
+    if not missing_cells(X):
+        return _kernels.accumulate(X, sample_weight, params, n_worst=n_worst)
+    return IncompleteData(X, sample_weight).accumulate(params, n_worst)
+
+
 # ---------------------------------------------------------------- inference on any X
 def _with_missing(X, params):
     """``log_prob_resp`` of X if it has missing cells, else None (today's kernels apply)."""

@@ -234,3 +234,16 @@ def test_lost_component_is_reseeded_at_completed_rows():
     # the re-seeded component sits on row 0, its missing cells filled from the others
     j = int(np.argmin(np.abs(est.means_[:, 0] - 30.0)))
     assert_allclose(est.means_[j, [0, 3]], 30.0)
+
+
+def test_stream_of_incomplete_batches():
+    """partial_fit takes batches with missing cells (each batch's statistics observed-data):
+    the parameters stay finite and one pass lands near the batch fit of the same rows."""
+    X = hide_cells(_blobs(n_per=400, seed=11), 0.2, seed=11)
+    X = X[np.random.RandomState(0).permutation(X.shape[0])]
+    batch = GaussianMixtureEM(3, random_state=0).fit(X)
+    stream = GaussianMixtureEM(3, random_state=0)
+    for rows in np.array_split(np.arange(X.shape[0]), 6):
+        stream.partial_fit(X[rows])
+        assert np.all(np.isfinite(stream.means_)) and np.all(np.isfinite(stream.covariances_))
+    assert abs(stream.score(X) - batch.score(X)) < 0.01 * abs(batch.score(X))
