@@ -237,12 +237,11 @@ BAD_FILES = {
     "text only": ("name,city\nann,paris\nbob,rome\n", "no numeric columns"),
     "mixed column": ("a,b\n1,2\n3,x\n5,6\n", "column 'b' mixes numbers and text (line 3: 'x')"),
     # missing cells are fitted (test_missing_cells_are_fitted_reported_and_imputed); only a
-    # row or a column with nothing observed cannot be
+    # row with nothing observed cannot be (the reader leaves out an empty column)
     "row without values": (
         "a,b\n1,2\n,NA\n5,6\n", "line 3 has no value in any numeric column; remove it"
     ),
     "rows without values": ("a,b\n1,2\n,NA\n5,6\n?,\n", "(2 such rows in all)"),
-    "column without values": ("a,b\n1,\n3,NA\n5,\n", "column 'b' has no values; remove it"),
     "ragged": ("a,b\n1,2\n3,4,5\n", "line 3 has 3 fields"),
     "infinite": ("a,b\n1,2\n3,inf\n5,6\n", "infinite value at line 3"),
     "one row": ("a,b\n1,2\n", "at least 2 data rows"),
