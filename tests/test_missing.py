@@ -14,6 +14,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 
 from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
+from sklearn_em._models import MODEL_NAMES
 
 from _brute_force import brute_force_marginals, brute_force_missing_em_step
 from conftest import COVARIANCE_TYPES, INIT_PARAMS, hide_cells, quiet_fit
@@ -247,3 +248,13 @@ def test_stream_of_incomplete_batches():
         stream.partial_fit(X[rows])
         assert np.all(np.isfinite(stream.means_)) and np.all(np.isfinite(stream.covariances_))
     assert abs(stream.score(X) - batch.score(X)) < 0.01 * abs(batch.score(X))
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_every_mclust_model_fits_incomplete_data(model):
+    X = hide_cells(_blobs(n_per=60, d=3), 0.2, seed=12)
+    est = quiet_fit(GaussianMixtureEM(3, covariance_type=model, random_state=0, tol=0,
+                                      max_iter=20), X)
+    lb = np.asarray(est.lower_bounds_)
+    assert np.all(np.isfinite(lb)) and np.all(np.isfinite(est.covariances_))
+    assert np.all(np.diff(lb) >= -1e-9 * np.abs(lb[1:])), np.diff(lb).min()
