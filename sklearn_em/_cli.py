@@ -732,7 +732,9 @@ def run_fit(args, stdout, stderr):
         try:
             write_table(args.impute, table.columns, filled)
         except OSError as exc:
-            raise InputError(f"--impute {args.impute}: cannot write: {exc.strerror or exc}") from None
+            raise InputError(
+                f"--impute {args.impute}: cannot write: {exc.strerror or exc}"
+            ) from None
     if args.plot is not None:
         from .plotting import save_selection_figure
 
