@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixtureEM",
+    "GaussianMixtureImputer",
     "GaussianMixtureSelector",
     "DegenerateComponentWarning",
     "__version__",
@@ -16,6 +17,7 @@ __all__ = [
 # `--version` answer without importing scikit-learn (seconds on a cold or busy machine).
 _LAZY = {
     "GaussianMixtureEM": "._estimator",
+    "GaussianMixtureImputer": "._impute",
     "GaussianMixtureSelector": "._selection",
     "DegenerateComponentWarning": "._em",
 }
@@ -23,6 +25,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from ._em import DegenerateComponentWarning
     from ._estimator import GaussianMixtureEM
+    from ._impute import GaussianMixtureImputer
     from ._selection import GaussianMixtureSelector
 
 

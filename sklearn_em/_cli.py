@@ -7,6 +7,7 @@ answer without them.
 """
 
 import argparse
+import csv
 import json
 import math
 import os
@@ -307,6 +308,12 @@ def build_parser():
         "(and its --id) to this CSV file",
     )
     out.add_argument(
+        "--impute",
+        metavar="OUT.csv",
+        help="write the table with each missing cell (empty or NA) filled by its conditional "
+        "mean under the chosen mixture",
+    )
+    out.add_argument(
         "--plot",
         metavar="FIG",
         help="write the criterion, classification and uncertainty plots to this "
@@ -415,6 +422,9 @@ def format_report(selector, table, best, args, elapsed):
     ]
     if table.dropped:
         lines.append(f"      left out non-numeric column(s): {', '.join(table.dropped)}")
+    report = missing_report(table.values, table.columns)
+    if report is not None:
+        lines.append(format_missing(report))
     if table.excluded:
         lines.append(f"      left out as asked: {', '.join(table.excluded)}")
     if table.id_like:
@@ -563,20 +573,14 @@ def _check_arguments(args):
         _check_output_path(args.plot, "--plot")
     if args.out is not None:
         _check_output_path(args.out, "--out")
+    if args.impute is not None:
+        _check_output_path(args.impute, "--impute")
 
 
 def _check_rows(table, components):
-    # MISSING VALUES: the one place that refuses them. The reader gives NaN for an NA token
-    # or an empty cell; until the estimator fits incomplete rows, the CLI stops here.
-    missing = np.isnan(table.values)
-    if missing.any():
-        i, j = np.argwhere(missing)[0]
-        count = int(missing.sum())
-        more = f" ({count} missing cells in all)" if count > 1 else ""
-        raise InputError(
-            f"{table.source}: missing value at line {table.line_numbers[i]}, column "
-            f"'{table.columns[j]}'{more}; remove or fill incomplete rows first"
-        )
+    # Missing values (NaN from the reader: an NA token or an empty cell) are fitted on the
+    # observed cells; only a row or a column with nothing observed cannot be.
+    check_missing(table.values, table.columns, table.line_numbers, table.source)
     bad = np.isinf(table.values)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -594,6 +598,68 @@ def _check_rows(table, components):
             f"{table.source}: {n} data rows are fewer than the {max(components)} "
             f"components asked for{hint}"
         )
+
+
+def check_missing(values, columns, line_numbers, source):
+    """Raise InputError for what missing cells make impossible to fit: a row or a column
+    without any value."""
+    missing = np.isnan(values)
+    empty_rows = np.flatnonzero(missing.all(axis=1))
+    if empty_rows.size:
+        more = f" ({empty_rows.size} such rows in all)" if empty_rows.size > 1 else ""
+        raise InputError(
+            f"{source}: line {line_numbers[empty_rows[0]]} has no value in any numeric "
+            f"column{more}; remove it"
+        )
+    empty_cols = np.flatnonzero(missing.all(axis=0))
+    if empty_cols.size:
+        raise InputError(f"{source}: column '{columns[empty_cols[0]]}' has no values; remove it")
+
+
+def missing_report(values, columns):
+    """The missing cells of a table: ``{"cells", "rows", "by_column": {name: count}}``
+    (only columns with missing cells), or None when the table is complete."""
+    missing = np.isnan(values)
+    if not missing.any():
+        return None
+    counts = missing.sum(axis=0)
+    return {
+        "cells": int(counts.sum()),
+        "rows": int(missing.any(axis=1).sum()),
+        "by_column": {name: int(c) for name, c in zip(columns, counts) if c},
+    }
+
+
+def format_missing(report):
+    """One line of the text report."""
+    cols = ", ".join(f"{name} {count}" for name, count in report["by_column"].items())
+    return (
+        f"      {report['cells']} missing cell{'s' if report['cells'] != 1 else ''} in "
+        f"{report['rows']} row{'s' if report['rows'] != 1 else ''} ({cols}); fitted on the "
+        "observed cells (no row dropped)"
+    )
+
+
+def write_table(path, columns, values):
+    """Write a complete numeric table as CSV (header, then ``repr`` of each float: the
+    observed cells round-trip exactly)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for row in values:
+            writer.writerow([repr(float(v)) for v in row])
+
+
+def impute(selector, values):
+    """``values`` with each missing cell filled by its conditional mean under the chosen
+    mixture (observed cells unchanged)."""
+    if not np.isnan(values).any():
+        return values
+    from ._missing import MissingLayout, conditional_fill
+
+    return conditional_fill(
+        values, selector.best_estimator_._model(), MissingLayout.from_array(values)
+    )
 
 
 def run_fit(args, stdout, stderr):
@@ -659,13 +725,25 @@ def run_fit(args, stdout, stderr):
             write_labels(args.out, table, labels, selector.predict_proba(table.values))
         except OSError as exc:
             raise InputError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
+    filled = None
+    if args.impute is not None or args.plot is not None:
+        filled = impute(selector, table.values)
+    if args.impute is not None:
+        try:
+            write_table(args.impute, table.columns, filled)
+        except OSError as exc:
+            raise InputError(
+                f"--impute {args.impute}: cannot write: {exc.strerror or exc}"
+            ) from None
     if args.plot is not None:
         from .plotting import save_selection_figure
 
+        if filled is not table.values:
+            notes.append("in the plot, missing cells are drawn at their conditional means")
         try:
             save_selection_figure(
                 selector,
-                table.values,
+                filled,
                 args.plot,
                 feature_names=table.columns,
                 format=_plot_format(args.plot),
@@ -686,6 +764,7 @@ def run_fit(args, stdout, stderr):
                 "delimiter": table.delimiter,
                 "decimal": table.decimal,
                 "encoding": table.encoding,
+                "missing": missing_report(table.values, table.columns),
             },
             "criterion": selector.criterion,
             "seed": args.seed,
@@ -702,6 +781,8 @@ def run_fit(args, stdout, stderr):
             stdout.write(f"note: {note}\n")
         if args.out is not None:
             stdout.write(f"Labels, uncertainties and probabilities written to {args.out}\n")
+        if args.impute is not None:
+            stdout.write(f"Table with missing cells filled written to {args.impute}\n")
         if args.plot is not None:
             stdout.write(f"Plots written to {args.plot}\n")
         if args.file is None:

@@ -281,6 +281,7 @@ def run_em(
     accelerate=False,
     data_stats=None,
     step_options=None,
+    incomplete=None,
 ):
     """Iterate E- and M-steps from ``params`` until the gain in mean log-likelihood
     is below ``tol`` or ``max_iter`` iterations have run.
@@ -291,13 +292,20 @@ def run_em(
     ``data_stats`` (``_kernels.data_statistics(X, sample_weight, model)``, computed here if
     None) rides along with every pass's statistics: the data's covariance, should the
     M-step need it. ``step_options`` go to every M-step (see :func:`m_step`).
+    ``incomplete`` (an ``_missing.IncompleteData`` of X, which has missing
+    cells) makes each pass the observed-data one; the M-step is the same (``data_stats`` is
+    then that of the mean-filled data: a stand-in used only for re-seeding).
     """
     if data_stats is None:
-        data_stats = data_statistics(X, sample_weight, params.model)
+        data = X if incomplete is None else incomplete.mean_filled()
+        data_stats = data_statistics(data, sample_weight, params.model)
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
-
-    def e_pass(current, n_worst):
-        return accumulate(X, sample_weight, current, n_worst=n_worst)
+    if incomplete is None:
+        def e_pass(current, n_worst):
+            return accumulate(X, sample_weight, current, n_worst=n_worst)
+    else:
+        def e_pass(current, n_worst):
+            return incomplete.accumulate(current, n_worst=n_worst)
 
     return iterate(
         e_pass, params, total=total, data_stats=data_stats, tol=tol, max_iter=max_iter,

@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from . import _kernels, _online
+from . import _kernels, _missing, _online
 from ._em import Prior, run_em
 from ._hc import HC_MAX_ROWS, _tree_on_kept_rows, hc_tree
 from ._init import initial_params
@@ -32,7 +32,23 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture` with the same
     parameters, attributes and numbers, computed by a chunked, Cholesky-based EM core.
     In addition it accepts per-sample weights, re-seeds components that degenerate instead
-    of aborting, and optionally regularises with a conjugate prior (MAP-EM).
+    of aborting, optionally regularises with a conjugate prior (MAP-EM), and fits data
+    with missing values.
+
+    **Missing values.** A NaN cell is "not observed" (missing at random); infinities stay
+    errors, and so does a row with no observed cell. ``fit`` runs the observed-data EM of
+    Ghahramani & Jordan (1994), "Supervised learning from incomplete data via an EM
+    approach": a row's responsibilities come from the density of its observed cells, and
+    its statistics are the expected ones (missing cells at each component's conditional
+    mean, plus the conditional covariance), for every covariance type. ``lower_bound_`` and
+    ``lower_bounds_`` are then the observed-data log-likelihood, which EM never decreases.
+    ``score_samples``, ``score``, ``predict``, ``predict_proba``, ``bic``, ``aic`` and
+    ``icl`` marginalise the missing cells. The initialisation (``init_params``, and the
+    data scale of the prior) sees each missing cell filled with its column's (weighted)
+    observed mean; EM then fits the observed data only. Rows are grouped by their pattern
+    of missing cells: complete rows cost what they cost without NaN, the others several
+    times more (see ``benchmarks/bench_missing.py``). To fill the cells, use
+    :class:`GaussianMixtureImputer`.
 
     Parameters
     ----------
@@ -226,6 +242,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.learning_decay = learning_decay
         self.learning_offset = learning_offset
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
     # ------------------------------------------------------------------ fitting
     def fit(
         self,
@@ -300,7 +321,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     def _fit(self, X, sample_weight):
         if is_dask_collection(X):
             return self._fit_dask(X, sample_weight)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+            ensure_all_finite="allow-nan",
+        )
         X_all = X
         sample_weight = _validated_weights(sample_weight, X)
         # a tree shared by many fits of the same X (GaussianMixtureSelector sets it)
@@ -320,11 +344,19 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 + ("" if sample_weight is None else " (rows with positive sample_weight)")
             )
         user_init = self._check_initial_parameters(X)
+        incomplete = None
+        X_init = X
+        if _missing.missing_cells(X):
+            incomplete = _missing.IncompleteData(X, sample_weight)
+            # initialisation (k-means, ...) and the prior's data scale see the missing
+            # cells filled with their column's observed mean; EM then fits the observed data
+            X_init = incomplete.mean_filled()
+
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         prior = None
         if self.prior_strength is not None:
             prior = Prior.default(
-                X, sample_weight, self.covariance_type, self.n_components, self.prior_strength
+                X_init, sample_weight, self.covariance_type, self.n_components, self.prior_strength
             )
 
         needs_tree = (
@@ -332,13 +364,14 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         )
         if needs_tree and tree is None and n_rows <= HC_MAX_ROWS:
             # no subset to draw: the tree is the same for every initialisation
-            tree = hc_tree(X)
+            tree = hc_tree(X_init)
 
-        # the data's statistics, for M-steps whose covariances turn out singular
-        data_stats = _kernels.data_statistics(X, sample_weight, self.covariance_type)
+        # the data's statistics, for M-steps whose covariances turn out singular (with
+        # missing cells: of the mean-filled data, a stand-in for re-seeding only)
+        data_stats = _kernels.data_statistics(X_init, sample_weight, self.covariance_type)
         self._fit_em(
-            partial(initial_params, X, sample_weight, tree=tree, data_stats=data_stats),
-            partial(run_em, X, sample_weight, data_stats=data_stats),
+            partial(initial_params, X_init, sample_weight, tree=tree, data_stats=data_stats),
+            partial(run_em, X, sample_weight, data_stats=data_stats, incomplete=incomplete),
             user_init, prior, X.dtype,
         )
         return X_all
@@ -481,7 +514,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         if stream is None:
             X = self._fit(X, sample_weight)
         else:
-            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+            X = validate_data(
+                self, X, dtype=[np.float64, np.float32], reset=False,
+                ensure_all_finite="allow-nan",
+            )
         sample_weight = _validated_weights(sample_weight, X)
         if sample_weight is not None and not np.all(sample_weight > 0):
             keep = sample_weight > 0  # weight 0: the row is not there (as in fit)
@@ -490,8 +526,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             prior = None
             if self.prior_strength is not None:
                 prior = Prior.default(
-                    X, sample_weight, self.covariance_type, self.n_components,
-                    self.prior_strength,
+                    _missing.mean_filled(X, sample_weight), sample_weight,
+                    self.covariance_type, self.n_components, self.prior_strength,
                 )
             self._stream = _online.start(X, sample_weight, self._model().astype(np.float64), prior)
             self.n_batch_iter_ = 1
@@ -590,11 +626,13 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         if is_dask_collection(X):
             return _dask().as_dask_array(self, X, reset=False)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan"
+        )
 
     def _kernels_for(self, X):
         """The inference functions for X: lazy ``map_blocks`` ones for a dask array."""
-        return _dask() if is_dask_collection(X) else _kernels
+        return _dask() if is_dask_collection(X) else _missing
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log of the mixture density at each row of X.
@@ -640,7 +678,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         if is_dask_collection(X):
             loglik, n, _ = self._dask_sums(X, sample_weight, classification=False)
             return loglik / n
-        ll = _kernels.score_samples(X, self._model()).astype(np.float64)
+        ll = _missing.score_samples(X, self._model()).astype(np.float64)
         sample_weight = _validated_weights(sample_weight, X)
         if sample_weight is None:
             return float(ll.mean())
@@ -698,9 +736,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             return _criteria(loglik, n, model.n_parameters(), log_map_sum)
         sample_weight = _validated_weights(sample_weight, X)
         if classification:
-            ll, resp = _kernels.log_prob_and_resp(X, model)
+            ll, resp = _missing.log_prob_and_resp(X, model)
         else:
-            ll = _kernels.score_samples(X, model)
+            ll = _missing.score_samples(X, model)
         ll = ll.astype(np.float64)
         if sample_weight is None:
             loglik, n = float(ll.sum()), float(X.shape[0])

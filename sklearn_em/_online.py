@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._em import lost_components, m_step
-from ._kernels import accumulate
+from ._missing import accumulate  # batches may have missing cells
 from ._stats import SufficientStats
 
 

@@ -19,6 +19,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from . import _missing
 from ._em import Prior, run_em
 from ._estimator import GaussianMixtureEM
 from ._hc import hc_tree
@@ -304,7 +305,11 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def _fit(self, X, sample_weight):
         self._grid()  # parameter errors before data errors
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        # NaN is a missing cell, fitted by every GaussianMixtureEM of the grid
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+            ensure_all_finite="allow-nan",
+        )
         grid = self._grid(X.shape)
         if sample_weight is not None:
             # once here, so that bad weights raise instead of failing every cell
@@ -324,6 +329,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         kinds = {units.kind(t) for t, _ in grid}
         scaled = {kind: units.scaled(X, kind) for kind in kinds}
         columns = scaled["columns"] if "columns" in scaled else units.scaled(X, "columns")
+        # missing cells: the starts see them filled with column means (EM fits the observed)
+        columns = _missing.mean_filled(columns, sample_weight)
         starts = self._starts(columns, sample_weight, sorted({k for _, k in grid}), seed)
         settings = dict(
             init_params=self.init_params, n_init=self.n_init, tol=self.tol,
@@ -412,7 +419,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------------ inference
     def _validate(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        return validate_data(
+            self, X, reset=False, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan"
+        )
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable component of each row of X under the chosen mixture.
@@ -603,6 +612,11 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         """
         print(self.format_results(layout), file=sys.stdout if file is None else file)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
     def __sklearn_is_fitted__(self):
         # n_features_in_ is set before the grid runs; only a chosen model means fitted
         return hasattr(self, "best_estimator_")
@@ -638,10 +652,22 @@ class _Units:
 
     @classmethod
     def of(cls, X, sample_weight):
+        if _missing.missing_cells(X):
+            # each column's scale from its observed cells
+            w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+            w = np.where(np.isnan(X), 0.0, w.astype(np.float64)[:, None])
+            Xo = np.where(np.isnan(X), 0.0, X).astype(np.float64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = (w * Xo).sum(axis=0) / w.sum(axis=0)
+                var = (w * (Xo - mean) ** 2).sum(axis=0) / w.sum(axis=0)
+            return cls._checked(np.sqrt(var), mean, X.dtype)
         mean = np.average(X, axis=0, weights=sample_weight).astype(np.float64)
         var = np.average((X - mean) ** 2, axis=0, weights=sample_weight).astype(np.float64)
-        std = np.sqrt(var)
-        constant = np.flatnonzero(~(std > 64 * np.finfo(X.dtype).eps * np.abs(mean)))
+        return cls._checked(np.sqrt(var), mean, X.dtype)
+
+    @classmethod
+    def _checked(cls, std, mean, dtype):
+        constant = np.flatnonzero(~(std > 64 * np.finfo(dtype).eps * np.abs(mean)))
         if constant.size:
             raise ValueError(
                 f"Column(s) {constant.tolist()} of X are constant: a constant feature carries "
@@ -725,25 +751,36 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
                     f"{k}, n_samples = {fit_X.shape[0]}"
                 )
             random_state = np.random.RandomState(settings["seed"])
+            # missing cells: EM on the observed cells; starts and prior see them mean-filled
+            incomplete = None
+            init_X, init_Xs = fit_X, Xs
+            if _missing.missing_cells(fit_X):
+                incomplete = _missing.IncompleteData(fit_X, fit_w)
+                init_X = incomplete.mean_filled()
+                init_Xs = _missing.mean_filled(Xs, sample_weight)
             prior = None
             if settings["prior_strength"] is not None:
-                prior = Prior.default(fit_X, fit_w, t, k, settings["prior_strength"])
+                prior = Prior.default(init_X, fit_w, t, k, settings["prior_strength"])
             if starts:
                 initial = [
-                    params_from_labels(Xs, sample_weight, labels, k, t, reg_covar, random_state, prior)
+                    params_from_labels(
+                        init_Xs, sample_weight, labels, k, t, reg_covar, random_state, prior
+                    )
                     for labels in _distinct(starts, k)
                 ]
             else:
                 initial = [
                     initial_params(
-                        fit_X, fit_w, n_components=k, covariance_type=t,
+                        init_X, fit_w, n_components=k, covariance_type=t,
                         init_params=settings["init_params"], reg_covar=reg_covar,
                         weights_init=None, means_init=None, precisions_init=None,
                         random_state=random_state, prior=prior,
                     )
                     for _ in range(settings["n_init"])
                 ]
-            best = _best_start(initial, fit_X, fit_w, tol, max_iter, reg_covar, prior)
+            best = _best_start(
+                initial, fit_X, fit_w, tol, max_iter, reg_covar, prior, incomplete=incomplete
+            )
             if not best.converged and max_iter > 0:
                 warnings.warn(
                     f"The best start for covariance_type={t!r}, n_components={k} did not "
@@ -804,7 +841,7 @@ def _worth_processes(n_jobs, shape, grid):
     return n_jobs if seconds > _PROCESS_WORTHWHILE_SECONDS else 1
 
 
-def _best_start(initial, X, sample_weight, tol, max_iter, reg_covar, prior):
+def _best_start(initial, X, sample_weight, tol, max_iter, reg_covar, prior, incomplete=None):
     """EM to convergence from every start; the run with the highest log-likelihood.
 
     Every start runs to the end: stopping the starts early and continuing only the one ahead
@@ -815,7 +852,7 @@ def _best_start(initial, X, sample_weight, tol, max_iter, reg_covar, prior):
     for params in initial:
         result = run_em(
             X, sample_weight, params, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
-            prior=prior, relative_tol=True, accelerate=True,
+            prior=prior, relative_tol=True, accelerate=True, incomplete=incomplete,
         )
         if best is None or result.lower_bound > best.lower_bound:
             best = result

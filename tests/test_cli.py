@@ -236,8 +236,12 @@ BAD_FILES = {
     "header only": ("a,b\n", "no data rows"),
     "text only": ("name,city\nann,paris\nbob,rome\n", "no numeric columns"),
     "mixed column": ("a,b\n1,2\n3,x\n5,6\n", "column 'b' mixes numbers and text (line 3: 'x')"),
-    "missing cell": ("a,b\n1,2\n3,\n5,6\n", "missing value at line 3, column 'b'"),
-    "NA cell": ("a,b\n1,2\n3,NA\n5,NA\n", "(2 missing cells in all)"),
+    # missing cells are fitted (test_missing_cells_are_fitted_reported_and_imputed); only a
+    # row with nothing observed cannot be (the reader leaves out an empty column)
+    "row without values": (
+        "a,b\n1,2\n,NA\n5,6\n", "line 3 has no value in any numeric column; remove it"
+    ),
+    "rows without values": ("a,b\n1,2\n,NA\n5,6\n?,\n", "(2 such rows in all)"),
     "ragged": ("a,b\n1,2\n3,4,5\n", "line 3 has 3 fields"),
     "infinite": ("a,b\n1,2\n3,inf\n5,6\n", "infinite value at line 3"),
     "one row": ("a,b\n1,2\n", "at least 2 data rows"),
@@ -648,3 +652,58 @@ def test_covariance_option_names_groups_and_models(tmp_path, capsys):
     code, out, err = run(["fit", "--covariance", "full,EEX"], capsys)
     assert code == 2
     assert "unknown covariance type(s) 'EEX'; choose all (mclust's 14 models)" in " ".join(err.split())
+
+
+# ----------------------------------------------------------------------------- missing values
+def test_missing_cells_are_fitted_reported_and_imputed(tmp_path, capsys):
+    from sklearn_em import GaussianMixtureImputer
+
+    X = faithful()
+    rng = np.random.RandomState(0)
+    hidden = rng.rand(*X.shape) < 0.1
+    hidden[hidden.all(axis=1), 0] = False
+    tokens = np.array(["", "NA", "nan", "?"])[rng.randint(0, 4, X.shape)]
+    lines = ["eruptions,waiting"] + [
+        ",".join(tok if h else repr(float(v)) for v, h, tok in zip(row, hid, toks))
+        for row, hid, toks in zip(X, hidden, tokens)
+    ]
+    path = write(tmp_path, "holes.csv", "\n".join(lines) + "\n")
+    out_path = tmp_path / "filled.csv"
+    argv = ["fit", path, "--quiet", "--components", "1-3", "--covariance", "full,diag"]
+    code, out, err = run(argv + ["--impute", str(out_path)], capsys)
+    assert code == 0, err
+    per_column = hidden.sum(axis=0)
+    assert (
+        f"{hidden.sum()} missing cells in {hidden.any(axis=1).sum()} rows "
+        f"(eruptions {per_column[0]}, waiting {per_column[1]}); fitted on the observed cells"
+    ) in out
+    assert f"written to {out_path}" in out
+
+    # the same fit in-process: the selector on the table with NaN, its conditional means
+    Xm = np.where(hidden, np.nan, X)
+    imp = GaussianMixtureImputer(
+        GaussianMixtureSelector(
+            n_components=[1, 2, 3], covariance_type=["full", "diag"], random_state=0
+        )
+    ).fit(Xm)
+    written = np.loadtxt(out_path, delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(written[~hidden], X[~hidden])  # observed cells exactly
+    np.testing.assert_allclose(written, imp.transform(Xm), rtol=1e-12)
+
+    _, doc, _ = run(argv + ["--json"], capsys)
+    missing = json.loads(doc)["data"]["missing"]
+    assert missing == {
+        "cells": int(hidden.sum()),
+        "rows": int(hidden.any(axis=1).sum()),
+        "by_column": {"eruptions": int(per_column[0]), "waiting": int(per_column[1])},
+    }
+    best = json.loads(doc)["best"]
+    chosen = imp.estimator_.best_estimator_
+    assert best["n_components"] == chosen.n_components
+    np.testing.assert_allclose(best["means"], chosen.means_, rtol=1e-12)
+
+
+def test_complete_table_reports_no_missing_cells(tmp_path, capsys):
+    path = write(tmp_path, "ok.csv", "a,b\n1,2\n3,4.5\n5,6\n2,1\n")
+    _, doc, _ = run(["fit", path, "--quiet", "--json", "--components", "1"], capsys)
+    assert json.loads(doc)["data"]["missing"] is None

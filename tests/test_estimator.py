@@ -68,14 +68,21 @@ def _with(value, row=3, col=1):
     return Xb
 
 
+def _with_empty_row(row=3):
+    Xb = X.copy()
+    Xb[row] = np.nan
+    return Xb
+
+
 @pytest.mark.parametrize(
     "Xbad, match",
     [
-        (_with(np.nan), "Input X contains NaN"),
         (_with(np.inf), "Input X contains infinity"),
         (_with(-np.inf), "Input X contains infinity"),
+        # NaN is a missing cell (tests/test_missing.py); a row of nothing but NaN is not data
+        (_with_empty_row(), r"1 row\(s\) of X have no observed value \(every cell is NaN\): rows 3\."),
     ],
-    ids=["nan", "inf", "-inf"],
+    ids=["inf", "-inf", "all-nan-row"],
 )
 def test_fit_rejects_non_finite(Xbad, match):
     with pytest.raises(ValueError, match=match):
@@ -83,10 +90,12 @@ def test_fit_rejects_non_finite(Xbad, match):
 
 
 @pytest.mark.parametrize("method", ["predict", "predict_proba", "score_samples", "score"])
-def test_inference_rejects_nan(method):
+def test_inference_rejects_rows_without_observed_cells(method):
     est = GaussianMixtureEM(2, random_state=0).fit(X)
-    with pytest.raises(ValueError, match="Input X contains NaN"):
-        getattr(est, method)(_with(np.nan))
+    with pytest.raises(ValueError, match=r"1 row\(s\) of X have no observed value"):
+        getattr(est, method)(_with_empty_row())
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        getattr(est, method)(_with(np.inf))
 
 
 def test_fit_rejects_1d():

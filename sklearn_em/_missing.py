@@ -1,0 +1,507 @@
+"""Rows with missing cells: the observed-data EM of Ghahramani & Jordan (1994).
+
+A missing cell (NaN) is "not observed", missing at random. A row's responsibilities come from
+the density of its observed cells (the marginal of each component), and its contribution to
+the statistics is the expected one: the missing cells filled with each component's
+conditional mean, plus the conditional covariance of the missing block added to the scatter.
+The result is the same statistics value the complete rows produce, so the two merge and the
+M-step (any covariance type) is unchanged.
+
+Everything a row needs is written with the component's full precision matrix P (Schur
+complements), so the work shared by all rows is one (n, d) x (d, d) product per component,
+and what depends on the row's pattern of missing cells m is a small |m| x |m| system:
+
+* the conditional covariance of the missing block is ``C = (P_mm)^-1``;
+* with e the row minus the mean, missing cells set to 0, and g = P e, the conditional mean
+  of the missing block is ``mu_m - C g_m``;
+* the observed Mahalanobis distance is ``|U' e_hat|^2`` (P = U U'), e_hat the row completed
+  by its conditional mean, minus the mean. It equals ``e'P e - g_m' C g_m``, but that
+  difference cancels (digits lost ~ the condition number of P); e_hat minimises the
+  quadratic form over the missing cells, so the error of the conditional mean enters
+  only at second order and the sum of squares has no cancellation;
+* ``log det Sigma_oo = -log det P + log det P_mm``.
+
+Rows are grouped by their number of missing cells (so arrays are rectangular) and, inside a
+group, by pattern: ``P_mm`` is factored once per (pattern, component) per iteration, never per
+row. Complete rows never come here: they take the chunked kernel of ``_kernels`` unchanged.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils import gen_batches
+
+from . import _kernels
+from ._stats import SufficientStats
+
+_LOG_2PI = np.log(2 * np.pi)
+
+# Bytes of per-chunk temporaries: k copies of the chunk, its k (|m| x |m|) conditional
+# covariances and the log-probabilities (the same budget as the complete-row kernel).
+_CHUNK_BYTES = _kernels.CHUNK_BYTES
+
+# Fewer incomplete rows than this are processed on the calling thread.
+_THREADED_ROWS = 20_000
+# Patterns per block of factorisations (a task of the thread pool).
+_PATTERN_BLOCK = 4096
+
+
+# ---------------------------------------------------------------- the model, as needed here
+# The one adapter to the parameter layer: full (k, d, d) precision matrices, their
+# log-determinants, the means and the log-weights of any covariance type.
+def _full_covariances(params):
+    """Every component's (d, d) covariance matrix, whatever the covariance type."""
+    k, d = params.n_components, params.n_features
+    cov = np.asarray(params.covariance_matrices(), dtype=np.float64)
+    if cov.ndim == 3:
+        return cov
+    if params.model.kernel == "tied":
+        return np.broadcast_to(cov, (k, d, d))
+    if cov.ndim == 2:  # diag
+        return cov[:, :, None] * np.eye(d)
+    return cov[:, None, None] * np.eye(d)  # spherical
+
+
+def _dense_model(params):
+    """``(log_weights, means, precision factors U (k, d, d), log det precisions (k,))`` in
+    float64, with ``P_k = U_k U_k' = Sigma_k^-1`` whatever the covariance type."""
+    L = np.linalg.cholesky(_full_covariances(params))
+    d = L.shape[-1]
+    # U = L^-T: P = L^-T L^-1
+    U = np.linalg.solve(L, np.broadcast_to(np.eye(d), L.shape)).transpose(0, 2, 1)
+    log_det = -2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+    with np.errstate(divide="ignore"):
+        log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
+    return log_weights, np.asarray(params.means, dtype=np.float64), U, log_det
+
+
+def _statistics_value(params, nk, means, scatter_full, shift, **extra):
+    """The statistics value of the complete-row kernel, from full per-component scatters
+    (about the new means, means relative to ``shift``), reduced to the kind the model's
+    covariance step reads; ``extra``: log-likelihood, rows, worst rows."""
+    kind = params.model.stats_kind
+    if kind == "full":
+        scatter = scatter_full
+    elif kind == "pooled":
+        scatter = scatter_full.sum(axis=0)
+    elif kind == "diag":
+        scatter = np.diagonal(scatter_full, axis1=1, axis2=2).copy()
+    else:  # trace
+        scatter = np.trace(scatter_full, axis1=1, axis2=2)
+    return SufficientStats(kind, nk, means, scatter, np.asarray(shift, np.float64), **extra)
+
+
+def _accumulate_complete(X, sample_weight, params, n_worst):
+    """Today's fused E-step and statistics on complete rows (a statistics value)."""
+    return _kernels.accumulate(X, sample_weight, params, n_worst=n_worst)
+
+
+# ---------------------------------------------------------------- the rows, grouped once
+@dataclass(frozen=True)
+class _Group:
+    """Rows with the same number s of missing cells."""
+
+    rows: np.ndarray  # (n_g,) indices into X
+    missing: np.ndarray  # (n_g, s) missing columns of each row, ascending
+    pattern: np.ndarray  # (n_g,) index of the row's pattern in ``patterns``
+    patterns: np.ndarray  # (P, s) the distinct patterns
+
+
+@dataclass(frozen=True)
+class MissingLayout:
+    """Where the missing cells of X are: computed once per call (fit, score, transform).
+
+    ``complete`` indexes the rows without missing cells, ``groups`` the others by number
+    of missing cells.
+    """
+
+    n_samples: int
+    complete: np.ndarray
+    groups: tuple
+
+    @classmethod
+    def from_array(cls, X):
+        """The layout of X; raises if a row has no observed cell."""
+        mask = np.isnan(X)
+        counts = mask.sum(axis=1)
+        d = X.shape[1]
+        empty = np.flatnonzero(counts == d)
+        if empty.size:
+            shown = ", ".join(str(int(i)) for i in empty[:10])
+            shown += ", ..." if empty.size > 10 else ""
+            raise ValueError(
+                f"{empty.size} row(s) of X have no observed value (every cell is NaN): "
+                f"rows {shown}. A row without any observed cell carries no information; "
+                "remove it."
+            )
+        groups = []
+        for s in np.unique(counts[counts > 0]):
+            rows = np.flatnonzero(counts == s)
+            missing = np.nonzero(mask[rows])[1].reshape(rows.size, int(s))
+            patterns, pattern = np.unique(missing, axis=0, return_inverse=True)
+            groups.append(_Group(rows, missing, pattern.reshape(-1), patterns))
+        return cls(X.shape[0], np.flatnonzero(counts == 0), tuple(groups))
+
+    @property
+    def has_missing(self):
+        return bool(self.groups)
+
+    @property
+    def n_patterns(self):
+        return sum(g.patterns.shape[0] for g in self.groups)
+
+
+def missing_cells(X):
+    """True when X has a NaN."""
+    with np.errstate(all="ignore"):
+        # the sum is cheap and NaN if any cell is; NaN without one (inf - inf) is rare
+        return bool(X.size) and bool(np.isnan(np.sum(X))) and bool(np.isnan(X).any())
+
+
+# ---------------------------------------------------------------- the kernel
+@dataclass(frozen=True)
+class _GroupPlan:
+    """Per (pattern, component) conditional covariances of one group, for one iteration."""
+
+    cond_cov: np.ndarray  # (P, k, s, s): (P_mm)^-1
+    log_det_mm: np.ndarray  # (P, k): log det P_mm
+
+
+class MissingPlan:
+    """The current model, prepared for rows with missing cells: one factorisation of
+    ``P_mm`` per (pattern, component) of the layout."""
+
+    def __init__(self, params, layout):
+        self.log_weights, self.means, self.U, self.log_det = _dense_model(params)
+        self.P = np.matmul(self.U, self.U.transpose(0, 2, 1))
+        self.k, self.d = self.means.shape
+        w = np.exp(self.log_weights)
+        # statistics about the mixture's centre, as the complete-row kernel takes them
+        self.shift = w @ self.means / w.sum()
+        # the factorisations, in blocks of patterns on the chunk threads (many patterns
+        # when many cells are missing: 35k at d=16 with 30% of 200k rows' cells)
+        tasks = [
+            (gi, sl) for gi, g in enumerate(layout.groups)
+            for sl in gen_batches(g.patterns.shape[0], _PATTERN_BLOCK)
+        ]
+        blocks = _map_tasks(lambda gi, sl: self._factor(layout.groups[gi].patterns[sl]), tasks,
+                            parallel=layout.n_patterns >= 2 * _PATTERN_BLOCK)
+        self.groups = []
+        for gi in range(len(layout.groups)):
+            mine = [b for (g, _), b in zip(tasks, blocks) if g == gi]
+            self.groups.append(_GroupPlan(
+                np.concatenate([b[0] for b in mine]), np.concatenate([b[1] for b in mine])
+            ))
+
+    def _factor(self, pat):
+        """``(P_mm^-1, log det P_mm)`` of every component for the patterns ``pat`` (P, s):
+        (P, k, s, s) and (P, k)."""
+        k = np.arange(self.k)[None, :, None, None]
+        Pmm = self.P[k, pat[:, None, :, None], pat[:, None, None, :]]
+        L = np.linalg.cholesky(Pmm)
+        s = pat.shape[1]
+        Linv = np.linalg.solve(L, np.broadcast_to(np.eye(s), L.shape))
+        cond_cov = np.matmul(Linv.transpose(0, 1, 3, 2), Linv)
+        log_det_mm = 2.0 * np.log(np.diagonal(L, axis1=2, axis2=3)).sum(axis=2)
+        return cond_cov, log_det_mm
+
+    def chunk(self, X, group, gplan, sl, deviations=False):
+        """Log-probabilities (k, n) of the rows ``group.rows[sl]`` under each component's
+        observed marginal (plus log-weight) and, if asked, each component's completed rows
+        minus its mean (k, n, d) and the conditional-mean corrections."""
+        # all components at once: batched products, few NumPy calls per chunk (small
+        # tables have many small groups, and their iterations are call overhead)
+        rows, miss, pat = group.rows[sl], group.missing[sl], group.pattern[sl]
+        n, s = miss.shape
+        at = (slice(None), np.arange(n)[:, None], miss)  # the missing cells, every component
+        E = X[rows].astype(np.float64)[None] - self.means[:, None, :]  # (k, n, d)
+        E[at] = 0.0
+        gm = np.matmul(E, self.P)[at]  # (k, n, s)
+        cov = gplan.cond_cov[pat].transpose(1, 0, 2, 3)  # (k, n, s, s)
+        E[at] = -np.matmul(cov, gm[..., None])[..., 0]  # conditional means minus means
+        W = np.matmul(E, self.U)
+        quad = np.einsum("knd,knd->kn", W, W)
+        log_prob = (
+            self.log_weights[:, None]
+            - 0.5 * (self.d - s) * _LOG_2PI
+            + 0.5 * (self.log_det[:, None] - gplan.log_det_mm[pat].T)
+            - 0.5 * quad
+        )
+        return log_prob, (E if deviations else None)
+
+
+def _chunks(group, k, d):
+    s = group.missing.shape[1]
+    per_row = 8 * (k * (3 * d + s * s + s + 1) + 3 * d)
+    return list(gen_batches(group.rows.size, max(1, _CHUNK_BYTES // per_row)))
+
+
+def _map_tasks(fn, tasks, parallel=True):
+    """``[fn(*task) for task in tasks]``, in order, on the chunk threads if ``parallel``."""
+    if len(tasks) <= 1 or not parallel:
+        return [fn(*t) for t in tasks]
+    with _kernels._chunk_threads() as n_threads:
+        if n_threads <= 1:
+            return [fn(*t) for t in tasks]
+        with ThreadPoolExecutor(min(n_threads, len(tasks))) as pool:
+            return list(pool.map(lambda t: fn(*t), tasks))
+
+
+def _map_groups(fn, layout, k, d):
+    """``[fn(group_index, slice)]`` over every chunk of every group, in order, on threads."""
+    tasks = [(i, sl) for i, g in enumerate(layout.groups) for sl in _chunks(g, k, d)]
+    # groups are many and small on small tables: threads would cost more than the work
+    rows = sum(g.rows.size for g in layout.groups)
+    return _map_tasks(fn, tasks, parallel=rows >= _THREADED_ROWS)
+
+
+def _embedded_sum(R, cond_cov, patterns, d):
+    """``sum_p R[p, j] C[p, j]`` with each (s, s) block placed at its pattern's missing rows
+    and columns of a (d, d) matrix, for every component j: (k, d, d)."""
+    P, k = R.shape
+    flat = patterns[:, :, None] * d + patterns[:, None, :]  # (P, s, s) into d * d
+    index = (np.arange(k)[None, :, None, None] * (d * d) + flat[:, None]).ravel()
+    values = (R[:, :, None, None] * cond_cov).ravel()
+    return np.bincount(index, weights=values, minlength=k * d * d).reshape(k, d, d)
+
+
+def accumulate_incomplete(X, sample_weight, params, layout, n_worst=0):
+    """E-step and expected statistics over the rows of ``layout.groups``.
+
+    Returns the statistics value the complete-row kernel makes, with ``loglik`` the
+    weighted sum of the rows' observed-data log-likelihoods and, as ``worst_rows``, the
+    ``n_worst`` rows of positive weight with the lowest one, completed by their conditional
+    means under ``params``.
+    """
+    plan = MissingPlan(params, layout)
+    k, d = plan.k, plan.d
+
+    def chunk(gi, sl):
+        group, gplan = layout.groups[gi], plan.groups[gi]
+        log_prob, D = plan.chunk(X, group, gplan, sl, deviations=True)
+        ll = _kernels.normalize_inplace(log_prob)
+        resp = log_prob
+        rows = group.rows[sl]
+        n_rows = rows.size
+        if sample_weight is None:
+            loglik = float(ll.sum())
+        else:
+            w = sample_weight[rows].astype(np.float64)
+            loglik = float(w[w > 0] @ ll[w > 0])
+            resp *= w
+            keep = w > 0
+            rows, ll = rows[keep], ll[keep]
+            n_rows = rows.size
+        nk = resp.sum(axis=1)
+        first = np.einsum("kn,knd->kd", resp, D)
+        second = np.matmul(D.transpose(0, 2, 1) * resp[:, None, :], D)
+        # each pattern's total responsibility: its conditional covariances are added once
+        # per (pattern, component) after the pass, not once per row
+        P = group.patterns.shape[0]
+        pat = group.pattern[sl]
+        index = (pat[None, :] + P * np.arange(k)[:, None]).ravel()
+        R = np.bincount(index, weights=resp.ravel(), minlength=k * P).reshape(k, P).T
+        if n_worst and rows.size > n_worst:
+            part = np.argpartition(ll, n_worst - 1)[:n_worst]
+            rows, ll = rows[part], ll[part]
+        elif not n_worst:
+            rows, ll = rows[:0], ll[:0]
+        return gi, nk, first, second, loglik, rows, ll, R, n_rows
+
+    results = _map_groups(chunk, layout, k, d)
+    nk = sum(r[1] for r in results)
+    first = sum(r[2] for r in results)
+    second = sum(r[3] for r in results)
+    loglik = sum(r[4] for r in results)
+    for gi, group in enumerate(layout.groups):
+        R = sum(r[7] for r in results if r[0] == gi)
+        second += _embedded_sum(R, plan.groups[gi].cond_cov, group.patterns, d)
+    # moments were taken about each component's current mean: exact for a component far
+    # from the others; recentre on the new mean
+    delta = np.divide(first, nk[:, None], out=np.zeros_like(first), where=nk[:, None] > 0)
+    scatter = second - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    means = plan.means - plan.shift + delta
+    rows = np.concatenate([r[5] for r in results]) if results else np.empty(0, np.intp)
+    ll = np.concatenate([r[6] for r in results]) if results else np.empty(0)
+    order = np.argsort(ll, kind="stable")[:n_worst]
+    return _statistics_value(
+        params, nk, means, scatter, plan.shift, loglik=float(loglik),
+        n_rows=float(sum(r[8] for r in results)), n_worst=n_worst,
+        worst_rows=_completed(X[rows[order]], params), worst_scores=ll[order].astype(np.float64),
+    )
+
+
+def _completed(rows, params):
+    """Rows (float64) with their missing cells at their conditional means."""
+    rows = rows.astype(np.float64)
+    if not rows.size or not np.isnan(rows).any():
+        return rows
+    return conditional_fill(rows, params, MissingLayout.from_array(rows))
+
+
+def log_prob_resp(X, params, layout):
+    """Per-row log-likelihood (n,) and responsibilities (n, k) of every row of X, complete
+    rows by the chunked kernel, the others from their observed marginals. float64."""
+    n = X.shape[0]
+    ll = np.empty(n)
+    resp = np.empty((n, params.n_components))
+    if layout.complete.size:
+        Xc = X if layout.complete.size == n else X[layout.complete]
+        ll_c, resp_c = _kernels.log_prob_and_resp(Xc, params)
+        ll[layout.complete], resp[layout.complete] = ll_c, resp_c
+    plan = MissingPlan(params, layout)
+
+    def chunk(gi, sl):
+        group = layout.groups[gi]
+        log_prob, _ = plan.chunk(X, group, plan.groups[gi], sl)
+        rows = group.rows[sl]
+        ll[rows] = _kernels.normalize_inplace(log_prob)
+        resp[rows] = log_prob.T
+
+    _map_groups(chunk, layout, plan.k, plan.d)
+    return ll, resp
+
+
+def conditional_fill(X, params, layout, random_state=None):
+    """X with each missing cell replaced by its conditional mean under the mixture,
+    ``sum_k p(k | x_o) E_k[x_m | x_o]``, or (with ``random_state``) by a draw from the
+    conditional distribution: a component from p(k | x_o), then the missing block from
+    that component's conditional Gaussian. Observed cells are copied unchanged."""
+    out = np.array(X, copy=True)
+    plan = MissingPlan(params, layout)
+    chol = None
+    if random_state is not None:
+        chol = [np.linalg.cholesky(g.cond_cov) for g in plan.groups]
+
+    def chunk(gi, sl):
+        group = layout.groups[gi]
+        log_prob, D = plan.chunk(X, group, plan.groups[gi], sl, deviations=True)
+        _kernels.normalize_inplace(log_prob)
+        rows, miss = group.rows[sl], group.missing[sl]
+        # conditional means of every component on the missing cells: (k, n, s)
+        cond = np.take_along_axis(D, miss[None], axis=2) + np.take_along_axis(
+            np.broadcast_to(plan.means[:, None, :], D.shape), miss[None], axis=2
+        )
+        if chol is None:
+            values = np.einsum("kn,kns->ns", log_prob, cond)
+        else:
+            # draws in row order, so a seed gives the same table on any number of threads
+            u = random_state.uniform(size=rows.size)
+            comp = (np.cumsum(log_prob, axis=0) < u * log_prob.sum(axis=0)).sum(axis=0)
+            comp = np.minimum(comp, plan.k - 1)
+            z = random_state.standard_normal(size=miss.shape)
+            Lr = chol[gi][group.pattern[sl], comp]  # (n, s, s)
+            idx = np.arange(rows.size)
+            values = cond[comp, idx] + np.matmul(Lr, z[:, :, None])[:, :, 0]
+        block = out[rows]
+        np.put_along_axis(block, miss, values.astype(out.dtype), axis=1)
+        out[rows] = block
+
+    # sequential when drawing: the draws must come in a fixed order
+    if random_state is None:
+        _map_groups(chunk, layout, plan.k, plan.d)
+    else:
+        for gi, g in enumerate(layout.groups):
+            for sl in _chunks(g, plan.k, plan.d):
+                chunk(gi, sl)
+    return out
+
+
+# ---------------------------------------------------------------- EM on incomplete data
+class IncompleteData:
+    """X with missing cells, as the EM loop sees it: one fused E-step and statistics pass
+    over complete and incomplete rows, merged into one statistics value."""
+
+    def __init__(self, X, sample_weight):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.layout = MissingLayout.from_array(X)
+        c = self.layout.complete
+        # complete rows keep today's kernel; copied once per fit, not per iteration
+        self.X_complete = X[c] if c.size else None
+        self.w_complete = None if sample_weight is None or not c.size else sample_weight[c]
+
+    def accumulate(self, params, n_worst=0):
+        """The statistics value of a pass over all rows (what ``_kernels.accumulate`` gives
+        for complete data): complete rows by the chunked kernel, the others observed-data,
+        merged; ``worst_rows`` completed by their conditional means."""
+        if not self.layout.has_missing:
+            return _accumulate_complete(self.X, self.sample_weight, params, n_worst)
+        stats = accumulate_incomplete(self.X, self.sample_weight, params, self.layout, n_worst)
+        if self.X_complete is None:
+            return stats
+        return _accumulate_complete(self.X_complete, self.w_complete, params, n_worst).merge(stats)
+
+    def mean_filled(self):
+        """X with each missing cell set to its column's (weighted) observed mean: what
+        initialisation (k-means and the others) and the data-scaled prior see."""
+        return mean_filled(self.X, self.sample_weight)
+
+
+def mean_filled(X, sample_weight=None):
+    """X with each missing cell set to its column's (weighted) observed mean (X itself
+    when nothing is missing)."""
+    if not missing_cells(X):
+        return X
+    mask = np.isnan(X)
+    w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    w = w.astype(np.float64)[:, None] * ~mask
+    total = w.sum(axis=0)
+    if np.any(total <= 0):
+        col = int(np.flatnonzero(total <= 0)[0])
+        raise ValueError(
+            f"Feature {col} has no observed value (in rows of positive sample_weight): "
+            "it cannot be fitted. Remove it."
+        )
+    means = (np.where(mask, 0.0, X).astype(np.float64) * w).sum(axis=0) / total
+    return np.where(mask, means.astype(X.dtype), X)
+
+
+def accumulate(X, sample_weight, params, n_worst=0):
+    """A statistics pass over X, which may have missing cells: ``_kernels.accumulate`` if
+    it has none, else its complete rows by that kernel and the others observed-data, merged
+    (a batch of a stream, a block: any rows)."""
+    if not missing_cells(X):
+        return _kernels.accumulate(X, sample_weight, params, n_worst=n_worst)
+    return IncompleteData(X, sample_weight).accumulate(params, n_worst)
+
+
+# ---------------------------------------------------------------- inference on any X
+def _with_missing(X, params):
+    """``log_prob_resp`` of X if it has missing cells, else None (today's kernels apply)."""
+    if not missing_cells(X):
+        return None
+    return log_prob_resp(X, params, MissingLayout.from_array(X))
+
+
+def score_samples(X, params):
+    """Per-row log-likelihood; rows with missing cells by their observed marginal."""
+    both = _with_missing(X, params)
+    if both is None:
+        return _kernels.score_samples(X, params)
+    return both[0].astype(X.dtype)
+
+
+def predict_proba(X, params):
+    """Responsibilities, n x k; rows with missing cells from their observed marginal."""
+    both = _with_missing(X, params)
+    if both is None:
+        return _kernels.predict_proba(X, params)
+    return both[1].astype(X.dtype)
+
+
+def predict(X, params):
+    """The most probable component of each row."""
+    both = _with_missing(X, params)
+    if both is None:
+        return _kernels.predict(X, params)
+    return both[1].argmax(axis=1)
+
+
+def log_prob_and_resp(X, params):
+    """Per-row log-likelihood and responsibilities (for criteria such as ICL)."""
+    both = _with_missing(X, params)
+    if both is None:
+        return _kernels.log_prob_and_resp(X, params)
+    return both[0].astype(X.dtype), both[1].astype(X.dtype)

@@ -1,0 +1,260 @@
+"""Rows with missing cells (NaN): the observed-data EM of Ghahramani & Jordan (1994).
+
+Oracles: the observed-data EM written out row by row (SciPy densities of each row's observed
+marginal, conditional Gaussians by explicit inverse; ``_brute_force``), least-squares
+regression on complete data (one component), and exact equivalences (integer weights ==
+repeated rows).
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.special import logsumexp
+
+from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
+from sklearn_em._models import MODEL_NAMES
+
+from _brute_force import brute_force_marginals, brute_force_missing_em_step
+from conftest import COVARIANCE_TYPES, INIT_PARAMS, hide_cells, quiet_fit
+
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
+
+
+def _blobs(seed=0, n_per=40, d=4, offset=0.0):
+    rng = np.random.RandomState(seed)
+    parts = [rng.randn(n_per, d) @ (np.eye(d) + 0.4 * rng.randn(d, d)) + 4.0 * j for j in range(3)]
+    return np.vstack(parts) + offset
+
+
+def _model(covariance_type, d=4, k=3, seed=1, offset=0.0):
+    """A start: weights, means, covariances (as the type stores them) and precisions."""
+    rng = np.random.RandomState(seed)
+    weights = np.array([0.5, 0.3, 0.2])[:k]
+    means = 4.0 * np.arange(k)[:, None] + 0.3 * rng.randn(k, d) + offset
+    A = rng.randn(k, d, d) * 0.3 + np.eye(d)
+    full = A @ A.transpose(0, 2, 1)
+    cov = {
+        "full": full,
+        "tied": full[0],
+        "diag": np.diagonal(full, axis1=1, axis2=2).copy(),
+        "spherical": np.trace(full, axis1=1, axis2=2) / d,
+    }[covariance_type]
+    prec = np.linalg.inv(cov) if covariance_type in ("full", "tied") else 1.0 / cov
+    return weights, means, cov, prec
+
+
+def _start(covariance_type, weights, means, prec, **kw):
+    return GaussianMixtureEM(
+        len(weights), covariance_type=covariance_type, weights_init=weights, means_init=means,
+        precisions_init=prec, tol=0, **kw,
+    )
+
+
+# ----------------------------------------------------------------------------- scores
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_scores_match_brute_force_marginals(covariance_type):
+    X = _blobs()
+    est = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X)
+    Z = hide_cells(_blobs(seed=5, n_per=15), 0.35, seed=2)
+    assert np.isnan(Z).any() and (~np.isnan(Z)).all(axis=1).any()  # both kinds of rows
+    log_prob, _, _ = brute_force_marginals(
+        Z, covariance_type, est.weights_, est.means_, est.covariances_
+    )
+    ll = logsumexp(log_prob, axis=1)
+    resp = np.exp(log_prob - ll[:, None])
+    assert_allclose(est.score_samples(Z), ll, rtol=1e-10)
+    assert_allclose(est.predict_proba(Z), resp, rtol=1e-8, atol=1e-12)
+    assert_array_equal(est.predict(Z), resp.argmax(axis=1))
+    assert_allclose(est.score(Z), ll.mean(), rtol=1e-10)
+    p = est._n_parameters()
+    n = Z.shape[0]
+    assert_allclose(est.bic(Z), -2 * ll.sum() + p * np.log(n), rtol=1e-10)
+    assert_allclose(est.aic(Z), -2 * ll.sum() + 2 * p, rtol=1e-10)
+    entropy = -np.log(resp.max(axis=1)).sum()
+    assert_allclose(est.icl(Z), est.bic(Z) + 2 * entropy, rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- EM steps
+@pytest.mark.parametrize("offset", [0.0, 1e6], ids=["origin", "far"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_em_steps_match_brute_force(covariance_type, weighted, offset):
+    X = hide_cells(_blobs(offset=offset), 0.3, seed=1)
+    sample_weight = np.random.RandomState(7).uniform(0.2, 3.0, X.shape[0]) if weighted else None
+    w0, m0, c0, p0 = _model(covariance_type, offset=offset)
+    weights, means, cov = w0, m0, c0
+    for n_iter in range(1, 4):
+        weights, means, cov, bound = brute_force_missing_em_step(
+            X, covariance_type, weights, means, cov, sample_weight=sample_weight
+        )
+        ours = quiet_fit(
+            _start(covariance_type, w0, m0, p0, max_iter=n_iter), X, sample_weight=sample_weight,
+        )
+        msg = f"iteration {n_iter}"
+        assert_allclose(ours.weights_, weights, rtol=1e-9, err_msg=msg)
+        assert_allclose(ours.means_, means, rtol=1e-9, atol=1e-9, err_msg=msg)
+        # at 1e6 the data themselves are known to ~1e-10 (their float64 spacing)
+        assert_allclose(ours.covariances_, cov, rtol=1e-8, atol=1e-9, err_msg=msg)
+        assert_allclose(ours.lower_bounds_[-1], bound, rtol=1e-10, err_msg=msg)
+
+
+# ----------------------------------------------------------------------------- properties
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    d=st.integers(2, 5),
+    k=st.integers(1, 4),
+    covariance_type=st.sampled_from(COVARIANCE_TYPES),
+    fraction=st.floats(0.05, 0.5),
+    offset=st.sampled_from([0.0, 1e4]),
+)
+def test_observed_loglikelihood_never_decreases(seed, d, k, covariance_type, fraction, offset):
+    X = hide_cells(_blobs(seed=seed % 1000, n_per=30, d=d, offset=offset), fraction, seed=seed)
+    est = quiet_fit(
+        GaussianMixtureEM(
+            k, covariance_type=covariance_type, random_state=seed, max_iter=30, tol=0
+        ),
+        X,
+    )
+    lb = np.asarray(est.lower_bounds_)
+    assert np.all(np.isfinite(lb))
+    # EM on the observed-data likelihood: each iteration can only go up (up to rounding)
+    assert np.all(np.diff(lb) >= -1e-9 * np.abs(lb[1:])), np.diff(lb).min()
+    # and the reported bound is the observed-data log-likelihood of the model it came from
+    # (one more E-step's worth: the last M-step moved the model, the score can only be higher)
+    assert est.score(X) >= lb[-1] - 1e-9 * abs(lb[-1])
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_integer_weights_equal_repeated_rows_with_missing_cells(covariance_type):
+    X = hide_cells(_blobs(n_per=25), 0.25, seed=3)
+    w = np.random.RandomState(3).randint(1, 4, size=X.shape[0])
+    X_rep = np.repeat(X, w, axis=0)
+    w0, m0, _, p0 = _model(covariance_type)
+    weighted = quiet_fit(_start(covariance_type, w0, m0, p0, max_iter=15), X, sample_weight=w)
+    repeated = quiet_fit(_start(covariance_type, w0, m0, p0, max_iter=15), X_rep)
+    for name in ("weights_", "means_", "covariances_"):
+        assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-10, atol=1e-12)
+    assert_allclose(weighted.lower_bounds_, repeated.lower_bounds_, rtol=1e-12)
+    assert_allclose(weighted.score(X, sample_weight=w), repeated.score(X_rep), rtol=1e-12)
+    assert_allclose(weighted.bic(X, sample_weight=w), repeated.bic(X_rep), rtol=1e-12)
+
+
+@pytest.mark.parametrize("init_params", INIT_PARAMS)
+def test_every_initialisation_fits_incomplete_data(init_params):
+    X = hide_cells(_blobs(), 0.2, seed=4)
+    est = quiet_fit(
+        GaussianMixtureEM(3, init_params=init_params, n_init=2, random_state=0), X
+    )
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        assert np.all(np.isfinite(getattr(est, name))), name
+    assert np.all(np.diff(est.lower_bounds_) >= -1e-9)
+    # the three clusters, 4 units apart, are found whatever the start
+    assert_allclose(np.sort(est.means_[:, 0]), [0, 4, 8], atol=1.0)
+
+
+def test_warm_start_continues_on_incomplete_data():
+    X = hide_cells(_blobs(), 0.2, seed=5)
+    full = quiet_fit(GaussianMixtureEM(3, random_state=0, tol=0, max_iter=10), X)
+    warm = GaussianMixtureEM(3, random_state=0, tol=0, max_iter=4, warm_start=True)
+    quiet_fit(warm, X)
+    quiet_fit(warm.set_params(max_iter=6), X)
+    assert_allclose(warm.means_, full.means_, rtol=1e-12)
+    assert_allclose(warm.covariances_, full.covariances_, rtol=1e-12)
+
+
+def test_float32_stays_float32():
+    X = hide_cells(_blobs(), 0.2, seed=6).astype(np.float32)
+    est = GaussianMixtureEM(3, random_state=0).fit(X)
+    assert est.means_.dtype == np.float32 and est.covariances_.dtype == np.float32
+    assert est.score_samples(X).dtype == np.float32
+    assert est.predict_proba(X).dtype == np.float32
+    ref = GaussianMixtureEM(3, random_state=0).fit(X.astype(np.float64))
+    assert_allclose(est.means_, ref.means_, rtol=1e-4, atol=1e-4)
+
+
+def test_missing_rows_are_an_error_only_when_empty():
+    X = _blobs()
+    X[[3, 7]] = np.nan
+    with pytest.raises(
+        ValueError,
+        match=r"^2 row\(s\) of X have no observed value \(every cell is NaN\): rows 3, 7\.",
+    ):
+        GaussianMixtureEM(2).fit(X)
+    X = _blobs()
+    X[5, 1] = np.inf
+    X[6, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        GaussianMixtureEM(2).fit(X)
+
+
+def test_feature_never_observed_is_an_error():
+    X = _blobs()
+    X[:, 2] = np.nan
+    with pytest.raises(ValueError, match=r"^Feature 2 has no observed value"):
+        GaussianMixtureEM(2).fit(X)
+
+
+def test_without_missing_cells_nothing_changes():
+    """The observed-data path is only taken for rows with NaN: the same rows with their
+    NaN-row neighbours given weight 0 (dropped) fit exactly as the complete rows alone."""
+    X = _blobs()
+    Xm = np.vstack([X, hide_cells(_blobs(seed=8, n_per=5), 0.3, seed=8)])
+    w = np.r_[np.ones(X.shape[0]), np.zeros(Xm.shape[0] - X.shape[0])]
+    a = GaussianMixtureEM(3, random_state=0).fit(Xm, sample_weight=w)
+    b = GaussianMixtureEM(3, random_state=0).fit(X, sample_weight=np.ones(X.shape[0]))
+    for name in ("weights_", "means_", "covariances_"):
+        assert_array_equal(getattr(a, name), getattr(b, name))
+
+
+def test_mclust_names_fit_incomplete_data_as_their_aliases():
+    X = hide_cells(_blobs(), 0.2, seed=9)
+    for name, alias in [("VVV", "full"), ("EEE", "tied"), ("VVI", "diag"), ("VII", "spherical")]:
+        a = GaussianMixtureEM(3, covariance_type=name, random_state=0).fit(X)
+        b = GaussianMixtureEM(3, covariance_type=alias, random_state=0).fit(X)
+        assert_array_equal(a.means_, b.means_)
+        assert_array_equal(a.covariances_, b.covariances_)
+
+
+def test_lost_component_is_reseeded_at_completed_rows():
+    """A component that loses its support moves to the worst-explained rows; with missing
+    cells those rows are completed by their conditional means (never NaN)."""
+    X = hide_cells(_blobs(), 0.3, seed=10)
+    X[0] = [30.0, np.nan, np.nan, 30.0]  # the worst-explained row has missing cells
+    means = np.array([[0.0] * 4, [4.0] * 4, [1e4] * 4])
+    with pytest.warns(DegenerateComponentWarning, match="lost their support"):
+        est = quiet_fit(
+            GaussianMixtureEM(
+                3, weights_init=[0.5, 0.49, 0.01], means_init=means, max_iter=1, tol=0
+            ),
+            X,
+        )
+    assert np.all(np.isfinite(est.means_))
+    # the re-seeded component sits on row 0, its missing cells filled from the others
+    j = int(np.argmin(np.abs(est.means_[:, 0] - 30.0)))
+    assert_allclose(est.means_[j, [0, 3]], 30.0)
+
+
+def test_stream_of_incomplete_batches():
+    """partial_fit takes batches with missing cells (each batch's statistics observed-data):
+    the parameters stay finite and one pass lands near the batch fit of the same rows."""
+    X = hide_cells(_blobs(n_per=400, seed=11), 0.2, seed=11)
+    X = X[np.random.RandomState(0).permutation(X.shape[0])]
+    batch = GaussianMixtureEM(3, random_state=0).fit(X)
+    stream = GaussianMixtureEM(3, random_state=0)
+    for rows in np.array_split(np.arange(X.shape[0]), 6):
+        stream.partial_fit(X[rows])
+        assert np.all(np.isfinite(stream.means_)) and np.all(np.isfinite(stream.covariances_))
+    assert abs(stream.score(X) - batch.score(X)) < 0.01 * abs(batch.score(X))
+
+
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_every_mclust_model_fits_incomplete_data(model):
+    X = hide_cells(_blobs(n_per=60, d=3), 0.2, seed=12)
+    est = quiet_fit(GaussianMixtureEM(3, covariance_type=model, random_state=0, tol=0,
+                                      max_iter=20), X)
+    lb = np.asarray(est.lower_bounds_)
+    assert np.all(np.isfinite(lb)) and np.all(np.isfinite(est.covariances_))
+    assert np.all(np.diff(lb) >= -1e-9 * np.abs(lb[1:])), np.diff(lb).min()
