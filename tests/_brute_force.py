@@ -2,7 +2,20 @@
 
 import numpy as np
 from scipy.special import logsumexp
-from scipy.stats import multivariate_normal
+from scipy.stats import Covariance, multivariate_normal
+
+
+def gaussian_log_density(X, mean, covariance):
+    """log N(x | mean, covariance) for each row of X, by SciPy from the Cholesky factor.
+
+    ``multivariate_normal(mean, covariance)`` decomposes the covariance by eigenvalues and
+    calls it singular when its smallest is below ~1e6 * eps times its largest (2e-10): a
+    covariance that EM legitimately fits (a component on <= d rows, whose variance across
+    them is reg_covar) is refused, or with ``allow_singular`` its flat direction dropped.
+    The Cholesky factor has no such cut-off: it serves any positive definite matrix.
+    """
+    chol = Covariance.from_cholesky(np.linalg.cholesky(covariance))
+    return multivariate_normal(mean, chol).logpdf(X).reshape(X.shape[0])
 
 
 def component_covariances(covariance_type, covariances, k, d):
@@ -25,7 +38,7 @@ def brute_force_em_step(X, covariance_type, weights, means, covariances, reg_cov
     k = len(weights)
     covs = component_covariances(covariance_type, covariances, k, d)
     log_prob = np.column_stack(
-        [np.log(weights[j]) + multivariate_normal(means[j], covs[j]).logpdf(X).reshape(n) for j in range(k)]
+        [np.log(weights[j]) + gaussian_log_density(X, means[j], covs[j]) for j in range(k)]
     )
     ll = logsumexp(log_prob, axis=1)
     resp = np.exp(log_prob - ll[:, None])
