@@ -149,10 +149,12 @@ def main(argv=None):
     chunks = (args.block_rows,) * (n // args.block_rows)
     chunks += (n % args.block_rows,) if n % args.block_rows else ()
     X = da.map_blocks(lazy_block, truth, 1, chunks=(chunks, (d,)), dtype=np.float64)
-    X_mem = np.concatenate([
-        mixture_block(i, args.block_rows, truth, 2)
-        for i in range(-(-args.memory_rows // args.block_rows))
-    ])[: args.memory_rows]
+    X_mem = np.concatenate(
+        [
+            mixture_block(i, args.block_rows, truth, 2)
+            for i in range(-(-args.memory_rows // args.block_rows))
+        ]
+    )[: args.memory_rows]
 
     def fit(data, max_iter):
         with warnings.catch_warnings():
@@ -168,10 +170,17 @@ def main(argv=None):
         f"2 workers x 1 thread, memory limit {args.memory_limit} each"
     )
     rows = []
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, memory_limit=args.memory_limit,
-        dashboard_address=None, silence_logs=40,
-    ) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=args.memory_limit,
+            dashboard_address=None,
+            silence_logs=40,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         limit = next(iter(client.scheduler_info()["workers"].values()))["memory_limit"]
         assert X.nbytes > 2 * limit or n < 20_000_000, "not out of core"
         workers = set(client.scheduler_info()["workers"])
@@ -214,17 +223,23 @@ def main(argv=None):
         ("dask / in memory", lambda a, b, c: b / a),
         ("(dask - gen) / in mem", lambda a, b, c: (b - c) / a),
     ]:
-        print(f"  {name:22s}  {summary([f(*r[:3]) for r in rows]):16s}  "
-              f"{summary([f(*r[3:]) for r in rows])}")
+        print(
+            f"  {name:22s}  {summary([f(*r[:3]) for r in rows]):16s}  "
+            f"{summary([f(*r[3:]) for r in rows])}"
+        )
     mib = lambda values: ", ".join(f"{v / 2**20:.0f}" for v in values)  # noqa: E731
-    print(f"worker memory limit {limit / 2**20:.0f} MiB; largest worker resident set (MiB, "
-          f"polled every 0.2 s) during the dask fits: {mib(worker_peaks)}; during the "
-          f"generate-only passes: {mib(generate_peaks)}; peak over each worker's life "
-          f"(ru_maxrss): {mib(lifetime_peaks.values())}"
-          + ("; a worker was restarted" if restarted else "; no worker restarted"))
-    print("client resident set during the dask fits (MiB), before -> peak: "
-          + ", ".join(f"{b / 2**20:.0f} -> {p / 2**20:.0f}" for b, p in client_peaks)
-          + f" (the in-memory comparison array alone is {X_mem.nbytes / 2**20:.0f} MiB)")
+    print(
+        f"worker memory limit {limit / 2**20:.0f} MiB; largest worker resident set (MiB, "
+        f"polled every 0.2 s) during the dask fits: {mib(worker_peaks)}; during the "
+        f"generate-only passes: {mib(generate_peaks)}; peak over each worker's life "
+        f"(ru_maxrss): {mib(lifetime_peaks.values())}"
+        + ("; a worker was restarted" if restarted else "; no worker restarted")
+    )
+    print(
+        "client resident set during the dask fits (MiB), before -> peak: "
+        + ", ".join(f"{b / 2**20:.0f} -> {p / 2**20:.0f}" for b, p in client_peaks)
+        + f" (the in-memory comparison array alone is {X_mem.nbytes / 2**20:.0f} MiB)"
+    )
     return 0
 
 

@@ -21,9 +21,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
-
 from _common import (
     gemm_rate,
     initial_parameters,
@@ -34,6 +31,9 @@ from _common import (
     timed,
     usable_cores,
 )
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
 from sklearn_em import GaussianMixtureEM
 
 ESTIMATORS = {"sklearn": GaussianMixture, "ours": GaussianMixtureEM}
@@ -239,7 +239,9 @@ def bench_default_fit(case, X, repeats, stat="median"):
 def bench_memory(case, X, init, n_iter):
     out = {}
     for kind in ESTIMATORS:
-        t, (peak, est) = timed(lambda: peak_memory(lambda: fixed_estimator(kind, case, init, n_iter), X))
+        t, (peak, est) = timed(
+            lambda: peak_memory(lambda: fixed_estimator(kind, case, init, n_iter), X)
+        )
         out[kind] = {"peak": peak, "s": t, "est": est}
     check_same_work(case, out["sklearn"]["est"], out["ours"]["est"], n_iter)
     return out
@@ -271,8 +273,9 @@ def bench_models(n, d, k, n_iter, repeats, seed, markdown):
 
     def per_iteration(model):
         start = params_from_labels(X, None, labels, k, model, 1e-6, np.random.RandomState(0))
-        seconds, result = timed(lambda: run_em(
-            X, None, start, tol=0.0, max_iter=n_iter, reg_covar=1e-6))
+        seconds, result = timed(
+            lambda: run_em(X, None, start, tol=0.0, max_iter=n_iter, reg_covar=1e-6)
+        )
         assert result.n_iter == n_iter
         return seconds / n_iter
 
@@ -285,16 +288,26 @@ def bench_models(n, d, k, n_iter, repeats, seed, markdown):
             ref.append(a)
             ours.append(b)
             ratios.append(b / a)
-        rows.append([
-            model, reference, f"{1e3 * statistics.median(ours):.1f}",
-            f"{1e3 * statistics.median(ref):.1f}", f"{statistics.median(ratios):.2f}",
-            f"{min(ratios):.2f}-{max(ratios):.2f}",
-        ])
+        rows.append(
+            [
+                model,
+                reference,
+                f"{1e3 * statistics.median(ours):.1f}",
+                f"{1e3 * statistics.median(ref):.1f}",
+                f"{statistics.median(ratios):.2f}",
+                f"{min(ratios):.2f}-{max(ratios):.2f}",
+            ]
+        )
         print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
-    print(f"n={n} d={d} k={k}, {n_iter} iterations per run, {repeats} alternated repeats; "
-          f"load average {load_average()}")
-    print_table(["model", "reference", "ms/iter", "reference ms/iter", "ratio (median)",
-                 "ratio (min-max)"], rows, markdown)
+    print(
+        f"n={n} d={d} k={k}, {n_iter} iterations per run, {repeats} alternated repeats; "
+        f"load average {load_average()}"
+    )
+    print_table(
+        ["model", "reference", "ms/iter", "reference ms/iter", "ratio (median)", "ratio (min-max)"],
+        rows,
+        markdown,
+    )
 
 
 def main(argv=None):
@@ -335,7 +348,8 @@ def main(argv=None):
         help="limit BLAS/OpenMP threads (threadpoolctl) for both estimators; default: unchanged",
     )
     p.add_argument(
-        "--models", action="store_true",
+        "--models",
+        action="store_true",
         help="only time mclust's 14 models against our full / diag / spherical "
         "(n=200k, d=16, k=16; n=20k with --quick)",
     )
@@ -343,8 +357,15 @@ def main(argv=None):
     if args.models:
         warnings.simplefilter("ignore", ConvergenceWarning)
         print(machine_description())
-        bench_models(20_000 if args.quick else 200_000, 16, 16, args.iters, args.repeats,
-                     args.seed, args.markdown)
+        bench_models(
+            20_000 if args.quick else 200_000,
+            16,
+            16,
+            args.iters,
+            args.repeats,
+            args.seed,
+            args.markdown,
+        )
         return
     if args.iters < 2:
         p.error("--iters must be at least 2 (the baseline fit runs 1 iteration)")
@@ -458,7 +479,9 @@ def main(argv=None):
             for tw, r64, c32, r32 in f32_rows
         ]
         print_table(
-            ["case", "ours f64 ms/it", "ours f32 ms/it", "ours f64/f32", "sklearn f64/f32"], rows, md
+            ["case", "ours f64 ms/it", "ours f32 ms/it", "ours f64/f32", "sklearn f64/f32"],
+            rows,
+            md,
         )
         print()
 
@@ -545,7 +568,7 @@ def main(argv=None):
     else:
         gap = results[c]["ms"]["ours"] / (1e3 * c.flops() / rates["float64"])
         targets.append((label, gap <= 3.0, f"{gap:.2f}x the bound"))
-    for tw, r64, c32, r32 in f32_rows:
+    for tw, r64, _c32, r32 in f32_rows:
         speedup = r64["ms"]["ours"] / r32["ms"]["ours"]
         headline = (tw.covariance_type, tw.n, tw.d, tw.k) == ("full", n200, 16, 16)
         if headline or args.f32:
@@ -580,8 +603,13 @@ def main(argv=None):
              f"worst {worst[0].name} {w:.2f}x" + (f"; slower in {', '.join(slower)}" if slower else ""))
         )  # fmt: skip
     else:
-        targets.append(("whole default fit: no slower than sklearn in any case", None, "not measured"))
-    rows = [[label, {True: "met", False: "NOT met", None: "-"}[ok], value] for label, ok, value in targets]
+        targets.append(
+            ("whole default fit: no slower than sklearn in any case", None, "not measured")
+        )
+    rows = [
+        [label, {True: "met", False: "NOT met", None: "-"}[ok], value]
+        for label, ok, value in targets
+    ]
     print_table(["target", "status", "measured"], rows, md)
     if args.quick:
         print("\n(--quick: n is 10x smaller than the targets are defined for; indicative only.)")

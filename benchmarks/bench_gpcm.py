@@ -17,10 +17,10 @@ import argparse
 import warnings
 
 import numpy as np
+from _common import machine_description, make_mixture, print_table, timed
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from _common import machine_description, make_mixture, print_table, timed
 from sklearn_em._gpcm import DEFAULT_MAX_ITER, ITERATIVE, MODELS, full_covariances, m_step
 
 
@@ -32,9 +32,12 @@ def statistics(X, z):
 
 
 def responsibilities(X, weights, means, covs):
-    log_prob = np.column_stack([np.log(weights[j])
-                                + multivariate_normal(means[j], covs[j]).logpdf(X)
-                                for j in range(len(weights))])
+    log_prob = np.column_stack(
+        [
+            np.log(weights[j]) + multivariate_normal(means[j], covs[j]).logpdf(X)
+            for j in range(len(weights))
+        ]
+    )
     return np.exp(log_prob - logsumexp(log_prob, axis=1, keepdims=True))
 
 
@@ -52,9 +55,9 @@ def time_model(model, stats0, stats1, repeats, max_iter):
 
 def em_iteration_ms(n, d, k, repeats):
     """Per-iteration time of GaussianMixtureEM 'full', as bench_em.py measures it."""
+    from _common import initial_parameters
     from sklearn.exceptions import ConvergenceWarning
 
-    from _common import initial_parameters
     from sklearn_em import GaussianMixtureEM
 
     X, truth = make_mixture(n, d, k, seed=1)
@@ -75,13 +78,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-k", type=int, default=16)
     parser.add_argument("-d", type=int, default=16)
-    parser.add_argument("--n-stats", type=int, default=20_000,
-                        help="rows behind the statistics (the M-step does not see n)")
+    parser.add_argument(
+        "--n-stats",
+        type=int,
+        default=20_000,
+        help="rows behind the statistics (the M-step does not see n)",
+    )
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--max-iter", type=int, default=DEFAULT_MAX_ITER,
-                        help="inner-iteration limit of the warm step (a generalised EM step)")
-    parser.add_argument("--context", action="store_true",
-                        help="also time one 'full' EM iteration at n=200k")
+    parser.add_argument(
+        "--max-iter",
+        type=int,
+        default=DEFAULT_MAX_ITER,
+        help="inner-iteration limit of the warm step (a generalised EM step)",
+    )
+    parser.add_argument(
+        "--context", action="store_true", help="also time one 'full' EM iteration at n=200k"
+    )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
 
@@ -102,20 +114,39 @@ def main():
     rows = []
     for model in MODELS:
         cold, warm, it_cold, it_warm = results[model]
-        rows.append([
-            model, "yes" if model in ITERATIVE else "",
-            f"{1e3 * np.median(cold):.3f}", str(it_cold),
-            f"{1e3 * np.median(warm):.3f}", str(it_warm),
-            f"{(warm.max() - warm.min()) / np.median(warm):.2f}",
-            f"{np.median(warm) / vvv:.1f}",
-        ])
-    print_table(["model", "iterative", "cold ms", "cold it", "warm ms", "warm it",
-                 "warm spread", "warm / VVV"], rows, markdown=args.markdown)
+        rows.append(
+            [
+                model,
+                "yes" if model in ITERATIVE else "",
+                f"{1e3 * np.median(cold):.3f}",
+                str(it_cold),
+                f"{1e3 * np.median(warm):.3f}",
+                str(it_warm),
+                f"{(warm.max() - warm.min()) / np.median(warm):.2f}",
+                f"{np.median(warm) / vvv:.1f}",
+            ]
+        )
+    print_table(
+        [
+            "model",
+            "iterative",
+            "cold ms",
+            "cold it",
+            "warm ms",
+            "warm it",
+            "warm spread",
+            "warm / VVV",
+        ],
+        rows,
+        markdown=args.markdown,
+    )
     if args.context:
         ms, spread = em_iteration_ms(200_000, d, k, repeats=3)
-        print(f"\nGaussianMixtureEM 'full' n=200k, d={d}, k={k}: {ms:.1f} ms per EM iteration "
-              f"(spread {spread:.1f} ms); the warm M-step of each model adds "
-              "(warm ms - VVV warm ms) to that.")
+        print(
+            f"\nGaussianMixtureEM 'full' n=200k, d={d}, k={k}: {ms:.1f} ms per EM iteration "
+            f"(spread {spread:.1f} ms); the warm M-step of each model adds "
+            "(warm ms - VVV warm ms) to that."
+        )
 
 
 if __name__ == "__main__":

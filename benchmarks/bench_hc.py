@@ -15,9 +15,9 @@ import argparse
 import statistics
 import time
 
+from _common import load_average, machine_description, make_mixture, print_table, timed
 from sklearn.cluster import AgglomerativeClustering
 
-from _common import load_average, machine_description, make_mixture, print_table, timed
 from sklearn_em._hc import hc_tree
 
 
@@ -52,13 +52,18 @@ def main():
                 ward_wall.append(timed(lambda: ward.fit(X))[0])
             ratio = [o / w for o, w in zip(ours_wall, ward_wall)]
             rows.append(
-                [str(n), str(d), _spread(ours_wall), _spread(ours_cpu), _spread(ward_wall),
-                 f"{statistics.median(ratio):.1f}"]
+                [
+                    str(n),
+                    str(d),
+                    _spread(ours_wall),
+                    _spread(ours_cpu),
+                    _spread(ward_wall),
+                    f"{statistics.median(ratio):.1f}",
+                ]
             )
     print(f"load average after: {load_average()}")
     print_table(
-        ["n", "d", "hc_tree wall s, median [min-max]", "hc_tree CPU s", "Ward wall s",
-         "hc/Ward"],
+        ["n", "d", "hc_tree wall s, median [min-max]", "hc_tree CPU s", "Ward wall s", "hc/Ward"],
         rows,
         markdown=args.markdown,
     )

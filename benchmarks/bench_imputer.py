@@ -18,13 +18,13 @@ import warnings
 from importlib import resources
 
 import numpy as np
+from _common import machine_description, print_table
 from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
-from _common import machine_description, print_table
 from sklearn_em import GaussianMixtureImputer
 
 
@@ -88,9 +88,13 @@ def main():
         best_other = min(v for k, v in means.items() if k != "gmm (ours)")
         cells = [f"{means[imp]:.3f} ± {np.std(errors[imp]):.3f}" for imp in IMPUTERS]
         rows.append(
-            [f"{name} ({X.shape[0]}x{X.shape[1]})", *cells,
-             f"{means['gmm (ours)'] / best_other:.2f}", ", ".join(sorted(set(chosen))),
-             " / ".join(f"{seconds[imp] / args.repeats:.2f}" for imp in IMPUTERS)]
+            [
+                f"{name} ({X.shape[0]}x{X.shape[1]})",
+                *cells,
+                f"{means['gmm (ours)'] / best_other:.2f}",
+                ", ".join(sorted(set(chosen))),
+                " / ".join(f"{seconds[imp] / args.repeats:.2f}" for imp in IMPUTERS),
+            ]
         )
         print(f"done {name}", flush=True)
 
@@ -100,9 +104,15 @@ def main():
         f"random, mean ± std over {args.repeats} seeded masks; lower is better"
     )
     print_table(
-        ["table (n x d)", *IMPUTERS, "ours / best other", "model chosen by BIC",
-         "seconds per fit (" + " / ".join(IMPUTERS) + ")"],
-        rows, markdown=args.markdown,
+        [
+            "table (n x d)",
+            *IMPUTERS,
+            "ours / best other",
+            "model chosen by BIC",
+            "seconds per fit (" + " / ".join(IMPUTERS) + ")",
+        ],
+        rows,
+        markdown=args.markdown,
     )
 
 

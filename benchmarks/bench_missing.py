@@ -21,9 +21,6 @@ import statistics
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
-
 from _common import (
     initial_parameters,
     load_average,
@@ -32,6 +29,9 @@ from _common import (
     print_table,
     timed,
 )
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
 from sklearn_em import GaussianMixtureEM
 from sklearn_em._missing import MissingLayout
 
@@ -83,7 +83,7 @@ def main():
     runs["sklearn"] = (theirs(args.iters), theirs(1))
     per_iter = {name: [] for name in runs}
     fixed = {name: [] for name in runs}
-    for long, short in runs.values():  # warm-up
+    for _long, short in runs.values():  # warm-up
         short()
     for _ in range(args.repeats):
         for name, (long, short) in runs.items():
@@ -112,13 +112,26 @@ def main():
                 f"complete, {layout.n_patterns} patterns"
             )
         rows.append(
-            [label, f"{1e3 * med:.0f}", f"{1e3 * min(ts):.0f}-{1e3 * max(ts):.0f}",
-             f"{med / base:.2f}", f"{1e3 * statistics.median(fixed[name]):.0f}", info]
+            [
+                label,
+                f"{1e3 * med:.0f}",
+                f"{1e3 * min(ts):.0f}-{1e3 * max(ts):.0f}",
+                f"{med / base:.2f}",
+                f"{1e3 * statistics.median(fixed[name]):.0f}",
+                info,
+            ]
         )
     print_table(
-        ["data", "ms / iteration (median)", "spread (min-max)", "vs ours complete", "fixed ms",
-         "missingness"],
-        rows, markdown=args.markdown,
+        [
+            "data",
+            "ms / iteration (median)",
+            "spread (min-max)",
+            "vs ours complete",
+            "fixed ms",
+            "missingness",
+        ],
+        rows,
+        markdown=args.markdown,
     )
 
 

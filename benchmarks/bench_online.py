@@ -37,7 +37,7 @@ HELD_OUT = 20_000
 
 def one_pass(model, X, batch):
     for start in range(0, X.shape[0], batch):
-        model.partial_fit(X[start:start + batch])
+        model.partial_fit(X[start : start + batch])
     return model
 
 
@@ -45,8 +45,10 @@ def truth_loglik(truth, X):
     weights, means, covs = truth
     return float(
         logsumexp(
-            [np.log(w) + multivariate_normal(m, c).logpdf(X)
-             for w, m, c in zip(weights, means, covs)],
+            [
+                np.log(w) + multivariate_normal(m, c).logpdf(X)
+                for w, m, c in zip(weights, means, covs)
+            ],
             axis=0,
         ).mean()
     )
@@ -78,7 +80,7 @@ def main():
     for d, k in cases:
         for seed in range(args.seeds):
             data, truth = make_mixture(args.n + HELD_OUT, d, k, seed=seed)
-            X, H = data[:args.n], data[args.n:]
+            X, H = data[: args.n], data[args.n :]
             times = {name: [] for name in fits}
             models = {}
             with warnings.catch_warnings():
@@ -92,15 +94,29 @@ def main():
             for name in fits:
                 med = statistics.median(times[name])
                 spread = (max(times[name]) - min(times[name])) / med
-                rows.append([
-                    f"d={d} k={k} seed={seed}", name, f"{ll[name]:.4f}",
-                    f"{100 * (ref - ll[name]) / abs(ref):+.3f}", f"{truth_loglik(truth, H):.4f}",
-                    f"{med:.2f}", f"{100 * spread:.0f}%",
-                    f"{statistics.median(times['sklearn']) / med:.1f}",
-                ])
+                rows.append(
+                    [
+                        f"d={d} k={k} seed={seed}",
+                        name,
+                        f"{ll[name]:.4f}",
+                        f"{100 * (ref - ll[name]) / abs(ref):+.3f}",
+                        f"{truth_loglik(truth, H):.4f}",
+                        f"{med:.2f}",
+                        f"{100 * spread:.0f}%",
+                        f"{statistics.median(times['sklearn']) / med:.1f}",
+                    ]
+                )
     print_table(
-        ["case", "fit", "held-out ll", "gap % of sklearn", "truth ll", "time s", "spread",
-         "sklearn time / time"],
+        [
+            "case",
+            "fit",
+            "held-out ll",
+            "gap % of sklearn",
+            "truth ll",
+            "time s",
+            "spread",
+            "sklearn time / time",
+        ],
         rows,
         markdown=args.markdown,
     )

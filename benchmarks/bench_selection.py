@@ -81,9 +81,7 @@ def mclust(path):
 def have_mclust():
     if shutil.which("Rscript") is None:
         return False
-    done = subprocess.run(
-        ["Rscript", "-e", "library(mclust)"], capture_output=True, text=True
-    )
+    done = subprocess.run(["Rscript", "-e", "library(mclust)"], capture_output=True, text=True)
     return done.returncode == 0
 
 
@@ -121,7 +119,8 @@ def main():
         med = {name: float(np.median(v)) for name, v in times.items() if v}
         spread = {
             name: (max(v) - min(v)) / np.median(v) if len(v) > 1 else 0.0
-            for name, v in times.items() if v
+            for name, v in times.items()
+            if v
         }
         row = [
             f"{n} x {d} ({k} true)",
@@ -130,8 +129,13 @@ def main():
             f"{med['sklearn'] / med['ours']:.2f}x",
         ]
         if use_r:
-            row += [f"{med['mclust']:.2f} ({spread['mclust']:.0%})", f"{med['mclust'] / med['ours']:.2f}x"]
-        row.append(" / ".join(chosen[name] for name in ("ours", "sklearn", "mclust") if name in chosen))
+            row += [
+                f"{med['mclust']:.2f} ({spread['mclust']:.0%})",
+                f"{med['mclust'] / med['ours']:.2f}x",
+            ]
+        row.append(
+            " / ".join(chosen[name] for name in ("ours", "sklearn", "mclust") if name in chosen)
+        )
         rows.append(row)
         print(f"done: {n} x {d}", file=sys.stderr)
     headers = ["table (36 fits)", "ours s (spread)", "sklearn loop s", "loop / ours"]

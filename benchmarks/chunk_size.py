@@ -17,10 +17,6 @@ import argparse
 import statistics
 import warnings
 
-from sklearn import config_context, get_config
-from sklearn.exceptions import ConvergenceWarning
-
-import sklearn_em._kernels as kernels
 from _common import (
     initial_parameters,
     load_average,
@@ -29,6 +25,10 @@ from _common import (
     print_table,
     timed,
 )
+from sklearn import config_context, get_config
+from sklearn.exceptions import ConvergenceWarning
+
+import sklearn_em._kernels as kernels
 from sklearn_em import GaussianMixtureEM
 
 BUDGETS_MIB = (0.5, 1, 2, 4, 8, 16, 64)
@@ -132,7 +132,9 @@ def main(argv=None):
                 f"{100 * spread:.0f}%",
             ])  # fmt: skip
         print(("### " if args.markdown else "== ") + f"{dtype}" + ("" if args.markdown else " =="))
-        print_table(["setting", "rows/chunk", "ms/it", "vs default", "spread"], table, args.markdown)
+        print_table(
+            ["setting", "rows/chunk", "ms/it", "vs default", "spread"], table, args.markdown
+        )
         print()
     print(f"Load average at end: {load_average():.2f}.")
 

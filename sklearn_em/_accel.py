@@ -21,7 +21,6 @@ import numpy as np
 
 from ._params import GaussianMixtureParams
 
-
 # Extrapolation starts once one EM step gains less than this many times the tolerance.
 WARMUP_FACTOR = 100.0
 
@@ -76,8 +75,17 @@ def _converged(change, lower_bound, tol, relative, total):
     return abs(change) < tol
 
 
-def run_squarem(step, params, *, tol, max_iter, relative=False, total=1.0, lower_bound=-np.inf,
-                on_iteration=None):
+def run_squarem(
+    step,
+    params,
+    *,
+    tol,
+    max_iter,
+    relative=False,
+    total=1.0,
+    lower_bound=-np.inf,
+    on_iteration=None,
+):
     """Iterate ``step`` with SQUAREM acceleration.
 
     Parameters

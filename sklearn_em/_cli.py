@@ -28,7 +28,20 @@ BUILTIN = "Old Faithful geyser eruptions (built-in sample data)"
 # scikit-learn (a test holds them equal)
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 MCLUST_MODELS = (
-    "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV",
+    "EII",
+    "VII",
+    "EEI",
+    "VEI",
+    "EVI",
+    "VVI",
+    "EEE",
+    "VEE",
+    "EVE",
+    "VVE",
+    "EEV",
+    "VEV",
+    "EVV",
+    "VVV",
 )
 CRITERIA = ("bic", "aic", "icl")
 EXIT_BAD_INPUT = 2

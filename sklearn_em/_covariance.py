@@ -100,8 +100,10 @@ class _Kernel:
     def centre_distance(cls, means_s, prec_chol):
         """Squared Mahalanobis distance of the shift (the origin here) from each component."""
         return np.array(
-            [np.sum(cls.whiten(m[:, None], cls.factor(prec_chol, j)) ** 2)
-             for j, m in enumerate(means_s)]
+            [
+                np.sum(cls.whiten(m[:, None], cls.factor(prec_chol, j)) ** 2)
+                for j, m in enumerate(means_s)
+            ]
         )
 
     @staticmethod
@@ -256,6 +258,7 @@ class _Full(_Kernel):
     def check_precisions(precisions):
         return [j for j, p in enumerate(precisions) if not _is_spd(p)]
 
+
 class _NoFeatures:
     """Kernels that work on the shifted rows themselves: no feature matrix."""
 
@@ -348,7 +351,9 @@ class _Tied(_NoFeatures, _Kernel):
         moments = [respT.sum(axis=1, dtype=np.float64), (XsT @ respT.T).astype(np.float64)]
         if exact is not None:
             rest[exact[0]] = False
-            moments += [_Full.weighted_square(XsT - a[:, None], respT[j]) for j, a, _ in zip(*exact)]
+            moments += [
+                _Full.weighted_square(XsT - a[:, None], respT[j]) for j, a, _ in zip(*exact)
+            ]
         D = XsT * np.sqrt(respT[rest].sum(axis=0))
         return moments + [(D @ D.T).astype(np.float64)]
 
@@ -376,7 +381,10 @@ class _Tied(_NoFeatures, _Kernel):
     def plan(cls, means_s, prec_chol, dtype):
         P = prec_chol @ prec_chol.T
         Pmu = means_s @ P
-        coef = (np.ascontiguousarray(Pmu, dtype=dtype), np.ascontiguousarray(prec_chol.T, dtype=dtype))
+        coef = (
+            np.ascontiguousarray(Pmu, dtype=dtype),
+            np.ascontiguousarray(prec_chol.T, dtype=dtype),
+        )
         return coef, -0.5 * np.einsum("ki,ki->k", Pmu, means_s)
 
     @staticmethod
@@ -407,6 +415,7 @@ class _Tied(_NoFeatures, _Kernel):
     @staticmethod
     def check_precisions(precisions):
         return [] if _is_spd(precisions) else [0]
+
 
 class _Elementwise(_Kernel):
     """Diagonal and spherical covariances: factors are elementwise square roots."""
@@ -492,6 +501,7 @@ class _Diag(_Elementwise):
     def check_precisions(precisions):
         return list(np.flatnonzero(np.any(precisions <= 0, axis=1)))
 
+
 class _Spherical(_Elementwise):
     name = "spherical"
     stats_kind = "trace"
@@ -546,7 +556,6 @@ class _Spherical(_Elementwise):
     @staticmethod
     def check_precisions(precisions):
         return list(np.flatnonzero(precisions <= 0))
-
 
 
 def _upper_cholesky(precision):

@@ -143,13 +143,9 @@ def as_dask_array(estimator, X, *, reset):
             )
         X = X.to_dask_array(lengths=True)
     if not isinstance(X, da.Array):
-        raise TypeError(
-            f"Expected a dask array or a dask DataFrame for X, got {type(X).__name__}."
-        )
+        raise TypeError(f"Expected a dask array or a dask DataFrame for X, got {type(X).__name__}.")
     if X.ndim != 2:
-        raise ValueError(
-            f"Expected a 2-D dask array for X, got {X.ndim}-D with shape {X.shape}."
-        )
+        raise ValueError(f"Expected a 2-D dask array for X, got {X.ndim}-D with shape {X.shape}.")
     if X.dtype not in (np.float32, np.float64):
         if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise ValueError(f"X must be numeric, got a dask array of dtype {X.dtype}.")
@@ -178,9 +174,7 @@ def as_dask_weights(sample_weight, X):
     elif not isinstance(sample_weight, da.Array):
         sample_weight = da.from_array(np.asarray(sample_weight), chunks=(X.chunks[0],))
     if sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"sample_weight.shape == {sample_weight.shape}, expected {(X.shape[0],)}!"
-        )
+        raise ValueError(f"sample_weight.shape == {sample_weight.shape}, expected {(X.shape[0],)}!")
     return sample_weight.astype(X.dtype).rechunk((X.chunks[0],))
 
 
@@ -239,7 +233,8 @@ class FitData:
 
         blocks = self.X.to_delayed().ravel()
         weights = (
-            [None] * len(blocks) if self.sample_weight is None
+            [None] * len(blocks)
+            if self.sample_weight is None
             else self.sample_weight.to_delayed().ravel()
         )
         args = [dask.delayed(a) if isinstance(a, np.ndarray) else a for a in args]
@@ -292,15 +287,22 @@ class FitData:
         else:
             X, w = self.sample(random_state, covariance_type)
         return initial_params(
-            X, w, random_state=random_state, covariance_type=covariance_type,
-            data_stats=self.data_statistics(covariance_type), **kwargs,
+            X,
+            w,
+            random_state=random_state,
+            covariance_type=covariance_type,
+            data_stats=self.data_statistics(covariance_type),
+            **kwargs,
         )
 
     def run_em(self, params, **options):
         """``_em.run_em`` (same options) with each pass a map-reduce over the blocks."""
         return iterate(
-            self.e_pass, params, total=self.total,
-            data_stats=self.data_statistics(params.model), **options,
+            self.e_pass,
+            params,
+            total=self.total,
+            data_stats=self.data_statistics(params.model),
+            **options,
         )
 
 
@@ -323,16 +325,16 @@ def predict_proba(X, params):
     """Lazy responsibilities, row-aligned with X."""
     k = params.n_components
     return X.map_blocks(
-        partial(_rows, _kernels.predict_proba, (k,)), params, chunks=(X.chunks[0], (k,)),
+        partial(_rows, _kernels.predict_proba, (k,)),
+        params,
+        chunks=(X.chunks[0], (k,)),
         dtype=X.dtype,
     )
 
 
 def predict(X, params):
     """Lazy most probable component of each row, row-aligned with X."""
-    return X.map_blocks(
-        partial(_rows, _kernels.predict, ()), params, drop_axis=1, dtype=np.intp
-    )
+    return X.map_blocks(partial(_rows, _kernels.predict, ()), params, drop_axis=1, dtype=np.intp)
 
 
 def _ll_and_log_map(X, params):
@@ -351,9 +353,7 @@ def criteria_sums(X, sample_weight, params, classification):
     import dask.array as da
 
     if classification:
-        both = X.map_blocks(
-            _ll_and_log_map, params, chunks=(X.chunks[0], (2,)), dtype=np.float64
-        )
+        both = X.map_blocks(_ll_and_log_map, params, chunks=(X.chunks[0], (2,)), dtype=np.float64)
         ll, log_map = both[:, 0], both[:, 1]
     else:
         ll, log_map = score_samples(X, params).astype(np.float64), None

@@ -45,7 +45,9 @@ class Prior:
         d = X.shape[1]
         kind = "full" if get_model(covariance_type).kernel_type.matrix else "diag"
         shift = X[0].astype(np.float64)
-        stats = statistics(X, sample_weight, lambda sl: np.ones((sl.stop - sl.start, 1)), kind, shift, 1)
+        stats = statistics(
+            X, sample_weight, lambda sl: np.ones((sl.stop - sl.start, 1)), kind, shift, 1
+        )
         cov = stats.scatter[0] / stats.nk[0]
         if kind == "diag":
             cov = np.eye(d) * cov.mean()
@@ -173,7 +175,8 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
                 raise ValueError(
                     f"prior_strength is not available for the {model.name} covariance model: "
                     "mclust's conjugate prior does not cover it (it covers "
-                    + ", ".join(PRIOR_MODELS) + "). Use prior_strength=None."
+                    + ", ".join(PRIOR_MODELS)
+                    + "). Use prior_strength=None."
                 )
             s = prior.strength
             prior_mean = prior.mean - stats.shift
@@ -214,6 +217,7 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
             f"Iteration {iteration}: the {what} covariance is not positive "
             "definite; it was re-seeded with the covariance of the data.",
             DegenerateComponentWarning,
+            stacklevel=2,
         )
     means = means_s + stats.shift
     if bad:
@@ -248,8 +252,7 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
         causes = []
         if len(lost):
             causes.append(
-                f"lost their support: {lost.tolist()} were re-seeded at the worst-explained "
-                "samples"
+                f"lost their support: {lost.tolist()} were re-seeded at the worst-explained samples"
             )
         nonpd = sorted(set(bad) - set(lost.tolist()))
         if nonpd:
@@ -257,10 +260,12 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
                 f"have a covariance that is not positive definite: {nonpd} kept their means"
             )
         warnings.warn(
-            f"Iteration {iteration}: component(s) that " + "; component(s) that ".join(causes)
+            f"Iteration {iteration}: component(s) that "
+            + "; component(s) that ".join(causes)
             + ", with the pooled covariance (the data's covariance where the pooled one is "
             "singular).",
             DegenerateComponentWarning,
+            stacklevel=2,
         )
     weights = weights / weights.sum()
     return GaussianMixtureParams(model, weights, means, prec_chol, cov, state)
@@ -301,16 +306,28 @@ def run_em(
         data_stats = data_statistics(data, sample_weight, params.model)
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
     if incomplete is None:
+
         def e_pass(current, n_worst):
             return accumulate(X, sample_weight, current, n_worst=n_worst)
     else:
+
         def e_pass(current, n_worst):
             return incomplete.accumulate(current, n_worst=n_worst)
 
     return iterate(
-        e_pass, params, total=total, data_stats=data_stats, tol=tol, max_iter=max_iter,
-        reg_covar=reg_covar, prior=prior, lower_bound=lower_bound, on_iteration=on_iteration,
-        relative_tol=relative_tol, accelerate=accelerate, step_options=step_options,
+        e_pass,
+        params,
+        total=total,
+        data_stats=data_stats,
+        tol=tol,
+        max_iter=max_iter,
+        reg_covar=reg_covar,
+        prior=prior,
+        lower_bound=lower_bound,
+        on_iteration=on_iteration,
+        relative_tol=relative_tol,
+        accelerate=accelerate,
+        step_options=step_options,
     )
 
 
@@ -347,15 +364,26 @@ def iterate(
             stats = e_pass(current, current.n_components)
         stats = replace(stats, data=data_stats)
         new = m_step(
-            stats, current.model, reg_covar, previous=current, prior=prior, iteration=iteration,
+            stats,
+            current.model,
+            reg_covar,
+            previous=current,
+            prior=prior,
+            iteration=iteration,
             step_options=step_options,
         )
         return stats.loglik / total, new
 
     if accelerate:
         params, lower_bound, lower_bounds, n_iter, converged = run_squarem(
-            step, params, tol=tol, max_iter=max_iter, relative=relative_tol, total=total,
-            lower_bound=lower_bound, on_iteration=on_iteration,
+            step,
+            params,
+            tol=tol,
+            max_iter=max_iter,
+            relative=relative_tol,
+            total=total,
+            lower_bound=lower_bound,
+            on_iteration=on_iteration,
         )
         return EMResult(params, lower_bound, lower_bounds, n_iter, converged)
 

@@ -13,9 +13,8 @@ from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils import check_array
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _kernels, _missing, _online
@@ -322,7 +321,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         if is_dask_collection(X):
             return self._fit_dask(X, sample_weight)
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
             ensure_all_finite="allow-nan",
         )
         X_all = X
@@ -372,7 +374,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self._fit_em(
             partial(initial_params, X_init, sample_weight, tree=tree, data_stats=data_stats),
             partial(run_em, X, sample_weight, data_stats=data_stats, incomplete=incomplete),
-            user_init, prior, X.dtype,
+            user_init,
+            prior,
+            X.dtype,
         )
         return X_all
 
@@ -385,7 +389,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         prior = None
         if self.prior_strength is not None:
             prior = Prior.from_data_statistics(
-                data.data_statistics(self.covariance_type), self.n_components,
+                data.data_statistics(self.covariance_type),
+                self.n_components,
                 self.prior_strength,
             )
         self._fit_em(data.initial_params, data.run_em, user_init, prior, X.dtype)
@@ -422,7 +427,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 if self.verbose >= 2 and n_iter % self.verbose_interval == 0:
                     now = time()
                     print(
-                        f"  Iteration {n_iter}\t time lapse {now - last:.5f}s\t ll change {change:.5f}"
+                        f"  Iteration {n_iter}\t time lapse {now - last:.5f}s\t "
+                        f"ll change {change:.5f}"
                     )
                     last = now
 
@@ -449,6 +455,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         self._store(best.params, dtype)
         self.converged_ = best.converged
@@ -515,7 +522,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             X = self._fit(X, sample_weight)
         else:
             X = validate_data(
-                self, X, dtype=[np.float64, np.float32], reset=False,
+                self,
+                X,
+                dtype=[np.float64, np.float32],
+                reset=False,
                 ensure_all_finite="allow-nan",
             )
         sample_weight = _validated_weights(sample_weight, X)
@@ -526,8 +536,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             prior = None
             if self.prior_strength is not None:
                 prior = Prior.default(
-                    _missing.mean_filled(X, sample_weight), sample_weight,
-                    self.covariance_type, self.n_components, self.prior_strength,
+                    _missing.mean_filled(X, sample_weight),
+                    sample_weight,
+                    self.covariance_type,
+                    self.n_components,
+                    self.prior_strength,
                 )
             self._stream = _online.start(X, sample_weight, self._model().astype(np.float64), prior)
             self.n_batch_iter_ = 1
@@ -590,13 +603,13 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 # value"; kept as it is, since the point is the same words
                 raise ValueError(
                     "The parameter 'weights' should be in the range "
-                    "[0, 1], but got max value %.5f, min value %.5f" % (np.min(w), np.max(w))
+                    f"[0, 1], but got max value {np.min(w):.5f}, min value {np.max(w):.5f}"
                 )
             atol = 1e-6 if w.dtype == np.float32 else 1e-8
             if not np.allclose(float(np.abs(1.0 - np.sum(w))), 0.0, atol=atol):
                 raise ValueError(
-                    "The parameter 'weights' should be normalized, but got sum(weights) = %.5f"
-                    % np.sum(w)
+                    "The parameter 'weights' should be normalized, but got sum(weights) = "
+                    f"{np.sum(w):.5f}"
                 )
             out["weights_init"] = w.astype(np.float64)
         if self.means_init is not None:
@@ -613,11 +626,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 ensure_2d=False,
                 allow_nd=len(shape) == 3,
             )
-            _check_shape(p, shape, "%s precision" % ctype)
+            _check_shape(p, shape, f"{ctype} precision")
             p = p.astype(np.float64)
             if kernel.check_precisions(p):
                 need = "symmetric, positive-definite" if kernel.matrix else "positive"
-                raise ValueError("'%s precision' should be %s" % (ctype, need))
+                raise ValueError(f"'{ctype} precision' should be {need}")
             out["precisions_init"] = p
         return out
 
@@ -851,7 +864,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         kernel = get_model(self.covariance_type).kernel_type
         if kernel.matrix:
             covs = kernel.expand(cov, self.n_components, n_features)
-            parts = [rng.multivariate_normal(m, c, int(n)) for m, c, n in zip(self.means_, covs, counts)]
+            parts = [
+                rng.multivariate_normal(m, c, int(n)) for m, c, n in zip(self.means_, covs, counts)
+            ]
         else:
             parts = [
                 m + rng.standard_normal(size=(n, n_features)) * np.sqrt(c)
@@ -865,8 +880,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 def _check_shape(param, param_shape, name):
     if param.shape != param_shape:
         raise ValueError(
-            "The parameter '%s' should have the shape of %s, but got %s"
-            % (name, param_shape, param.shape)
+            f"The parameter '{name}' should have the shape of {param_shape}, but got {param.shape}"
         )
 
 
@@ -907,9 +921,7 @@ def _validated_weights(sample_weight, X):
     """scikit-learn's sample-weight checks, plus: not all zero."""
     if sample_weight is None:
         return None
-    sample_weight = _check_sample_weight(
-        sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-    )
+    sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
     if not np.any(sample_weight > 0):
         raise ValueError("sample_weight must not be all zero: at least one row needs weight.")
     return sample_weight

@@ -55,18 +55,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MODELS = ("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE",
-          "EEV", "VEV", "EVV", "VVV")
+MODELS = (
+    "EII",
+    "VII",
+    "EEI",
+    "VEI",
+    "EVI",
+    "VVI",
+    "EEE",
+    "VEE",
+    "EVE",
+    "VVE",
+    "EEV",
+    "VEV",
+    "EVV",
+    "VVV",
+)
 
 #: What each model needs of the per-component scatter ``W_k``.
-STATISTIC = {**dict.fromkeys(("EII", "VII"), "trace"),
-             **dict.fromkeys(("EEI", "VEI", "EVI", "VVI"), "diagonal"),
-             **dict.fromkeys(MODELS[6:], "full")}
+STATISTIC = {
+    **dict.fromkeys(("EII", "VII"), "trace"),
+    **dict.fromkeys(("EEI", "VEI", "EVI", "VVI"), "diagonal"),
+    **dict.fromkeys(MODELS[6:], "full"),
+}
 
 #: The form of the covariances a model's M-step returns: (k,), (k, d) or (k, d, d).
-FORM = {**dict.fromkeys(("EII", "VII"), "spherical"),
-        **dict.fromkeys(("EEI", "VEI", "EVI", "VVI"), "diagonal"),
-        **dict.fromkeys(MODELS[6:], "full")}
+FORM = {
+    **dict.fromkeys(("EII", "VII"), "spherical"),
+    **dict.fromkeys(("EEI", "VEI", "EVI", "VVI"), "diagonal"),
+    **dict.fromkeys(MODELS[6:], "full"),
+}
 
 #: Models whose M-step iterates (the others are closed form).
 ITERATIVE = frozenset(("VEI", "VEE", "EVE", "VVE", "VEV"))
@@ -116,8 +134,18 @@ class GPCMStep:
     converged: bool = True
 
 
-def m_step(model, nk, scatter, *, n_features=None, previous=None, reg_covar=0.0,
-           tol=DEFAULT_TOL, max_iter=DEFAULT_MAX_ITER, vve_weights="volume"):
+def m_step(
+    model,
+    nk,
+    scatter,
+    *,
+    n_features=None,
+    previous=None,
+    reg_covar=0.0,
+    tol=DEFAULT_TOL,
+    max_iter=DEFAULT_MAX_ITER,
+    vve_weights="volume",
+):
     """Maximum-likelihood covariances of a Gaussian parsimonious clustering model.
 
     Parameters
@@ -178,15 +206,20 @@ def m_step(model, nk, scatter, *, n_features=None, previous=None, reg_covar=0.0,
         d = int(n_features)
     W = _reduce(_regularised(scatter, nk, reg_covar, d), STATISTIC[model], model)
     if nk.ndim != 1 or W.shape[0] != nk.shape[0]:
-        raise ValueError(f"nk has shape {nk.shape} but scatter has {W.shape[0]} components; "
-                         "expected nk of shape (k,).")
+        raise ValueError(
+            f"nk has shape {nk.shape} but scatter has {W.shape[0]} components; "
+            "expected nk of shape (k,)."
+        )
     if not np.all(nk > 0):
         raise ValueError(f"Every component weight nk must be positive; got {nk}.")
-    if previous is not None and (previous.model != model
-                                 or previous.shape.shape != (nk.shape[0], d)):
-        raise ValueError(f"previous is a {previous.model} step with shape "
-                         f"{previous.shape.shape}; expected a {model} step with shape "
-                         f"{(nk.shape[0], d)}.")
+    if previous is not None and (
+        previous.model != model or previous.shape.shape != (nk.shape[0], d)
+    ):
+        raise ValueError(
+            f"previous is a {previous.model} step with shape "
+            f"{previous.shape.shape}; expected a {model} step with shape "
+            f"{(nk.shape[0], d)}."
+        )
     if FORM[model] == "spherical":
         return _SPHERICAL[model](W, nk, d)
     if model == "VVE":
@@ -261,8 +294,10 @@ def map_m_step(model, nk, means, scatter, prior, *, reg_covar=0.0):
     if model not in FORM:
         raise ValueError(f"Unknown model {model!r}; expected one of {', '.join(MODELS)}.")
     if model not in PRIOR_MODELS:
-        raise ValueError(f"mclust has no conjugate prior for model {model!r}; models with one: "
-                         f"{', '.join(PRIOR_MODELS)}.")
+        raise ValueError(
+            f"mclust has no conjugate prior for model {model!r}; models with one: "
+            f"{', '.join(PRIOR_MODELS)}."
+        )
     nk = np.asarray(nk, dtype=np.float64)
     means = np.asarray(means, dtype=np.float64)
     scatter = np.asarray(scatter, dtype=np.float64)
@@ -275,10 +310,11 @@ def map_m_step(model, nk, means, scatter, prior, *, reg_covar=0.0):
     s = 1.0 if kappa > 0 else 0.0
     scale = np.asarray(prior.scale, dtype=np.float64)
     if STATISTIC[model] == "full":
-        W = _reduce(scatter, "full", model) + c[:, None, None] * (delta[:, :, None]
-                                                                  * delta[:, None, :])
+        W = _reduce(scatter, "full", model) + c[:, None, None] * (
+            delta[:, :, None] * delta[:, None, :]
+        )
     else:
-        W = _reduce(scatter, "diagonal", model) + c[:, None] * delta ** 2
+        W = _reduce(scatter, "diagonal", model) + c[:, None] * delta**2
     # mclust's denominators as augmented weights; a shared covariance's prior scale is spread
     # over the k components (it is added once to the summed scatter).
     share, n_aug = {
@@ -337,6 +373,7 @@ def full_covariances(step):
 
 # --- statistics -------------------------------------------------------------------------------
 
+
 def _regularised(W, nk, reg_covar, d):
     if reg_covar == 0:
         return W
@@ -352,8 +389,10 @@ def _reduce(W, statistic, model):
     have = {1: "trace", 2: "diagonal", 3: "full"}.get(W.ndim)
     if have is None or _RANK[have] < _RANK[statistic]:
         shapes = {"trace": "(k,)", "diagonal": "(k, d)", "full": "(k, d, d)"}
-        raise ValueError(f"Model {model!r} needs the {statistic} scatter {shapes[statistic]}; "
-                         f"got an array of shape {W.shape}.")
+        raise ValueError(
+            f"Model {model!r} needs the {statistic} scatter {shapes[statistic]}; "
+            f"got an array of shape {W.shape}."
+        )
     if have == "full" and W.shape[1] != W.shape[2]:
         raise ValueError(f"A full scatter must have shape (k, d, d); got {W.shape}.")
     if statistic == have:
@@ -374,8 +413,9 @@ def _eigh_descending(W):
 
 def _compose(scale, shape, orientation):
     """``scale_k D_k diag(shape_k) D_k^T`` for all k at once."""
-    return scale[:, None, None] * ((orientation * shape[:, None, :]) @ np.swapaxes(
-        orientation, -1, -2))
+    return scale[:, None, None] * (
+        (orientation * shape[:, None, :]) @ np.swapaxes(orientation, -1, -2)
+    )
 
 
 def _full_step(model, scale, shape, orientation, n_iter=0, converged=True):
@@ -386,6 +426,7 @@ def _full_step(model, scale, shape, orientation, n_iter=0, converged=True):
 
 
 # --- closed forms -----------------------------------------------------------------------------
+
 
 def _eii(t, nk, d):
     variance = np.full(nk.shape[0], t.sum() / (nk.sum() * d))
@@ -424,8 +465,9 @@ def _eee(W, nk):
     k = nk.shape[0]
     values, vectors = _eigh_descending(W.sum(axis=0) / nk.sum())
     scale = _geomean(values)
-    return _full_step("EEE", np.full(k, scale), np.tile(values / scale, (k, 1)),
-                      np.tile(vectors, (k, 1, 1)))
+    return _full_step(
+        "EEE", np.full(k, scale), np.tile(values / scale, (k, 1)), np.tile(vectors, (k, 1, 1))
+    )
 
 
 def _eev(W, nk):
@@ -440,8 +482,7 @@ def _eev(W, nk):
 def _evv(W, nk):
     values, vectors = _eigh_descending(W)
     g = _geomean(values)
-    return _full_step("EVV", np.full(nk.shape[0], g.sum() / nk.sum()), values / g[:, None],
-                      vectors)
+    return _full_step("EVV", np.full(nk.shape[0], g.sum() / nk.sum()), values / g[:, None], vectors)
 
 
 def _vvv(W, nk):
@@ -450,11 +491,13 @@ def _vvv(W, nk):
     step = _full_step("VVV", g, values / g[:, None], vectors)
     # The covariances themselves, not their recomposition: VVV is exactly W_k / n_k.
     cov = W / nk[:, None, None]
-    return GPCMStep("VVV", (cov + np.swapaxes(cov, -1, -2)) / 2, step.scale, step.shape,
-                    step.orientation)
+    return GPCMStep(
+        "VVV", (cov + np.swapaxes(cov, -1, -2)) / 2, step.scale, step.shape, step.orientation
+    )
 
 
 # --- iterative steps --------------------------------------------------------------------------
+
 
 def _alternate_volume_shape(w, nk, shape, scale, tol, max_iter):
     """Common shape, variable volumes, for per-component diagonal statistics ``w`` (k, d).
@@ -470,8 +513,10 @@ def _alternate_volume_shape(w, nk, shape, scale, tol, max_iter):
         new_scale = (w / shape).sum(axis=1) / (d * nk)
         new_shape = (w / new_scale[:, None]).sum(axis=0)
         new_shape /= _geomean(new_shape)
-        err = max(np.max(np.abs(new_scale - scale) / (1 + new_scale)),
-                  np.max(np.abs(new_shape - shape) / (1 + new_shape)))
+        err = max(
+            np.max(np.abs(new_scale - scale) / (1 + new_scale)),
+            np.max(np.abs(new_shape - shape) / (1 + new_shape)),
+        )
         scale, shape = new_scale, new_shape
         if err <= tol:
             converged = True
@@ -485,8 +530,7 @@ def _vei(w, nk, previous, tol, max_iter):
         shape, scale = np.ones(d), np.ones(k)
     else:
         shape, scale = previous.shape[0], previous.scale
-    scale, shape, n_iter, converged = _alternate_volume_shape(
-        w, nk, shape, scale, tol, max_iter)
+    scale, shape, n_iter, converged = _alternate_volume_shape(w, nk, shape, scale, tol, max_iter)
     return _diagonal_step("VEI", scale, np.tile(shape, (k, 1)), n_iter, converged)
 
 
@@ -498,13 +542,14 @@ def _vev(W, nk, previous, tol, max_iter):
     if previous is None:
         total = values.sum(axis=0)
         g = _geomean(total)
-        shape, scale = total / g, g / (nk * nk.sum())   # mclust's start
+        shape, scale = total / g, g / (nk * nk.sum())  # mclust's start
     else:
         # Decreasing, to pair with the decreasing eigenvalues: the best pairing for any shape
         # (von Neumann), so the first step already cannot lower Q.
         shape, scale = np.sort(previous.shape[0])[::-1], previous.scale
     scale, shape, n_iter, converged = _alternate_volume_shape(
-        values, nk, shape, scale, tol, max_iter)
+        values, nk, shape, scale, tol, max_iter
+    )
     return _full_step("VEV", scale, np.tile(shape, (k, 1)), vectors, n_iter, converged)
 
 
@@ -518,7 +563,7 @@ def _vee(W, nk, previous, tol, max_iter):
         n_iter += 1
         C = np.tensordot(1 / scale, W, axes=1)
         C /= _geomean(np.linalg.eigvalsh(C))
-        C_inv = np.linalg.inv(C)   # d x d, once per inner iteration; never per row
+        C_inv = np.linalg.inv(C)  # d x d, once per inner iteration; never per row
         scale = np.einsum("kij,ji->k", W, C_inv) / (d * nk)
         target = nk.sum() * d + d * np.sum(nk * np.log(scale))
         err = abs(target - target_prev) / (1 + abs(target))
@@ -528,8 +573,9 @@ def _vee(W, nk, previous, tol, max_iter):
             break
     values, vectors = _eigh_descending((C + C.T) / 2)
     values /= _geomean(values)
-    return _full_step("VEE", scale, np.tile(values, (k, 1)), np.tile(vectors, (k, 1, 1)),
-                      n_iter, converged)
+    return _full_step(
+        "VEE", scale, np.tile(values, (k, 1)), np.tile(vectors, (k, 1, 1)), n_iter, converged
+    )
 
 
 class _Stacked:
@@ -565,7 +611,7 @@ def _common_orientation_mm(stacked, D, B):
     """
     k, d = stacked.k, stacked.d
     # MM 1: F = sum_k diag(B_k) D^T (W_k - omega_k I); D = R P^T for F = P S R^T.
-    G = (D.T @ stacked.shifted).reshape(d, k, d)          # G[i, k] = row i of D^T (W_k - omega_k)
+    G = (D.T @ stacked.shifted).reshape(d, k, d)  # G[i, k] = row i of D^T (W_k - omega_k)
     F = (B.T[:, None, :] @ G)[:, 0, :]
     P, _, Rt = np.linalg.svd(F)
     D = Rt.T @ P.T
@@ -622,8 +668,7 @@ def _vve(W, nk, previous, tol, max_iter, volume_weighted):
         shape = diagonals / scale[:, None]
         # mclust's objective, sum_k n_k lambda_k d, is what decides convergence with "mclust";
         # with volume weights the objective is the covariance part of -2 Q (up to constants).
-        target = (np.sum(nk * np.log(scale)) * d if volume_weighted
-                  else np.sum(nk * scale) * d)
+        target = np.sum(nk * np.log(scale)) * d if volume_weighted else np.sum(nk * scale) * d
         err = abs(target - target_prev) / (1 + abs(target))
         target_prev = target
         if err <= tol:
@@ -634,5 +679,12 @@ def _vve(W, nk, previous, tol, max_iter, volume_weighted):
 
 _ITERATIVE = {"VEI": _vei, "VEE": _vee, "EVE": _eve, "VEV": _vev}
 _SPHERICAL = {"EII": _eii, "VII": _vii}
-_CLOSED = {"EEI": _eei, "EVI": _evi, "VVI": _vvi, "EEE": _eee,
-           "EEV": _eev, "EVV": _evv, "VVV": _vvv}
+_CLOSED = {
+    "EEI": _eei,
+    "EVI": _evi,
+    "VVI": _vvi,
+    "EEE": _eee,
+    "EEV": _eev,
+    "EVV": _evv,
+    "VVV": _vvv,
+}

@@ -290,9 +290,20 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0):
             continue
 
         rise = _merge_costs(
-            nab, new_mean, new_scatter, factor, new_trace, new_term,
-            count[:m], mean[:m], scatter[:m], trace[:m], term[:m],
-            alpha, beta, det_from,
+            nab,
+            new_mean,
+            new_scatter,
+            factor,
+            new_trace,
+            new_term,
+            count[:m],
+            mean[:m],
+            scatter[:m],
+            trace[:m],
+            term[:m],
+            alpha,
+            beta,
+            det_from,
         )
         rise[a] = np.inf
         cost[a, :m] = rise
@@ -359,9 +370,8 @@ def _merge_costs(nc, mc, wc, factor, trc, termc, nj, mj, wj, trj, termj, alpha, 
         if factor is not None and np.any(single):
             # matrix determinant lemma: det(W + s d d') = det(W) (1 + s d' W^-1 d)
             y = _forward_substitution(factor, delta[single].T)
-            logdet[single] = (
-                2 * np.log(np.diag(factor)).sum()
-                + np.log1p(shrink[single] * np.einsum("ij,ij->j", y, y))
+            logdet[single] = 2 * np.log(np.diag(factor)).sum() + np.log1p(
+                shrink[single] * np.einsum("ij,ij->j", y, y)
             )
         else:
             single[:] = False

@@ -85,7 +85,10 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         self : GaussianMixtureImputer
         """
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan",
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
             ensure_min_samples=2,
         )
         estimator = GaussianMixtureSelector() if self.estimator is None else clone(self.estimator)
@@ -112,7 +115,11 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         """
         check_is_fitted(self)
         X = validate_data(
-            self, X, reset=False, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan",
+            self,
+            X,
+            reset=False,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan",
         )
         if not _missing.missing_cells(X):
             return X.copy()

@@ -6,10 +6,10 @@ from dataclasses import replace
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from ._models import get_model
-from ._params import GaussianMixtureParams
 from . import _kernels
 from ._hc import HCTree, hc_tree
+from ._models import get_model
+from ._params import GaussianMixtureParams
 
 
 def _one_hot(labels, n_components, dtype):
@@ -159,7 +159,14 @@ def initial_params(
         X, sample_weight, n_components, init_params, random_state, tree=tree
     )
     params, stats = _params_from_responsibilities(
-        X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior,
+        X,
+        sample_weight,
+        resp_fn,
+        n_components,
+        covariance_type,
+        reg_covar,
+        random_state,
+        prior,
         data_stats,
     )
     # scikit-learn scales initial weights by the total weight, not by their sum; 'hc' has no
@@ -168,19 +175,33 @@ def initial_params(
     scale = (stats.total_weight + 10 * np.finfo(np.float64).eps * n_components) / total
     if init_params == "hc":
         scale = 1.0
-    weights = params.weights * scale if weights_init is None else np.asarray(weights_init, np.float64)
+    weights = (
+        params.weights * scale if weights_init is None else np.asarray(weights_init, np.float64)
+    )
     means = params.means if means_init is None else np.asarray(means_init, np.float64)
     if given_prec is None:
         return GaussianMixtureParams(
-            covariance_type, weights, means, params.precisions_cholesky, params.covariances,
+            covariance_type,
+            weights,
+            means,
+            params.precisions_cholesky,
+            params.covariances,
             params.state,
         )
     return GaussianMixtureParams(covariance_type, weights, means, given_prec)
 
 
 def _params_from_responsibilities(
-    X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior,
-    data_stats=None, step_options=None,
+    X,
+    sample_weight,
+    resp_fn,
+    n_components,
+    covariance_type,
+    reg_covar,
+    random_state,
+    prior,
+    data_stats=None,
+    step_options=None,
 ):
     """One M-step from responsibilities given chunk by chunk; returns (params, stats).
 

@@ -192,9 +192,7 @@ class KernelPlan:
         # the features and coefficients are then numbers near 1 (the quadratic forms are
         # unchanged: means divided and factors multiplied by it)
         dtype = np.dtype(dtype)
-        scale, far_limit = kernel_scale(
-            kernel, means - shift, prec_chol, dtype, params.covariances
-        )
+        scale, far_limit = kernel_scale(kernel, means - shift, prec_chol, dtype, params.covariances)
         means_s, prec_chol_s = means - shift, prec_chol
         if scale != 1.0:
             means_s, prec_chol_s = means_s / scale, prec_chol * scale
@@ -213,8 +211,17 @@ class KernelPlan:
             )
             exact_const = base[far]
         return cls(
-            kernel, shift, shift.astype(dtype), coef, (base + quad_const).astype(dtype),
-            dtype, exact, exact_const, scale, far_limit, (means - shift, prec_chol, base),
+            kernel,
+            shift,
+            shift.astype(dtype),
+            coef,
+            (base + quad_const).astype(dtype),
+            dtype,
+            exact,
+            exact_const,
+            scale,
+            far_limit,
+            (means - shift, prec_chol, base),
         )
 
     def weighted_log_prob(self, X_chunk):
@@ -267,8 +274,10 @@ class KernelPlan:
         DT = (X_rows.astype(np.float64) - self.shift).T
         kernel = self.kernel
         out = np.array(
-            [c + kernel.exact_half_mahalanobis(DT, m, kernel.factor(prec_chol, j))
-             for j, (m, c) in enumerate(zip(means_s, base))]
+            [
+                c + kernel.exact_half_mahalanobis(DT, m, kernel.factor(prec_chol, j))
+                for j, (m, c) in enumerate(zip(means_s, base))
+            ]
         )
         with np.errstate(over="ignore"):  # beyond the dtype's range: -inf
             return out.astype(self.dtype)
@@ -385,9 +394,16 @@ def _statistics(plan, n_features, n_worst, parts):
     # ties go to the earlier block, as in SufficientStats.merge
     order = np.argsort(scores, kind="stable")[:n_worst]
     return SufficientStats(
-        plan.kernel.stats_kind, nk, means, scatter, plan.shift,
-        float(sum(p[1] for p in parts)), float(sum(p[2] for p in parts)),
-        n_worst, rows[order], scores[order],
+        plan.kernel.stats_kind,
+        nk,
+        means,
+        scatter,
+        plan.shift,
+        float(sum(p[1] for p in parts)),
+        float(sum(p[2] for p in parts)),
+        n_worst,
+        rows[order],
+        scores[order],
     )
 
 
@@ -452,9 +468,13 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
     shift = np.asarray(shift, dtype=np.float64)
     shift_cast = shift.astype(X.dtype)
     # scaled to the data's extent about the shift, as the kernels are (see KernelPlan)
-    scale = power_of_two_scale(
-        max(np.abs(X.max(axis=0) - shift).max(), np.abs(X.min(axis=0) - shift).max())
-    ) if n else 1.0
+    scale = (
+        power_of_two_scale(
+            max(np.abs(X.max(axis=0) - shift).max(), np.abs(X.min(axis=0) - shift).max())
+        )
+        if n
+        else 1.0
+    )
     inv_scale = X.dtype.type(1.0 / scale)
     moments = None
     for sl in gen_batches(n, rows):
@@ -468,7 +488,9 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
         moments = _sum_moments([m for m in (moments, kernel.chunk_moments(FT, XsT, respT)) if m])
     n_rows = n if sample_weight is None else np.count_nonzero(sample_weight > 0)
     return SufficientStats(
-        kernel.stats_kind, *_moments_stats(kernel, moments, d, scale), shift,
+        kernel.stats_kind,
+        *_moments_stats(kernel, moments, d, scale),
+        shift,
         n_rows=float(n_rows),
     )
 
@@ -500,7 +522,11 @@ def data_statistics(X, sample_weight, covariance_type):
             if kind == "trace":
                 scatter = scatter.sum()
         chunk = SufficientStats(
-            kind, np.array([nk]), mean[None], np.asarray(scatter)[None], shift,
+            kind,
+            np.array([nk]),
+            mean[None],
+            np.asarray(scatter)[None],
+            shift,
             n_rows=float(np.count_nonzero(w > 0)),
         )
         stats = chunk if stats is None else stats.merge(chunk)
@@ -537,9 +563,7 @@ def predict_proba(X, params):
 
 def predict(X, params):
     """The most probable component of each row."""
-    return _map_rows(
-        X, params, lambda lp: lp.argmax(axis=0), np.empty(X.shape[0], dtype=np.intp)
-    )
+    return _map_rows(X, params, lambda lp: lp.argmax(axis=0), np.empty(X.shape[0], dtype=np.intp))
 
 
 def log_prob_and_resp(X, params):

@@ -182,17 +182,23 @@ class MissingPlan:
         # the factorisations, in blocks of patterns on the chunk threads (many patterns
         # when many cells are missing: 35k at d=16 with 30% of 200k rows' cells)
         tasks = [
-            (gi, sl) for gi, g in enumerate(layout.groups)
+            (gi, sl)
+            for gi, g in enumerate(layout.groups)
             for sl in gen_batches(g.patterns.shape[0], _PATTERN_BLOCK)
         ]
-        blocks = _map_tasks(lambda gi, sl: self._factor(layout.groups[gi].patterns[sl]), tasks,
-                            parallel=layout.n_patterns >= 2 * _PATTERN_BLOCK)
+        blocks = _map_tasks(
+            lambda gi, sl: self._factor(layout.groups[gi].patterns[sl]),
+            tasks,
+            parallel=layout.n_patterns >= 2 * _PATTERN_BLOCK,
+        )
         self.groups = []
         for gi in range(len(layout.groups)):
             mine = [b for (g, _), b in zip(tasks, blocks) if g == gi]
-            self.groups.append(_GroupPlan(
-                np.concatenate([b[0] for b in mine]), np.concatenate([b[1] for b in mine])
-            ))
+            self.groups.append(
+                _GroupPlan(
+                    np.concatenate([b[0] for b in mine]), np.concatenate([b[1] for b in mine])
+                )
+            )
 
     def _factor(self, pat):
         """``(P_mm^-1, log det P_mm)`` of every component for the patterns ``pat`` (P, s):
@@ -326,9 +332,16 @@ def accumulate_incomplete(X, sample_weight, params, layout, n_worst=0):
     ll = np.concatenate([r[6] for r in results]) if results else np.empty(0)
     order = np.argsort(ll, kind="stable")[:n_worst]
     return _statistics_value(
-        params, nk, means, scatter, plan.shift, loglik=float(loglik),
-        n_rows=float(sum(r[8] for r in results)), n_worst=n_worst,
-        worst_rows=_completed(X[rows[order]], params), worst_scores=ll[order].astype(np.float64),
+        params,
+        nk,
+        means,
+        scatter,
+        plan.shift,
+        loglik=float(loglik),
+        n_rows=float(sum(r[8] for r in results)),
+        n_worst=n_worst,
+        worst_rows=_completed(X[rows[order]], params),
+        worst_scores=ll[order].astype(np.float64),
     )
 
 

@@ -24,8 +24,8 @@ step, carried in the parameters (``GaussianMixtureParams.state``), and run at mo
 expected complete-data log-likelihood, so the log-likelihood never decreases.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import numpy as np
 
@@ -91,8 +91,8 @@ class CovarianceModel:
     kernel: str
     stats_kind: str
     estimate: Callable
-    map_estimate: Optional[Callable] = None
-    alias: Optional[str] = None
+    map_estimate: Callable | None = None
+    alias: str | None = None
 
     def __post_init__(self):
         if len(self.name) != 3 or any(c not in _LETTERS for c in self.name):
@@ -282,8 +282,15 @@ def _warm_start(previous, name, keep, d):
 def _select(step, keep):
     """A GPCMStep restricted to the components ``keep`` (a boolean mask)."""
     pick = (lambda a: a) if keep.all() else (lambda a: None if a is None else a[keep])
-    return _gpcm.GPCMStep(step.model, pick(step.covariances), pick(step.scale),
-                          pick(step.shape), pick(step.orientation), step.n_iter, step.converged)
+    return _gpcm.GPCMStep(
+        step.model,
+        pick(step.covariances),
+        pick(step.scale),
+        pick(step.shape),
+        pick(step.orientation),
+        step.n_iter,
+        step.converged,
+    )
 
 
 def _fill(step, keep, equal):
@@ -302,8 +309,15 @@ def _fill(step, keep, equal):
     cov = spread(step.covariances)
     if not equal:
         cov[~keep] = np.nan
-    return _gpcm.GPCMStep(step.model, cov, spread(step.scale), spread(step.shape),
-                          spread(step.orientation), step.n_iter, step.converged)
+    return _gpcm.GPCMStep(
+        step.model,
+        cov,
+        spread(step.scale),
+        spread(step.shape),
+        spread(step.orientation),
+        step.n_iter,
+        step.converged,
+    )
 
 
 def _gpcm_estimate(name):
@@ -317,9 +331,15 @@ def _gpcm_estimate(name):
             return _nan_step(name, stats)
         try:
             step = _gpcm.m_step(
-                name, stats.nk[keep], stats.scatter[keep], n_features=stats.n_features,
-                previous=_warm_start(previous, name, keep, stats.n_features) if warm_start else None,
-                reg_covar=reg_covar, **options,
+                name,
+                stats.nk[keep],
+                stats.scatter[keep],
+                n_features=stats.n_features,
+                previous=_warm_start(previous, name, keep, stats.n_features)
+                if warm_start
+                else None,
+                reg_covar=reg_covar,
+                **options,
             )
         except np.linalg.LinAlgError:
             return _nan_step(name, stats)
@@ -334,8 +354,9 @@ def _nan_step(name, stats):
     k, d = stats.means.shape
     shape = {"spherical": (k,), "diagonal": (k, d), "full": (k, d, d)}[_gpcm.FORM[name]]
     orientation = np.tile(np.eye(d), (k, 1, 1)) if len(shape) == 3 else None
-    return _gpcm.GPCMStep(name, np.full(shape, np.nan), np.ones(k), np.ones((k, d)),
-                          orientation, 0, False)
+    return _gpcm.GPCMStep(
+        name, np.full(shape, np.nan), np.ones(k), np.ones((k, d)), orientation, 0, False
+    )
 
 
 def _gpcm_map_estimate(name):
@@ -347,7 +368,9 @@ def _gpcm_map_estimate(name):
         if _gpcm.STATISTIC[name] != "full":
             scale = float(np.trace(scale)) / stats.n_features
         conjugate = _gpcm.ConjugatePrior(
-            shrinkage=s * prior.kappa, mean=prior.mean - stats.shift, dof=s * prior.dof,
+            shrinkage=s * prior.kappa,
+            mean=prior.mean - stats.shift,
+            dof=s * prior.dof,
             scale=s * scale,
         )
         equal = get_model(name).equal_covariances
@@ -358,7 +381,11 @@ def _gpcm_map_estimate(name):
             # map_m_step wants diagonals (for d); a spherical step reads only their sum
             scatter = np.repeat(scatter[:, None] / stats.n_features, stats.n_features, axis=1)
         _, step = _gpcm.map_m_step(
-            name, stats.nk[keep], stats.means[keep], scatter[keep], conjugate,
+            name,
+            stats.nk[keep],
+            stats.means[keep],
+            scatter[keep],
+            conjugate,
             reg_covar=reg_covar,
         )
         return _fill(step, keep, equal)
@@ -370,8 +397,9 @@ def _gpcm_map_estimate(name):
 def _gpcm_row(name):
     kernel = {"spherical": "spherical", "diagonal": "diag", "full": "full"}[_gpcm.FORM[name]]
     map_estimate = _gpcm_map_estimate(name) if name in _gpcm.PRIOR_MODELS else None
-    return CovarianceModel(name, kernel, KERNELS[kernel].stats_kind, _gpcm_estimate(name),
-                           map_estimate)
+    return CovarianceModel(
+        name, kernel, KERNELS[kernel].stats_kind, _gpcm_estimate(name), map_estimate
+    )
 
 
 # ---------------------------------------------------------------- the table

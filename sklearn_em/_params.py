@@ -61,9 +61,7 @@ class GaussianMixtureParams:
         return self.kernel.covariances_from_precisions_cholesky(self.precisions_cholesky)
 
     def precisions(self):
-        return self.kernel.precisions_from_precisions_cholesky(
-            self.precisions_cholesky
-        )
+        return self.kernel.precisions_from_precisions_cholesky(self.precisions_cholesky)
 
     def n_parameters(self):
         """Number of free parameters: covariances, means and k - 1 weights."""

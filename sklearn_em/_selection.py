@@ -15,6 +15,7 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+
 # scikit-learn's wrappers of joblib carry its configuration (working_memory, ...) to workers
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
@@ -307,7 +308,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         self._grid()  # parameter errors before data errors
         # NaN is a missing cell, fitted by every GaussianMixtureEM of the grid
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
+            self,
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2,
             ensure_all_finite="allow-nan",
         )
         grid = self._grid(X.shape)
@@ -333,9 +337,13 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         columns = _missing.mean_filled(columns, sample_weight)
         starts = self._starts(columns, sample_weight, sorted({k for _, k in grid}), seed)
         settings = dict(
-            init_params=self.init_params, n_init=self.n_init, tol=self.tol,
-            reg_covar=self.reg_covar, max_iter=self.max_iter,
-            prior_strength=self.prior_strength, seed=seed,
+            init_params=self.init_params,
+            n_init=self.n_init,
+            tol=self.tol,
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            prior_strength=self.prior_strength,
+            seed=seed,
         )
 
         progress = _Progress(len(grid)) if self.verbose else None
@@ -345,8 +353,15 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             n_jobs = _worth_processes(self.n_jobs, X.shape, grid)
             outputs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                 delayed(_fit_cell)(
-                    i, t, k, X, scaled[units.kind(t)], sample_weight, units,
-                    starts.get(k, []), settings,
+                    i,
+                    t,
+                    k,
+                    X,
+                    scaled[units.kind(t)],
+                    sample_weight,
+                    units,
+                    starts.get(k, []),
+                    settings,
                 )
                 for i, (t, k) in enumerate(grid)
             )
@@ -573,7 +588,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         return self.best_estimator_.sample(n_samples)
 
     # ------------------------------------------------------------------ reporting
-    def format_results(self, layout: str = 'wide') -> str:
+    def format_results(self, layout: str = "wide") -> str:
         """The table of ``results_`` as text.
 
         Parameters
@@ -595,7 +610,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             return _format_long(self.results_, self.best_index_)
         raise ValueError(f"layout must be 'wide' or 'long', got {layout!r}.")
 
-    def print_results(self, layout: str = 'wide', file: TextIO | None = None) -> None:
+    def print_results(self, layout: str = "wide", file: TextIO | None = None) -> None:
         """Print the table of ``results_`` (:meth:`format_results`).
 
         Parameters
@@ -771,10 +786,17 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
             else:
                 initial = [
                     initial_params(
-                        init_X, fit_w, n_components=k, covariance_type=t,
-                        init_params=settings["init_params"], reg_covar=reg_covar,
-                        weights_init=None, means_init=None, precisions_init=None,
-                        random_state=random_state, prior=prior,
+                        init_X,
+                        fit_w,
+                        n_components=k,
+                        covariance_type=t,
+                        init_params=settings["init_params"],
+                        reg_covar=reg_covar,
+                        weights_init=None,
+                        means_init=None,
+                        precisions_init=None,
+                        random_state=random_state,
+                        prior=prior,
                     )
                     for _ in range(settings["n_init"])
                 ]
@@ -786,13 +808,19 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
                     f"The best start for covariance_type={t!r}, n_components={k} did not "
                     f"converge in max_iter={max_iter} iterations.",
                     ConvergenceWarning,
+                    stacklevel=2,
                 )
             kind = units.kind(t)
             factor = units.factor(kind)
             est = GaussianMixtureEM(
-                n_components=k, covariance_type=t, tol=tol, reg_covar=reg_covar,
-                max_iter=max_iter, n_init=settings["n_init"],
-                prior_strength=settings["prior_strength"], random_state=settings["seed"],
+                n_components=k,
+                covariance_type=t,
+                tol=tol,
+                reg_covar=reg_covar,
+                max_iter=max_iter,
+                n_init=settings["n_init"],
+                prior_strength=settings["prior_strength"],
+                random_state=settings["seed"],
             )
             est._store(_unscale(best.params, factor), X.dtype)
             log_jacobian = float(np.sum(np.log(factor)))
@@ -851,8 +879,16 @@ def _best_start(initial, X, sample_weight, tol, max_iter, reg_covar, prior, inco
     best = None
     for params in initial:
         result = run_em(
-            X, sample_weight, params, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
-            prior=prior, relative_tol=True, accelerate=True, incomplete=incomplete,
+            X,
+            sample_weight,
+            params,
+            tol=tol,
+            max_iter=max_iter,
+            reg_covar=reg_covar,
+            prior=prior,
+            relative_tol=True,
+            accelerate=True,
+            incomplete=incomplete,
         )
         if best is None or result.lower_bound > best.lower_bound:
             best = result
@@ -869,8 +905,10 @@ def _distinct(partitions, n_components):
             if not np.array_equal(labels < 0, other < 0):
                 continue
             pairs = np.bincount(codes * (n_components + 1) + other + 1)
-            if np.count_nonzero(pairs) == np.count_nonzero(np.bincount(codes)) == np.count_nonzero(
-                np.bincount(other + 1)
+            if (
+                np.count_nonzero(pairs)
+                == np.count_nonzero(np.bincount(codes))
+                == np.count_nonzero(np.bincount(other + 1))
             ):
                 break
         else:
@@ -948,8 +986,11 @@ def _results_table(grid, cells, criterion):
     values = results[criterion]
     finite = np.isfinite(values)
     keys = (
-        np.arange(n), results["n_parameters"], np.where(finite, values, 0),
-        results["degenerate"], ~finite,
+        np.arange(n),
+        results["n_parameters"],
+        np.where(finite, values, 0),
+        results["degenerate"],
+        ~finite,
     )
     order = np.lexsort(keys)
     rank = np.empty(n, dtype=int)
@@ -1022,7 +1063,9 @@ def _format_wide(results, criterion, best_index):
         lines.append(f"{k:>3}  " + "  ".join(f"{s:>{width}}" for s in row).rstrip())
     degenerate = {}
     for i in np.flatnonzero(results["degenerate"]):
-        degenerate.setdefault(results["covariance_type"][i], []).append(str(results["n_components"][i]))
+        degenerate.setdefault(results["covariance_type"][i], []).append(
+            str(results["n_components"][i])
+        )
     if degenerate:
         lines.append(
             "degenerate (a component collapsed; left out of the choice, as mclust's NA): "
@@ -1043,8 +1086,11 @@ def _format_long(results, best_index):
     rows = []
     for i in range(len(results["bic"])):
         note = results["error"][i] or (
-            f"degenerate: {results['note'][i]}" if results["degenerate"][i]
-            else "" if results["converged"][i] else "not converged"
+            f"degenerate: {results['note'][i]}"
+            if results["degenerate"][i]
+            else ""
+            if results["converged"][i]
+            else "not converged"
         )
         rows.append(
             [

@@ -114,7 +114,9 @@ class SufficientStats:
 
     def __post_init__(self):
         if self.kind not in OUTER:
-            raise ValueError(f"Unknown statistics kind {self.kind!r}; expected one of {STATS_KINDS}.")
+            raise ValueError(
+                f"Unknown statistics kind {self.kind!r}; expected one of {STATS_KINDS}."
+            )
         if self.worst_rows is None:
             rows, scores = _empty_rows(self.means.shape[1])
             object.__setattr__(self, "worst_rows", rows)
@@ -173,16 +175,28 @@ class SufficientStats:
         keep = np.argsort(scores, kind="stable")[:n_worst]
         data = None if self.data is None or other.data is None else self.data.merge(other.data)
         return SufficientStats(
-            self.kind, n, means, scatter, self.shift, self.loglik + other.loglik,
-            self.n_rows + other.n_rows, n_worst, rows[keep], scores[keep], data,
+            self.kind,
+            n,
+            means,
+            scatter,
+            self.shift,
+            self.loglik + other.loglik,
+            self.n_rows + other.n_rows,
+            n_worst,
+            rows[keep],
+            scores[keep],
+            data,
         )
 
     def scaled(self, factor):
         """The statistics of the same rows with every weight multiplied by ``factor`` >= 0."""
         factor = float(factor)
         return replace(
-            self, nk=self.nk * factor, scatter=self.scatter * factor,
-            loglik=self.loglik * factor, n_rows=self.n_rows * factor,
+            self,
+            nk=self.nk * factor,
+            scatter=self.scatter * factor,
+            loglik=self.loglik * factor,
+            n_rows=self.n_rows * factor,
             data=None if self.data is None else self.data.scaled(factor),
         )
 
@@ -210,7 +224,9 @@ class SufficientStats:
     def with_worst_rows(self, rows, scores=None):
         """The same statistics carrying ``rows`` (worst first) as re-seeding candidates."""
         rows = np.asarray(rows, dtype=np.float64).reshape(-1, self.n_features)
-        scores = np.full(rows.shape[0], -np.inf) if scores is None else np.asarray(scores, np.float64)
+        scores = (
+            np.full(rows.shape[0], -np.inf) if scores is None else np.asarray(scores, np.float64)
+        )
         return replace(self, n_worst=rows.shape[0], worst_rows=rows, worst_scores=scores)
 
     def pooled_scatter(self):

@@ -44,7 +44,9 @@ def brute_force_em_step(X, covariance_type, weights, means, covariances, reg_cov
     resp = np.exp(log_prob - ll[:, None])
     nk = resp.sum(axis=0) + 10 * np.finfo(np.float64).eps
     new_means = resp.T @ X / nk[:, None]
-    scatter = np.array([(resp[:, j, None] * (X - new_means[j])).T @ (X - new_means[j]) for j in range(k)])
+    scatter = np.array(
+        [(resp[:, j, None] * (X - new_means[j])).T @ (X - new_means[j]) for j in range(k)]
+    )
     new_cov = {
         "full": lambda: scatter / nk[:, None, None] + reg_covar * np.eye(d),
         "tied": lambda: scatter.sum(axis=0) / nk.sum() + reg_covar * np.eye(d),

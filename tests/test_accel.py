@@ -23,8 +23,15 @@ def _blobs(seed, n=300, d=2, k=3, spread=2.5):
 
 def _start(X, k, covariance_type, seed=0):
     return initial_params(
-        X, None, n_components=k, covariance_type=covariance_type, init_params="kmeans",
-        reg_covar=1e-6, weights_init=None, means_init=None, precisions_init=None,
+        X,
+        None,
+        n_components=k,
+        covariance_type=covariance_type,
+        init_params="kmeans",
+        reg_covar=1e-6,
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
         random_state=np.random.RandomState(seed),
     )
 

@@ -15,8 +15,6 @@ from threadpoolctl import threadpool_limits
 from sklearn_em import GaussianMixtureSelector
 from sklearn_em._cli import main
 
-
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -79,7 +77,9 @@ def test_default_run_matches_the_selector(default_json):
             assert row[name] == sel.results_[name][i]
     best = default_json["best"]
     assert (best["covariance_type"], best["n_components"]) == (
-        sel.best_params_["covariance_type"], sel.best_params_["n_components"])
+        sel.best_params_["covariance_type"],
+        sel.best_params_["n_components"],
+    )
     assert best["criterion"] == "bic"
     assert best["criterion_value"] == min(r["bic"] for r in table) == sel.best_criterion_
     np.testing.assert_array_equal(best["means"], sel.best_estimator_.means_)
@@ -102,11 +102,16 @@ def test_default_run_gives_mclusts_answer(default_json):
 def test_text_report_of_the_default_run(capsys):
     code, out, err = run(["--quiet", "--components", "1-3", "--covariance", "full,tied"], capsys)
     assert code == 0 and err == ""
-    sel = GaussianMixtureSelector(n_components=[1, 2, 3], covariance_type=["full", "tied"], random_state=0).fit(faithful())
+    sel = GaussianMixtureSelector(
+        n_components=[1, 2, 3], covariance_type=["full", "tied"], random_state=0
+    ).fit(faithful())
     est = sel.best_estimator_
     assert "272 rows x 2 numeric columns: eruptions, waiting" in out
     assert "Next: sklearn-em fit data.csv" in out  # the newcomer's pointer onwards
-    assert f"Chosen model: {est.n_components} components, covariance_type='{est.covariance_type}'" in out
+    assert (
+        f"Chosen model: {est.n_components} components, covariance_type='{est.covariance_type}'"
+        in out
+    )
     assert f"BIC {sel.best_criterion_:.2f}" in out
     assert sel.format_results() in out
     sizes = np.bincount(est.predict(faithful()))
@@ -128,13 +133,27 @@ def test_plain_command_means_fit_on_the_sample_data(monkeypatch):
 # ----------------------------------------------------------------------------- reading files
 def test_csv_with_text_column_is_fitted_on_numbers(tmp_path, capsys):
     path, X = blob_csv(tmp_path, extra=("species", lambda i: f"s{i % 3}"))
-    code, out, err = run([
-        "fit", path, "--json", "--quiet", "--components", "1-3", "--covariance", "full,diag", "--seed", "4"
-    ], capsys)
+    code, out, err = run(
+        [
+            "fit",
+            path,
+            "--json",
+            "--quiet",
+            "--components",
+            "1-3",
+            "--covariance",
+            "full,diag",
+            "--seed",
+            "4",
+        ],
+        capsys,
+    )
     assert code == 0 and err == ""
     doc = json.loads(out)
     assert doc["data"]["columns"] == ["a", "b"] and doc["data"]["dropped_columns"] == ["species"]
-    sel = GaussianMixtureSelector(n_components=[1, 2, 3], covariance_type=["full", "diag"], random_state=4).fit(X)
+    sel = GaussianMixtureSelector(
+        n_components=[1, 2, 3], covariance_type=["full", "diag"], random_state=4
+    ).fit(X)
     assert [r["bic"] for r in doc["table"]] == sel.results_["bic"].tolist()
     assert doc["best"]["n_components"] == 2
     code, out, _ = run(["fit", path, "--quiet", "--components", "1-2"], capsys)
@@ -145,7 +164,9 @@ def test_csv_with_text_column_is_fitted_on_numbers(tmp_path, capsys):
 @pytest.mark.parametrize("name, sep", [("data.tsv", "\t"), ("data.txt", "\t"), ("data.csv", ";")])
 def test_tsv_and_other_delimiters(tmp_path, capsys, name, sep):
     path, X = blob_csv(tmp_path, name=name, sep=sep)
-    code, out, _ = run(["fit", path, "--json", "--quiet", "--components", "2", "--covariance", "diag"], capsys)
+    code, out, _ = run(
+        ["fit", path, "--json", "--quiet", "--components", "2", "--covariance", "diag"], capsys
+    )
     assert code == 0
     best = json.loads(out)["best"]
     est = GaussianMixtureSelector(2, covariance_type="diag", random_state=0).fit(X)
@@ -154,7 +175,9 @@ def test_tsv_and_other_delimiters(tmp_path, capsys, name, sep):
 
 def test_file_without_header_keeps_its_first_row(tmp_path, capsys):
     path, X = blob_csv(tmp_path, header=False)
-    code, out, _ = run(["fit", path, "--json", "--quiet", "--components", "1-2", "--covariance", "full"], capsys)
+    code, out, _ = run(
+        ["fit", path, "--json", "--quiet", "--components", "1-2", "--covariance", "full"], capsys
+    )
     doc = json.loads(out)
     assert code == 0 and doc["data"]["n_rows"] == len(X) and doc["data"]["columns"] == ["x1", "x2"]
 
@@ -163,20 +186,38 @@ def test_standard_input(tmp_path, capsys, monkeypatch):
     path, X = blob_csv(tmp_path)
     with open(path, encoding="utf-8") as f:
         monkeypatch.setattr(sys, "stdin", io.StringIO(f.read()))
-    code, out, _ = run(["fit", "-", "--json", "--quiet", "--components", "2", "--covariance", "tied"], capsys)
+    code, out, _ = run(
+        ["fit", "-", "--json", "--quiet", "--components", "2", "--covariance", "tied"], capsys
+    )
     assert code == 0
-    assert json.loads(out)["best"]["bic"] == GaussianMixtureSelector(2, covariance_type="tied", random_state=0).fit(X).bic(X)
+    assert json.loads(out)["best"]["bic"] == GaussianMixtureSelector(
+        2, covariance_type="tied", random_state=0
+    ).fit(X).bic(X)
 
 
 def test_labels_file(tmp_path, capsys):
     path, X = blob_csv(tmp_path)
     out_path = tmp_path / "labels.csv"
-    code, out, _ = run(["fit", path, "--quiet", "--components", "1-3", "--covariance", "full",
-                        "--out", str(out_path)], capsys)
+    code, out, _ = run(
+        [
+            "fit",
+            path,
+            "--quiet",
+            "--components",
+            "1-3",
+            "--covariance",
+            "full",
+            "--out",
+            str(out_path),
+        ],
+        capsys,
+    )
     assert code == 0 and f"written to {out_path}" in out
     with open(out_path, newline="") as f:
         rows = list(csv.reader(f))
-    sel = GaussianMixtureSelector(n_components=[1, 2, 3], covariance_type="full", random_state=0).fit(X)
+    sel = GaussianMixtureSelector(
+        n_components=[1, 2, 3], covariance_type="full", random_state=0
+    ).fit(X)
     k = sel.best_estimator_.n_components
     assert rows[0] == ["label", "uncertainty"] + [f"prob_{j}" for j in range(k)]
     labels = np.array([int(r[0]) for r in rows[1:]])
@@ -192,18 +233,48 @@ def test_labels_file(tmp_path, capsys):
 @pytest.mark.parametrize("criterion", ["aic", "icl"])
 def test_criterion_option(tmp_path, capsys, criterion):
     path, X = blob_csv(tmp_path)
-    code, out, _ = run(["fit", path, "--json", "--quiet", "--components", "1-3",
-                        "--covariance", "spherical,full", "--criterion", criterion], capsys)
+    code, out, _ = run(
+        [
+            "fit",
+            path,
+            "--json",
+            "--quiet",
+            "--components",
+            "1-3",
+            "--covariance",
+            "spherical,full",
+            "--criterion",
+            criterion,
+        ],
+        capsys,
+    )
     doc = json.loads(out)
     assert doc["criterion"] == criterion == doc["best"]["criterion"]
-    assert doc["best"]["criterion_value"] == min(r[criterion] for r in doc["table"] if not r["degenerate"])
+    assert doc["best"]["criterion_value"] == min(
+        r[criterion] for r in doc["table"] if not r["degenerate"]
+    )
 
 
 def test_prior_strength_is_passed_through(tmp_path, capsys):
     path, X = blob_csv(tmp_path)
-    code, out, _ = run(["fit", path, "--json", "--quiet", "--components", "2", "--covariance", "full",
-                        "--prior-strength", "1"], capsys)
-    est = GaussianMixtureSelector(2, covariance_type="full", random_state=0, prior_strength=1.0).fit(X)
+    code, out, _ = run(
+        [
+            "fit",
+            path,
+            "--json",
+            "--quiet",
+            "--components",
+            "2",
+            "--covariance",
+            "full",
+            "--prior-strength",
+            "1",
+        ],
+        capsys,
+    )
+    est = GaussianMixtureSelector(
+        2, covariance_type="full", random_state=0, prior_strength=1.0
+    ).fit(X)
     assert code == 0 and json.loads(out)["best"]["bic"] == est.bic(X)
     code, _, err = run(["fit", path, "--prior-strength", "-1"], capsys)
     assert code == 2 and err.count("\n") == 1 and "--prior-strength" in err
@@ -214,9 +285,13 @@ def test_notes_on_an_unreliable_choice(tmp_path, capsys):
     # more parameters than rows -- both are said, in the text and in the JSON
     text = "x,y\n1,2\n2,3.5\n3,1\n8,9\n9,8\n8.5,9.1\n"
     path = write(tmp_path, "small.csv", text)
-    code, out, _ = run(["fit", path, "--quiet", "--components", "1-2", "--covariance", "full"], capsys)
+    code, out, _ = run(
+        ["fit", path, "--quiet", "--components", "1-2", "--covariance", "full"], capsys
+    )
     assert code == 0
-    doc_code, doc, _ = run(["fit", path, "--quiet", "--json", "--components", "1-2", "--covariance", "full"], capsys)
+    doc_code, doc, _ = run(
+        ["fit", path, "--quiet", "--json", "--components", "1-2", "--covariance", "full"], capsys
+    )
     best = json.loads(doc)["best"]
     notes = json.loads(doc)["notes"]
     assert best["n_components"] == 2 and best["n_parameters"] >= 6
@@ -225,7 +300,9 @@ def test_notes_on_an_unreliable_choice(tmp_path, capsys):
     for note in notes:
         assert f"note: {note}" in out
     # a comfortable choice has no such notes
-    _, doc, _ = run(["fit", "--quiet", "--json", "--components", "1-3", "--covariance", "full"], capsys)
+    _, doc, _ = run(
+        ["fit", "--quiet", "--json", "--components", "1-3", "--covariance", "full"], capsys
+    )
     assert json.loads(doc)["notes"] == []
 
 
@@ -239,13 +316,17 @@ BAD_FILES = {
     # missing cells are fitted (test_missing_cells_are_fitted_reported_and_imputed); only a
     # row with nothing observed cannot be (the reader leaves out an empty column)
     "row without values": (
-        "a,b\n1,2\n,NA\n5,6\n", "line 3 has no value in any numeric column; remove it"
+        "a,b\n1,2\n,NA\n5,6\n",
+        "line 3 has no value in any numeric column; remove it",
     ),
     "rows without values": ("a,b\n1,2\n,NA\n5,6\n?,\n", "(2 such rows in all)"),
     "ragged": ("a,b\n1,2\n3,4,5\n", "line 3 has 3 fields"),
     "infinite": ("a,b\n1,2\n3,inf\n5,6\n", "infinite value at line 3"),
     "one row": ("a,b\n1,2\n", "at least 2 data rows"),
-    "too few rows": ("a,b\n1,2\n3,4\n5,7\n", "3 data rows are fewer than the 9 components asked for; try --components 1-3"),
+    "too few rows": (
+        "a,b\n1,2\n3,4\n5,7\n",
+        "3 data rows are fewer than the 9 components asked for; try --components 1-3",
+    ),
 }
 
 
@@ -272,7 +353,10 @@ def test_binary_file(tmp_path, capsys):
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
     code, _, err = run(["fit", str(path)], capsys)
     assert code == 2 and err.count("\n") == 1
-    assert err == f"sklearn-em: error: {path}: not a text file (it holds NUL bytes; expected CSV or TSV)\n"
+    assert (
+        err
+        == f"sklearn-em: error: {path}: not a text file (it holds NUL bytes; expected CSV or TSV)\n"
+    )
 
 
 def test_unwritable_output(tmp_path, capsys):
@@ -283,8 +367,14 @@ def test_unwritable_output(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "args",
-    [["--components", "0-3"], ["--components", "a"], ["--components", "5-2"],
-     ["--covariance", "full,round"], ["--criterion", "mdl"], ["--n-init", "0"]],
+    [
+        ["--components", "0-3"],
+        ["--components", "a"],
+        ["--components", "5-2"],
+        ["--covariance", "full,round"],
+        ["--criterion", "mdl"],
+        ["--n-init", "0"],
+    ],
 )
 def test_bad_options_exit_2(capsys, args):
     code, out, err = run(["fit", *args], capsys)
@@ -334,22 +424,38 @@ def test_progress_only_on_a_terminal_and_not_when_quiet(tmp_path, capsys, monkey
 # ----------------------------------------------------------------------------- as a program
 def test_python_dash_m(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "sklearn_em", "fit", "--quiet", "--components", "1-2",
-         "--covariance", "full", "--json"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "sklearn_em",
+            "fit",
+            "--quiet",
+            "--components",
+            "1-2",
+            "--covariance",
+            "full",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["best"]["n_components"] == 2
     proc = subprocess.run(
         [sys.executable, "-m", "sklearn_em", "fit", str(tmp_path / "missing.csv")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "no such file" in proc.stderr
 
 
 def test_console_script_is_declared():
-    (script,) = [e for e in metadata.entry_points(group="console_scripts") if e.name == "sklearn-em"]
+    (script,) = [
+        e for e in metadata.entry_points(group="console_scripts") if e.name == "sklearn-em"
+    ]
     assert script.load() is main
 
 
@@ -365,8 +471,10 @@ def id_csv(tmp_path, n=30, name="patients.csv"):
 
 
 def fit_json(capsys, path, *extra):
-    code, out, err = run(["fit", path, "--json", "--quiet", "--components", "1-2",
-                          "--covariance", "full", *extra], capsys)
+    code, out, err = run(
+        ["fit", path, "--json", "--quiet", "--components", "1-2", "--covariance", "full", *extra],
+        capsys,
+    )
     assert code == 0, err
     return json.loads(out)
 
@@ -454,10 +562,17 @@ def test_only_an_id_like_column_is_an_error_with_the_remedy(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "values, expected",
-    [(range(1, 11), True), (range(1001, 1021), True), (range(0, 100, 5), True),
-     ([1, 2, 4, 5, 6, 7, 8, 9, 10, 11], False), (range(10, 0, -1), False),
-     (np.arange(10) + 0.5, False), ([1] * 10, False), (range(1, 10), False),
-     (list(range(1, 10)) + [np.nan], False)],
+    [
+        (range(1, 11), True),
+        (range(1001, 1021), True),
+        (range(0, 100, 5), True),
+        ([1, 2, 4, 5, 6, 7, 8, 9, 10, 11], False),
+        (range(10, 0, -1), False),
+        (np.arange(10) + 0.5, False),
+        ([1] * 10, False),
+        (range(1, 10), False),
+        (list(range(1, 10)) + [np.nan], False),
+    ],
 )
 def test_what_looks_like_a_row_id(values, expected):
     from sklearn_em._table import looks_like_row_id
@@ -565,8 +680,10 @@ def test_a_long_grid_says_so_at_the_start(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "LONG_GRID", 1000)
     code, _, err = run(["fit", path, "--components", "1-3", "--covariance", "full"], capsys)
     assert code == 0
-    assert err.startswith("sklearn-em: fitting 3 mixture models (components 1-3 x 1 covariance "
-                          "type) to 60 rows x 2 columns; this may take a while")
+    assert err.startswith(
+        "sklearn-em: fitting 3 mixture models (components 1-3 x 1 covariance "
+        "type) to 60 rows x 2 columns; this may take a while"
+    )
     argv = ["fit", path, "--components", "1-3", "--covariance", "full", "--quiet"]
     code, _, err = run(argv, capsys)
     assert code == 0 and err == ""
@@ -641,17 +758,25 @@ def test_covariance_option_names_groups_and_models(tmp_path, capsys):
     assert _covariances("sklearn") == "sklearn"
     assert _covariances("eev, Full,VVE,eev") == ["EEV", "full", "VVE"]
     path, X = blob_csv(tmp_path)
-    code, out, err = run(["fit", path, "--json", "--quiet", "--components", "1-2",
-                          "--covariance", "sklearn"], capsys)
+    code, out, err = run(
+        ["fit", path, "--json", "--quiet", "--components", "1-2", "--covariance", "sklearn"], capsys
+    )
     assert code == 0
     assert [r["covariance_type"] for r in json.loads(out)["table"]][::2] == [
-        "full", "tied", "diag", "spherical"]
-    code, out, err = run(["fit", path, "--quiet", "--components", "2",
-                          "--covariance", "EEV,vvi"], capsys)
+        "full",
+        "tied",
+        "diag",
+        "spherical",
+    ]
+    code, out, err = run(
+        ["fit", path, "--quiet", "--components", "2", "--covariance", "EEV,vvi"], capsys
+    )
     assert code == 0 and "x covariance EEV, VVI" in out
     code, out, err = run(["fit", "--covariance", "full,EEX"], capsys)
     assert code == 2
-    assert "unknown covariance type(s) 'EEX'; choose all (mclust's 14 models)" in " ".join(err.split())
+    assert "unknown covariance type(s) 'EEX'; choose all (mclust's 14 models)" in " ".join(
+        err.split()
+    )
 
 
 # ----------------------------------------------------------------------------- missing values

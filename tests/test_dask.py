@@ -32,13 +32,16 @@ WORKER_MEMORY = 400 * 2**20
 def client():
     """Two worker processes of one thread each, with memory limits, for the whole module."""
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        memory_limit=WORKER_MEMORY,
-        dashboard_address=None,
-    ) as cluster, distributed.Client(cluster) as c:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=WORKER_MEMORY,
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as c,
+    ):
         yield c
 
 
@@ -132,8 +135,11 @@ def fitted():
 def test_inference_is_lazy_row_aligned_and_equals_in_memory(client, fitted):
     X, gm = fitted
     Xd = _as_dask(X)
-    for method, shape in [("predict", (X.shape[0],)), ("score_samples", (X.shape[0],)),
-                          ("predict_proba", (X.shape[0], 3))]:
+    for method, shape in [
+        ("predict", (X.shape[0],)),
+        ("score_samples", (X.shape[0],)),
+        ("predict_proba", (X.shape[0], 3)),
+    ]:
         lazy = getattr(gm, method)(Xd)
         assert isinstance(lazy, da.Array), method
         assert lazy.chunks[0] == Xd.chunks[0], method
@@ -269,7 +275,7 @@ def _uniform_block(block_id, rows, d):
     # two boxes of uniform rows, the block generated from its index: nothing is stored
     rng = np.random.default_rng([7, block_id[0]])
     X = rng.random((rows, d))
-    X[rows // 2:] += 3.0
+    X[rows // 2 :] += 3.0
     return X
 
 

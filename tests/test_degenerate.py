@@ -12,6 +12,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+from conftest import ATTRIBUTES, COVARIANCE_TYPES, INIT_PARAMS, quiet_fit
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -22,7 +23,6 @@ from sklearn.mixture import GaussianMixture
 from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM, _kernels
 from sklearn_em._em import Prior, m_step
 from sklearn_em._kernels import statistics
-from conftest import ATTRIBUTES, COVARIANCE_TYPES, INIT_PARAMS, quiet_fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -173,9 +173,7 @@ def test_scaled_data_scales_means_and_covariances(covariance_type, scale):
     base = _quiet_fit(GaussianMixtureEM(3, reg_covar=1e-6, **kw, **init), X)
     init["means_init"] = init["means_init"] * scale
     init["precisions_init"] = init["precisions_init"] / scale**2
-    scaled = _quiet_fit(
-        GaussianMixtureEM(3, reg_covar=1e-6 * scale**2, **kw, **init), X * scale
-    )
+    scaled = _quiet_fit(GaussianMixtureEM(3, reg_covar=1e-6 * scale**2, **kw, **init), X * scale)
     _assert_finite_model(scaled, X * scale)
     assert scaled.n_iter_ == base.n_iter_
     assert_allclose(scaled.means_, base.means_ * scale, rtol=1e-9, atol=1e-12 * scale)
@@ -652,13 +650,21 @@ REMEDY = re.compile(r"[Ff]it (on )?float64 data or rescale the features\.")
 # nan for that row although the fit, and its log-density (-47.5), are well within float32.
 @example(
     data=(np.array([[-2e19], [1e19], [-1e19], [0.0]], np.float32), np.array([0.0, 1, 1, 1])),
-    k=1, covariance_type="full", init_params="kmeans", reg_covar=0.0, prior_strength=None,
+    k=1,
+    covariance_type="full",
+    init_params="kmeans",
+    reg_covar=0.0,
+    prior_strength=None,
 )
 # A row of weight 0 so far from a spike (variance reg_covar) that its log-density, -2.6e46, is
 # beyond float32: it scores -inf (not nan).
 @example(
     data=(np.array([[1.6e20]] * 5 + [[-7e19]], np.float32), np.array([1.0] * 5 + [0.0])),
-    k=1, covariance_type="full", init_params="kmeans", reg_covar=1e-6, prior_strength=None,
+    k=1,
+    covariance_type="full",
+    init_params="kmeans",
+    reg_covar=1e-6,
+    prior_strength=None,
 )
 # Found by hypothesis: a wide component (sd 3e16) and a spike (variance reg_covar) on float32
 # rows at 1.8e28. Scaled to the wide one's extent, the spike's coefficients (1e6 * 2^110)
@@ -668,7 +674,11 @@ REMEDY = re.compile(r"[Ff]it (on )?float64 data or rescale the features\.")
         np.tile(np.array([[1.7640524e28, 4.0015722e27]], np.float32), (10, 1)),
         np.array([1.0, 1, 2, 0, 2, 0, 0, 0, 2, 1]),
     ),
-    k=2, covariance_type="diag", init_params="kmeans", reg_covar=1e-6, prior_strength=1.0,
+    k=2,
+    covariance_type="diag",
+    init_params="kmeans",
+    reg_covar=1e-6,
+    prior_strength=1.0,
 )
 @settings(max_examples=40, deadline=None)
 @given(

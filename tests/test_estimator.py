@@ -12,15 +12,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ATTRIBUTES, COVARIANCE_TYPES, INIT_PARAMS, quiet_fit
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_em import GaussianMixtureEM
-from conftest import ATTRIBUTES, COVARIANCE_TYPES, INIT_PARAMS, quiet_fit
-
-
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -45,9 +43,9 @@ def _fixed_init(covariance_type, k=3, d=2):
         "diag": rng.uniform(0.5, 2.0, size=(k, d)),
         "spherical": rng.uniform(0.5, 2.0, size=k),
     }[covariance_type]
-    return dict(weights_init=np.array([0.2, 0.3, 0.5]), means_init=means, precisions_init=precisions)
-
-
+    return dict(
+        weights_init=np.array([0.2, 0.3, 0.5]), means_init=means, precisions_init=precisions
+    )
 
 
 def _assert_same_model(a, b, rtol=0.0, atol=0.0):
@@ -80,7 +78,10 @@ def _with_empty_row(row=3):
         (_with(np.inf), "Input X contains infinity"),
         (_with(-np.inf), "Input X contains infinity"),
         # NaN is a missing cell (tests/test_missing.py); a row of nothing but NaN is not data
-        (_with_empty_row(), r"1 row\(s\) of X have no observed value \(every cell is NaN\): rows 3\."),
+        (
+            _with_empty_row(),
+            r"1 row\(s\) of X have no observed value \(every cell is NaN\): rows 3\.",
+        ),
     ],
     ids=["inf", "-inf", "all-nan-row"],
 )
@@ -119,7 +120,8 @@ def test_fit_rejects_3d():
 
 def test_fit_rejects_more_components_than_samples():
     with pytest.raises(
-        ValueError, match="Expected n_samples >= n_components but got n_components = 6, n_samples = 5"
+        ValueError,
+        match="Expected n_samples >= n_components but got n_components = 6, n_samples = 5",
     ):
         GaussianMixtureEM(n_components=6).fit(X[:5])
     # the boundary is allowed
@@ -176,7 +178,10 @@ _BAD_INITIAL_PARAMETERS = {
             n_components=3, covariance_type=t, precisions_init=np.ones(shape)
         )
         for t, shape in [
-            ("full", (3, 2)), ("full", (2, 2, 2)), ("tied", (3, 2, 2)), ("diag", (3,)),
+            ("full", (3, 2)),
+            ("full", (2, 2, 2)),
+            ("tied", (3, 2, 2)),
+            ("diag", (3,)),
             ("spherical", (3, 2)),
         ]
     },
@@ -214,7 +219,9 @@ def test_sample_rejects_non_positive_count():
         est.sample(0)
 
 
-@pytest.mark.parametrize("param, value", [("n_components", 0), ("covariance_type", "banana"), ("tol", -1.0)])
+@pytest.mark.parametrize(
+    "param, value", [("n_components", 0), ("covariance_type", "banana"), ("tol", -1.0)]
+)
 def test_invalid_hyperparameters(param, value):
     with pytest.raises(ValueError, match=f"The '{param}' parameter of GaussianMixtureEM must be"):
         GaussianMixtureEM(**{param: value}).fit(X)
@@ -228,7 +235,9 @@ def test_fit_does_not_modify_input(covariance_type, init_params, dtype, order):
     Xd = np.array(X, dtype=dtype, order=order)
     before = Xd.copy()
     est = quiet_fit(
-        GaussianMixtureEM(3, covariance_type=covariance_type, init_params=init_params, random_state=0),
+        GaussianMixtureEM(
+            3, covariance_type=covariance_type, init_params=init_params, random_state=0
+        ),
         Xd,
     )
     assert_array_equal(Xd, before)
@@ -246,7 +255,7 @@ def test_fit_does_not_modify_user_init(covariance_type):
         assert_array_equal(value, copies[name], err_msg=name)
 
 
-# ----------------------------------------------------------------------------- dtypes and containers
+# ---------------------------------------------------------------------- dtypes and containers
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_float32_stays_float32(covariance_type):
     X32 = X.astype(np.float32)
@@ -296,7 +305,9 @@ def test_dataframe_sets_feature_names():
 def test_convergence_warning_when_max_iter_reached(covariance_type):
     init = _fixed_init(covariance_type)
     with pytest.warns(ConvergenceWarning, match="did not converge"):
-        est = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=2, tol=0, **init).fit(X)
+        est = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=2, tol=0, **init).fit(
+            X
+        )
     assert est.converged_ is False and est.n_iter_ == 2
     # and no warning when the fit converges
     with warnings.catch_warnings():
@@ -312,7 +323,9 @@ def test_n_init_keeps_best_run(covariance_type):
     params = dict(
         n_components=3, covariance_type=covariance_type, init_params="random", max_iter=8, tol=0
     )
-    best = quiet_fit(GaussianMixtureEM(n_init=4, random_state=np.random.RandomState(42), **params), X)
+    best = quiet_fit(
+        GaussianMixtureEM(n_init=4, random_state=np.random.RandomState(42), **params), X
+    )
     rng = np.random.RandomState(42)
     runs = [quiet_fit(GaussianMixtureEM(n_init=1, random_state=rng, **params), X) for _ in range(4)]
     bounds = [r.lower_bound_ for r in runs]
@@ -328,12 +341,16 @@ def test_n_init_keeps_best_run(covariance_type):
 def test_warm_start_continues(covariance_type):
     m = 4
     init = _fixed_init(covariance_type)
-    warm = GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=m, tol=0, warm_start=True, **init)
+    warm = GaussianMixtureEM(
+        3, covariance_type=covariance_type, max_iter=m, tol=0, warm_start=True, **init
+    )
     quiet_fit(warm, X)
     first_bounds = list(warm.lower_bounds_)
     quiet_fit(warm, X)
     assert warm.n_iter_ == m
-    cold = quiet_fit(GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=2 * m, tol=0, **init), X)
+    cold = quiet_fit(
+        GaussianMixtureEM(3, covariance_type=covariance_type, max_iter=2 * m, tol=0, **init), X
+    )
     _assert_same_model(warm, cold, rtol=1e-10, atol=1e-12)
     assert_allclose(first_bounds + list(warm.lower_bounds_), cold.lower_bounds_, rtol=1e-12)
     assert_allclose(warm.lower_bound_, cold.lower_bound_, rtol=1e-12)
@@ -364,7 +381,10 @@ def test_fit_predict_equals_fit_then_predict(covariance_type):
     est = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0)
     labels = est.fit_predict(X)
     assert_array_equal(labels, est.predict(X))
-    assert_array_equal(labels, GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X).predict(X))
+    assert_array_equal(
+        labels,
+        GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X).predict(X),
+    )
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -397,9 +417,14 @@ def test_verbose_output_matches_sklearn(capsys):
             est.fit(X)
         out = capsys.readouterr().out
         # timings differ run to run; scikit-learn ends one line with a full stop
-        return [re.sub(r"time lapse [0-9.]+s", "time lapse", line).rstrip(".") for line in out.splitlines()]
+        return [
+            re.sub(r"time lapse [0-9.]+s", "time lapse", line).rstrip(".")
+            for line in out.splitlines()
+        ]
 
-    params = dict(n_components=3, verbose=2, verbose_interval=2, max_iter=5, n_init=2, random_state=0)
+    params = dict(
+        n_components=3, verbose=2, verbose_interval=2, max_iter=5, n_init=2, random_state=0
+    )
     ours = lines(GaussianMixtureEM(**params))
     assert ours == lines(GaussianMixture(**params))
     assert ours[0] == "Initialization 0" and len(ours) == 6

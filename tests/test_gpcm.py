@@ -46,15 +46,19 @@ def _statistics(X, z):
     """Weights, means and centred scatters, one component at a time."""
     nk = z.sum(axis=0)
     means = (z.T @ X) / nk[:, None]
-    scatter = np.stack([(z[:, j, None] * (X - means[j])).T @ (X - means[j])
-                        for j in range(z.shape[1])])
+    scatter = np.stack(
+        [(z[:, j, None] * (X - means[j])).T @ (X - means[j]) for j in range(z.shape[1])]
+    )
     return nk, means, scatter
 
 
 def _e_step(X, weights, means, covariances):
-    log_prob = np.column_stack([np.log(weights[j])
-                                + multivariate_normal(means[j], covariances[j]).logpdf(X)
-                                for j in range(len(weights))])
+    log_prob = np.column_stack(
+        [
+            np.log(weights[j]) + multivariate_normal(means[j], covariances[j]).logpdf(X)
+            for j in range(len(weights))
+        ]
+    )
     ll = logsumexp(log_prob, axis=1)
     return np.exp(log_prob - ll[:, None]), ll.sum()
 
@@ -65,6 +69,7 @@ def _rel(a, b):
 
 
 # --- one M-step from mclust's z: mclust's mstep -----------------------------------------------
+
 
 @pytest.mark.parametrize("table, model, k", _fits())
 def test_m_step_equals_mclust_mstep(mclust, table, model, k):
@@ -80,7 +85,7 @@ def test_m_step_equals_mclust_mstep(mclust, table, model, k):
         assert step.n_iter == ref["mstep_inner"][0]
         assert step.converged
     scale = ref["mstep"].get("scale", ref["mstep"].get("sigmasq"))
-    if scale is not None and model != "EEE":   # mclust's EEE stores no decomposition
+    if scale is not None and model != "EEE":  # mclust's EEE stores no decomposition
         assert_allclose(step.scale, np.broadcast_to(scale, (k,)), rtol=1e-6)
 
 
@@ -126,8 +131,12 @@ def test_vve_volume_weights_beat_mclust_vve(mclust, table, k):
     nk, means, scatter = _statistics(X, z)
     ours = m_step("VVE", nk, scatter, tol=1e-12)
     theirs = m_step("VVE", nk, scatter, vve_weights="mclust")
-    assert _rel(full_covariances(theirs),
-                mclust["tables"][table]["fits"][f"VVE_{k}"]["mstep"]["sigma"]) < 1e-6
+    assert (
+        _rel(
+            full_covariances(theirs), mclust["tables"][table]["fits"][f"VVE_{k}"]["mstep"]["sigma"]
+        )
+        < 1e-6
+    )
     q_ours = _expected_log_likelihood(X, z, means, full_covariances(ours))
     q_theirs = _expected_log_likelihood(X, z, means, full_covariances(theirs))
     assert q_ours > q_theirs + 1e-9 * abs(q_theirs)
@@ -135,13 +144,15 @@ def test_vve_volume_weights_beat_mclust_vve(mclust, table, k):
 
 # --- MAP under mclust's conjugate prior: mclust's mstep with priorControl() ----------------
 
+
 @pytest.mark.parametrize("table, model, k", [f for f in _fits() if f[1] in _gpcm.PRIOR_MODELS])
 def test_map_m_step_equals_mclust_mstep_with_prior(mclust, table, model, k):
     X, z = _data_and_z(mclust, table, k)
     ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
     hyper = ref["prior"]
-    prior = _gpcm.ConjugatePrior(hyper["shrinkage"], np.array(hyper["mean"]), hyper["dof"],
-                                 np.array(hyper["scale"]))
+    prior = _gpcm.ConjugatePrior(
+        hyper["shrinkage"], np.array(hyper["mean"]), hyper["dof"], np.array(hyper["scale"])
+    )
     nk, means, scatter = _statistics(X, z)
     posterior_means, step = _gpcm.map_m_step(model, nk, means, scatter, prior)
     assert _rel(full_covariances(step), ref["mstep_prior"]["sigma"]) < 1e-6
@@ -152,12 +163,15 @@ def test_map_m_step_equals_mclust_mstep_with_prior(mclust, table, model, k):
 
 def test_map_m_step_refuses_models_without_prior():
     prior = _gpcm.ConjugatePrior(0.01, np.zeros(2), 4.0, np.eye(2))
-    with pytest.raises(ValueError, match=re.escape(
-            "mclust has no conjugate prior for model 'VVE'; models with one: EII, VII")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("mclust has no conjugate prior for model 'VVE'; models with one: EII, VII"),
+    ):
         _gpcm.map_m_step("VVE", np.ones(2), np.zeros((2, 2)), np.stack([np.eye(2)] * 2), prior)
 
 
 # --- parameter counts -----------------------------------------------------------------------
+
 
 def test_parameter_counts_equal_nMclustParams(mclust):
     counts = mclust["counts"]
@@ -170,10 +184,12 @@ def test_parameter_counts_equal_nMclustParams(mclust):
 
 # --- properties: Q never decreases, constraints hold -----------------------------------------
 
+
 def _expected_log_likelihood(X, z, means, covariances):
     """Q's Gaussian part, sum_i sum_k z_ik log N(x_i | m_k, Sigma_k), by SciPy densities."""
-    return sum(z[:, j] @ multivariate_normal(means[j], covariances[j]).logpdf(X)
-               for j in range(z.shape[1]))
+    return sum(
+        z[:, j] @ multivariate_normal(means[j], covariances[j]).logpdf(X) for j in range(z.shape[1])
+    )
 
 
 def _random_step(model, rng, k, d):
@@ -191,12 +207,14 @@ def _random_step(model, rng, k, d):
     return GPCMStep(model, cov, scale, shape, D)
 
 
-problems = st.fixed_dictionaries({
-    "seed": st.integers(0, 2**32 - 1),
-    "k": st.integers(1, 4),
-    "d": st.integers(2, 5),
-    "max_iter": st.sampled_from([1, 2, 5, _gpcm.DEFAULT_MAX_ITER]),
-})
+problems = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**32 - 1),
+        "k": st.integers(1, 4),
+        "d": st.integers(2, 5),
+        "max_iter": st.sampled_from([1, 2, 5, _gpcm.DEFAULT_MAX_ITER]),
+    }
+)
 
 
 def _random_problem(seed, k, d):
@@ -249,13 +267,17 @@ def _assert_constraints(model, step):
     cov = full_covariances(step)
     volume, shape, orientation = model
     assert np.all(step.scale > 0) and np.all(step.shape > 0)
-    assert_allclose(np.prod(step.shape, axis=1), 1, rtol=1e-10)          # det(A_k) = 1
+    assert_allclose(np.prod(step.shape, axis=1), 1, rtol=1e-10)  # det(A_k) = 1
     # det(Sigma_k) = lambda_k^d; a determinant is computed with a relative error of about
     # d * cond * eps, so the logarithms are compared with that tolerance
     sign, logdet = np.linalg.slogdet(cov)
     assert np.all(sign > 0)
-    assert_allclose(logdet, d * np.log(step.scale), rtol=0,
-                    atol=64 * d * np.finfo(float).eps * np.linalg.cond(cov).max())
+    assert_allclose(
+        logdet,
+        d * np.log(step.scale),
+        rtol=0,
+        atol=64 * d * np.finfo(float).eps * np.linalg.cond(cov).max(),
+    )
     if volume == "E":
         assert_allclose(step.scale, step.scale[0], rtol=1e-12)
     if shape == "E":
@@ -267,8 +289,7 @@ def _assert_constraints(model, step):
         assert_allclose(cov, cov * np.eye(d), atol=0)
         return
     D = step.orientation
-    assert_allclose(D @ np.swapaxes(D, 1, 2), np.broadcast_to(np.eye(d), (k, d, d)),
-                    atol=1e-10)
+    assert_allclose(D @ np.swapaxes(D, 1, 2), np.broadcast_to(np.eye(d), (k, d, d)), atol=1e-10)
     if orientation == "E":
         assert_allclose(D, np.broadcast_to(D[0], (k, d, d)), atol=1e-12)
     recomposed = step.scale[:, None, None] * (D * step.shape[:, None, :]) @ np.swapaxes(D, 1, 2)
@@ -276,6 +297,7 @@ def _assert_constraints(model, step):
 
 
 # --- the forms and reg_covar ----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("model", MODELS)
 def test_reduced_statistics_give_the_same_step(mclust, model):
@@ -285,13 +307,17 @@ def test_reduced_statistics_give_the_same_step(mclust, model):
     if _gpcm.STATISTIC[model] == "full":
         return
     diagonal = np.diagonal(scatter, axis1=1, axis2=2)
-    reduced = (m_step(model, nk, diagonal) if _gpcm.STATISTIC[model] == "diagonal"
-               else m_step(model, nk, diagonal.sum(axis=1), n_features=X.shape[1]))
+    reduced = (
+        m_step(model, nk, diagonal)
+        if _gpcm.STATISTIC[model] == "diagonal"
+        else m_step(model, nk, diagonal.sum(axis=1), n_features=X.shape[1])
+    )
     assert_allclose(reduced.covariances, full.covariances, rtol=1e-14)
 
 
-@pytest.mark.parametrize("model, sklearn_type", [("VVV", "full"), ("VVI", "diag"),
-                                                 ("VII", "spherical"), ("EEE", "tied")])
+@pytest.mark.parametrize(
+    "model, sklearn_type", [("VVV", "full"), ("VVI", "diag"), ("VII", "spherical"), ("EEE", "tied")]
+)
 def test_reg_covar_as_scikit_learn(mclust, model, sklearn_type):
     from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
@@ -307,13 +333,18 @@ def test_reg_covar_as_scikit_learn(mclust, model, sklearn_type):
 
 # --- errors are ours ------------------------------------------------------------------------
 
+
 def test_errors_name_the_problem():
     nk = np.array([2.0, 3.0])
     W = np.stack([np.eye(3), 2 * np.eye(3)])
     with pytest.raises(ValueError, match=re.escape("Unknown model 'XYZ'; expected one of EII")):
         m_step("XYZ", nk, W)
-    with pytest.raises(ValueError, match=re.escape(
-            "Model 'VVV' needs the full scatter (k, d, d); got an array of shape (2, 3).")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Model 'VVV' needs the full scatter (k, d, d); got an array of shape (2, 3)."
+        ),
+    ):
         m_step("VVV", nk, np.ones((2, 3)))
     with pytest.raises(ValueError, match=re.escape("n_features is needed when the scatter")):
         m_step("VII", nk, np.ones(2))
@@ -332,6 +363,7 @@ def test_errors_name_the_problem():
 
 # --- VVE: mclust's orientation update against the volume-weighted one ------------------------
 
+
 def test_mclust_vve_step_can_decrease_q():
     """Why "mclust" is not the default: from the VVE maximum of Q, one of mclust's VVE steps
     (orientation update without the volumes) moves away and lowers Q."""
@@ -345,7 +377,8 @@ def test_mclust_vve_step_can_decrease_q():
     # ... while a volume-weighted step from there stays (the maximum is its fixed point).
     again = m_step("VVE", nk, scatter, previous=best, max_iter=1)
     assert _expected_log_likelihood(X, z, means, full_covariances(again)) >= q_best - 1e-12 * abs(
-        q_best)
+        q_best
+    )
 
 
 @pytest.mark.parametrize("table, k", [("iris", 2), ("iris", 3), ("banknote", 2)])

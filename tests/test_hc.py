@@ -196,9 +196,17 @@ def test_subset_initial_model_comes_from_the_subset():
     outside = np.delete(np.arange(300), tree.rows)
     assert np.all(resp[outside] == 0)
     params = initial_params(
-        X, None, n_components=k, covariance_type="full", init_params="hc", reg_covar=1e-6,
-        weights_init=None, means_init=None, precisions_init=None,
-        random_state=np.random.RandomState(0), tree=tree,
+        X,
+        None,
+        n_components=k,
+        covariance_type="full",
+        init_params="hc",
+        reg_covar=1e-6,
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=np.random.RandomState(0),
+        tree=tree,
     )
     labels = tree.partition(k)
     sub = X[tree.rows]

@@ -9,6 +9,8 @@ import pickle
 
 import numpy as np
 import pytest
+from _brute_force import brute_force_marginals
+from conftest import COVARIANCE_TYPES, hide_cells
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from sklearn.base import clone
@@ -19,9 +21,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_em import GaussianMixtureEM, GaussianMixtureImputer, GaussianMixtureSelector
-
-from _brute_force import brute_force_marginals
-from conftest import COVARIANCE_TYPES, hide_cells
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -76,9 +75,7 @@ def test_sample_posterior_draws_from_the_conditional_gaussian():
     rng = np.random.RandomState(1)
     cov = np.array([[1.0, 0.8, 0.3], [0.8, 2.0, -0.4], [0.3, -0.4, 1.5]])
     X = rng.multivariate_normal([0.0, 1.0, -1.0], cov, size=400)
-    imp = GaussianMixtureImputer(
-        GaussianMixtureEM(1), sample_posterior=True, random_state=0
-    ).fit(X)
+    imp = GaussianMixtureImputer(GaussianMixtureEM(1), sample_posterior=True, random_state=0).fit(X)
     mu, S = imp.estimator_.means_[0], imp.estimator_.covariances_[0]
     row = np.array([0.7, np.nan, np.nan])
     draws = imp.transform(np.tile(row, (40000, 1)))
@@ -113,9 +110,7 @@ def test_pipeline_clone_pickle_feature_names_and_pandas_output():
     out = imp.fit_transform(df)
     assert list(out.columns) == ["a", "b", "c", "d"]
     assert_array_equal(imp.get_feature_names_out(), ["a", "b", "c", "d"])
-    assert_array_equal(
-        pickle.loads(pickle.dumps(imp)).transform(df).to_numpy(), out.to_numpy()
-    )
+    assert_array_equal(pickle.loads(pickle.dumps(imp)).transform(df).to_numpy(), out.to_numpy())
     twin = clone(imp)
     assert twin.get_params()["estimator"] is not imp.estimator
     assert_array_equal(twin.fit_transform(df).to_numpy(), out.to_numpy())

@@ -9,6 +9,7 @@ import pickle
 
 import numpy as np
 import pytest
+from conftest import ATTRIBUTES, COVARIANCE_TYPES
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import chisquare
 from sklearn.base import clone
@@ -18,9 +19,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_em import GaussianMixtureEM
-from conftest import ATTRIBUTES, COVARIANCE_TYPES
-
-
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 

@@ -52,7 +52,14 @@ def _data_and_z(mclust, table, k):
 def _start(X, z, model, step_options=None):
     """Our core's parameters from responsibilities z: one M-step (mclust's me starts so)."""
     params, _ = _params_from_responsibilities(
-        X, None, lambda sl: z[sl], z.shape[1], model, 0.0, np.random.RandomState(0), None,
+        X,
+        None,
+        lambda sl: z[sl],
+        z.shape[1],
+        model,
+        0.0,
+        np.random.RandomState(0),
+        None,
         step_options=step_options,
     )
     return params
@@ -60,7 +67,13 @@ def _start(X, z, model, step_options=None):
 
 def _em(X, params, max_iter, step_options=None):
     return run_em(
-        X, None, params, tol=1e-5, max_iter=max_iter, reg_covar=0.0, relative_tol=True,
+        X,
+        None,
+        params,
+        tol=1e-5,
+        max_iter=max_iter,
+        reg_covar=0.0,
+        relative_tol=True,
         step_options=step_options,
     )
 
@@ -135,10 +148,14 @@ def _blobs(problem, n_per=25):
     rng = np.random.RandomState(problem["seed"])
     d, k = problem["n_features"], problem["n_components"]
     centres = rng.uniform(-problem["spread"], problem["spread"], size=(k, d))
-    return np.vstack([
-        centres[j] + rng.randn(n_per + 5 * j, d) @ (rng.uniform(0.3, 1.0) * (np.eye(d) + 0.5 * rng.randn(d, d)))
-        for j in range(k)
-    ])
+    return np.vstack(
+        [
+            centres[j]
+            + rng.randn(n_per + 5 * j, d)
+            @ (rng.uniform(0.3, 1.0) * (np.eye(d) + 0.5 * rng.randn(d, d)))
+            for j in range(k)
+        ]
+    )
 
 
 def _fit_without_reseeding(X, model, k, **params):
@@ -163,8 +180,14 @@ def test_log_likelihood_never_decreases(model, problem, init):
     X = _blobs(problem)
     # reg_covar=0: adding it is not an EM step (see test_properties)
     est = _fit_without_reseeding(
-        X, model, problem["n_components"], tol=0, max_iter=25, reg_covar=0.0,
-        init_params=init, random_state=problem["seed"] % 1000,
+        X,
+        model,
+        problem["n_components"],
+        tol=0,
+        max_iter=25,
+        reg_covar=0.0,
+        init_params=init,
+        random_state=problem["seed"] % 1000,
     )
     bounds = np.asarray(est.lower_bounds_)
     assert bounds.shape == (25,) and np.all(np.isfinite(bounds))
@@ -225,17 +248,25 @@ def test_attributes_sampling_and_precisions_init_for_every_model(model):
     assert Xs.shape == (500, 3) and np.bincount(ys, minlength=3).sum() == 500
     # the fitted model as a start: EM is at its fixed point, so it stays there
     again = GaussianMixtureEM(
-        3, covariance_type=model, weights_init=est.weights_, means_init=est.means_,
-        precisions_init=est.precisions_, max_iter=2, tol=0,
+        3,
+        covariance_type=model,
+        weights_init=est.weights_,
+        means_init=est.means_,
+        precisions_init=est.precisions_,
+        max_iter=2,
+        tol=0,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         again.fit(X)
     assert again.lower_bounds_[0] == pytest.approx(est.score(X), rel=1e-9)
     assert again.lower_bound_ >= again.lower_bounds_[0] - 1e-12
-    with pytest.raises(ValueError, match=re.escape(
-        f"The parameter '{model} precision' should have the shape of {shape}, but got (2,)"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"The parameter '{model} precision' should have the shape of {shape}, but got (2,)"
+        ),
+    ):
         GaussianMixtureEM(3, covariance_type=model, precisions_init=np.ones(2)).fit(X)
 
 
@@ -250,11 +281,14 @@ def test_prior_covers_mclust_models_and_names_the_others(model):
         ml = GaussianMixtureEM(2, covariance_type=model, random_state=0).fit(X)
         assert est.lower_bound_ <= ml.lower_bound_ + 1e-9
     else:
-        with pytest.raises(ValueError, match=re.escape(
-            f"prior_strength is not available for the {model} covariance model: mclust's "
-            "conjugate prior does not cover it (it covers EII, VII, EEI, VEI, EVI, VVI, EEE, "
-            "EEV, VEV, VVV). Use prior_strength=None."
-        )):
+        with pytest.raises(
+            ValueError,
+            match=re.escape(
+                f"prior_strength is not available for the {model} covariance model: mclust's "
+                "conjugate prior does not cover it (it covers EII, VII, EEI, VEI, EVI, VVI, EEE, "
+                "EEV, VEV, VVV). Use prior_strength=None."
+            ),
+        ):
             est.fit(X)
 
 
@@ -269,9 +303,13 @@ def test_equal_covariances_stay_equal_when_a_component_loses_its_support(model):
     row = get_model(model)
     stats = statistics(X, None, lambda sl: resp[sl], model, X.mean(axis=0), 3)
     stats = stats.with_worst_rows(X[:1])
-    with pytest.warns(DegenerateComponentWarning, match=re.escape(
-        "component(s) that lost their support: [2] were re-seeded at the worst-explained samples"
-    )):
+    with pytest.warns(
+        DegenerateComponentWarning,
+        match=re.escape(
+            "component(s) that lost their support: [2] were re-seeded at the worst-explained "
+            "samples"
+        ),
+    ):
         params = m_step(stats, model, 1e-6)
     cov = params.covariance_matrices()
     assert_allclose(cov, np.broadcast_to(cov[0], cov.shape), rtol=0, atol=0)

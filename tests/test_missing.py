@@ -8,6 +8,8 @@ repeated rows).
 
 import numpy as np
 import pytest
+from _brute_force import brute_force_marginals, brute_force_missing_em_step
+from conftest import COVARIANCE_TYPES, INIT_PARAMS, hide_cells, quiet_fit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -15,9 +17,6 @@ from scipy.special import logsumexp
 
 from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
 from sklearn_em._models import MODEL_NAMES
-
-from _brute_force import brute_force_marginals, brute_force_missing_em_step
-from conftest import COVARIANCE_TYPES, INIT_PARAMS, hide_cells, quiet_fit
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -47,8 +46,13 @@ def _model(covariance_type, d=4, k=3, seed=1, offset=0.0):
 
 def _start(covariance_type, weights, means, prec, **kw):
     return GaussianMixtureEM(
-        len(weights), covariance_type=covariance_type, weights_init=weights, means_init=means,
-        precisions_init=prec, tol=0, **kw,
+        len(weights),
+        covariance_type=covariance_type,
+        weights_init=weights,
+        means_init=means,
+        precisions_init=prec,
+        tol=0,
+        **kw,
     )
 
 
@@ -90,7 +94,9 @@ def test_em_steps_match_brute_force(covariance_type, weighted, offset):
             X, covariance_type, weights, means, cov, sample_weight=sample_weight
         )
         ours = quiet_fit(
-            _start(covariance_type, w0, m0, p0, max_iter=n_iter), X, sample_weight=sample_weight,
+            _start(covariance_type, w0, m0, p0, max_iter=n_iter),
+            X,
+            sample_weight=sample_weight,
         )
         msg = f"iteration {n_iter}"
         assert_allclose(ours.weights_, weights, rtol=1e-9, err_msg=msg)
@@ -145,9 +151,7 @@ def test_integer_weights_equal_repeated_rows_with_missing_cells(covariance_type)
 @pytest.mark.parametrize("init_params", INIT_PARAMS)
 def test_every_initialisation_fits_incomplete_data(init_params):
     X = hide_cells(_blobs(), 0.2, seed=4)
-    est = quiet_fit(
-        GaussianMixtureEM(3, init_params=init_params, n_init=2, random_state=0), X
-    )
+    est = quiet_fit(GaussianMixtureEM(3, init_params=init_params, n_init=2, random_state=0), X)
     for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
         assert np.all(np.isfinite(getattr(est, name))), name
     assert np.all(np.diff(est.lower_bounds_) >= -1e-9)
@@ -253,8 +257,9 @@ def test_stream_of_incomplete_batches():
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_every_mclust_model_fits_incomplete_data(model):
     X = hide_cells(_blobs(n_per=60, d=3), 0.2, seed=12)
-    est = quiet_fit(GaussianMixtureEM(3, covariance_type=model, random_state=0, tol=0,
-                                      max_iter=20), X)
+    est = quiet_fit(
+        GaussianMixtureEM(3, covariance_type=model, random_state=0, tol=0, max_iter=20), X
+    )
     lb = np.asarray(est.lower_bounds_)
     assert np.all(np.isfinite(lb)) and np.all(np.isfinite(est.covariances_))
     assert np.all(np.diff(lb) >= -1e-9 * np.abs(lb[1:])), np.diff(lb).min()

@@ -4,6 +4,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import ATTRIBUTES, COVARIANCE_TYPES
 from numpy.testing import assert_array_equal
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -17,7 +18,6 @@ from sklearn_em._models import (
     get_model,
     n_covariance_parameters,
 )
-from conftest import ATTRIBUTES, COVARIANCE_TYPES
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -61,7 +61,9 @@ def test_aliases_name_the_same_rows():
 
 @pytest.mark.parametrize("name", ["EEX", "vvv", "", None, 3])
 def test_unknown_model_names_are_refused(name):
-    with pytest.raises(ValueError, match=re.escape(f"Unknown covariance_type {name!r}; expected one of")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"Unknown covariance_type {name!r}; expected one of")
+    ):
         get_model(name)
 
 
@@ -70,7 +72,10 @@ def test_rows_are_checked():
         CovarianceModel("VVX", "full", "full", get_model("VVV").estimate)
     with pytest.raises(ValueError, match="Unknown kernel 'banded' for model VVV"):
         CovarianceModel("VVV", "banded", "full", get_model("VVV").estimate)
-    with pytest.raises(ValueError, match="Model EEE reads 'full' statistics but its kernel 'tied' produces 'pooled'"):
+    with pytest.raises(
+        ValueError,
+        match="Model EEE reads 'full' statistics but its kernel 'tied' produces 'pooled'",
+    ):
         CovarianceModel("EEE", "tied", "full", get_model("EEE").estimate)
 
 
@@ -103,14 +108,19 @@ def test_mclust_name_fits_exactly_as_its_alias(alias):
 def test_precisions_init_shape_follows_the_model(name):
     X = _blobs()
     shape = get_model(name).storage_shape(3, 3)
-    with pytest.raises(ValueError, match=re.escape(
-        f"The parameter '{name} precision' should have the shape of {shape}, but got (2,)"
-    )):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            f"The parameter '{name} precision' should have the shape of {shape}, but got (2,)"
+        ),
+    ):
         GaussianMixtureEM(3, covariance_type=name, precisions_init=np.ones(2)).fit(X)
 
 
 def test_estimator_refuses_models_not_in_the_table():
-    with pytest.raises(InvalidParameterError, match="The 'covariance_type' parameter of GaussianMixtureEM must be"):
+    with pytest.raises(
+        InvalidParameterError, match="The 'covariance_type' parameter of GaussianMixtureEM must be"
+    ):
         GaussianMixtureEM(2, covariance_type="EEX").fit(_blobs())
 
 
@@ -144,4 +154,6 @@ def test_parameter_counts_agree_with_the_gpcm_module():
     for name in MCLUST_N_PARAMS:
         for d in range(1, 7):
             for k in range(1, 5):
-                assert n_covariance_parameters(*name, k, d) == _gpcm.n_covariance_parameters(name, k, d)
+                assert n_covariance_parameters(*name, k, d) == _gpcm.n_covariance_parameters(
+                    name, k, d
+                )

@@ -178,7 +178,10 @@ def test_stream_follows_the_stepwise_recursion(covariance_type, decay, offset):
     rng = np.random.RandomState(3)
     weights = [None, rng.uniform(0.2, 3.0, 120), None, rng.uniform(0.5, 2, 10), None, None]
     model = GaussianMixtureEM(
-        3, covariance_type=covariance_type, random_state=0, learning_decay=decay,
+        3,
+        covariance_type=covariance_type,
+        random_state=0,
+        learning_decay=decay,
         learning_offset=offset,
     )
     model.partial_fit(batches[0])
@@ -245,8 +248,11 @@ def test_warm_start_fit_continues_from_the_stream():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model = _stream(GaussianMixtureEM(3, random_state=0, warm_start=True, max_iter=1), [a, b])
         start = GaussianMixtureEM(
-            3, weights_init=model.weights_, means_init=model.means_,
-            precisions_init=model.precisions_, max_iter=1,
+            3,
+            weights_init=model.weights_,
+            means_init=model.means_,
+            precisions_init=model.precisions_,
+            max_iter=1,
         )
         model.fit(X)
         start.fit(X)
@@ -278,8 +284,14 @@ def test_integer_weights_equal_repeated_rows(covariance_type):
     weighted = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0)
     _stream(weighted, batches, [None, counts[0], counts[1]])
     repeated = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0)
-    _stream(repeated, [batches[0], np.repeat(batches[1], counts[0], axis=0),
-                       np.repeat(batches[2], counts[1], axis=0)])
+    _stream(
+        repeated,
+        [
+            batches[0],
+            np.repeat(batches[1], counts[0], axis=0),
+            np.repeat(batches[2], counts[1], axis=0),
+        ],
+    )
     _assert_same_model(weighted, repeated, rtol=1e-10, atol=1e-12)
 
 
@@ -348,7 +360,7 @@ def test_a_component_without_rows_fades_then_is_reseeded():
     # ... until it has no support: then it moves to the worst-explained rows of a batch
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DegenerateComponentWarning)
-        for t in range(40, 400):
+        for _ in range(40, 400):
             batch = rng.randn(10, 2)
             model.partial_fit(batch)
             if model.means_[lonely, 0] < 25:
@@ -427,10 +439,12 @@ def test_one_pass_of_small_batches_is_within_one_percent_of_the_batch_fit(d, k, 
     batch = GaussianMixtureEM(k, random_state=0).fit(X)
     online = GaussianMixtureEM(k, random_state=0, n_init=n_init)
     for start in range(0, X.shape[0], 1000):
-        online.partial_fit(X[start:start + 1000])
+        online.partial_fit(X[start : start + 1000])
     truth = logsumexp(
-        [np.log(w) + multivariate_normal(m, c).logpdf(held_out)
-         for w, m, c in zip(weights, means, covs)],
+        [
+            np.log(w) + multivariate_normal(m, c).logpdf(held_out)
+            for w, m, c in zip(weights, means, covs)
+        ],
         axis=0,
     ).mean()
     ll_online, ll_batch = online.score(held_out), batch.score(held_out)

@@ -27,14 +27,13 @@ import warnings
 
 import numpy as np
 import pytest
+from _brute_force import brute_force_em_step, component_covariances
+from conftest import ATTRIBUTES, COVARIANCE_TYPES
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from sklearn_em import GaussianMixtureEM
-
-from _brute_force import brute_force_em_step, component_covariances
-from conftest import ATTRIBUTES, COVARIANCE_TYPES
 
 N_COMPONENTS = 3
 
@@ -60,7 +59,10 @@ X = _blobs()
 def _user_init(covariance_type):
     """A fixed, deliberately imperfect starting model (the same for both estimators)."""
     rough = GaussianMixture(
-        N_COMPONENTS, covariance_type=covariance_type, init_params="random", max_iter=1,
+        N_COMPONENTS,
+        covariance_type=covariance_type,
+        init_params="random",
+        max_iter=1,
         random_state=1,
     )
     with warnings.catch_warnings():
@@ -78,7 +80,9 @@ def _close(actual, expected, rtol):
     (for entries that are zero up to rounding, e.g. off-diagonal covariances)."""
     expected = np.asarray(expected, dtype=np.float64)
     scale = np.max(np.abs(expected)) if expected.size else 0.0
-    assert_allclose(np.asarray(actual, dtype=np.float64), expected, rtol=rtol, atol=rtol * 1e-3 * scale)
+    assert_allclose(
+        np.asarray(actual, dtype=np.float64), expected, rtol=rtol, atol=rtol * 1e-3 * scale
+    )
 
 
 def _fit_both(Xd, **params):
@@ -87,8 +91,6 @@ def _fit_both(Xd, **params):
         ours = GaussianMixtureEM(N_COMPONENTS, **params).fit(Xd)
         ref = GaussianMixture(N_COMPONENTS, **params).fit(Xd)
     return ours, ref
-
-
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -113,7 +115,9 @@ def test_em_iterations_match_sklearn(covariance_type, n_iter, dtype, rtol):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_converged_fit_matches_sklearn(covariance_type):
-    ours, ref = _fit_both(X, covariance_type=covariance_type, tol=1e-6, **_user_init(covariance_type))
+    ours, ref = _fit_both(
+        X, covariance_type=covariance_type, tol=1e-6, **_user_init(covariance_type)
+    )
     assert ref.converged_, "the oracle must converge on this data for the test to mean anything"
     assert ours.converged_ is True
     assert ours.n_iter_ == ref.n_iter_
@@ -127,9 +131,7 @@ def _transplant(ours):
     ref = GaussianMixture(
         ours.n_components, covariance_type=ours.covariance_type, random_state=ours.random_state
     )
-    ref._set_parameters(
-        (ours.weights_, ours.means_, ours.covariances_, ours.precisions_cholesky_)
-    )
+    ref._set_parameters((ours.weights_, ours.means_, ours.covariances_, ours.precisions_cholesky_))
     ref.n_features_in_ = ours.n_features_in_
     ref.converged_, ref.n_iter_, ref.lower_bound_ = True, 1, ours.lower_bound_
     return ref
@@ -173,7 +175,9 @@ def test_default_fit_matches_sklearn(covariance_type, init_params):
             "deliberate difference: scikit-learn's initial tied covariance uses the uncentred "
             "X.T @ X over all rows (not translation-invariant); see the module docstring"
         )
-    ours, ref = _fit_both(X, covariance_type=covariance_type, init_params=init_params, random_state=7)
+    ours, ref = _fit_both(
+        X, covariance_type=covariance_type, init_params=init_params, random_state=7
+    )
     assert ours.n_iter_ == ref.n_iter_
     assert ours.converged_ is ref.converged_
     for name in ATTRIBUTES:
@@ -190,7 +194,11 @@ def test_default_fit_matches_sklearn(covariance_type, init_params):
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_n_init_matches_sklearn(covariance_type):
     ours, ref = _fit_both(
-        X, covariance_type=covariance_type, init_params="random", n_init=3, max_iter=20,
+        X,
+        covariance_type=covariance_type,
+        init_params="random",
+        n_init=3,
+        max_iter=20,
         random_state=3,
     )
     assert_allclose(ours.lower_bound_, ref.lower_bound_, rtol=1e-7)
@@ -220,8 +228,12 @@ def test_tied_seeded_init_is_translation_invariant(init_params):
             warnings.simplefilter("ignore", ConvergenceWarning)
             fits.append(
                 GaussianMixtureEM(
-                    N_COMPONENTS, covariance_type="tied", init_params=init_params, max_iter=1,
-                    tol=0, random_state=7,
+                    N_COMPONENTS,
+                    covariance_type="tied",
+                    init_params=init_params,
+                    max_iter=1,
+                    tol=0,
+                    random_state=7,
                 ).fit(Xd)
             )
     a, b = fits
@@ -246,11 +258,20 @@ def test_partial_user_init_matches_sklearn(covariance_type, given):
     # What is not given comes from init_params, as in scikit-learn.
     init = {name: value for name, value in _user_init(covariance_type).items() if name in given}
     for init_params in ("random", "k-means++"):
-        if covariance_type == "tied" and init_params == "k-means++" and "precisions_init" not in given:
+        if (
+            covariance_type == "tied"
+            and init_params == "k-means++"
+            and "precisions_init" not in given
+        ):
             continue  # the documented tied start (module docstring)
         ours, ref = _fit_both(
-            X, covariance_type=covariance_type, init_params=init_params, random_state=0,
-            max_iter=3, tol=0, **init,
+            X,
+            covariance_type=covariance_type,
+            init_params=init_params,
+            random_state=0,
+            max_iter=3,
+            tol=0,
+            **init,
         )
         for name in ATTRIBUTES:
             _close(getattr(ours, name), getattr(ref, name), 1e-7)
@@ -261,8 +282,9 @@ def test_partial_user_init_matches_sklearn(covariance_type, given):
 @pytest.mark.parametrize("init_params", ["kmeans", "random", "random_from_data", "k-means++"])
 def test_initial_model_matches_sklearn(covariance_type, init_params):
     # max_iter=0 stores the starting model itself
-    ours, ref = _fit_both(X, covariance_type=covariance_type, init_params=init_params,
-                          random_state=0, max_iter=0)
+    ours, ref = _fit_both(
+        X, covariance_type=covariance_type, init_params=init_params, random_state=0, max_iter=0
+    )
     assert ours.n_iter_ == ref.n_iter_ == 0
     assert ours.lower_bounds_ == ref.lower_bounds_ == []
     assert ours.lower_bound_ == ref.lower_bound_ == -np.inf
@@ -314,8 +336,6 @@ HARD_PRECISIONS = {
 }
 
 
-
-
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_em_matches_brute_force_on_tight_far_cluster(covariance_type):
     Xh = _hard_data()
@@ -331,8 +351,12 @@ def test_em_matches_brute_force_on_tight_far_cluster(covariance_type):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             ours = GaussianMixtureEM(
-                3, covariance_type=covariance_type, tol=0, max_iter=n_iter,
-                precisions_init=precisions, **HARD_INIT,
+                3,
+                covariance_type=covariance_type,
+                tol=0,
+                max_iter=n_iter,
+                precisions_init=precisions,
+                **HARD_INIT,
             ).fit(Xh)
         assert_allclose(ours.weights_, weights, rtol=1e-7, err_msg=f"iteration {n_iter}")
         assert_allclose(ours.means_, means, rtol=1e-7, err_msg=f"iteration {n_iter}")
@@ -344,7 +368,10 @@ def test_em_matches_brute_force_on_tight_far_cluster(covariance_type):
             )
         ):
             assert_allclose(
-                cov, expected, rtol=1e-7, atol=1e-10 * np.abs(expected).max(),
+                cov,
+                expected,
+                rtol=1e-7,
+                atol=1e-10 * np.abs(expected).max(),
                 err_msg=f"iteration {n_iter}, component {j}",
             )
         assert_allclose(ours.lower_bound_, bound, rtol=1e-7, err_msg=f"iteration {n_iter}")

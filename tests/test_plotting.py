@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from sklearn_em._models import MODEL_NAMES
 from sklearn_em import GaussianMixtureEM, GaussianMixtureSelector
 from sklearn_em._cli import main
+from sklearn_em._models import MODEL_NAMES
 
 matplotlib = pytest.importorskip("matplotlib")
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
@@ -18,7 +18,6 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Ellipse  # noqa: E402
 
 from sklearn_em import plotting  # noqa: E402
-
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -35,8 +34,12 @@ def new_axes():
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.RandomState(0)
-    return np.vstack([rng.multivariate_normal([0, 0], [[2, 1.2], [1.2, 1]], 60),
-                      rng.multivariate_normal([7, 3], [[1, -0.5], [-0.5, 1]], 60)])
+    return np.vstack(
+        [
+            rng.multivariate_normal([0, 0], [[2, 1.2], [1.2, 1]], 60),
+            rng.multivariate_normal([7, 3], [[1, -0.5], [-0.5, 1]], 60),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +102,10 @@ def test_classification_plot_in_2d(data, cov_type):
     assert len(ellipses) == 2 * est.n_components
     full = plotting._full_covariances(est)
     for j in range(est.n_components):
-        for e, n_std in zip(ellipses[2 * j: 2 * j + 2], (1, 2)):
-            np.testing.assert_allclose(mahalanobis_on_boundary(e, est.means_[j], full[j]), n_std, rtol=1e-8)
+        for e, n_std in zip(ellipses[2 * j : 2 * j + 2], (1, 2)):
+            np.testing.assert_allclose(
+                mahalanobis_on_boundary(e, est.means_[j], full[j]), n_std, rtol=1e-8
+            )
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("u", "v")
 
 
@@ -109,9 +114,11 @@ def test_full_covariances_agree_with_sklearn_conventions(data):
         est = GaussianMixtureEM(2, covariance_type=cov_type, random_state=0).fit(data)
         full = plotting._full_covariances(est)
         # the precision of a component is the inverse of its covariance, whatever the type
-        prec = {"tied": lambda j: est.precisions_,
-                "diag": lambda j: np.diag(est.precisions_[j]),
-                "spherical": lambda j: est.precisions_[j] * np.eye(2)}[cov_type]
+        prec = {
+            "tied": lambda j: est.precisions_,
+            "diag": lambda j: np.diag(est.precisions_[j]),
+            "spherical": lambda j: est.precisions_[j] * np.eye(2),
+        }[cov_type]
         for j in range(2):
             np.testing.assert_allclose(full[j] @ prec(j), np.eye(2), atol=1e-8)
 
@@ -137,7 +144,9 @@ def test_classification_plot_projects_wider_data():
     for j in range(2):
         mean = (est.means_[j] - pca.mean_) @ V
         cov = V.T @ est.covariances_[j] @ V
-        np.testing.assert_allclose(mahalanobis_on_boundary(ellipses[2 * j], mean, cov), 1, rtol=1e-7)
+        np.testing.assert_allclose(
+            mahalanobis_on_boundary(ellipses[2 * j], mean, cov), 1, rtol=1e-7
+        )
     assert "principal axis" in ax.get_xlabel()
 
 
@@ -152,7 +161,9 @@ def test_classification_plot_in_1d():
     assert len(curves) == 2
     for j, line in enumerate(curves):
         x = line.get_xdata()
-        expected = est.weights_[j] * norm.pdf(x, est.means_[j, 0], np.sqrt(est.covariances_[j, 0, 0]))
+        expected = est.weights_[j] * norm.pdf(
+            x, est.means_[j, 0], np.sqrt(est.covariances_[j, 0, 0])
+        )
         np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-10)
 
 
@@ -182,7 +193,9 @@ def test_cli_plot_writes_a_png(tmp_path, capsys):
     assert is_png(path) and mpimg.imread(path).ndim == 3
 
 
-def test_without_matplotlib_the_error_names_the_extra(monkeypatch, selector, data, tmp_path, capsys):
+def test_without_matplotlib_the_error_names_the_extra(
+    monkeypatch, selector, data, tmp_path, capsys
+):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
     with pytest.raises(ImportError, match=r"pip install sklearn-em\[plot\]"):
         plotting.plot_criterion(selector)
@@ -269,8 +282,10 @@ def test_ellipses_are_drawn_above_the_points_with_a_legend(data):
     assert min(e.get_zorder() for e in ellipses) > max(c.get_zorder() for c in ax.collections)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["component 0", "component 1", "1 standard deviation", "2 standard deviations"]
-    styles = {t.get_text(): h.get_linestyle() for t, h in zip(ax.get_legend().get_texts(),
-                                                            ax.get_legend().legend_handles)}
+    styles = {
+        t.get_text(): h.get_linestyle()
+        for t, h in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)
+    }
     # the legend's line styles are the ellipses' own
     assert {e.get_linestyle() for e in ellipses[0::2]} == {styles["1 standard deviation"]}
     assert {e.get_linestyle() for e in ellipses[1::2]} == {styles["2 standard deviations"]}
@@ -324,8 +339,9 @@ def test_dataframe_columns_label_the_axes_without_warnings():
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("eruptions", "waiting")
     assert (ax2.get_xlabel(), ax2.get_ylabel()) == ("eruptions", "waiting")
     # the names the model was fitted with label plain arrays too
-    ax = plotting.plot_classification(GaussianMixtureEM(2, random_state=0).fit(frame),
-                                      frame, ax=new_axes())
+    ax = plotting.plot_classification(
+        GaussianMixtureEM(2, random_state=0).fit(frame), frame, ax=new_axes()
+    )
     assert ax.get_xlabel() == "eruptions"
 
 
@@ -333,8 +349,9 @@ def posterior_by_scipy(est, X):
     from scipy.stats import multivariate_normal
 
     full = plotting._full_covariances(est)
-    dens = np.column_stack([w * multivariate_normal(m, c).pdf(X)
-                            for w, m, c in zip(est.weights_, est.means_, full)])
+    dens = np.column_stack(
+        [w * multivariate_normal(m, c).pdf(X) for w, m, c in zip(est.weights_, est.means_, full)]
+    )
     return dens / dens.sum(axis=1, keepdims=True)
 
 
@@ -365,8 +382,11 @@ def test_uncertainty_in_one_dimension():
 
 # ---------------------------------------------------------------------------- plot_criterion inputs
 def test_plot_criterion_takes_models_with_x_or_a_results_mapping(data):
-    models = [GaussianMixtureEM(k, covariance_type=t, random_state=0).fit(data)
-              for t in ("full", "diag") for k in (1, 2, 3)]
+    models = [
+        GaussianMixtureEM(k, covariance_type=t, random_state=0).fit(data)
+        for t in ("full", "diag")
+        for k in (1, 2, 3)
+    ]
     ax = plotting.plot_criterion(models, data, ax=new_axes())
     lines = {line.get_label(): line for line in ax.get_lines()}
     np.testing.assert_array_equal(lines["full"].get_ydata(), [m.bic(data) for m in models[:3]])
@@ -410,6 +430,8 @@ def test_degenerate_fits_are_gaps_and_never_best():
 def test_a_model_it_cannot_draw_is_named(data):
     from types import SimpleNamespace
 
-    odd = SimpleNamespace(covariance_type="XYZ", means_=np.zeros((2, 2)), covariances_=np.ones((2, 2)))
+    odd = SimpleNamespace(
+        covariance_type="XYZ", means_=np.zeros((2, 2)), covariances_=np.ones((2, 2))
+    )
     with pytest.raises(ValueError, match=r"Unknown covariance_type 'XYZ'; expected one of"):
         plotting._full_covariances(odd)

@@ -9,6 +9,8 @@ import warnings
 
 import numpy as np
 import pytest
+from _brute_force import brute_force_em_step, gaussian_log_density
+from conftest import COVARIANCE_TYPES
 from hypothesis import HealthCheck, assume, example, given, reject, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -17,16 +19,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
 
-from _brute_force import brute_force_em_step, gaussian_log_density
-from conftest import COVARIANCE_TYPES
-
-
-
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
-SETTINGS = settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 problems = st.fixed_dictionaries(
     {
@@ -109,9 +104,7 @@ def _log_density_brute_force(est, X):
             "diag": lambda: np.diag(est.covariances_[j]),
             "spherical": lambda: est.covariances_[j] * np.eye(d),
         }[est.covariance_type]()
-        per_component.append(
-            np.log(est.weights_[j]) + gaussian_log_density(X, est.means_[j], cov)
-        )
+        per_component.append(np.log(est.weights_[j]) + gaussian_log_density(X, est.means_[j], cov))
     return logsumexp(np.array(per_component), axis=0)
 
 
@@ -136,7 +129,9 @@ def test_log_likelihood_never_decreases(covariance_type, problem, init):
     # data of unit scale); without it monotonicity is a theorem. (For the same reason the
     # single-row starts 'k-means++' and 'random_from_data', whose initial covariance is
     # reg_covar alone, are not drawn here.)
-    est = _fit(X, covariance_type, k, tol=0, max_iter=25, reg_covar=0.0, reject_reseed=True, **params)
+    est = _fit(
+        X, covariance_type, k, tol=0, max_iter=25, reg_covar=0.0, reject_reseed=True, **params
+    )
     bounds = np.asarray(est.lower_bounds_)
     assert bounds.shape == (25,)
     assert np.all(np.isfinite(bounds))
@@ -241,7 +236,9 @@ def test_translation_moves_only_the_means(covariance_type, problem, offset, dire
     scale = problem["scale"]
     assert_allclose(b.weights_, a.weights_, rtol=1e-6, atol=1e-9)
     # means_ are stored at their offset: they carry |c| * eps of rounding
-    assert_allclose(b.means_ - c, a.means_, rtol=0, atol=1e-6 * scale + 4 * np.spacing(np.abs(c)).max())
+    assert_allclose(
+        b.means_ - c, a.means_, rtol=0, atol=1e-6 * scale + 4 * np.spacing(np.abs(c)).max()
+    )
     assert_allclose(b.covariances_, a.covariances_, rtol=1e-6, atol=1e-9 * scale**2)
     assert_allclose(b.lower_bound_, a.lower_bound_, rtol=1e-7, atol=1e-7)
     assert_allclose(b.score(Xc), a.score(X_back), rtol=1e-7, atol=1e-7)
@@ -267,12 +264,16 @@ def test_score_samples_tight_component_far_from_centre(covariance_type):
     )
     # max_iter=0 stores the given model as is
     est = GaussianMixtureEM(
-        3, covariance_type=covariance_type, max_iter=0,
-        weights_init=np.array([0.38, 0.60, 0.02]), means_init=means, precisions_init=precisions,
+        3,
+        covariance_type=covariance_type,
+        max_iter=0,
+        weights_init=np.array([0.38, 0.60, 0.02]),
+        means_init=means,
+        precisions_init=precisions,
     ).fit(X_query)
-    assert_allclose(est.score_samples(X_query), _log_density_brute_force(est, X_query), rtol=1e-9, atol=1e-8)
-
-
+    assert_allclose(
+        est.score_samples(X_query), _log_density_brute_force(est, X_query), rtol=1e-9, atol=1e-8
+    )
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -290,8 +291,16 @@ def test_em_iterations_equal_brute_force_em(covariance_type, problem):
         weights, means, covariances, bound = brute_force_em_step(
             X, covariance_type, weights, means, covariances, reg_covar
         )
-        est = _fit(X, covariance_type, k, tol=0, max_iter=n_iter, reg_covar=reg_covar,
-                   reject_reseed=True, **init)
+        est = _fit(
+            X,
+            covariance_type,
+            k,
+            tol=0,
+            max_iter=n_iter,
+            reg_covar=reg_covar,
+            reject_reseed=True,
+            **init,
+        )
         scale = problem["scale"]
         assert_allclose(est.weights_, weights, rtol=1e-8, atol=1e-12)
         assert_allclose(est.means_, means, rtol=1e-8, atol=1e-9 * scale)

@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import COVARIANCE_TYPES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -26,12 +27,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_em import GaussianMixtureSelector
-from conftest import COVARIANCE_TYPES
-from sklearn_em import _gpcm
+from sklearn_em import GaussianMixtureSelector, _gpcm
 from sklearn_em._models import FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
-
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -90,8 +87,19 @@ def test_sklearn_estimator_checks(estimator, check):
     "weighted, params",
     [
         (False, dict(random_state=7)),
-        (True, dict(random_state=3, n_init=2, tol=1e-4, reg_covar=1e-4, max_iter=50,
-                    init_params="k-means++", prior_strength=0.5, covariance_type="sklearn")),
+        (
+            True,
+            dict(
+                random_state=3,
+                n_init=2,
+                tol=1e-4,
+                reg_covar=1e-4,
+                max_iter=50,
+                init_params="k-means++",
+                prior_strength=0.5,
+                covariance_type="sklearn",
+            ),
+        ),
     ],
     ids=["defaults", "weighted-non-default-params"],
 )
@@ -121,8 +129,12 @@ def test_cells_follow_the_definitions_of_the_criteria(blobs, weighted, params):
         assert res["n_parameters"][i] == ref._n_parameters()
     # the log-likelihood and the criteria agree with their definitions
     n = len(X) if w is None else w.sum()
-    np.testing.assert_allclose(res["bic"], -2 * res["log_likelihood"] + res["n_parameters"] * np.log(n), rtol=1e-10)
-    np.testing.assert_allclose(res["aic"], -2 * res["log_likelihood"] + 2 * res["n_parameters"], rtol=1e-10)
+    np.testing.assert_allclose(
+        res["bic"], -2 * res["log_likelihood"] + res["n_parameters"] * np.log(n), rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        res["aic"], -2 * res["log_likelihood"] + 2 * res["n_parameters"], rtol=1e-10
+    )
     assert np.all(res["icl"] >= res["bic"] - 1e-9)  # ICL adds a non-negative entropy
     # the chosen cell's numbers are its estimator's, computed afresh on X
     best, i = sel.best_estimator_, sel.best_index_
@@ -175,7 +187,10 @@ def test_icl_recovers_k_and_a_good_clustering():
 @pytest.mark.parametrize("criterion", ["bic", "aic", "icl"])
 def test_best_is_the_minimum_of_the_criterion(blobs, criterion):
     sel = GaussianMixtureSelector(
-        n_components=[1, 2, 3, 4], covariance_type=["full", "spherical"], criterion=criterion, random_state=0
+        n_components=[1, 2, 3, 4],
+        covariance_type=["full", "spherical"],
+        criterion=criterion,
+        random_state=0,
     ).fit(blobs)
     values = sel.results_[criterion]
     assert sel.best_criterion_ == values.min()
@@ -193,7 +208,8 @@ def test_ties_go_to_the_simpler_model_then_to_grid_order():
     bics = [10.0, 10.0, 10.0, 12.0, np.nan]
     params = [11, 8, 8, 7, 0]
     cells = [
-        _Cell(numbers={"bic": b, "aic": b, "icl": b, "n_parameters": p}) if np.isfinite(b)
+        _Cell(numbers={"bic": b, "aic": b, "icl": b, "n_parameters": p})
+        if np.isfinite(b)
         else _Cell(error="ValueError: no")
         for b, p in zip(bics, params)
     ]
@@ -204,7 +220,9 @@ def test_ties_go_to_the_simpler_model_then_to_grid_order():
 
 def test_a_failed_cell_is_recorded_not_fatal(blobs):
     X = blobs[:5]
-    sel = GaussianMixtureSelector(n_components=[1, 2, 8], covariance_type=["diag"], random_state=0).fit(X)
+    sel = GaussianMixtureSelector(
+        n_components=[1, 2, 8], covariance_type=["diag"], random_state=0
+    ).fit(X)
     i = list(sel.results_["n_components"]).index(8)
     assert "n_samples" in sel.results_["error"][i]
     assert np.isnan(sel.results_["bic"][i]) and np.isnan(sel.results_["icl"][i])
@@ -226,22 +244,29 @@ def test_bad_sample_weight_raises_before_fitting(blobs):
     w = np.ones(len(blobs))
     w[3] = -1
     with pytest.raises(ValueError, match="[Nn]egative") as info:
-        GaussianMixtureSelector(n_components=[1, 2], covariance_type="diag").fit(blobs, sample_weight=w)
+        GaussianMixtureSelector(n_components=[1, 2], covariance_type="diag").fit(
+            blobs, sample_weight=w
+        )
     assert "combinations" not in str(info.value)
     with pytest.raises(ValueError, match="sample_weight.shape"):
-        GaussianMixtureSelector(n_components=[1, 2], covariance_type="diag").fit(blobs, sample_weight=w[:5])
+        GaussianMixtureSelector(n_components=[1, 2], covariance_type="diag").fit(
+            blobs, sample_weight=w[:5]
+        )
 
 
 def test_warnings_of_the_chosen_model_reach_the_caller(blobs):
     with pytest.warns(ConvergenceWarning):
-        sel = GaussianMixtureSelector(n_components=[2], covariance_type="full", max_iter=1,
-                                      tol=0, random_state=0).fit(blobs)
+        sel = GaussianMixtureSelector(
+            n_components=[2], covariance_type="full", max_iter=1, tol=0, random_state=0
+        ).fit(blobs)
     assert not sel.results_["converged"][0]
 
 
 # ----------------------------------------------------------------------------- sklearn face
 def test_delegates_to_the_best_estimator(blobs):
-    sel = GaussianMixtureSelector(n_components=[1, 2, 3], covariance_type="full", random_state=0).fit(blobs)
+    sel = GaussianMixtureSelector(
+        n_components=[1, 2, 3], covariance_type="full", random_state=0
+    ).fit(blobs)
     best = sel.best_estimator_
     np.testing.assert_array_equal(sel.predict(blobs), best.predict(blobs))
     np.testing.assert_array_equal(sel.predict_proba(blobs), best.predict_proba(blobs))
@@ -274,7 +299,9 @@ def test_in_a_pipeline_and_cloned(blobs):
 def test_feature_names_pass_through(blobs):
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(blobs, columns=["a", "b"])
-    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="diag", random_state=0).fit(df)
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="diag", random_state=0).fit(
+        df
+    )
     np.testing.assert_array_equal(sel.feature_names_in_, ["a", "b"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "X has feature names" warning on predict
@@ -310,14 +337,17 @@ def test_n_components_forms(ks):
 
 
 def test_duplicates_in_the_grid_are_fitted_once(blobs):
-    sel = GaussianMixtureSelector(n_components=[2, 1, 2], covariance_type=["diag", "diag"], random_state=0).fit(blobs)
+    sel = GaussianMixtureSelector(
+        n_components=[2, 1, 2], covariance_type=["diag", "diag"], random_state=0
+    ).fit(blobs)
     assert list(sel.results_["n_components"]) == [2, 1]
     assert list(sel.results_["covariance_type"]) == ["diag", "diag"]
 
 
 # ----------------------------------------------------------------------------- reporting
-@pytest.mark.parametrize("covariance_type, names", [
-    ("sklearn", COVARIANCE_TYPES), ("all", list(MODEL_NAMES))])
+@pytest.mark.parametrize(
+    "covariance_type, names", [("sklearn", COVARIANCE_TYPES), ("all", list(MODEL_NAMES))]
+)
 def test_wide_table_shows_every_cell(blobs, covariance_type, names):
     sel = GaussianMixtureSelector(
         n_components=[1, 2, 3], covariance_type=covariance_type, random_state=0
@@ -338,7 +368,9 @@ def test_wide_table_shows_every_cell(blobs, covariance_type, names):
 
 
 def test_long_table_has_one_row_per_cell(blobs):
-    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type=["full", "tied"], random_state=0).fit(blobs)
+    sel = GaussianMixtureSelector(
+        n_components=[1, 2], covariance_type=["full", "tied"], random_state=0
+    ).fit(blobs)
     rows = sel.format_results("long").splitlines()[1:]
     assert len(rows) == 4
     for i, row in enumerate(rows):
@@ -358,7 +390,9 @@ class _Terminal(io.StringIO):
 def test_progress_on_a_terminal(blobs, monkeypatch):
     term = _Terminal()
     monkeypatch.setattr(sys, "stderr", term)
-    GaussianMixtureSelector(n_components=[1, 2], covariance_type=["full", "diag"], verbose=1).fit(blobs)
+    GaussianMixtureSelector(n_components=[1, 2], covariance_type=["full", "diag"], verbose=1).fit(
+        blobs
+    )
     updates = re.findall(r"\rfitting mixtures: (\d+)/4 done, [\d.]+s elapsed", term.getvalue())
     assert [int(u) for u in updates] == [0, 1, 2, 3, 4, 4]
     assert term.getvalue().endswith("\n")

@@ -56,7 +56,9 @@ def _mclust(name):
 def _fit(X, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return GaussianMixtureSelector(covariance_type=SKLEARN_TYPES, random_state=0, **params).fit(X)
+        return GaussianMixtureSelector(covariance_type=SKLEARN_TYPES, random_state=0, **params).fit(
+            X
+        )
 
 
 @pytest.mark.parametrize("name, choice", [("faithful", ("tied", 3)), ("iris", ("full", 2))])
@@ -90,9 +92,13 @@ def test_small_tables_choose_mclusts_model_not_a_degenerate_one(name):
     sel = _fit(X)
     res = sel.results_
     mclust_bic = {
-        key: -2 * ll + res["n_parameters"][
-            np.flatnonzero((res["covariance_type"] == four[key[0]]) & (res["n_components"] == key[1]))[0]
-        ] * np.log(n)
+        key: -2 * ll
+        + res["n_parameters"][
+            np.flatnonzero(
+                (res["covariance_type"] == four[key[0]]) & (res["n_components"] == key[1])
+            )[0]
+        ]
+        * np.log(n)
         for key, ll in usable.items()
     }
     model, g = min(mclust_bic, key=mclust_bic.get)
@@ -160,7 +166,9 @@ def test_choice_and_labels_do_not_depend_on_column_units(seed, exponents):
         b = GaussianMixtureSelector(**kw).fit(X * factor)
     assert a.best_params_ == b.best_params_
     np.testing.assert_array_equal(a.predict(X), b.predict(X * factor))
-    np.testing.assert_allclose(b.best_estimator_.means_, a.best_estimator_.means_ * factor, rtol=1e-6)
+    np.testing.assert_allclose(
+        b.best_estimator_.means_, a.best_estimator_.means_ * factor, rtol=1e-6
+    )
 
 
 @settings(max_examples=6, deadline=None)
@@ -181,7 +189,9 @@ def test_a_common_unit_change_leaves_every_model_unchanged(seed, exponent):
     # every criterion shifts by the same constant: 2 n d log(factor)
     shift = 2 * X.size * np.log(factor)
     np.testing.assert_allclose(
-        b.results_["bic"][usable], a.results_["bic"][usable] + shift, rtol=1e-7,
+        b.results_["bic"][usable],
+        a.results_["bic"][usable] + shift,
+        rtol=1e-7,
         atol=1e-7 * abs(shift),
     )
 
@@ -194,6 +204,7 @@ def test_a_constant_column_is_an_error_that_names_it():
 
 # --- all 14 of mclust's models (the selector's default grid) -------------------------------------
 
+
 @pytest.mark.parametrize("name, choice", [("faithful", ("EEE", 3)), ("iris", ("VEV", 2))])
 def test_all_models_reach_mclusts_log_likelihood_and_choice(name, choice):
     X = _table(name)
@@ -202,8 +213,9 @@ def test_all_models_reach_mclusts_log_likelihood_and_choice(name, choice):
         warnings.simplefilter("ignore")
         sel = GaussianMixtureSelector(random_state=0).fit(X)
     res = sel.results_
-    assert list(dict.fromkeys(res["covariance_type"])) == [m for m, _ in dict.fromkeys(
-        (m, None) for m, _ in reference)]
+    assert list(dict.fromkeys(res["covariance_type"])) == [
+        m for m, _ in dict.fromkeys((m, None) for m, _ in reference)
+    ]
     short = []
     for t, k, ll in zip(res["covariance_type"], res["n_components"], res["log_likelihood"]):
         ref, _ = reference[(t, int(k))]
@@ -226,8 +238,9 @@ def test_all_models_on_small_tables(name):
     (mclust_choice,) = [key for key, (_, is_chosen) in reference.items() if is_chosen]
     best = (sel.best_params_["covariance_type"], sel.best_params_["n_components"])
     res = sel.results_
-    i = np.flatnonzero((res["covariance_type"] == mclust_choice[0])
-                       & (res["n_components"] == mclust_choice[1]))[0]
+    i = np.flatnonzero(
+        (res["covariance_type"] == mclust_choice[0]) & (res["n_components"] == mclust_choice[1])
+    )[0]
     ref = reference[mclust_choice][0]
     # mclust's choice is reached (its log-likelihood, as above) ...
     assert res["log_likelihood"][i] >= ref - 10 * 1e-5 * (1 + abs(ref)) - 1e-6 * X.size

@@ -5,19 +5,18 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from _brute_force import component_covariances
+from conftest import COVARIANCE_TYPES, quiet_fit
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
-from numpy.testing import assert_allclose, assert_array_equal
 from sklearn import config_context
 from threadpoolctl import threadpool_limits
 
-from sklearn_em import GaussianMixtureEM
-from sklearn_em import _kernels
+from sklearn_em import GaussianMixtureEM, _kernels
 from sklearn_em._em import DegenerateComponentWarning, Prior, m_step
 from sklearn_em._models import CovarianceModel, get_model
 from sklearn_em._stats import SufficientStats
-from _brute_force import component_covariances
-from conftest import COVARIANCE_TYPES, quiet_fit
 
 
 def _data(n=300, d=3, k=3, offset=0.0, seed=0):
@@ -42,9 +41,7 @@ def _brute_force(X, resp, covariance_type):
 
 
 def _stats(X, resp, covariance_type, shift):
-    return _kernels.statistics(
-        X, None, lambda sl: resp[sl], covariance_type, shift, resp.shape[1]
-    )
+    return _kernels.statistics(X, None, lambda sl: resp[sl], covariance_type, shift, resp.shape[1])
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -189,7 +186,9 @@ def test_direct_full_kernel_matches_sklearn(dtype, rtol):
     X = np.vstack([rng.randn(300, d) @ rng.randn(d, d) * 0.3 + 4 * rng.randn(d) for _ in range(k)])
     X = X.astype(dtype)
     start = GaussianMixture(k, max_iter=1, random_state=0).fit(X.astype(np.float64))
-    init = dict(weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_)
+    init = dict(
+        weights_init=start.weights_, means_init=start.means_, precisions_init=start.precisions_
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ref = GaussianMixture(k, tol=0, max_iter=10, **init).fit(X)
@@ -198,13 +197,14 @@ def test_direct_full_kernel_matches_sklearn(dtype, rtol):
     assert ours.covariances_.dtype == dtype
     assert_allclose(ours.weights_, ref.weights_, rtol=rtol)
     assert_allclose(ours.means_, ref.means_, rtol=rtol, atol=rtol * np.abs(ref.means_).max())
-    assert_allclose(ours.covariances_, ref.covariances_, rtol=rtol, atol=rtol * np.abs(ref.covariances_).max())
+    assert_allclose(
+        ours.covariances_, ref.covariances_, rtol=rtol, atol=rtol * np.abs(ref.covariances_).max()
+    )
     assert_allclose(ours.lower_bound_, ref.lower_bound_, rtol=rtol)
     # per-row densities in float32 round like eps32 * cond (~5e3 here) in both libraries:
     # each is ~0.01 from a float64 evaluation of its own model, so compare at 1e-3
     row_rtol = 1e-3 if dtype == np.float32 else rtol
     assert_allclose(ours.score_samples(X), ref.score_samples(X), rtol=row_rtol, atol=row_rtol)
-
 
 
 # ----------------------------------------------------------------------------- the block protocol
@@ -216,8 +216,10 @@ def _params_and_oracle(X, covariance_type, w=None):
     )
     covs = component_covariances(covariance_type, est.covariances_, k, X.shape[1])
     log_prob = np.column_stack(
-        [np.log(est.weights_[j]) + multivariate_normal(est.means_[j], covs[j]).logpdf(X)
-         for j in range(k)]
+        [
+            np.log(est.weights_[j]) + multivariate_normal(est.means_[j], covs[j]).logpdf(X)
+            for j in range(k)
+        ]
     )
     ll = logsumexp(log_prob, axis=1)
     return est._model().astype(np.float64), ll, np.exp(log_prob - ll[:, None])
@@ -247,7 +249,12 @@ def test_blocks_merged_equal_brute_force(covariance_type, weighted):
     pos = np.flatnonzero(weights > 0)
     worst = pos[np.argsort(ll[pos])[:4]]
     for s in (in_order, tree):
-        assert s.kind == {"full": "full", "tied": "pooled", "diag": "diag", "spherical": "trace"}[covariance_type]
+        assert (
+            s.kind
+            == {"full": "full", "tied": "pooled", "diag": "diag", "spherical": "trace"}[
+                covariance_type
+            ]
+        )
         assert_allclose(s.nk, nk, rtol=1e-10)
         assert_allclose(s.means + s.shift, means, rtol=1e-10)
         assert_allclose(s.scatter, scatter, rtol=1e-9)
@@ -277,7 +284,9 @@ def test_blend_is_the_weighted_union(covariance_type, rho):
     union = _kernels.block_statistics(X[keep], w[keep], plan, n_worst=3)
     assert_allclose(blended.nk, union.nk, rtol=1e-12)
     assert_allclose(blended.means + blended.shift, union.means + union.shift, rtol=1e-10)
-    assert_allclose(blended.scatter, union.scatter, rtol=1e-10, atol=1e-12 * np.abs(union.scatter).max())
+    assert_allclose(
+        blended.scatter, union.scatter, rtol=1e-10, atol=1e-12 * np.abs(union.scatter).max()
+    )
     assert_allclose(blended.loglik, union.loglik, rtol=1e-12)
     assert blended.n_rows == pytest.approx((1 - rho) * len(A) + rho * len(B))
 
@@ -303,8 +312,10 @@ def test_data_covariance_comes_from_statistics(covariance_type):
     X, resp = _data(n=300, offset=1e6)
     cov = np.cov(X.T, bias=True)
     expected = {
-        "full": cov + 1e-3 * np.eye(3), "tied": cov + 1e-3 * np.eye(3),
-        "diag": np.diag(cov) + 1e-3, "spherical": np.trace(cov) / 3 + 1e-3,
+        "full": cov + 1e-3 * np.eye(3),
+        "tied": cov + 1e-3 * np.eye(3),
+        "diag": np.diag(cov) + 1e-3,
+        "spherical": np.trace(cov) / 3 + 1e-3,
     }[covariance_type]
     derived = _stats(X, resp, covariance_type, X.mean(axis=0)).data_covariance(1e-3)
     assert_allclose(derived, expected, rtol=1e-9)
@@ -335,5 +346,7 @@ def test_m_step_checks_model_and_statistics():
         m_step(s, "full", 1e-6)
     uncovered = CovarianceModel("VVV", "full", "full", get_model("VVV").estimate)
     prior = Prior(X.mean(axis=0), 0.01, 5.0, np.eye(3), 1.0)
-    with pytest.raises(ValueError, match="prior_strength is not available for the VVV covariance model"):
+    with pytest.raises(
+        ValueError, match="prior_strength is not available for the VVV covariance model"
+    ):
         m_step(_stats(X, resp, "full", X.mean(axis=0)), uncovered, 1e-6, prior=prior)

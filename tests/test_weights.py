@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import COVARIANCE_TYPES
 from numpy.testing import assert_allclose
 from sklearn import config_context
 from sklearn.cluster import KMeans
@@ -16,7 +17,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import estimator_checks
 
 from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
-from conftest import COVARIANCE_TYPES
 
 RTOL = 1e-9
 
