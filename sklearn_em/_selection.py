@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from collections.abc import Sequence
 from numbers import Integral
 from time import perf_counter
 from typing import TextIO
@@ -197,20 +198,20 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_components=(1, 2, 3, 4, 5, 6, 7, 8, 9),
-        covariance_type="all",
+        n_components: int | Sequence[int] = (1, 2, 3, 4, 5, 6, 7, 8, 9),
+        covariance_type: str | Sequence[str] = "all",
         *,
-        criterion="bic",
-        init_params="hc",
-        n_init=1,
-        tol=1e-5,
-        reg_covar=1e-6,
-        max_iter=1000,
-        prior_strength=None,
-        random_state=None,
-        n_jobs=None,
-        verbose=0,
-    ):
+        criterion: str = "bic",
+        init_params: str = "hc",
+        n_init: int = 1,
+        tol: float = 1e-5,
+        reg_covar: float = 1e-6,
+        max_iter: int = 1000,
+        prior_strength: float | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        n_jobs: int | None = None,
+        verbose: int = 0,
+    ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.criterion = criterion
