@@ -68,3 +68,14 @@ def hide_cells(X, fraction, seed=0):
     Xm = np.array(X, dtype=float, copy=True)
     Xm[mask] = np.nan
     return Xm
+
+
+def isotropic_precisions(covariance_type, k, d, precision):
+    """``precisions_init`` of k components with the same isotropic ``precision``, shaped as
+    scikit-learn shapes it for ``covariance_type``."""
+    return {
+        "full": np.tile(np.eye(d) * precision, (k, 1, 1)),
+        "tied": np.eye(d) * precision,
+        "diag": np.full((k, d), precision),
+        "spherical": np.full(k, precision),
+    }[covariance_type]

@@ -4,13 +4,12 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import COVARIANCE_TYPES
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sklearn_em._em import run_em
 from sklearn_em._init import initial_params
-
-TYPES = ["full", "tied", "diag", "spherical"]
 
 
 def _blobs(seed, n=300, d=2, k=3, spread=2.5):
@@ -36,7 +35,7 @@ def _start(X, k, covariance_type, seed=0):
     )
 
 
-@pytest.mark.parametrize("covariance_type", TYPES)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_squarem_reaches_plain_em_fixed_point(covariance_type):
     X = _blobs(0)
     p0 = _start(X, 3, covariance_type)
@@ -58,7 +57,7 @@ def test_squarem_reaches_plain_em_fixed_point(covariance_type):
 @settings(max_examples=25, deadline=None)
 @given(
     seed=st.integers(0, 10_000),
-    covariance_type=st.sampled_from(TYPES),
+    covariance_type=st.sampled_from(COVARIANCE_TYPES),
     k=st.integers(1, 5),
     d=st.integers(1, 4),
 )

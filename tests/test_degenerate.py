@@ -12,7 +12,7 @@ from functools import partial
 
 import numpy as np
 import pytest
-from conftest import ATTRIBUTES, COVARIANCE_TYPES, INIT_PARAMS, quiet_fit
+from conftest import ATTRIBUTES, COVARIANCE_TYPES, INIT_PARAMS, isotropic_precisions, quiet_fit
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -58,12 +58,7 @@ def _fixed_init(covariance_type, X, k=3, seed=1):
     d = X.shape[1]
     means = X[rng.choice(X.shape[0], k, replace=False)]
     prec = 1.0 / X.var(axis=0).mean()
-    precisions = {
-        "full": np.tile(np.eye(d) * prec, (k, 1, 1)),
-        "tied": np.eye(d) * prec,
-        "diag": np.full((k, d), prec),
-        "spherical": np.full(k, prec),
-    }[covariance_type]
+    precisions = isotropic_precisions(covariance_type, k, d, prec)
     return dict(weights_init=np.full(k, 1.0 / k), means_init=means, precisions_init=precisions)
 
 

@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import COVARIANCE_TYPES
+from conftest import COVARIANCE_TYPES, isotropic_precisions
 from numpy.testing import assert_allclose
 from sklearn import config_context
 from sklearn.cluster import KMeans
@@ -38,12 +38,7 @@ def _fixed_init(covariance_type, X, k=3, seed=1):
     d = X.shape[1]
     means = X.mean(axis=0) + rng.randn(k, d) * X.std(axis=0)
     prec = 1.0 / X.var(axis=0).mean()
-    precisions = {
-        "full": np.tile(np.eye(d) * prec, (k, 1, 1)),
-        "tied": np.eye(d) * prec,
-        "diag": np.full((k, d), prec),
-        "spherical": np.full(k, prec),
-    }[covariance_type]
+    precisions = isotropic_precisions(covariance_type, k, d, prec)
     return dict(weights_init=np.full(k, 1.0 / k), means_init=means, precisions_init=precisions)
 
 
