@@ -25,14 +25,26 @@ from sklearn_em import GaussianMixtureEM, _dask, _kernels  # noqa: E402
 from sklearn_em._models import MODEL_NAMES, get_model  # noqa: E402
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
-WORKER_MEMORY = 400 * 2**20
+WORKER_MEMORY = 500 * 2**20
 
 
 @pytest.fixture(scope="module")
 def client():
-    """Two worker processes of one thread each, with memory limits, for the whole module."""
+    """Two worker processes of one thread each, with memory limits, for the whole module.
+
+    A worker near its limit would pause (dask's default at 80%) and wait for memory that
+    nothing here frees: the test would hang. Without pausing, a worker over its limit is
+    restarted, and the out-of-core test fails instead (it asserts that none was).
+    """
     logging.getLogger("distributed").setLevel(logging.ERROR)
     with (
+        dask.config.set(
+            {
+                "distributed.worker.memory.pause": False,
+                "distributed.worker.memory.spill": False,
+                "distributed.worker.memory.target": False,
+            }
+        ),
         distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=1,
@@ -281,7 +293,7 @@ def _uniform_block(block_id, rows, d):
 
 def test_out_of_core_fit_keeps_workers_under_their_memory_limit(client):
     rows, d = 125_000, 16
-    n_blocks = 64  # 1 GB of float64, more than the two workers' limits together
+    n_blocks = 80  # 1.28 GB of float64, more than the two workers' limits together
     X = da.map_blocks(
         _uniform_block, rows=rows, d=d, chunks=((rows,) * n_blocks, (d,)), dtype=np.float64
     )
