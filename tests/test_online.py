@@ -360,7 +360,7 @@ def test_a_component_without_rows_fades_then_is_reseeded():
     # ... until it has no support: then it moves to the worst-explained rows of a batch
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DegenerateComponentWarning)
-        for _ in range(40, 400):
+        for t in range(40, 400):  # noqa: B007 (t, the batch that re-seeds, is read below)
             batch = rng.randn(10, 2)
             model.partial_fit(batch)
             if model.means_[lonely, 0] < 25:
