@@ -10,6 +10,7 @@ __all__ = [
     "GaussianMixtureImputer",
     "GaussianMixtureSelector",
     "DegenerateComponentWarning",
+    "DegenerateFitWarning",
     "__version__",
 ]
 
@@ -20,13 +21,14 @@ _LAZY = {
     "GaussianMixtureImputer": "._impute",
     "GaussianMixtureSelector": "._selection",
     "DegenerateComponentWarning": "._em",
+    "DegenerateFitWarning": "._selection",
 }
 
 if TYPE_CHECKING:
     from ._em import DegenerateComponentWarning
     from ._estimator import GaussianMixtureEM
     from ._impute import GaussianMixtureImputer
-    from ._selection import GaussianMixtureSelector
+    from ._selection import DegenerateFitWarning, GaussianMixtureSelector
 
 
 def __getattr__(name):

@@ -44,7 +44,8 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     random_state_ : RandomState
         The generator the draws come from (consumed by each ``transform``).
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when X has feature names that are all strings.
 
     Examples
