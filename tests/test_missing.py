@@ -231,7 +231,12 @@ def test_lost_component_is_reseeded_at_completed_rows():
     with pytest.warns(DegenerateComponentWarning, match="lost their support"):
         est = quiet_fit(
             GaussianMixtureEM(
-                3, weights_init=[0.5, 0.49, 0.01], means_init=means, max_iter=1, tol=0
+                3,
+                weights_init=[0.5, 0.49, 0.01],
+                means_init=means,
+                precisions_init=np.tile(np.eye(4), (3, 1, 1)),  # nothing left to chance
+                max_iter=1,
+                tol=0,
             ),
             X,
         )
