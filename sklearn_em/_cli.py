@@ -681,8 +681,6 @@ def run_fit(args, stdout, stderr):
     _check_rows(table, args.components)
     n, d = table.values.shape
 
-    from threadpoolctl import threadpool_limits
-
     from ._selection import GaussianMixtureSelector
 
     n_models = len(args.components) * len(args.covariance)
@@ -706,11 +704,8 @@ def run_fit(args, stdout, stderr):
         verbose=int(show_progress),
     )
     start = perf_counter()
-    # The grid is dozens of fits, mostly small: parallelism belongs across them (--n-jobs),
-    # and BLAS/OpenMP threads inside each fit only add contention -- on a busy 2-core
-    # machine they made the Old Faithful grid over 10x slower. (joblib gives worker
-    # processes of --n-jobs a similar limit.)
-    with warnings.catch_warnings(record=True) as caught, threadpool_limits(1):
+    # (the selector keeps BLAS and OpenMP threads out of its many small fits itself)
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             selector.fit(table.values)

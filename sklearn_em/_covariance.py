@@ -26,6 +26,8 @@ spherical  (k,)                        'trace'        elementwise sqrt
 ('full' hands over to its direct variant for few components in many dimensions.)
 """
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import linalg
 
@@ -36,6 +38,16 @@ def _recentre(kind, S_a, mean, a, nk):
     """Scatter about ``mean`` from the scatter about a nearby point ``a``."""
     delta = (mean - np.asarray(a, dtype=np.float64))[None]
     return S_a - OUTER[kind](delta, np.array([nk]))[0]
+
+
+@lru_cache(maxsize=64)
+def _triu(d):
+    """``np.triu_indices(d)``, made once per d (it costs more than a small table's products);
+    read-only, as they are shared."""
+    iu, ju = np.triu_indices(d)
+    iu.flags.writeable = False
+    ju.flags.writeable = False
+    return iu, ju
 
 
 def _safe_means(sums, nk):
@@ -169,7 +181,7 @@ class _Full(_Kernel):
         # log N up to constants = -1/2 x'Px + x'P mu - 1/2 mu'P mu, written on the features;
         # off-diagonal products appear once in the features, so their weight is -P_ij.
         k, d = means_s.shape
-        iu, ju = np.triu_indices(d)
+        iu, ju = _triu(d)
         P = prec_chol @ prec_chol.transpose(0, 2, 1)
         quad = -P[:, iu, ju] * np.where(iu == ju, 0.5, 1.0)
         Pmu = np.einsum("kij,kj->ki", P, means_s)
@@ -177,12 +189,17 @@ class _Full(_Kernel):
         return np.concatenate([quad, Pmu], axis=1).T, const
 
     @staticmethod
+    def centre_distance(means_s, prec_chol):
+        # |U_k^T m_k|^2 for all k in one product
+        return np.square(np.einsum("kji,kj->ki", prec_chol, means_s)).sum(axis=1)
+
+    @staticmethod
     def moments_to_stats(nk, G, d):
         p = d * (d + 1) // 2
         k = nk.shape[0]
         sums = G[p:].T
         means = _safe_means(sums, nk)
-        iu, ju = np.triu_indices(d)
+        iu, ju = _triu(d)
         T = np.empty((k, d, d))
         T[:, iu, ju] = G[:p].T
         T[:, ju, iu] = G[:p].T
@@ -301,7 +318,7 @@ class _FullDirect(_NoFeatures, _Full):
     @classmethod
     def chunk_moments(cls, FT, XsT, respT, exact=None):
         d = XsT.shape[0]
-        iu, ju = np.triu_indices(d)
+        iu, ju = _triu(d)
         packed = np.empty((len(iu), respT.shape[0]))
         for j, r in enumerate(respT):
             Dw = XsT * np.sqrt(r)
@@ -326,6 +343,10 @@ class _Tied(_NoFeatures, _Kernel):
     @staticmethod
     def expand(covariances, k, d):
         return np.broadcast_to(covariances, (k, d, d))
+
+    @staticmethod
+    def centre_distance(means_s, prec_chol):
+        return np.square(means_s @ prec_chol).sum(axis=1)
 
     @classmethod
     def row_temporaries(cls, k, d):
@@ -419,6 +440,11 @@ class _Tied(_NoFeatures, _Kernel):
 
 class _Elementwise(_Kernel):
     """Diagonal and spherical covariances: factors are elementwise square roots."""
+
+    @staticmethod
+    def centre_distance(means_s, prec_chol):
+        # (k, d) or (k,) factors: both broadcast as (k, d or 1)
+        return np.square(means_s * prec_chol.reshape(means_s.shape[0], -1)).sum(axis=1)
 
     matrix = False
     shared = False

@@ -12,33 +12,31 @@ from ._models import get_model
 from ._params import GaussianMixtureParams
 
 
-def _one_hot(labels, n_components, dtype):
-    def resp(sl):
-        lab = labels[sl]
-        out = np.zeros((lab.shape[0], n_components), dtype=dtype)
-        out[np.arange(lab.shape[0]), lab] = 1
-        return out
+class _HardLabels:
+    """Responsibilities of a hard partition: ``labels[i]`` is row i's component, -1 none.
 
-    return resp
+    Called on a slice, the one-hot responsibilities of those rows; ``labels`` lets the
+    M-step's statistics be summed per component instead (``_kernels.label_statistics``).
+    """
+
+    def __init__(self, labels, n_components, dtype):
+        self.labels = np.asarray(labels, dtype=np.intp)
+        self.n_components = n_components
+        self.dtype = dtype
+
+    def __call__(self, sl):
+        lab = self.labels[sl]
+        out = np.zeros((lab.shape[0], self.n_components), dtype=self.dtype)
+        rows = np.flatnonzero(lab >= 0)
+        out[rows, lab[rows]] = 1
+        return out
 
 
 def _seed_rows(indices, n_samples, n_components, dtype):
     # each chosen row alone starts one component (as scikit-learn does)
     labels = np.full(n_samples, -1, dtype=np.intp)
     labels[indices] = np.arange(n_components)
-    return _labelled_rows(labels, n_components, dtype)
-
-
-def _labelled_rows(labels, n_components, dtype):
-    # one-hot rows for labels >= 0; rows labelled -1 start in no component
-    def resp(sl):
-        lab = labels[sl]
-        out = np.zeros((lab.shape[0], n_components), dtype=dtype)
-        rows = np.flatnonzero(lab >= 0)
-        out[rows, lab[rows]] = 1
-        return out
-
-    return resp
+    return _HardLabels(labels, n_components, dtype)
 
 
 def initial_responsibilities(X, sample_weight, n_components, init_params, random_state, tree=None):
@@ -57,14 +55,14 @@ def initial_responsibilities(X, sample_weight, n_components, init_params, random
     if init_params == "hc":
         if tree is None:
             tree = hc_tree(X, sample_weight=sample_weight, random_state=random_state)
-        return _labelled_rows(hc_labels(tree, n_components, n_samples), n_components, X.dtype)
+        return _HardLabels(hc_labels(tree, n_components, n_samples), n_components, X.dtype)
     if init_params == "kmeans":
         labels = (
             KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
             .fit(X, sample_weight=sample_weight)
             .labels_
         )
-        return _one_hot(labels, n_components, X.dtype)
+        return _HardLabels(labels, n_components, X.dtype)
     if init_params == "random":
         resp = np.asarray(random_state.uniform(size=(n_samples, n_components)), dtype=X.dtype)
         resp /= resp.sum(axis=1)[:, None]
@@ -202,11 +200,15 @@ def _params_from_responsibilities(
     prior,
     data_stats=None,
     step_options=None,
+    by_label=False,
 ):
     """One M-step from responsibilities given chunk by chunk; returns (params, stats).
 
     ``data_stats``: the data's ``_kernels.data_statistics`` (computed here if None);
-    ``step_options``: as for ``_em.m_step``.
+    ``step_options``: as for ``_em.m_step``. ``by_label``: hard labels' statistics are
+    summed per component in float64 (``_kernels.label_statistics``) rather than through the
+    kernel's features in X's dtype (the estimator keeps the latter: its float32 starts are
+    those it has always had).
     """
     from ._em import lost_components, m_step  # the M-step turns responsibilities into parameters
 
@@ -215,7 +217,14 @@ def _params_from_responsibilities(
     else:
         # the shift need only be near the data: no float64 copy of X for it
         shift = (sample_weight @ X).astype(np.float64) / sample_weight.sum()
-    stats = _kernels.statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components)
+    if isinstance(resp_fn, _HardLabels) and by_label:
+        stats = _kernels.label_statistics(
+            X, sample_weight, resp_fn.labels, n_components, covariance_type, shift
+        )
+    else:
+        stats = _kernels.statistics(
+            X, sample_weight, resp_fn, covariance_type, shift, n_components
+        )
     if data_stats is None:
         data_stats = _kernels.data_statistics(X, sample_weight, covariance_type)
     # the initial responsibilities need not cover every row: the data's covariance comes
@@ -234,17 +243,34 @@ def _params_from_responsibilities(
 
 
 def params_from_labels(
-    X, sample_weight, labels, n_components, covariance_type, reg_covar, random_state, prior=None
+    X,
+    sample_weight,
+    labels,
+    n_components,
+    covariance_type,
+    reg_covar,
+    random_state,
+    prior=None,
+    data_stats=None,
 ):
     """Parameters of the hard partition ``labels`` of the rows of X (one M-step).
 
     Rows labelled -1 are in no component. The weights are the (weighted) shares of the
     labelled rows; as everywhere, the M-step re-seeds a component without rows.
+    ``data_stats``: the data's ``_kernels.data_statistics`` (computed here if None).
     """
-    labels = np.asarray(labels, dtype=np.intp)
-    resp_fn = _labelled_rows(labels, n_components, X.dtype)
+    resp_fn = _HardLabels(labels, n_components, X.dtype)
     params, _ = _params_from_responsibilities(
-        X, sample_weight, resp_fn, n_components, covariance_type, reg_covar, random_state, prior
+        X,
+        sample_weight,
+        resp_fn,
+        n_components,
+        covariance_type,
+        reg_covar,
+        random_state,
+        prior,
+        data_stats,
+        by_label=True,
     )
     return params
 

@@ -30,7 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.utils import gen_batches
 
 from . import _kernels
 from ._stats import SufficientStats
@@ -184,7 +183,7 @@ class MissingPlan:
         tasks = [
             (gi, sl)
             for gi, g in enumerate(layout.groups)
-            for sl in gen_batches(g.patterns.shape[0], _PATTERN_BLOCK)
+            for sl in _kernels.row_slices(g.patterns.shape[0], _PATTERN_BLOCK)
         ]
         blocks = _map_tasks(
             lambda gi, sl: self._factor(layout.groups[gi].patterns[sl]),
@@ -240,7 +239,7 @@ class MissingPlan:
 def _chunks(group, k, d):
     s = group.missing.shape[1]
     per_row = 8 * (k * (3 * d + s * s + s + 1) + 3 * d)
-    return list(gen_batches(group.rows.size, max(1, _CHUNK_BYTES // per_row)))
+    return _kernels.row_slices(group.rows.size, max(1, _CHUNK_BYTES // per_row))
 
 
 def _map_tasks(fn, tasks, parallel=True):

@@ -56,6 +56,37 @@ def test_statistics_match_brute_force(covariance_type, offset):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_label_statistics_match_brute_force(covariance_type, weighted, dtype):
+    # a hard partition with unlabelled rows (-1) and a component without rows (label 2)
+    X, _ = _data(n=300, k=3, offset=1e3)
+    rng = np.random.RandomState(1)
+    labels = rng.choice([-1, 0, 1, 3], size=X.shape[0])
+    w = rng.uniform(0.5, 2.0, size=X.shape[0]) if weighted else None
+    if weighted:
+        w[:5] = 0.0
+    present = [0, 1, 3]
+    resp = (labels[:, None] == np.array(present)).astype(float)
+    Xd = X.astype(dtype)
+    stats = _kernels.label_statistics(Xd, w, labels, 4, covariance_type, X.mean(axis=0))
+    nk, means, scatter = _brute_force(
+        Xd.astype(np.float64) - 1e3, resp * (1.0 if w is None else w[:, None]), covariance_type
+    )
+    assert stats.kind == get_model(covariance_type).kernel_type.stats_kind
+    assert stats.n_rows == (X.shape[0] if w is None else np.count_nonzero(w))
+    assert_array_equal(stats.nk[2], 0.0)
+    assert_array_equal(stats.means[2], 0.0)
+    assert_allclose(stats.nk[present], nk, rtol=1e-12)
+    assert_allclose(stats.means[present] + stats.shift - 1e3, means, rtol=1e-9, atol=1e-9)
+    if covariance_type == "tied":
+        assert_allclose(stats.scatter, scatter, rtol=1e-9)
+    else:
+        assert_array_equal(stats.scatter[2], 0.0)
+        assert_allclose(stats.scatter[present], scatter, rtol=1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_merge_of_parts_equals_statistics_of_the_whole(covariance_type):
     X, resp = _data(n=301)
     cut = 113
