@@ -222,9 +222,7 @@ def _params_from_responsibilities(
             X, sample_weight, resp_fn.labels, n_components, covariance_type, shift
         )
     else:
-        stats = _kernels.statistics(
-            X, sample_weight, resp_fn, covariance_type, shift, n_components
-        )
+        stats = _kernels.statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components)
     if data_stats is None:
         data_stats = _kernels.data_statistics(X, sample_weight, covariance_type)
     # the initial responsibilities need not cover every row: the data's covariance comes
