@@ -599,7 +599,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         return self.best_estimator_.sample(n_samples)
 
     # ------------------------------------------------------------------ reporting
-    def format_results(self, layout: str = "wide") -> str:
+    def format_results(self, layout: str = "wide", max_width: int | None = None) -> str:
         """The table of ``results_`` as text.
 
         Parameters
@@ -608,6 +608,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             'wide': the chosen criterion, one row per number of components and one column per
             covariance type (as mclust prints its BIC), the best marked with ``*``. 'long': one
             row per combination with every number.
+        max_width : int, default=None
+            'wide' only: split the columns into blocks (each with the ``k`` column, separated
+            by a blank line) so that no line is longer than this, as R prints a wide matrix;
+            at least one covariance type per block. None: one block, however wide.
 
         Returns
         -------
@@ -615,8 +619,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             The table, lines separated by newlines.
         """
         check_is_fitted(self)
+        if max_width is not None and (not isinstance(max_width, Integral) or max_width < 1):
+            raise ValueError(f"max_width must be a positive integer or None, got {max_width!r}.")
         if layout == "wide":
-            return _format_wide(self.results_, self.criterion, self.best_index_)
+            return _format_wide(self.results_, self.criterion, self.best_index_, max_width)
         if layout == "long":
             return _format_long(self.results_, self.best_index_)
         raise ValueError(f"layout must be 'wide' or 'long', got {layout!r}.")
@@ -1071,7 +1077,7 @@ def _fmt(value, spec=".2f"):
     return "-" if not np.isfinite(value) else format(value, spec)
 
 
-def _format_wide(results, criterion, best_index):
+def _format_wide(results, criterion, best_index, max_width=None):
     types = list(dict.fromkeys(results["covariance_type"]))
     ks = sorted(set(int(k) for k in results["n_components"]))
     pairs = zip(results["covariance_type"], results["n_components"])
@@ -1089,10 +1095,18 @@ def _format_wide(results, criterion, best_index):
         texts[key] = text + mark
     width = max([len(s) for s in texts.values()] + [len(t) + 1 for t in types] + [9])
     lines = [f"{criterion.upper()} (lower is better; * = best, - = not finite)"]
-    lines.append(f"{'k':>3}  " + "  ".join(f"{t:>{width - 1}} " for t in types).rstrip())
-    for k in ks:
-        row = [texts.get((t, k), "") for t in types]
-        lines.append(f"{k:>3}  " + "  ".join(f"{s:>{width}}" for s in row).rstrip())
+    # as many columns per block as fit in max_width (at least one), as R prints a matrix
+    per_block = len(types)
+    if max_width is not None:
+        per_block = max(1, (max_width - 3) // (width + 2))
+    for start in range(0, len(types), per_block):
+        block = types[start : start + per_block]
+        if start:
+            lines.append("")
+        lines.append(f"{'k':>3}  " + "  ".join(f"{t:>{width - 1}} " for t in block).rstrip())
+        for k in ks:
+            row = [texts.get((t, k), "") for t in block]
+            lines.append(f"{k:>3}  " + "  ".join(f"{s:>{width}}" for s in row).rstrip())
     degenerate = {}
     for i in np.flatnonzero(results["degenerate"]):
         degenerate.setdefault(results["covariance_type"][i], []).append(

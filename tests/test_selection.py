@@ -367,6 +367,38 @@ def test_wide_table_shows_every_cell(blobs, covariance_type, names):
     assert buf.getvalue() == sel.format_results() + "\n"
 
 
+@pytest.mark.parametrize("max_width", [40, 60, 100, 1000])
+def test_wide_table_in_blocks_fits_the_width(blobs, max_width):
+    sel = GaussianMixtureSelector(
+        n_components=[1, 2, 3], covariance_type="all", random_state=0
+    ).fit(blobs)
+    lines = sel.format_results(max_width=max_width).splitlines()
+    names = list(MODEL_NAMES)
+    # column blocks: a header line starting with "k", then one row per k, blank-separated
+    headers = [i for i, line in enumerate(lines) if line.split()[:1] == ["k"]]
+    seen = []
+    res = sel.results_
+    for h in headers:
+        block = lines[h].split()[1:]
+        seen += block
+        for row in lines[h + 1 : h + 4]:
+            fields = row.split()
+            k = int(fields[0])
+            assert len(fields) == len(block) + 1
+            for t, text in zip(block, fields[1:]):
+                i = np.flatnonzero((res["n_components"] == k) & (res["covariance_type"] == t))[0]
+                assert float(text.rstrip("*")) == pytest.approx(res["bic"][i], abs=0.005)
+    assert seen == names
+    table = lines[headers[0] : headers[-1] + 4]
+    assert max(len(line) for line in table) <= max(max_width, 3 + 2 + 12)
+    if max_width >= len(sel.format_results().splitlines()[1]):
+        assert len(headers) == 1
+    else:
+        assert len(headers) > 1
+    with pytest.raises(ValueError, match="max_width must be a positive integer or None"):
+        sel.format_results(max_width=0)
+
+
 def test_long_table_has_one_row_per_cell(blobs):
     sel = GaussianMixtureSelector(
         n_components=[1, 2], covariance_type=["full", "tied"], random_state=0
