@@ -887,20 +887,29 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
 # per worker on a small machine; a grid expected to take less than this many seconds in one
 # process is not split across processes, where it would only get slower.
 _PROCESS_WORTHWHILE_SECONDS = 4.0
+# The estimate's constants, measured with benchmarks/bench_selection.py on one core: EM
+# passes per cell (both starts, SQUAREM; 17 at 100,000 x 8 and 35 at 9,083 x 4), the fixed
+# cost of a pass (E-step plan and M-step; the iterative models' M-steps cost more), and
+# the rate of the kernel's products (1.06e10 flop/s at 100,000 x 8, k=5, full).
+_PASSES_PER_CELL = 30
+_PASS_SECONDS = 5e-4
+_FLOP_RATE = 1e10
 
 
 def _worth_processes(n_jobs, shape, grid):
     """``n_jobs``, or 1 when the grid is too small to repay starting worker processes.
 
-    The estimate: about 120 EM iterations per combination (two starts), each a fixed cost of
-    about 0.3 ms plus the two chunk products (about 4 n k (d(d+1)/2 + 2d) flops) at about
-    2 GFlop/s on one core.
+    The estimate: ``_PASSES_PER_CELL`` passes per combination, each a fixed cost plus the
+    two chunk products (about 4 n k (d(d+1)/2 + 2d) flops) at ``_FLOP_RATE``. It put a
+    20,000 x 8 grid of the four scikit-learn types (2.0 s in one process) at 2.5 s, and
+    100,000 x 8 (6.4 s) at 11.5 s; an estimate of 120 passes per cell had sent the first
+    to processes, where it took 5.4 s.
     """
     if n_jobs is None or n_jobs == 1:
         return n_jobs
     n, d = shape
     flops = sum(4.0 * n * k * (d * (d + 1) / 2 + 2 * d) for _, k in grid)
-    seconds = 120 * (len(grid) * 3e-4 + flops / 2e9)
+    seconds = _PASSES_PER_CELL * (len(grid) * _PASS_SECONDS + flops / _FLOP_RATE)
     return n_jobs if seconds > _PROCESS_WORTHWHILE_SECONDS else 1
 
 

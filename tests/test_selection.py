@@ -27,7 +27,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_em import GaussianMixtureSelector, _gpcm
+from sklearn_em import GaussianMixtureSelector, _gpcm, _selection
 from sklearn_em._models import FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -147,13 +147,34 @@ def test_cells_follow_the_definitions_of_the_criteria(blobs, weighted, params):
     assert best.get_params()["prior_strength"] == params.get("prior_strength")
 
 
-def test_parallel_equals_sequential(blobs):
+def test_parallel_equals_sequential(blobs, monkeypatch):
     kw = dict(n_components=[1, 2, 3], covariance_type=["full", "diag"], random_state=0)
     seq = GaussianMixtureSelector(**kw).fit(blobs)
+    # a grid this small stays in one process unless every grid is worth processes
+    monkeypatch.setattr(_selection, "_PROCESS_WORTHWHILE_SECONDS", -1.0)
+    used = []
+    real = _selection.Parallel
+
+    def spy(*args, **kwargs):
+        used.append(kwargs.get("n_jobs"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_selection, "Parallel", spy)
     par = GaussianMixtureSelector(n_jobs=2, **kw).fit(blobs)
+    assert used == [2]
     for name in ("bic", "aic", "icl", "log_likelihood", "n_parameters", "rank"):
         np.testing.assert_array_equal(seq.results_[name], par.results_[name])
     np.testing.assert_array_equal(seq.best_estimator_.means_, par.best_estimator_.means_)
+
+
+def test_small_grids_stay_in_one_process():
+    grid = [(t, k) for t in COVARIANCE_TYPES for k in range(1, 10)]
+    assert _selection._worth_processes(None, (10**7, 8), grid) is None
+    assert _selection._worth_processes(1, (10**7, 8), grid) == 1
+    # the estimate grows with the work: rows, components, features
+    assert _selection._worth_processes(-1, (20_000, 8), grid) == 1
+    assert _selection._worth_processes(-1, (100_000, 8), grid) == -1
+    assert _selection._worth_processes(3, (200, 2), grid[:2]) == 1
 
 
 def test_a_random_state_instance_gives_the_seed_drawn_from_it(blobs):
