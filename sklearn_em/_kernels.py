@@ -302,7 +302,7 @@ def _scratch(name, shape, dtype):
     goes straight back to the OS: dask's workers set ``MALLOC_TRIM_THRESHOLD_``, and there
     it doubled the kernel's CPU time. Arrays beyond a chunk's budget are not kept.
     """
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     dtype = np.dtype(dtype)
     if size * dtype.itemsize > CHUNK_BYTES:
         return np.empty(shape, dtype=dtype)
