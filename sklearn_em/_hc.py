@@ -23,7 +23,7 @@ which is why large data are clustered on a random subset (mclust's ``subset`` de
 import math
 
 import numpy as np
-from scipy.spatial.distance import pdist, squareform
+from scipy.spatial.distance import cdist
 from sklearn.utils import check_random_state
 
 TRANSFORMS = ("SVD", None)
@@ -212,8 +212,12 @@ def _svd_transform(Z):
     return (Z @ vt[keep].T) / np.sqrt(s[keep])
 
 
-def _merge_vvv(Z, alpha=1.0, beta=1.0):
-    """The merge sequence of mclust's ``hcVVV`` on Z (rows start as singletons)."""
+def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=4):
+    """The merge sequence of mclust's ``hcVVV`` on Z (rows start as singletons).
+
+    ``eager_after``: a cluster whose pending merge costs (see below) were needed one at a
+    time this many times has all the others computed at once.
+    """
     n, p = Z.shape
     centred = Z - Z.mean(axis=0)
     alpha = max(alpha * np.einsum("ij,ij->", centred, centred) / (n * p), np.finfo(float).eps)
@@ -224,127 +228,224 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0):
 
     # slots 0..m-1 hold the live clusters; merging (a, b) puts the union in a and moves the
     # last slot into b, as mclust does (it decides which of tied pairs is merged first)
-    count = np.ones(n)
-    mean = Z.copy()
-    scatter = np.zeros((n, p, p))
-    trace = np.zeros(n)
-    term = np.full(n, log_ab)
-    name = np.arange(n)
+    stats = _Clusters(Z, log_ab)
+    # cost[j, i], i < j (the lower triangle only): rise of the criterion if slots i and j
+    # merge. Where ``pending[j, i]`` it is a lower bound: the criterion without its
+    # determinant (a determinant only adds), computed exactly once the pair is the least
+    cost, key = _initial_costs(Z, alpha, beta, log_ab)
+    pending = np.zeros((n, n), dtype=bool)
+    # key[j] = least cost[j, i] over i < j  - 1j * the last i reaching it: the complex
+    # (lexicographic) minimum of two keys keeps mclust's choice among tied pairs. Where
+    # ``stale[j]`` the real part is only a lower bound (an entry it came from has grown).
+    stale = np.zeros(n, dtype=bool)
+    least = key.real  # a view
 
-    # cost[i, j] = cost[j, i]: rise of the criterion if slots i and j merge (+inf on the
-    # diagonal). Symmetric, so that slot j's pairs with every i < j are a contiguous row.
-    pair = pdist(Z, "sqeuclidean")
-    pair /= 2
-    pair += alpha
-    pair *= beta / 2
-    np.log(pair, out=pair)
-    pair *= 2
-    pair -= 2 * log_ab
-    cost = squareform(pair)
-    del pair
-    np.fill_diagonal(cost, np.inf)
-    # per slot j: the least cost[j, i] over i < j and the last i reaching it (of tied pairs
-    # mclust merges the one last in its packed order: largest j, then largest i)
-    col_min = np.full(n, np.inf)
-    col_arg = np.zeros(n, dtype=np.intp)
-    for start in range(1, n, 256):  # in blocks: no second n x n temporary
-        _row_minima(cost, np.arange(start, min(start + 256, n)), col_min, col_arg)
+    def refresh(j):
+        row = cost[j, :j]
+        i = j - 1 - int(row[::-1].argmin())
+        key[j] = complex(row[i], -i)
+        stale[j] = False
+
+    def settle(c, partners):
+        # the exact costs of c with these older partners (positions in 0..m-1)
+        rise = stats.merge_costs(c, partners, alpha, beta, det_from)
+        before = partners < c
+        rows = np.where(before, c, partners)
+        cols = np.where(before, partners, c)
+        # never below the bound (rounding): the bound must stay a lower bound
+        rise = np.maximum(rise, cost[rows, cols])
+        cost[rows, cols] = rise
+        pending[rows, cols] = False
+        # the entries only grew: a key that came from one of them is now a lower bound
+        stale[rows[key.imag[rows] == -cols]] = True
 
     merges = np.empty((n - 1, 2), dtype=np.intp)
     for step in range(n - 1):
         m = n - step
-        # the last slot holding the least cost (argmin of the reversed slots finds the first)
-        b = m - 1 - int(np.argmin(col_min[m - 1 : 0 : -1]))
-        a = int(col_arg[b])
-        merges[step] = sorted((name[a], name[b]))
+        while True:
+            # the last slot holding the least key (argmin of the reversed slots finds the first)
+            b = m - 1 - int(least[m - 1 : 0 : -1].argmin())
+            if stale[b]:
+                refresh(b)
+                continue
+            a = int(-key[b].imag)
+            if not pending[b, a]:
+                break
+            # the younger cluster of the pair priced it (mclust's orientation)
+            c, other = (b, a) if stats.birth[b] > stats.birth[a] else (a, b)
+            stats.hits[c] += 1
+            if stats.hits[c] < eager_after:
+                settle(c, np.array([other]))
+            else:
+                live = stats.birth[:m] < stats.birth[c]
+                live[c + 1 :] &= pending[c + 1 : m, c]
+                live[:c] &= pending[c, :c]
+                settle(c, np.flatnonzero(live))
+            for j in (a, b):
+                if stale[j]:
+                    refresh(j)
+        merges[step] = sorted((stats.name[a], stats.name[b]))
 
-        na, nb = float(count[a]), float(count[b])
+        last = m - 1
+        stats.merge(a, b, step, alpha, beta, det_from)
+        if b != last:
+            stats.move(last, b)
+            # slot b's pairs with the slots before it are its row, with the slots after it
+            # its column (their entries were in row last)
+            cost[b, :b] = cost[last, :b]
+            cost[b + 1 : last, b] = cost[last, b + 1 : last]
+            pending[b, :b] = pending[last, :b]
+            pending[b + 1 : last, b] = pending[last, b + 1 : last]
+        m = last
+        if m == 1:
+            continue
+
+        bound, need = stats.cost_bounds(a, m, alpha, beta, det_from)
+        cost[a, :a] = bound[:a]
+        cost[a + 1 : m, a] = bound[a + 1 :]
+        pending[a, :a] = need[:a]
+        pending[a + 1 : m, a] = need[a + 1 :]
+
+        # slots after a whose least pair was with a or b lose it (their key becomes a lower
+        # bound); every slot after a (after b) gains a pair with a (with the moved slot b)
+        after = key[a + 1 : m]
+        stale[a + 1 : m] |= (after.imag == -a) | (after.imag == -b)
+        np.minimum(after, bound[a + 1 :] - 1j * a, out=after)
+        if b < m:
+            after = key[b + 1 : m]
+            np.minimum(after, cost[b + 1 : m, b] - 1j * b, out=after)
+            refresh(b)
+        if a > 0:
+            refresh(a)
+    return merges
+
+
+class _Clusters:
+    """The statistics of the live clusters, one slot each (mclust's slot bookkeeping)."""
+
+    def __init__(self, Z, log_ab):
+        n, p = Z.shape
+        self.count = np.ones(n)
+        self.mean = Z.copy()
+        self.scatter = np.zeros((n, p, p))
+        self.trace = np.zeros(n)
+        self.term = np.full(n, log_ab)
+        self.name = np.arange(n)
+        # the step that made the cluster (-1: a row); its Cholesky factor where usable
+        self.birth = np.full(n, -1)
+        self.hits = np.zeros(n, dtype=np.intp)
+        self.factor = np.zeros((n, p, p))
+        self.has_factor = np.zeros(n, dtype=bool)
+        self.factor_logdet = np.zeros(n)
+        self._arrays = (
+            self.count,
+            self.mean,
+            self.scatter,
+            self.trace,
+            self.term,
+            self.name,
+            self.birth,
+            self.hits,
+            self.factor,
+            self.has_factor,
+            self.factor_logdet,
+        )
+
+    def merge(self, a, b, step, alpha, beta, det_from):
+        """Put the union of slots a and b in slot a."""
+        p = self.mean.shape[1]
+        na, nb = float(self.count[a]), float(self.count[b])
         nab = na + nb
-        delta = mean[b] - mean[a]
+        delta = self.mean[b] - self.mean[a]
         shrink = na * nb / nab
-        new_mean = mean[a] + delta * (nb / nab)
-        new_scatter = scatter[a] + scatter[b] + shrink * np.outer(delta, delta)
-        new_trace = float(trace[a] + trace[b] + shrink * (delta @ delta))
+        new_mean = self.mean[a] + delta * (nb / nab)
+        new_scatter = self.scatter[a] + self.scatter[b] + shrink * np.outer(delta, delta)
+        new_trace = float(self.trace[a] + self.trace[b] + shrink * (delta @ delta))
         logdet, factor = -np.inf, None
         if nab > det_from:
             factor = _cholesky(new_scatter)
             if factor is not None:
-                logdet = 2 * np.log(np.diag(factor)).sum() - p * math.log(nab)
+                self.factor[a] = factor
+                self.factor_logdet[a] = 2 * np.log(np.diag(factor)).sum()
+                logdet = self.factor_logdet[a] - p * math.log(nab)
             else:
                 sign, value = np.linalg.slogdet(new_scatter)
                 if sign > 0:
                     logdet = value - p * math.log(nab)
+        self.has_factor[a] = factor is not None
         new_term = nab * np.logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
+        self.count[a], self.mean[a], self.scatter[a] = nab, new_mean, new_scatter
+        self.trace[a], self.term[a] = new_trace, new_term
+        self.name[a] = min(self.name[a], self.name[b])
+        self.birth[a], self.hits[a] = step, 0
 
-        last = m - 1
-        if b != last:
-            for arr in (count, mean, scatter, trace, term, name):
-                arr[b] = arr[last]
-            cost[b, :last] = cost[last, :last]
-            cost[:last, b] = cost[b, :last]
-            cost[b, b] = np.inf
-        m = last
-        count[a], mean[a], scatter[a] = nab, new_mean, new_scatter
-        trace[a], term[a], name[a] = new_trace, new_term, merges[step, 0]
-        if m == 1:
-            continue
+    def move(self, source, target):
+        for arr in self._arrays:
+            arr[target] = arr[source]
 
-        rise = _merge_costs(
-            nab,
-            new_mean,
-            new_scatter,
-            factor,
-            new_trace,
-            new_term,
-            count[:m],
-            mean[:m],
-            scatter[:m],
-            trace[:m],
-            term[:m],
+    def cost_bounds(self, c, m, alpha, beta, det_from):
+        """Lower bounds of the costs of slot c with slots 0..m-1, and where they are not exact.
+
+        The criterion without its determinant: exact where the merge has at most det_from
+        rows, else below the exact cost (``_merge_costs`` computes the same numbers, then
+        adds the determinant inside the logarithm). +inf for c itself.
+        """
+        nc, nj = self.count[c], self.count[:m]
+        nij = nc + nj
+        shrink = nc * nj / nij
+        delta = self.mean[:m] - self.mean[c]
+        trace = self.trace[c] + self.trace[:m] + shrink * np.einsum("ij,ij->i", delta, delta)
+        merged = nij * np.log(beta * (trace + alpha) / nij)
+        merged -= self.term[c]
+        merged -= self.term[:m]
+        merged[c] = np.inf
+        need = nij > det_from
+        need[c] = False
+        return merged, need
+
+    def merge_costs(self, c, partners, alpha, beta, det_from):
+        """The exact costs of slot c with the slots ``partners``."""
+        return _merge_costs(
+            self.count[c],
+            self.mean[c],
+            self.scatter[c],
+            self.factor[c] if self.has_factor[c] else None,
+            self.trace[c],
+            self.term[c],
+            self.count[partners],
+            self.mean[partners],
+            self.scatter[partners],
+            self.trace[partners],
+            self.term[partners],
             alpha,
             beta,
             det_from,
         )
-        rise[a] = np.inf
-        cost[a, :m] = rise
-        cost[:m, a] = rise
-
-        # slots whose least pair sat in a changed entry are recomputed, unless the entry
-        # did not grow (then it is still the last least one); the others only compare their
-        # new entries in rows a and b
-        args = col_arg[a + 1 : m]
-        at_a = args == a
-        vals, low = cost[a, a + 1 : m], col_min[a + 1 : m]
-        grew = vals > low
-        low[at_a & ~grew] = vals[at_a & ~grew]
-        redo = (at_a & grew) | (args == b)
-        redo[b - a - 1 : b - a] = True  # slot b (if still live) holds the moved slot
-        keep = ~redo
-        for row in (a, b):
-            if row + 1 >= m:
-                continue
-            sl = slice(row + 1, m)
-            vals, low = cost[row, sl], col_min[sl]
-            better = (vals < low) | ((vals == low) & (row > col_arg[sl]))
-            better &= keep[row - a :]
-            col_min[sl][better] = vals[better]
-            col_arg[sl][better] = row
-        redo = a + 1 + np.flatnonzero(redo)
-        _row_minima(cost, np.append(a, redo) if a > 0 else redo, col_min, col_arg)
-    return merges
 
 
-def _row_minima(cost, slots, col_min, col_arg):
-    # for each slot j (increasing): min over i < j of cost[j, i], and the last i reaching it
-    if slots.size == 0:
-        return
-    width = slots[-1]
-    block = cost[slots, :width]
-    np.putmask(block, np.arange(width) >= slots[:, None], np.inf)
-    # argmin finds the first minimum: of the reversed rows, the last
-    arg = width - 1 - np.argmin(block[:, ::-1], axis=1)
-    col_min[slots] = block[np.arange(slots.size), arg]
-    col_arg[slots] = arg
+def _initial_costs(Z, alpha, beta, log_ab, block=256):
+    """The costs of every pair of rows (lower triangle) and each row's key (see _merge_vvv)."""
+    n = Z.shape[0]
+    cost = np.empty((n, n))
+    key = np.full(n, np.inf, dtype=complex)
+    # in blocks of rows: no second n x n temporary
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        pair = cdist(Z[start:stop], Z[:stop], "sqeuclidean")
+        pair /= 2
+        pair += alpha
+        pair *= beta / 2
+        np.log(pair, out=pair)
+        pair *= 2
+        pair -= 2 * log_ab
+        cost[start:stop, :stop] = pair
+        # the diagonal and above are no pairs
+        pair[np.arange(stop)[None, :] >= np.arange(start, stop)[:, None]] = np.inf
+        # argmin finds the first minimum: of the reversed rows, the last
+        arg = stop - 1 - pair[:, ::-1].argmin(axis=1)
+        key[start:stop] = pair[np.arange(stop - start), arg] - 1j * arg
+    key[0] = np.inf
+    return cost, key
 
 
 def _logdet(mats):
