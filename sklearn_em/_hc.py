@@ -275,7 +275,9 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=4):
             c, other = (b, a) if stats.birth[b] > stats.birth[a] else (a, b)
             stats.hits[c] += 1
             if stats.hits[c] < eager_after:
-                settle(c, np.array([other]))
+                cost[b, a] = max(stats.pair_cost(c, other, alpha, beta, det_from), cost[b, a])
+                pending[b, a] = False
+                stale[b] = True
             else:
                 live = stats.birth[:m] < stats.birth[c]
                 live[c + 1 :] &= pending[c + 1 : m, c]
@@ -309,11 +311,17 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=4):
         # slots after a whose least pair was with a or b lose it (their key becomes a lower
         # bound); every slot after a (after b) gains a pair with a (with the moved slot b)
         after = key[a + 1 : m]
-        stale[a + 1 : m] |= (after.imag == -a) | (after.imag == -b)
-        np.minimum(after, bound[a + 1 :] - 1j * a, out=after)
+        gained = bound[a + 1 :]
+        # (a slot whose least pair was with a and is no larger now keeps an exact key)
+        lost = after.imag == -a
+        lost &= gained > after.real
+        if b < m:
+            lost |= after.imag == -b
+        stale[a + 1 : m] |= lost
+        np.minimum(after, gained - 1j * a, out=after)
         if b < m:
             after = key[b + 1 : m]
-            np.minimum(after, cost[b + 1 : m, b] - 1j * b, out=after)
+            np.minimum(after, cost[last, b + 1 : last] - 1j * b, out=after)
             refresh(b)
         if a > 0:
             refresh(a)
@@ -353,30 +361,33 @@ class _Clusters:
 
     def merge(self, a, b, step, alpha, beta, det_from):
         """Put the union of slots a and b in slot a."""
-        p = self.mean.shape[1]
+        mean, scatter = self.mean, self.scatter
         na, nb = float(self.count[a]), float(self.count[b])
         nab = na + nb
-        delta = self.mean[b] - self.mean[a]
+        delta = mean[b] - mean[a]
         shrink = na * nb / nab
-        new_mean = self.mean[a] + delta * (nb / nab)
-        new_scatter = self.scatter[a] + self.scatter[b] + shrink * np.outer(delta, delta)
+        new_scatter = scatter[a] + scatter[b]
+        # the outer product as np.outer forms it
+        new_scatter += shrink * (delta[:, None] * delta)
         new_trace = float(self.trace[a] + self.trace[b] + shrink * (delta @ delta))
         logdet, factor = -np.inf, None
         if nab > det_from:
             factor = _cholesky(new_scatter)
             if factor is not None:
                 self.factor[a] = factor
-                self.factor_logdet[a] = 2 * np.log(np.diag(factor)).sum()
-                logdet = self.factor_logdet[a] - p * math.log(nab)
+                self.factor_logdet[a] = 2 * np.log(factor.diagonal()).sum()
+                logdet = self.factor_logdet[a] - len(delta) * math.log(nab)
             else:
                 sign, value = np.linalg.slogdet(new_scatter)
                 if sign > 0:
-                    logdet = value - p * math.log(nab)
+                    logdet = value - len(delta) * math.log(nab)
         self.has_factor[a] = factor is not None
         new_term = nab * np.logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
-        self.count[a], self.mean[a], self.scatter[a] = nab, new_mean, new_scatter
-        self.trace[a], self.term[a] = new_trace, new_term
-        self.name[a] = min(self.name[a], self.name[b])
+        mean[a] += delta * (nb / nab)
+        scatter[a] = new_scatter
+        self.count[a], self.trace[a], self.term[a] = nab, new_trace, new_term
+        if self.name[b] < self.name[a]:
+            self.name[a] = self.name[b]
         self.birth[a], self.hits[a] = step, 0
 
     def move(self, source, target):
@@ -391,17 +402,55 @@ class _Clusters:
         adds the determinant inside the logarithm). +inf for c itself.
         """
         nc, nj = self.count[c], self.count[:m]
-        nij = nc + nj
-        shrink = nc * nj / nij
+        nij = nj + nc
+        shrink = nj * nc
+        shrink /= nij
         delta = self.mean[:m] - self.mean[c]
-        trace = self.trace[c] + self.trace[:m] + shrink * np.einsum("ij,ij->i", delta, delta)
-        merged = nij * np.log(beta * (trace + alpha) / nij)
+        trace = self.trace[:m] + self.trace[c]
+        shrink *= np.einsum("ij,ij->i", delta, delta)
+        trace += shrink
+        trace += alpha
+        if beta != 1:  # (multiplying by 1 changes nothing)
+            trace *= beta
+        trace /= nij
+        merged = np.log(trace, out=trace)
+        merged *= nij
         merged -= self.term[c]
         merged -= self.term[:m]
         merged[c] = np.inf
-        need = nij > det_from
+        need = nj > det_from - nc
         need[c] = False
         return merged, need
+
+    def pair_cost(self, c, x, alpha, beta, det_from):
+        """The exact cost of slot c with slot x: ``merge_costs(c, [x])``, in fewer steps."""
+        p = self.mean.shape[1]
+        nc, nj = self.count[c], self.count[x]
+        nij = nc + nj
+        shrink = nc * nj / nij
+        delta = self.mean[x : x + 1] - self.mean[c]
+        trace = self.trace[c] + self.trace[x] + shrink * np.einsum("ij,ij->i", delta, delta)[0]
+        logdet = -np.inf
+        if nij > det_from:
+            if nj == 1 and self.has_factor[c]:
+                # the lemma; L^-1 d by substitution in plain floats (p is small)
+                solved, norm2 = [], 0.0
+                for i, (row, d) in enumerate(zip(self.factor[c].tolist(), delta[0].tolist())):
+                    for k in range(i):
+                        d -= row[k] * solved[k]
+                    d /= row[i]
+                    solved.append(d)
+                    norm2 += d * d
+                logdet = self.factor_logdet[c] + np.log1p(shrink * norm2)
+            else:
+                mat = self.scatter[c] + self.scatter[x]
+                mat += shrink * (delta.T * delta)
+                sign, value = np.linalg.slogdet(mat)
+                if sign > 0:
+                    logdet = value
+            logdet -= p * np.log(nij)
+        merged = nij * np.logaddexp(logdet, np.log(beta * (trace + alpha) / nij))
+        return merged - self.term[c] - self.term[x]
 
     def merge_costs(self, c, partners, alpha, beta, det_from):
         """The exact costs of slot c with the slots ``partners``."""
@@ -502,7 +551,7 @@ def _cholesky(w):
         factor = np.linalg.cholesky(w)
     except np.linalg.LinAlgError:
         return None
-    diag = np.diag(factor)
+    diag = factor.diagonal()
     if diag.min() <= 1e-6 * diag.max():
         return None
     return factor
