@@ -212,7 +212,7 @@ def _svd_transform(Z):
     return (Z @ vt[keep].T) / np.sqrt(s[keep])
 
 
-def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=4):
+def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=16, eager_from=16):
     """The merge sequence of mclust's ``hcVVV`` on Z (rows start as singletons).
 
     ``eager_after``: a cluster whose pending merge costs (see below) were needed one at a
@@ -235,16 +235,15 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=4):
     cost, key = _initial_costs(Z, alpha, beta, log_ab)
     pending = np.zeros((n, n), dtype=bool)
     # key[j] = least cost[j, i] over i < j  - 1j * the last i reaching it: the complex
-    # (lexicographic) minimum of two keys keeps mclust's choice among tied pairs. Where
-    # ``stale[j]`` the real part is only a lower bound (an entry it came from has grown).
-    stale = np.zeros(n, dtype=bool)
+    # (lexicographic) minimum of two keys keeps mclust's choice among tied pairs. Every
+    # entry of row j is always >= key[j].real, and the key is exact when its entry still
+    # holds its value (else that entry changed: the row's least is looked for again)
     least = key.real  # a view
 
     def refresh(j):
         row = cost[j, :j]
         i = j - 1 - int(row[::-1].argmin())
         key[j] = complex(row[i], -i)
-        stale[j] = False
 
     def settle(c, partners):
         # the exact costs of c with these older partners (positions in 0..m-1)
@@ -256,8 +255,6 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=4):
         rise = np.maximum(rise, cost[rows, cols])
         cost[rows, cols] = rise
         pending[rows, cols] = False
-        # the entries only grew: a key that came from one of them is now a lower bound
-        stale[rows[key.imag[rows] == -cols]] = True
 
     merges = np.empty((n - 1, 2), dtype=np.intp)
     for step in range(n - 1):
@@ -265,11 +262,13 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=4):
         while True:
             # the last slot holding the least key (argmin of the reversed slots finds the first)
             b = m - 1 - int(least[m - 1 : 0 : -1].argmin())
-            if stale[b]:
+            value = key[b]
+            a = int(-value.imag)
+            if cost[b, a] != value.real:
                 refresh(b)
                 continue
-            a = int(-key[b].imag)
             if not pending[b, a]:
+                level = value.real
                 break
             # the younger cluster of the pair priced it (mclust's orientation)
             c, other = (b, a) if stats.birth[b] > stats.birth[a] else (a, b)
@@ -277,15 +276,11 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=4):
             if stats.hits[c] < eager_after:
                 cost[b, a] = max(stats.pair_cost(c, other, alpha, beta, det_from), cost[b, a])
                 pending[b, a] = False
-                stale[b] = True
             else:
                 live = stats.birth[:m] < stats.birth[c]
                 live[c + 1 :] &= pending[c + 1 : m, c]
                 live[:c] &= pending[c, :c]
                 settle(c, np.flatnonzero(live))
-            for j in (a, b):
-                if stale[j]:
-                    refresh(j)
         merges[step] = sorted((stats.name[a], stats.name[b]))
 
         last = m - 1
@@ -303,22 +298,21 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=4):
             continue
 
         bound, need = stats.cost_bounds(a, m, alpha, beta, det_from)
+        # bounds below the cost just merged are soon the least: when many are, the bounds
+        # are loose (the determinant dominates) and the exact costs are computed at once
+        if np.count_nonzero(need & (bound < level)) >= eager_from:
+            partners = np.flatnonzero(need)
+            exact = stats.merge_costs(a, partners, alpha, beta, det_from)
+            bound[partners] = np.maximum(exact, bound[partners])
+            need[partners] = False
         cost[a, :a] = bound[:a]
         cost[a + 1 : m, a] = bound[a + 1 :]
         pending[a, :a] = need[:a]
         pending[a + 1 : m, a] = need[a + 1 :]
 
-        # slots after a whose least pair was with a or b lose it (their key becomes a lower
-        # bound); every slot after a (after b) gains a pair with a (with the moved slot b)
+        # every slot after a (after b) has a new pair with a (with the moved slot b)
         after = key[a + 1 : m]
-        gained = bound[a + 1 :]
-        # (a slot whose least pair was with a and is no larger now keeps an exact key)
-        lost = after.imag == -a
-        lost &= gained > after.real
-        if b < m:
-            lost |= after.imag == -b
-        stale[a + 1 : m] |= lost
-        np.minimum(after, gained - 1j * a, out=after)
+        np.minimum(after, bound[a + 1 :] - 1j * a, out=after)
         if b < m:
             after = key[b + 1 : m]
             np.minimum(after, cost[last, b + 1 : last] - 1j * b, out=after)
