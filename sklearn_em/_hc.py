@@ -11,13 +11,21 @@ mclust, ``alpha = trace of the data's scatter / (n p)`` and ``beta = 1``, on the
 mclust's default transform ``use="SVD"`` (centre, scale to unit standard deviation, rotate
 onto the right singular vectors and divide each by the square root of its singular value).
 
-The pairwise merge costs are kept in one symmetric matrix; after a merge only the merged
-cluster's row and column are recomputed (one vectorised pass over the other clusters: the
-matrix determinant lemma for single rows, a batched determinant for the others), and each
-cluster's least cost to the clusters before it finds the next pair in O(number of clusters).
-Of tied pairs the one mclust merges is merged (its slot bookkeeping is reproduced), so the
-merge sequence is mclust's, not only the partitions. Memory is O(n^2) in the rows clustered,
-which is why large data are clustered on a random subset (mclust's ``subset`` default, 2000).
+The merge costs of all pairs are kept in the lower triangle of an n x n matrix. Computing a
+determinant is most of the work, and a pair whose merge has more than p rows needs one; its
+entry first holds a lower bound, the criterion without the determinant (det >= 0 inside the
+logarithm can only add), and the exact cost is computed when that entry becomes the least of
+all (or, where the bounds prove loose, for all of a new cluster's pairs at once: then one
+vectorised pass, the matrix determinant lemma for single rows, a batched determinant for the
+others). On mclust's SVD-transformed data the determinant is small beside the trace term, so
+a merge computes about one determinant instead of one per cluster. As no bound exceeds its
+exact cost, the least exact entry, when it is the least entry, is the least cost: the merges
+are those of computing every cost exactly. Each slot keeps its least cost to the slots
+before it; a merge updates these with the merged cluster's new costs in one vectorised pass,
+and one whose pair has changed since is looked for again when it comes up. Of tied pairs the
+one mclust merges is merged (its slot bookkeeping is reproduced), so the merge sequence is
+mclust's, not only the partitions. Memory is O(n^2) in the rows clustered, which is why
+large data are clustered on a random subset (mclust's ``subset`` default, 2000).
 """
 
 import math
@@ -212,11 +220,14 @@ def _svd_transform(Z):
     return (Z @ vt[keep].T) / np.sqrt(s[keep])
 
 
-def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=16, eager_from=16):
+def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
     """The merge sequence of mclust's ``hcVVV`` on Z (rows start as singletons).
 
-    ``eager_after``: a cluster whose pending merge costs (see below) were needed one at a
-    time this many times has all the others computed at once.
+    ``batch_after`` and ``batch_from`` choose when exact costs are computed many at a time
+    (they change the time taken, not the merges): the pending costs of a cluster once this
+    many of them were needed one by one, and all of a new cluster's costs when at least
+    ``batch_from`` of its bounds are below the cost of the merge that made it (the bounds
+    are loose: the determinant dominates the criterion).
     """
     n, p = Z.shape
     centred = Z - Z.mean(axis=0)
@@ -229,31 +240,29 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=16, eager_from=16):
     # slots 0..m-1 hold the live clusters; merging (a, b) puts the union in a and moves the
     # last slot into b, as mclust does (it decides which of tied pairs is merged first)
     stats = _Clusters(Z, log_ab)
-    # cost[j, i], i < j (the lower triangle only): rise of the criterion if slots i and j
-    # merge. Where ``pending[j, i]`` it is a lower bound: the criterion without its
-    # determinant (a determinant only adds), computed exactly once the pair is the least
+    # cost[j, i], i < j: rise of the criterion if slots i and j merge (the upper triangle is
+    # not used). Where pending[j, i], a lower bound (the criterion without the determinant)
     cost, key = _initial_costs(Z, alpha, beta, log_ab)
     pending = np.zeros((n, n), dtype=bool)
-    # key[j] = least cost[j, i] over i < j  - 1j * the last i reaching it: the complex
-    # (lexicographic) minimum of two keys keeps mclust's choice among tied pairs. Every
-    # entry of row j is always >= key[j].real, and the key is exact when its entry still
-    # holds its value (else that entry changed: the row's least is looked for again)
+    # key[j] = (least cost[j, i] over i < j) - 1j * (the last i reaching it): the complex
+    # minimum is lexicographic, so it keeps mclust's choice among tied pairs. The real part
+    # is never above any entry of row j; the key is exact while cost[j, i] still equals it
     least = key.real  # a view
 
     def refresh(j):
         row = cost[j, :j]
+        # argmin finds the first minimum: of the reversed row, the last
         i = j - 1 - int(row[::-1].argmin())
         key[j] = complex(row[i], -i)
 
-    def settle(c, partners):
-        # the exact costs of c with these older partners (positions in 0..m-1)
-        rise = stats.merge_costs(c, partners, alpha, beta, det_from)
+    def price(c, partners):
+        # exact costs of slot c with the slots ``partners``, never below the bounds they
+        # replace (a bound must stay a lower bound whatever the rounding)
+        exact = stats.merge_costs(c, partners, alpha, beta, det_from)
         before = partners < c
         rows = np.where(before, c, partners)
         cols = np.where(before, partners, c)
-        # never below the bound (rounding): the bound must stay a lower bound
-        rise = np.maximum(rise, cost[rows, cols])
-        cost[rows, cols] = rise
+        cost[rows, cols] = np.maximum(exact, cost[rows, cols])
         pending[rows, cols] = False
 
     merges = np.empty((n - 1, 2), dtype=np.intp)
@@ -265,22 +274,23 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=16, eager_from=16):
             value = key[b]
             a = int(-value.imag)
             if cost[b, a] != value.real:
-                refresh(b)
+                refresh(b)  # its pair changed since
                 continue
             if not pending[b, a]:
                 level = value.real
                 break
-            # the younger cluster of the pair priced it (mclust's orientation)
+            # the exact cost, as mclust computes it: from the younger cluster of the pair
             c, other = (b, a) if stats.birth[b] > stats.birth[a] else (a, b)
             stats.hits[c] += 1
-            if stats.hits[c] < eager_after:
+            if stats.hits[c] < batch_after:
                 cost[b, a] = max(stats.pair_cost(c, other, alpha, beta, det_from), cost[b, a])
                 pending[b, a] = False
             else:
-                live = stats.birth[:m] < stats.birth[c]
-                live[c + 1 :] &= pending[c + 1 : m, c]
-                live[:c] &= pending[c, :c]
-                settle(c, np.flatnonzero(live))
+                # the pairs c has priced (with older clusters) that are still bounds
+                older = stats.birth[:m] < stats.birth[c]
+                older[:c] &= pending[c, :c]
+                older[c + 1 :] &= pending[c + 1 : m, c]
+                price(c, np.flatnonzero(older))
         merges[step] = sorted((stats.name[a], stats.name[b]))
 
         last = m - 1
@@ -288,7 +298,7 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=16, eager_from=16):
         if b != last:
             stats.move(last, b)
             # slot b's pairs with the slots before it are its row, with the slots after it
-            # its column (their entries were in row last)
+            # its column (all were in row last)
             cost[b, :b] = cost[last, :b]
             cost[b + 1 : last, b] = cost[last, b + 1 : last]
             pending[b, :b] = pending[last, :b]
@@ -298,9 +308,7 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=16, eager_from=16):
             continue
 
         bound, need = stats.cost_bounds(a, m, alpha, beta, det_from)
-        # bounds below the cost just merged are soon the least: when many are, the bounds
-        # are loose (the determinant dominates) and the exact costs are computed at once
-        if np.count_nonzero(need & (bound < level)) >= eager_from:
+        if np.count_nonzero(need & (bound < level)) >= batch_from:
             partners = np.flatnonzero(need)
             exact = stats.merge_costs(a, partners, alpha, beta, det_from)
             bound[partners] = np.maximum(exact, bound[partners])
@@ -323,7 +331,7 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, eager_after=16, eager_from=16):
 
 
 class _Clusters:
-    """The statistics of the live clusters, one slot each (mclust's slot bookkeeping)."""
+    """The statistics of the live clusters, one slot (row of each array) per cluster."""
 
     def __init__(self, Z, log_ab):
         n, p = Z.shape
@@ -333,7 +341,8 @@ class _Clusters:
         self.trace = np.zeros(n)
         self.term = np.full(n, log_ab)
         self.name = np.arange(n)
-        # the step that made the cluster (-1: a row); its Cholesky factor where usable
+        # the step that made the cluster (-1: a row), how many of its costs were computed
+        # one by one, and its Cholesky factor where well conditioned (for the lemma)
         self.birth = np.full(n, -1)
         self.hits = np.zeros(n, dtype=np.intp)
         self.factor = np.zeros((n, p, p))
@@ -385,15 +394,16 @@ class _Clusters:
         self.birth[a], self.hits[a] = step, 0
 
     def move(self, source, target):
+        """Put the cluster of slot ``source`` in slot ``target``."""
         for arr in self._arrays:
             arr[target] = arr[source]
 
     def cost_bounds(self, c, m, alpha, beta, det_from):
         """Lower bounds of the costs of slot c with slots 0..m-1, and where they are not exact.
 
-        The criterion without its determinant: exact where the merge has at most det_from
-        rows, else below the exact cost (``_merge_costs`` computes the same numbers, then
-        adds the determinant inside the logarithm). +inf for c itself.
+        The cost without its determinant: ``_merge_costs`` with logdet = -inf, operation for
+        operation, so exact where the merge has at most ``det_from`` rows (no determinant)
+        and never above the exact cost elsewhere (logaddexp(x, y) >= y). +inf for c itself.
         """
         nc, nj = self.count[c], self.count[:m]
         nij = nj + nc
@@ -417,7 +427,7 @@ class _Clusters:
         return merged, need
 
     def pair_cost(self, c, x, alpha, beta, det_from):
-        """The exact cost of slot c with slot x: ``merge_costs(c, [x])``, in fewer steps."""
+        """The exact cost of slot c with slot x: ``merge_costs(c, [x])`` in fewer steps."""
         p = self.mean.shape[1]
         nc, nj = self.count[c], self.count[x]
         nij = nc + nj
@@ -427,7 +437,7 @@ class _Clusters:
         logdet = -np.inf
         if nij > det_from:
             if nj == 1 and self.has_factor[c]:
-                # the lemma; L^-1 d by substitution in plain floats (p is small)
+                # the lemma, L^-1 d by substitution in plain floats (cheaper for one column)
                 solved, norm2 = [], 0.0
                 for i, (row, d) in enumerate(zip(self.factor[c].tolist(), delta[0].tolist())):
                     for k in range(i):
@@ -447,7 +457,7 @@ class _Clusters:
         return merged - self.term[c] - self.term[x]
 
     def merge_costs(self, c, partners, alpha, beta, det_from):
-        """The exact costs of slot c with the slots ``partners``."""
+        """The exact costs of slot c with the slots ``partners`` (c priced as the new one)."""
         return _merge_costs(
             self.count[c],
             self.mean[c],
@@ -471,6 +481,7 @@ def _initial_costs(Z, alpha, beta, log_ab, block=256):
     n = Z.shape[0]
     cost = np.empty((n, n))
     key = np.full(n, np.inf, dtype=complex)
+    upper = np.triu(np.ones((block, block), dtype=bool))
     # in blocks of rows: no second n x n temporary
     for start in range(0, n, block):
         stop = min(start + block, n)
@@ -483,7 +494,7 @@ def _initial_costs(Z, alpha, beta, log_ab, block=256):
         pair -= 2 * log_ab
         cost[start:stop, :stop] = pair
         # the diagonal and above are no pairs
-        pair[np.arange(stop)[None, :] >= np.arange(start, stop)[:, None]] = np.inf
+        pair[:, start:][upper[: stop - start, : stop - start]] = np.inf
         # argmin finds the first minimum: of the reversed rows, the last
         arg = stop - 1 - pair[:, ::-1].argmin(axis=1)
         key[start:stop] = pair[np.arange(stop - start), arg] - 1j * arg
