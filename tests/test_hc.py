@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_em import GaussianMixtureEM
-from sklearn_em._hc import HCTree, hc_tree
+from sklearn_em import GaussianMixtureEM, _hc
+from sklearn_em._hc import HCTree, _merge_vvv, hc_tree
 from sklearn_em._init import hc_labels, initial_params, initial_responsibilities
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mclust"
@@ -102,6 +102,63 @@ def test_merges_equal_brute_force(seed, n, d):
     X = np.vstack([rng.normal(size=(n // 2, d)), rng.normal(3, 0.5, size=(n - n // 2, d))])
     assert_array_equal(hc_tree(X).merges, _brute_force_merges(_svd_transform(X)))
     assert_array_equal(hc_tree(X, transform=None).merges, _brute_force_merges(X))
+
+
+# ----------------------------------------------------------------------------- lazy pricing
+# (batch_after, batch_from) of _merge_vvv: the default, every cost computed in batches as
+# early as they can be, every pending cost computed one at a time, and the mixes
+PRICINGS = [(16, 16), (1, 1), (10**9, 10**9), (1, 10**9), (10**9, 1)]
+
+
+def _two_groups(seed, n, d, scale):
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(size=(n // 2, d)), rng.normal(3, 0.5, size=(n - n // 2, d))])
+    return X * scale
+
+
+@pytest.mark.parametrize("seed, n, d, scale", [(4, 22, 2, 40.0), (5, 20, 3, 40.0), (6, 24, 2, 1.0)])
+def test_lazily_priced_merges_equal_brute_force(seed, n, d, scale):
+    # scale 40 on the raw data: the determinant dominates the criterion, the bounds without
+    # it are loose; on the SVD transform they are tight
+    X = _two_groups(seed, n, d, scale)
+    for Z in (X, _svd_transform(X)):
+        expected = _brute_force_merges(Z)
+        for batch_after, batch_from in PRICINGS:
+            merges = _merge_vvv(Z, batch_after=batch_after, batch_from=batch_from)
+            assert_array_equal(merges, expected)
+
+
+def _pricing_data(kind):
+    rng = np.random.default_rng(11)
+    if kind == "svd":
+        return _svd_transform(_two_groups(1, 160, 3, 1.0))
+    if kind == "determinant":
+        return _two_groups(2, 160, 3, 100.0)
+    if kind == "integer ties":
+        # a few values per column: many exactly tied pairs, before and after the transform
+        return _svd_transform(rng.integers(0, 4, size=(160, 4)).astype(float))
+    return np.repeat(rng.normal(size=(50, 3)), 3, axis=0)  # every row three times
+
+
+@pytest.mark.parametrize("kind", ["svd", "determinant", "integer ties", "duplicates"])
+def test_merges_do_not_depend_on_when_costs_are_computed(kind, monkeypatch):
+    Z = _pricing_data(kind)
+    calls = {"pair_cost": 0, "merge_costs": 0}
+    for method in calls:
+        real = getattr(_hc._Clusters, method)
+
+        def counting(self, *args, _real=real, _method=method):
+            calls[_method] += 1
+            return _real(self, *args)
+
+        monkeypatch.setattr(_hc._Clusters, method, counting)
+    expected = _merge_vvv(Z, batch_after=1, batch_from=1)
+    assert calls["pair_cost"] == 0  # every cost computed in batches
+    calls["merge_costs"] = 0
+    assert_array_equal(_merge_vvv(Z, batch_after=10**9, batch_from=10**9), expected)
+    assert calls["merge_costs"] == 0 and calls["pair_cost"] > 0  # one at a time
+    for batch_after, batch_from in PRICINGS:
+        assert_array_equal(_merge_vvv(Z, batch_after=batch_after, batch_from=batch_from), expected)
 
 
 # ----------------------------------------------------------------------------- properties
