@@ -482,10 +482,13 @@ def _initial_costs(Z, alpha, beta, log_ab, block=256):
     cost = np.empty((n, n))
     key = np.full(n, np.inf, dtype=complex)
     upper = np.triu(np.ones((block, block), dtype=bool))
-    # in blocks of rows: no second n x n temporary
+    # in blocks of rows, in one buffer: no second n x n temporary, and no fresh pages for
+    # each block (the first tree of a process spends a good part of its time on page faults)
+    buffer = np.empty(min(block, n) * n)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        pair = cdist(Z[start:stop], Z[:stop], "sqeuclidean")
+        pair = buffer[: (stop - start) * stop].reshape(stop - start, stop)
+        cdist(Z[start:stop], Z[:stop], "sqeuclidean", out=pair)
         pair /= 2
         pair += alpha
         pair *= beta / 2
