@@ -279,7 +279,8 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
             if not pending[b, a]:
                 level = value.real
                 break
-            # the exact cost, as mclust computes it: from the younger cluster of the pair
+            # the exact cost, priced from the younger cluster of the pair (as it would have
+            # been when that cluster was made)
             c, other = (b, a) if stats.birth[b] > stats.birth[a] else (a, b)
             stats.hits[c] += 1
             if stats.hits[c] < batch_after:
@@ -554,7 +555,8 @@ def _forward_substitution(lower, rhs):
 
 
 def _cholesky(w):
-    # the lemma needs a well-conditioned base; a (near-)singular one goes the batched way
+    # the lemma needs a well-conditioned base; with a (near-)singular one every merge of the
+    # cluster takes the determinant of its own matrix
     try:
         factor = np.linalg.cholesky(w)
     except np.linalg.LinAlgError:
