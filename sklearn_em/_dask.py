@@ -92,6 +92,10 @@ def _merge_samples(a, b, size):
     return _Sample(keys[keep], rows, weights, data)
 
 
+def _column(w):
+    return w[:, None]
+
+
 def _merge_stats(a, b):
     return a.merge(b)
 
@@ -105,17 +109,46 @@ def _combine(merge, parts):
     return out
 
 
-def _tree_reduce(parts, merge):
-    """One delayed value: ``merge`` folded over ``parts`` in a tree of fan-in SPLIT_EVERY."""
+def _on_block(X, sample_weight, block_fn, *args, block_id=None):
+    """``block_fn(X, its weights, *args)`` as a dask array's block: a 1 x 1 object array.
+
+    ``sample_weight`` comes as a column (or None); an argument of type ``_PerBlock`` gives
+    this block its own value.
+    """
+    if sample_weight is not None:
+        sample_weight = sample_weight[:, 0]
+    args = [a.values[block_id[0]] if isinstance(a, _PerBlock) else a for a in args]
+    out = np.empty((1, 1), dtype=object)
+    out[0, 0] = block_fn(X, sample_weight, *args)
+    return out
+
+
+@dataclass(frozen=True)
+class _PerBlock:
+    values: np.ndarray  # one value per block of rows
+
+
+def _combine_blocks(merge, blocks):
+    """``_combine`` of ``_on_block``'s results."""
+    return _combine(merge, [b.item() for b in blocks])
+
+
+def _tree_reduce(blocks, merge):
+    """One delayed value: ``merge`` folded over the blocks' results (``_on_block``'s arrays)
+    in a tree of fan-in SPLIT_EVERY."""
     import dask
 
+    parts = [
+        dask.delayed(partial(_combine_blocks, merge))(blocks[i : i + SPLIT_EVERY])
+        for i in range(0, len(blocks), SPLIT_EVERY)
+    ]
     combine = partial(_combine, merge)
     while len(parts) > 1:
         parts = [
             dask.delayed(combine)(parts[i : i + SPLIT_EVERY])
             for i in range(0, len(parts), SPLIT_EVERY)
         ]
-    return dask.delayed(combine)(parts)
+    return parts[0]
 
 
 # ---------------------------------------------------------------- validation
@@ -228,27 +261,39 @@ class FitData:
         return self.X.dtype
 
     def map_reduce(self, block_fn, merge, *args):
-        """``block_fn(block, its weights, *args)`` on every block, merged in a tree."""
+        """``block_fn(block, its weights, *args)`` on every block, merged in a tree.
+
+        A list argument holds one value per block (the sampling seeds). Each block's call is
+        a blockwise task of X's own graph, so dask fuses it with the task that makes the block
+        (reads or generates it): the block lives inside one task and is never a stored result
+        that a worker near its memory limit would spill to disk and read back.
+        """
         import dask
+        import dask.array as da
 
-        blocks = self.X.to_delayed().ravel()
-        weights = (
-            [None] * len(blocks)
-            if self.sample_weight is None
-            else self.sample_weight.to_delayed().ravel()
-        )
-        args = [dask.delayed(a) if isinstance(a, np.ndarray) else a for a in args]
-        parts = [
-            dask.delayed(block_fn)(x, w, *a)
-            for x, w, a in zip(blocks, weights, self._per_block(args, len(blocks)))
+        X, w = self.X, self.sample_weight
+        if w is not None:  # a column, aligned with X's rows as map_blocks broadcasts
+            w = w.map_blocks(_column, new_axis=1, chunks=(w.chunks[0], (1,)))
+        args = [
+            dask.delayed(_PerBlock(np.asarray(a)))
+            if isinstance(a, list)
+            else dask.delayed(a)
+            if isinstance(a, np.ndarray)
+            else a
+            for a in args
         ]
-        (out,) = dask.compute(_tree_reduce(parts, merge))
+        blocks = da.map_blocks(
+            _on_block,
+            X,
+            w,
+            block_fn,
+            *args,
+            chunks=((1,) * X.numblocks[0], (1,)),
+            dtype=object,
+            meta=np.empty((0, 0), dtype=object),
+        )
+        (out,) = dask.compute(_tree_reduce(list(blocks.to_delayed().ravel()), merge))
         return out
-
-    @staticmethod
-    def _per_block(args, n_blocks):
-        # a list argument holds one value per block (the sampling seeds)
-        return [[a[i] if isinstance(a, list) else a for a in args] for i in range(n_blocks)]
 
     def e_pass(self, params, n_worst=0):
         """One EM pass: the statistics of all blocks under ``params``, merged."""
