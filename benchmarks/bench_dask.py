@@ -11,16 +11,22 @@ Printed, per repeat and as medians (with min-max):
 * s/pass (dask): ``(T(max_iter=N) - T(max_iter=1)) / (N - 1)`` of dask fits from the same
   given initial parameters (``tol=0``), i.e. one EM pass without the setup;
 * s/pass (generate only): a pass that only generates the blocks and sums them
-  (``X.sum().compute()``): what producing the data costs, which an in-memory fit does not pay;
+  (``X.sum().compute()``): what producing the data costs, which an in-memory fit does not pay.
+  Both graphs are alike: dask fuses each block's generation with its sum, as with its EM
+  statistics (one task per block, then a small tree);
 * s/pass (in memory): the same per-iteration time of the in-memory estimator on
   ``--memory-rows`` materialised rows (2 threads, as BLAS would use), scaled to all rows;
 * ratios: dask / in memory, and (dask - generate only) / in memory, the work rate of the
   EM pass itself;
-* each in wall time and in CPU time (summed over this process, the scheduler and the workers):
-  on a shared machine the wall times move with the other load, the CPU times much less;
-* peak memory: each worker's peak resident set (``ru_maxrss``, since it started) against its
-  limit, and this (client) process's resident set sampled every 10 ms during the dask fits,
-  above what it was before them.
+* each in wall time and in CPU time (summed over this process, the scheduler and the workers,
+  each process once): on a shared machine the wall times move with the other load, the CPU
+  times much less;
+* memory: each worker's resident set when idle (its imports), its peak (Linux's ``VmHWM``,
+  reset before each measurement) during the dask fits and during the generate-only passes,
+  against its limit; what the workers spilled to disk and how often dask paused them (at
+  80% of the limit); this (client) process's resident set before and at its peak during the
+  dask fits. (Not ``ru_maxrss``: a spawned worker's also counts the resident set its parent,
+  this process, had when it started the worker.)
 
 Measurements alternate (in memory, dask, generate only) per repeat, so that drift of a
 shared machine hits all of them alike. Run by hand, never by pytest:
@@ -30,13 +36,11 @@ shared machine hits all of them alike. Run by hand, never by pytest:
 """
 
 import argparse
-import resource
+import os
 import statistics
 import sys
-import threading
 import time
 import warnings
-from functools import partial
 
 import dask.array as da  # noqa: E402
 import numpy as np
@@ -49,15 +53,20 @@ from sklearn_em import GaussianMixtureEM  # noqa: E402
 
 
 def mixture_block(block_index, rows, truth, seed):
-    """Rows of the mixture ``truth``, drawn from a generator seeded by the block's index."""
+    """Rows of the mixture ``truth``, drawn from a generator seeded by the block's index.
+
+    Made in place (standard normal rows, then each component's rows transformed): beyond
+    the block itself, only the largest component's rows are a temporary.
+    """
     weights, means, covs = truth
     rng = np.random.default_rng([seed, block_index])
     counts = rng.multinomial(rows, weights)
-    X = np.empty((rows, means.shape[1]))
+    X = rng.standard_normal((rows, means.shape[1]))
     start = 0
     for j, c in enumerate(counts):
-        L = np.linalg.cholesky(covs[j])
-        X[start : start + c] = means[j] + rng.standard_normal((c, means.shape[1])) @ L.T
+        Xj = X[start : start + c]
+        Xj[...] = Xj @ np.linalg.cholesky(covs[j]).T
+        Xj += means[j]
         start += c
     return X
 
@@ -68,9 +77,20 @@ def lazy_block(truth, seed, block_info=None):
     return mixture_block(info["chunk-location"][0], info["chunk-shape"][0], truth, seed)
 
 
+def reset_peak():
+    """Start a new peak of this process's resident set (Linux: ``clear_refs`` 5)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def peak_rss():
-    """This process's peak resident set in bytes (Linux reports kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """This process's peak resident set in bytes since ``reset_peak`` or its start (Linux's
+    ``VmHWM``; not ``ru_maxrss``, which in a spawned worker also counts its parent's resident
+    set when it was forked)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
 
 
 def rss():
@@ -78,43 +98,42 @@ def rss():
     return psutil.Process().memory_info().rss
 
 
-class RssSampler:
-    """The peak resident set of this process (and of the workers, polled through
-    ``client.run`` every 0.2 s) while the context is open."""
+def worker_memory_events(dask_worker):
+    """Bytes this worker spilled to disk so far, and how often it paused."""
+    metrics = getattr(dask_worker.data, "cumulative_metrics", {})
+    spilled = metrics.get(("disk-write", "bytes"), 0)
+    pauses = sum("Pausing worker" in msg for _, msg in dask_worker.get_logs())
+    return spilled, pauses
 
-    def __init__(self, client=None, interval=0.01):
+
+class Peaks:
+    """Peak resident sets of this process and of each worker while the context is open."""
+
+    def __init__(self, client):
         self.client = client
-        self.interval = interval
-        self.peak = 0
-        self.worker_peak = 0
 
     def __enter__(self):
-        self._stop = threading.Event()
-        self._process = psutil.Process()
-        self.before = self._process.memory_info().rss
-
-        def sample():
-            last = 0.0
-            while not self._stop.is_set():
-                self.peak = max(self.peak, self._process.memory_info().rss)
-                if self.client is not None and time.perf_counter() - last > 0.2:
-                    last = time.perf_counter()
-                    self.worker_peak = max(self.worker_peak, *self.client.run(rss).values())
-                time.sleep(self.interval)
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
+        reset_peak()
+        self.client.run(reset_peak)
+        self.before = rss()
         return self
 
     def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+        self.peak = peak_rss()
+        self.worker_peaks = list(self.client.run(peak_rss).values())
 
 
-def cluster_cpu(client):
-    """CPU seconds used so far by this process, the scheduler and the workers."""
-    workers = sum(client.run(time.process_time).values())
-    return time.process_time() + client.run_on_scheduler(time.process_time) + workers
+def cpu_clock(client):
+    """A function: CPU seconds used so far by this process, the scheduler and the workers
+    (each process once: a LocalCluster's scheduler runs in this process)."""
+    scheduler_apart = client.run_on_scheduler(os.getpid) != os.getpid()
+
+    def cpu():
+        workers = sum(client.run(time.process_time).values())
+        scheduler = client.run_on_scheduler(time.process_time) if scheduler_apart else 0.0
+        return time.process_time() + scheduler + workers
+
+    return cpu
 
 
 def per_pass(fit, iters, cpu=time.process_time):
@@ -184,22 +203,22 @@ def main(argv=None):
         limit = next(iter(client.scheduler_info()["workers"].values()))["memory_limit"]
         assert X.nbytes > 2 * limit or n < 20_000_000, "not out of core"
         workers = set(client.scheduler_info()["workers"])
+        idle = list(client.run(rss).values())
+        cpu = cpu_clock(client)
         client_peaks, worker_peaks, generate_peaks = [], [], []
         for r in range(args.repeats):
             load = load_average()
             scale = n / args.memory_rows
             mem, mem_cpu = (t * scale for t in per_pass(lambda m: fit(X_mem, m), args.iters))
-            with RssSampler(client) as sampled:
-                dsk, dsk_cpu = per_pass(
-                    lambda m: fit(X, m), args.iters, partial(cluster_cpu, client)
-                )
-            client_peaks.append((sampled.before, sampled.peak))
-            worker_peaks.append(sampled.worker_peak)
-            w0, c0 = time.perf_counter(), cluster_cpu(client)
-            with RssSampler(client) as sampled:
+            with Peaks(client) as peaks:
+                dsk, dsk_cpu = per_pass(lambda m: fit(X, m), args.iters, cpu)
+            client_peaks.append((peaks.before, peaks.peak))
+            worker_peaks.append(max(peaks.worker_peaks))
+            w0, c0 = time.perf_counter(), cpu()
+            with Peaks(client) as peaks:
                 X.sum().compute()
-            gen, gen_cpu = time.perf_counter() - w0, cluster_cpu(client) - c0
-            generate_peaks.append(sampled.worker_peak)
+            gen, gen_cpu = time.perf_counter() - w0, cpu() - c0
+            generate_peaks.append(max(peaks.worker_peaks))
             rows.append((mem, dsk, gen, mem_cpu, dsk_cpu, gen_cpu))
             print(
                 f"repeat {r} (load {load}): wall s/pass dask {dsk:.2f}, generate only {gen:.2f}, "
@@ -207,7 +226,7 @@ def main(argv=None):
                 f"{dsk_cpu:.2f}, generate only {gen_cpu:.2f}, in memory {mem_cpu:.2f}",
                 flush=True,
             )
-        lifetime_peaks = client.run(peak_rss)
+        events = list(client.run(worker_memory_events).values())
         restarted = workers != set(client.scheduler_info()["workers"])
 
     def summary(values, fmt="{:.2f}"):
@@ -229,11 +248,14 @@ def main(argv=None):
         )
     mib = lambda values: ", ".join(f"{v / 2**20:.0f}" for v in values)  # noqa: E731
     print(
-        f"worker memory limit {limit / 2**20:.0f} MiB; largest worker resident set (MiB, "
-        f"polled every 0.2 s) during the dask fits: {mib(worker_peaks)}; during the "
-        f"generate-only passes: {mib(generate_peaks)}; peak over each worker's life "
-        f"(ru_maxrss): {mib(lifetime_peaks.values())}"
+        f"worker memory limit {limit / 2**20:.0f} MiB; resident set of each idle worker (MiB): "
+        f"{mib(idle)}; largest peak resident set of a worker (MiB, VmHWM) during the dask "
+        f"fits: {mib(worker_peaks)}; during the generate-only passes: {mib(generate_peaks)}"
         + ("; a worker was restarted" if restarted else "; no worker restarted")
+    )
+    print(
+        "spilled to disk (MiB) and pauses, per worker: "
+        + ", ".join(f"{s / 2**20:.0f} and {p}" for s, p in events)
     )
     print(
         "client resident set during the dask fits (MiB), before -> peak: "

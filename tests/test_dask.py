@@ -6,7 +6,6 @@ the statistics are summed: by blocks merged in a tree instead of chunks in order
 """
 
 import logging
-import resource
 import warnings
 
 import numpy as np
@@ -280,7 +279,12 @@ def test_prior_and_its_statistics_equal_in_memory(client):
 
 
 def _peak_rss():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
+    # Linux's VmHWM: this process's own peak (a spawned worker's ru_maxrss also counts its
+    # parent's resident set when it was forked)
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
 
 
 def _uniform_block(block_id, rows, d):
@@ -313,6 +317,17 @@ def test_out_of_core_fit_keeps_workers_under_their_memory_limit(client):
     assert set(client.scheduler_info()["workers"]) == workers  # none was restarted
     for peak in client.run(_peak_rss).values():
         assert peak < WORKER_MEMORY
+
+
+def test_no_pass_keeps_a_block_as_a_result(client):
+    # each block's statistics are computed in the task that makes the block: a block kept as
+    # a task's result would count against the worker's memory, and be spilled to disk
+    X = da.map_blocks(_uniform_block, rows=500, d=2, chunks=((500,) * 6, (2,)), dtype=np.float64)
+    w = da.from_array(_weights(3000), chunks=500)
+    with distributed.get_task_stream(client) as stream:
+        GaussianMixtureEM(2, max_iter=3, random_state=0).fit(X, sample_weight=w)
+    names = {dask.utils.key_split(task["key"]) for task in stream.data}
+    assert "on_block" in names and "_uniform_block" not in names, sorted(names)
 
 
 def test_hc_init_on_the_sample_reaches_the_in_memory_optimum(client):
