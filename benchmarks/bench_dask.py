@@ -157,7 +157,7 @@ def main(argv=None):
     p.add_argument("--block-rows", type=int, default=250_000)
     p.add_argument("--memory-rows", type=int, default=2_000_000)
     p.add_argument("--memory-limit", default="400MB", help="per worker")
-    p.add_argument("--iters", type=int, default=3)
+    p.add_argument("--iters", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
     n, d, k = args.rows, args.features, args.components
