@@ -128,6 +128,16 @@ class _PerBlock:
     values: np.ndarray  # one value per block of rows
 
 
+def _task_argument(a):
+    """An argument of ``FitData.map_reduce`` for ``_on_block``: an array, or a list (one value
+    per block), goes to the workers once per pass as a key of its own, not into every task."""
+    import dask
+
+    if isinstance(a, list):
+        return dask.delayed(_PerBlock(np.asarray(a)))
+    return dask.delayed(a) if isinstance(a, np.ndarray) else a
+
+
 def _combine_blocks(merge, blocks):
     """``_combine`` of ``_on_block``'s results."""
     return _combine(merge, [b.item() for b in blocks])
@@ -274,20 +284,12 @@ class FitData:
         X, w = self.X, self.sample_weight
         if w is not None:  # a column, aligned with X's rows as map_blocks broadcasts
             w = w.map_blocks(_column, new_axis=1, chunks=(w.chunks[0], (1,)))
-        args = [
-            dask.delayed(_PerBlock(np.asarray(a)))
-            if isinstance(a, list)
-            else dask.delayed(a)
-            if isinstance(a, np.ndarray)
-            else a
-            for a in args
-        ]
         blocks = da.map_blocks(
             _on_block,
             X,
             w,
             block_fn,
-            *args,
+            *map(_task_argument, args),
             chunks=((1,) * X.numblocks[0], (1,)),
             dtype=object,
             meta=np.empty((0, 0), dtype=object),
