@@ -20,30 +20,15 @@ from time import perf_counter
 
 import numpy as np
 
-from . import _table
+from . import _gpcm, _table
 from ._table import InputError
 
 PROG = "sklearn-em"
 BUILTIN = "Old Faithful geyser eruptions (built-in sample data)"
 # the selector's choices, repeated here so that parsing arguments does not import
-# scikit-learn (a test holds them equal)
+# scikit-learn (a test holds them equal); mclust's names come from _gpcm, which needs NumPy only
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
-MCLUST_MODELS = (
-    "EII",
-    "VII",
-    "EEI",
-    "VEI",
-    "EVI",
-    "VVI",
-    "EEE",
-    "VEE",
-    "EVE",
-    "VVE",
-    "EEV",
-    "VEV",
-    "EVV",
-    "VVV",
-)
+MCLUST_MODELS = _gpcm.MODELS
 CRITERIA = ("bic", "aic", "icl")
 EXIT_BAD_INPUT = 2
 # a grid whose models x max components x rows x columns exceeds this says at the start
