@@ -108,15 +108,12 @@ class _Kernel:
         np.square(Y, out=Y)
         return -0.5 * Y.sum(axis=0)
 
-    @classmethod
-    def centre_distance(cls, means_s, prec_chol):
-        """Squared Mahalanobis distance of the shift (the origin here) from each component."""
-        return np.array(
-            [
-                np.sum(cls.whiten(m[:, None], cls.factor(prec_chol, j)) ** 2)
-                for j, m in enumerate(means_s)
-            ]
-        )
+    @staticmethod
+    def centre_distance(means_s, prec_chol):
+        """Squared Mahalanobis distance of the shift (the origin here) from each component:
+        (k,), from the means relative to the shift and the factors in the kernel's storage
+        (every kernel computes it for all components in one product)."""
+        raise NotImplementedError
 
     @staticmethod
     def factor(prec_chol, j):

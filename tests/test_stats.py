@@ -56,6 +56,29 @@ def test_statistics_match_brute_force(covariance_type, offset):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("d", [3, 40])
+def test_centre_distance_is_the_mahalanobis_distance(covariance_type, d):
+    # d=40 with 2 components takes the direct 'full' kernel
+    rng = np.random.RandomState(0)
+    k = 2
+    A = rng.randn(k, d, d)
+    covs = np.einsum("kij,klj->kil", A, A) + d * np.eye(d)
+    storage = {
+        "full": covs,
+        "tied": covs[0],
+        "diag": np.diagonal(covs, axis1=1, axis2=2).copy(),
+        "spherical": np.diagonal(covs, axis1=1, axis2=2).mean(axis=1),
+    }[covariance_type]
+    kernel = get_model(covariance_type).kernel_type
+    prec_chol, failed = kernel.precisions_cholesky(storage)
+    assert not failed
+    means = rng.randn(k, d) * 3
+    got = kernel.kernel_for(k, d).centre_distance(means, prec_chol)
+    for j, cov in enumerate(component_covariances(covariance_type, storage, k, d)):
+        assert got[j] == pytest.approx(means[j] @ np.linalg.solve(cov, means[j]), rel=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_label_statistics_match_brute_force(covariance_type, weighted, dtype):
