@@ -221,7 +221,6 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
         )
     means = means_s + stats.shift
     if bad:
-        means = means.copy()
         cov = cov.copy()
         pooled = stats.pooled_covariance(reg_covar)
         if not shared and not _is_pd(kernel, pooled):
@@ -233,9 +232,8 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
             if len(seeds):
                 means[j] = seeds[i % len(seeds)]
             weights[j] = max(weights[j], unit_weight)
-        for j in bad:
-            if not shared:
-                cov[j] = pooled
+        if not shared:
+            cov[bad] = pooled
         prec_chol, failed = _factor(kernel, cov)
         if failed:
             j = failed[0]

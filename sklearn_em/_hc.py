@@ -4,7 +4,7 @@ Fraley (1998), "Algorithms for model-based Gaussian hierarchical clustering", SI
 Comput. 20:270-281, with the regularised 'VVV' criterion of mclust's ``hcVVV`` (mclust 6.0):
 each cluster of ``l`` rows with centred scatter ``W`` and ``tr = trace(W)`` is priced
 
-    term(l, W) = l * log(det(W / l) + beta * (tr + alpha) / l)     (det left out for l <= p)
+    term(l, W) = l * log(det(W / l) + beta * (tr + alpha) / l)     (det left out for l <= max(p, 2))
 
 and each step merges the pair of clusters whose merge raises the sum of terms least. As in
 mclust, ``alpha = trace of the data's scatter / (n p)`` and ``beta = 1``, on the data after

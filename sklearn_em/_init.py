@@ -12,31 +12,26 @@ from ._models import get_model
 from ._params import GaussianMixtureParams
 
 
-class _HardLabels:
-    """Responsibilities of a hard partition: ``labels[i]`` is row i's component, -1 none.
+def _hard_labels(labels, n_components, dtype):
+    """Responsibilities of a hard partition, a slice at a time: ``labels[i]`` is row i's
+    component, -1 none."""
+    labels = np.asarray(labels, dtype=np.intp)
 
-    Called on a slice, the one-hot responsibilities of those rows; ``labels`` lets the
-    M-step's statistics be summed per component instead (``_kernels.label_statistics``).
-    """
-
-    def __init__(self, labels, n_components, dtype):
-        self.labels = np.asarray(labels, dtype=np.intp)
-        self.n_components = n_components
-        self.dtype = dtype
-
-    def __call__(self, sl):
-        lab = self.labels[sl]
-        out = np.zeros((lab.shape[0], self.n_components), dtype=self.dtype)
+    def resp(sl):
+        lab = labels[sl]
+        out = np.zeros((lab.shape[0], n_components), dtype=dtype)
         rows = np.flatnonzero(lab >= 0)
         out[rows, lab[rows]] = 1
         return out
+
+    return resp
 
 
 def _seed_rows(indices, n_samples, n_components, dtype):
     # each chosen row alone starts one component (as scikit-learn does)
     labels = np.full(n_samples, -1, dtype=np.intp)
     labels[indices] = np.arange(n_components)
-    return _HardLabels(labels, n_components, dtype)
+    return _hard_labels(labels, n_components, dtype)
 
 
 def initial_responsibilities(X, sample_weight, n_components, init_params, random_state, tree=None):
@@ -55,14 +50,14 @@ def initial_responsibilities(X, sample_weight, n_components, init_params, random
     if init_params == "hc":
         if tree is None:
             tree = hc_tree(X, sample_weight=sample_weight, random_state=random_state)
-        return _HardLabels(hc_labels(tree, n_components, n_samples), n_components, X.dtype)
+        return _hard_labels(hc_labels(tree, n_components, n_samples), n_components, X.dtype)
     if init_params == "kmeans":
         labels = (
             KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
             .fit(X, sample_weight=sample_weight)
             .labels_
         )
-        return _HardLabels(labels, n_components, X.dtype)
+        return _hard_labels(labels, n_components, X.dtype)
     if init_params == "random":
         resp = np.asarray(random_state.uniform(size=(n_samples, n_components)), dtype=X.dtype)
         resp /= resp.sum(axis=1)[:, None]
@@ -200,15 +195,16 @@ def _params_from_responsibilities(
     prior,
     data_stats=None,
     step_options=None,
-    by_label=False,
+    labels=None,
 ):
     """One M-step from responsibilities given chunk by chunk; returns (params, stats).
 
     ``data_stats``: the data's ``_kernels.data_statistics`` (computed here if None);
-    ``step_options``: as for ``_em.m_step``. ``by_label``: hard labels' statistics are
-    summed per component in float64 (``_kernels.label_statistics``) rather than through the
-    kernel's features in X's dtype (the estimator keeps the latter: its float32 starts are
-    those it has always had).
+    ``step_options``: as for ``_em.m_step``. ``labels`` (with ``resp_fn`` None): a hard
+    partition, whose statistics are summed per component in float64
+    (``_kernels.label_statistics``) rather than through the kernel's features in X's dtype.
+    The estimator's own starts keep the latter (its float32 starts are those it has always
+    had); the selector's take the former.
     """
     from ._em import lost_components, m_step  # the M-step turns responsibilities into parameters
 
@@ -217,9 +213,9 @@ def _params_from_responsibilities(
     else:
         # the shift need only be near the data: no float64 copy of X for it
         shift = (sample_weight @ X).astype(np.float64) / sample_weight.sum()
-    if isinstance(resp_fn, _HardLabels) and by_label:
+    if labels is not None:
         stats = _kernels.label_statistics(
-            X, sample_weight, resp_fn.labels, n_components, covariance_type, shift
+            X, sample_weight, labels, n_components, covariance_type, shift
         )
     else:
         stats = _kernels.statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components)
@@ -257,18 +253,17 @@ def params_from_labels(
     labelled rows; as everywhere, the M-step re-seeds a component without rows.
     ``data_stats``: the data's ``_kernels.data_statistics`` (computed here if None).
     """
-    resp_fn = _HardLabels(labels, n_components, X.dtype)
     params, _ = _params_from_responsibilities(
         X,
         sample_weight,
-        resp_fn,
+        None,
         n_components,
         covariance_type,
         reg_covar,
         random_state,
         prior,
         data_stats,
-        by_label=True,
+        labels=np.asarray(labels, dtype=np.intp),
     )
     return params
 

@@ -503,6 +503,20 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
     )
 
 
+def _centred(D, w, matrix):
+    """``(total weight, weighted mean, centred scatter)`` of the float64 rows D (centred in
+    place); w None: every row weighs 1. The scatter is (d, d) if ``matrix``, else its
+    diagonal; a mean and scatter of zeros where the weight is 0."""
+    nk = float(D.shape[0]) if w is None else float(w.sum())
+    if nk <= 0:
+        d = D.shape[1]
+        return 0.0, np.zeros(d), np.zeros((d, d) if matrix else d)
+    mean = (D.sum(axis=0) if w is None else w @ D) / nk
+    D -= mean
+    Dw = D if w is None else D * w[:, None]
+    return nk, mean, (Dw.T @ D if matrix else np.einsum("ij,ij->j", Dw, D))
+
+
 def label_statistics(X, sample_weight, labels, n_components, covariance_type, shift):
     """Sufficient statistics of X under a hard partition: ``labels[i]`` is row i's
     component (-1: none), as :func:`statistics` of the one-hot responsibilities.
@@ -523,15 +537,8 @@ def label_statistics(X, sample_weight, labels, n_components, covariance_type, sh
     bounds = np.searchsorted(labels[order], np.arange(n_components + 1))
     for j in range(n_components):
         rows = order[bounds[j] : bounds[j + 1]]
-        D = X[rows].astype(np.float64) - shift
         w = None if sample_weight is None else sample_weight[rows].astype(np.float64)
-        nk[j] = rows.size if w is None else w.sum()
-        if nk[j] <= 0:
-            continue
-        means[j] = (D.sum(axis=0) if w is None else w @ D) / nk[j]
-        D -= means[j]
-        Dw = D if w is None else D * w[:, None]
-        scatter[j] = Dw.T @ D if kernel.matrix else np.einsum("ij,ij->j", Dw, D)
+        nk[j], means[j], scatter[j] = _centred(X[rows].astype(np.float64) - shift, w, kernel.matrix)
     if kind == "pooled":
         scatter = scatter.sum(axis=0)
     elif kind == "trace":
@@ -555,24 +562,17 @@ def data_statistics(X, sample_weight, covariance_type):
     rows = max(1, CHUNK_BYTES // (16 * d))
     stats = None
     for sl in row_slices(n, rows):
-        D = X[sl].astype(np.float64) - shift
-        w = np.ones(D.shape[0]) if sample_weight is None else sample_weight[sl].astype(np.float64)
-        nk = w.sum()
-        mean = w @ D / nk if nk > 0 else np.zeros(d)
-        D -= mean
-        if kind == "full":
-            scatter = (D.T * w) @ D
-        else:
-            scatter = w @ np.square(D)
-            if kind == "trace":
-                scatter = scatter.sum()
+        w = None if sample_weight is None else sample_weight[sl].astype(np.float64)
+        nk, mean, scatter = _centred(X[sl].astype(np.float64) - shift, w, kind == "full")
+        if kind == "trace":
+            scatter = scatter.sum()
         chunk = SufficientStats(
             kind,
             np.array([nk]),
             mean[None],
             np.asarray(scatter)[None],
             shift,
-            n_rows=float(np.count_nonzero(w > 0)),
+            n_rows=float(sl.stop - sl.start if w is None else np.count_nonzero(w > 0)),
         )
         stats = chunk if stats is None else stats.merge(chunk)
     return stats

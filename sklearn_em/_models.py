@@ -137,11 +137,6 @@ class CovarianceModel:
         return self.orientation == "I" or (self.orientation == "E") == (self.shape == "E")
 
     @property
-    def iterative(self):
-        """Whether the covariance step iterates (VEI, VEE, EVE, VVE, VEV)."""
-        return self.name in _gpcm.ITERATIVE
-
-    @property
     def prior_covered(self):
         return self.map_estimate is not None
 
