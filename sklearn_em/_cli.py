@@ -376,7 +376,9 @@ def _degenerate_notes(results, table):
     """One line on the degenerate fits left out of the choice, one on discrete columns."""
     notes = []
     bad = np.flatnonzero(results["degenerate"])
-    if bad.size:
+    if bad.size == len(results["degenerate"]):
+        pass  # the selector's own warning says that it chose among them, and why
+    elif bad.size:
         i = bad[0]
         example = (
             f"{results['covariance_type'][i]} k={results['n_components'][i]}: {results['note'][i]}"
@@ -451,13 +453,17 @@ def format_report(selector, table, best, args, elapsed):
     top = [
         i for i in order if np.isfinite(res[selector.criterion][i]) and not res["degenerate"][i]
     ][:3]
+    every_fit_degenerate = not top
+    if every_fit_degenerate:  # the selector chose among them anyway (and warned)
+        top = [i for i in order if np.isfinite(res[selector.criterion][i])][:3]
     best_value = res[selector.criterion][top[0]]
     ranked = []
     for i in top:
         value = res[selector.criterion][i]
         gap = f"{value:.2f}" if i == top[0] else f"+{value - best_value:.2f}"
         ranked.append(f"{res['covariance_type'][i]} k={res['n_components'][i]} ({gap})")
-    lines.append(f"Best {len(top)} by {crit}: " + ", ".join(ranked))
+    qualifier = " (every fit degenerate)" if every_fit_degenerate else ""
+    lines.append(f"Best {len(top)} by {crit}{qualifier}: " + ", ".join(ranked))
     lines.append("")
 
     k = best["n_components"]
@@ -676,15 +682,6 @@ def run_fit(args, stdout, stderr):
 
     from ._selection import GaussianMixtureSelector
 
-    n_models = len(args.components) * len(args.covariance)
-    if not args.quiet and n_models * n * max(d, 1) * max(args.components) >= LONG_GRID:
-        stderr.write(
-            f"{PROG}: fitting {n_models} mixture models (components "
-            f"{_ranges(args.components)} x {len(args.covariance)} covariance type"
-            f"{'s' if len(args.covariance) != 1 else ''}) to {n} rows x {d} columns; "
-            "this may take a while (--components and --covariance narrow the grid)\n"
-        )
-        stderr.flush()
     show_progress = not args.quiet and getattr(stderr, "isatty", lambda: False)()
     selector = GaussianMixtureSelector(
         n_components=args.components,
@@ -696,6 +693,16 @@ def run_fit(args, stdout, stderr):
         n_jobs=args.n_jobs,
         verbose=int(show_progress),
     )
+    grid = selector._grid((n, d))  # 'all' and 'sklearn' name several types
+    n_models, n_types = len(grid), len({t for t, _ in grid})
+    if not args.quiet and n_models * n * max(d, 1) * max(args.components) >= LONG_GRID:
+        stderr.write(
+            f"{PROG}: fitting {n_models} mixture models (components "
+            f"{_ranges(args.components)} x {n_types} covariance type"
+            f"{'s' if n_types != 1 else ''}) to {n} rows x {d} columns; "
+            "this may take a while (--components and --covariance narrow the grid)\n"
+        )
+        stderr.flush()
     start = perf_counter()
     # (the selector keeps BLAS and OpenMP threads out of its many small fits itself)
     with warnings.catch_warnings(record=True) as caught:

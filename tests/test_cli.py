@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from sklearn_em import GaussianMixtureSelector
+from sklearn_em import DegenerateFitWarning, GaussianMixtureSelector
 from sklearn_em._cli import main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -687,6 +687,30 @@ def test_a_long_grid_says_so_at_the_start(tmp_path, capsys, monkeypatch):
     argv = ["fit", path, "--components", "1-3", "--covariance", "full", "--quiet"]
     code, _, err = run(argv, capsys)
     assert code == 0 and err == ""
+    # 'all' and 'sklearn' name 14 and 4 covariance types
+    for covariance, n_types in (("all", 14), ("sklearn", 4)):
+        code, _, err = run(["fit", path, "--components", "1-3", "--covariance", covariance], capsys)
+        assert code == 0
+        assert err.startswith(
+            f"sklearn-em: fitting {3 * n_types} mixture models (components 1-3 x {n_types} "
+            "covariance types) to 60 rows x 2 columns"
+        )
+
+
+def test_a_table_where_every_fit_is_degenerate_is_reported(tmp_path, capsys):
+    # three distinct rows, each 20 times: every 3-component fit puts a component on a point
+    rows = np.repeat([[0.0, 1.0], [3.0, -2.0], [5.0, 4.0]], 20, axis=0)
+    path = tmp_path / "points.csv"
+    np.savetxt(path, rows, delimiter=",", header="a,b", comments="")
+    code, out, _ = run(["fit", str(path), "--components", "3", "--covariance", "sklearn"], capsys)
+    assert code == 0
+    sel = GaussianMixtureSelector(n_components=[3], covariance_type="sklearn", random_state=0)
+    with pytest.warns(DegenerateFitWarning):
+        sel.fit(rows)
+    assert sel.results_["degenerate"].all()
+    best = f"{sel.best_params_['covariance_type']} k=3"
+    line = next(line for line in out.splitlines() if line.startswith("Best "))
+    assert line.startswith("Best 3 by BIC (every fit degenerate): " + best)
 
 
 def test_help_and_version_do_not_import_scikit_learn():
