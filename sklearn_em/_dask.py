@@ -19,7 +19,7 @@ from functools import partial
 import numpy as np
 from sklearn.utils.validation import _assert_all_finite, _check_feature_names, _check_n_features
 
-from . import _kernels
+from . import _kernels, _missing
 from ._em import iterate
 from ._init import initial_params
 
@@ -357,14 +357,14 @@ class FitData:
 def _rows(fn, empty_columns, X, params):
     """``fn(X, params)``, also for a block of no rows (which the chunked kernels refuse)."""
     if X.shape[0] == 0:
-        return np.empty((0,) + empty_columns, dtype=np.intp if fn is _kernels.predict else X.dtype)
+        return np.empty((0,) + empty_columns, dtype=np.intp if fn is _missing.predict else X.dtype)
     return fn(X, params)
 
 
 def score_samples(X, params):
     """Lazy per-row log-likelihood, row-aligned with X."""
     return X.map_blocks(
-        partial(_rows, _kernels.score_samples, ()), params, drop_axis=1, dtype=X.dtype
+        partial(_rows, _missing.score_samples, ()), params, drop_axis=1, dtype=X.dtype
     )
 
 
@@ -372,7 +372,7 @@ def predict_proba(X, params):
     """Lazy responsibilities, row-aligned with X."""
     k = params.n_components
     return X.map_blocks(
-        partial(_rows, _kernels.predict_proba, (k,)),
+        partial(_rows, _missing.predict_proba, (k,)),
         params,
         chunks=(X.chunks[0], (k,)),
         dtype=X.dtype,
@@ -381,13 +381,13 @@ def predict_proba(X, params):
 
 def predict(X, params):
     """Lazy most probable component of each row, row-aligned with X."""
-    return X.map_blocks(partial(_rows, _kernels.predict, ()), params, drop_axis=1, dtype=np.intp)
+    return X.map_blocks(partial(_rows, _missing.predict, ()), params, drop_axis=1, dtype=np.intp)
 
 
 def _ll_and_log_map(X, params):
     if X.shape[0] == 0:
         return np.empty((0, 2))
-    ll, resp = _kernels.log_prob_and_resp(X, params)
+    ll, resp = _missing.log_prob_and_resp(X, params)
     with np.errstate(divide="ignore"):
         log_map = np.log(resp.max(axis=1).astype(np.float64))
     return np.stack([ll.astype(np.float64), log_map], axis=1)

@@ -163,6 +163,22 @@ def test_inference_is_lazy_row_aligned_and_equals_in_memory(client, fitted):
     assert isinstance(labels, da.Array)
 
 
+def test_inference_with_missing_cells_equals_in_memory(client, fitted):
+    # in memory a row's missing cells are marginalised out; a dask X must not give nan
+    X, gm = fitted
+    X = X.copy()
+    hide = np.random.RandomState(0).rand(*X.shape) < 0.2
+    hide[:, 0] = False  # every row keeps an observed cell
+    X[hide] = np.nan
+    Xd = _as_dask(X)
+    for method in ("predict", "score_samples", "predict_proba"):
+        expected = getattr(gm, method)(X)
+        assert np.all(np.isfinite(expected)), method
+        np.testing.assert_allclose(getattr(gm, method)(Xd).compute(), expected, rtol=1e-12)
+    for method in ("score", "bic", "icl"):
+        np.testing.assert_allclose(getattr(gm, method)(Xd), getattr(gm, method)(X), rtol=1e-12)
+
+
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "dask-weights"])
 def test_criteria_equal_in_memory(client, fitted, weighted):
     X, gm = fitted
