@@ -329,7 +329,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         )
         X_all = X
         sample_weight = _validated_weights(sample_weight, X)
-        # a tree shared by many fits of the same X (GaussianMixtureSelector sets it)
+        # a prebuilt tree of this X (private; the tests set it to reuse one tree)
         tree = getattr(self, "_hc_tree", None) if self.init_params == "hc" else None
         if sample_weight is not None and not np.all(sample_weight > 0):
             # weight 0 means the row is not there: drop it (0 * inf would otherwise poison

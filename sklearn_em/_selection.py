@@ -19,12 +19,12 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 
 # scikit-learn's wrappers of joblib carry its configuration (working_memory, ...) to workers
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from . import _kernels, _missing
 from ._em import Prior, run_em
-from ._estimator import GaussianMixtureEM
+from ._estimator import GaussianMixtureEM, _validated_weights
 from ._hc import hc_tree
 from ._init import initial_params, params_from_labels
 from ._models import COVARIANCE_NAMES, FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
@@ -317,15 +317,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             ensure_all_finite="allow-nan",
         )
         grid = self._grid(X.shape)
-        if sample_weight is not None:
-            # once here, so that bad weights raise instead of failing every cell
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=X.dtype, ensure_non_negative=True
-            )
-            if not np.any(sample_weight > 0):
-                raise ValueError(
-                    "sample_weight must not be all zero: at least one row needs weight."
-                )
+        # once here, so that bad weights raise instead of failing every cell
+        sample_weight = _validated_weights(sample_weight, X)
         # The grid is dozens of fits, mostly small: BLAS and OpenMP threads inside each only
         # add contention (on a busy 2-core machine they made a 9,083-row grid 3-5x slower).
         # Both run on one thread here; the kernel's chunks of a large X still run on as many
@@ -627,7 +620,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             return _format_long(self.results_, self.best_index_)
         raise ValueError(f"layout must be 'wide' or 'long', got {layout!r}.")
 
-    def print_results(self, layout: str = "wide", file: TextIO | None = None) -> None:
+    def print_results(
+        self, layout: str = "wide", file: TextIO | None = None, max_width: int | None = None
+    ) -> None:
         """Print the table of ``results_`` (:meth:`format_results`).
 
         Parameters
@@ -636,13 +631,15 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             As in :meth:`format_results`.
         file : file-like, default=None
             Where to print; default: standard output.
+        max_width : int, default=None
+            As in :meth:`format_results`.
 
         Returns
         -------
         None
             The table is printed, not returned.
         """
-        print(self.format_results(layout), file=sys.stdout if file is None else file)
+        print(self.format_results(layout, max_width), file=sys.stdout if file is None else file)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -850,6 +847,7 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
             est = GaussianMixtureEM(
                 n_components=k,
                 covariance_type=t,
+                init_params=settings["init_params"],
                 tol=tol,
                 reg_covar=reg_covar,
                 max_iter=max_iter,

@@ -145,6 +145,9 @@ def test_cells_follow_the_definitions_of_the_criteria(blobs, weighted, params):
     # lower_bound_ is the mean log-likelihood of the training rows in the units of X
     assert best.lower_bound_ == pytest.approx(best.score(X, sample_weight=w), rel=1e-6)
     assert best.get_params()["prior_strength"] == params.get("prior_strength")
+    # the settings it was fitted with, not GaussianMixtureEM's defaults
+    assert best.get_params()["init_params"] == sel.init_params
+    assert best.get_params()["tol"] == sel.tol
 
 
 def test_parallel_equals_sequential(blobs, monkeypatch):
