@@ -48,6 +48,12 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when X has feature names that are all strings.
 
+    See Also
+    --------
+    GaussianMixtureSelector : The default mixture: BIC over components and covariance models.
+    GaussianMixtureEM : One mixture, fitted with NaN cells (observed-data EM).
+    sklearn.impute.IterativeImputer : Imputation by chained regressions.
+
     Examples
     --------
     >>> import numpy as np
@@ -79,11 +85,14 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The data, with NaN in the missing cells (at least one observed cell per row).
         y : Ignored
+            Not used, present for API consistency.
 
         Returns
         -------
         self : GaussianMixtureImputer
+            The fitted imputer (``estimator_`` holds the fitted mixture).
         """
         X = validate_data(
             self,
@@ -108,6 +117,7 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows to fill, NaN marking the missing cells, with the columns seen in ``fit``.
 
         Returns
         -------

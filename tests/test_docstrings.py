@@ -9,7 +9,11 @@ import pytest
 import sklearn_em
 from sklearn_em import datasets, plotting
 
-CLASSES = [sklearn_em.GaussianMixtureEM, sklearn_em.GaussianMixtureSelector]
+CLASSES = [
+    sklearn_em.GaussianMixtureEM,
+    sklearn_em.GaussianMixtureSelector,
+    sklearn_em.GaussianMixtureImputer,
+]
 FUNCTIONS = [getattr(datasets, n) for n in datasets.__all__] + [
     plotting.plot_criterion,
     plotting.plot_classification,
