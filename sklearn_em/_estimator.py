@@ -497,12 +497,14 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             The batch; the first needs at least ``n_components`` rows.
         y : Ignored
+            Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the batch's rows.
 
         Returns
         -------
         self : GaussianMixtureEM
+            The estimator, its attributes updated by the batch.
 
         Examples
         --------
