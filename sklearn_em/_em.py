@@ -12,7 +12,7 @@ import numpy as np
 
 from ._accel import _converged, run_squarem
 from ._gpcm import PRIOR_MODELS, GPCMStep
-from ._kernels import accumulate, data_statistics, statistics
+from ._kernels import accumulate, data_statistics
 from ._models import get_model
 from ._params import GaussianMixtureParams
 from ._stats import OUTER, SUPPORT_FRACTION
@@ -41,18 +41,9 @@ class Prior:
     def default(cls, X, sample_weight, covariance_type, n_components, strength):
         """The data-scaled defaults: the data's mean, kappa = 0.01, dof = d + 2, and the
         data's covariance (its mean variance where the kernel stores no matrices: 'diag'
-        and 'spherical') / k^(2/d)."""
-        d = X.shape[1]
-        kind = "full" if get_model(covariance_type).kernel_type.matrix else "diag"
-        shift = X[0].astype(np.float64)
-        stats = statistics(
-            X, sample_weight, lambda sl: np.ones((sl.stop - sl.start, 1)), kind, shift, 1
-        )
-        cov = stats.scatter[0] / stats.nk[0]
-        if kind == "diag":
-            cov = np.eye(d) * cov.mean()
-        scale = cov / n_components ** (2.0 / d)
-        return cls(stats.means[0] + shift, 0.01, d + 2.0, scale, float(strength))
+        and 'spherical') / k^(2/d); :meth:`from_data_statistics` of X's statistics."""
+        data_stats = data_statistics(X, sample_weight, covariance_type)
+        return cls.from_data_statistics(data_stats, n_components, strength)
 
     @classmethod
     def from_data_statistics(cls, data_stats, n_components, strength):

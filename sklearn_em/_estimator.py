@@ -355,11 +355,13 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             X_init = incomplete.mean_filled()
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        # the data's statistics: the prior's scale, and the covariance for M-steps whose
+        # covariances turn out singular (with missing cells: of the mean-filled data, a
+        # stand-in for re-seeding only)
+        data_stats = _kernels.data_statistics(X_init, sample_weight, self.covariance_type)
         prior = None
         if self.prior_strength is not None:
-            prior = Prior.default(
-                X_init, sample_weight, self.covariance_type, self.n_components, self.prior_strength
-            )
+            prior = Prior.from_data_statistics(data_stats, self.n_components, self.prior_strength)
 
         needs_tree = (
             do_init and self.init_params == "hc" and any(v is None for v in user_init.values())
@@ -368,9 +370,6 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             # no subset to draw: the tree is the same for every initialisation
             tree = hc_tree(X_init)
 
-        # the data's statistics, for M-steps whose covariances turn out singular (with
-        # missing cells: of the mean-filled data, a stand-in for re-seeding only)
-        data_stats = _kernels.data_statistics(X_init, sample_weight, self.covariance_type)
         self._fit_em(
             partial(initial_params, X_init, sample_weight, tree=tree, data_stats=data_stats),
             partial(run_em, X, sample_weight, data_stats=data_stats, incomplete=incomplete),

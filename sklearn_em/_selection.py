@@ -787,11 +787,11 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
                 incomplete = _missing.IncompleteData(fit_X, fit_w)
                 init_X = incomplete.mean_filled()
                 init_Xs = _missing.mean_filled(Xs, sample_weight)
-            prior = None
-            if settings["prior_strength"] is not None:
-                prior = Prior.default(init_X, fit_w, t, k, settings["prior_strength"])
             # the data's own statistics, once for every start and every pass of the cell
             data_stats = _kernels.data_statistics(init_X, fit_w, t)
+            prior = None
+            if settings["prior_strength"] is not None:
+                prior = Prior.from_data_statistics(data_stats, k, settings["prior_strength"])
             if starts:
                 initial = [
                     params_from_labels(
