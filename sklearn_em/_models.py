@@ -36,17 +36,6 @@ from ._stats import SUPPORT_FRACTION
 _LETTERS = ("E", "V", "I")
 
 
-def n_covariance_parameters(volume, shape, orientation, k, d):
-    """Free parameters of ``k`` covariances ``lambda_k D_k A_k D_k^T`` in ``d`` dimensions.
-
-    A volume costs 1 (Equal) or k (Variable); a shape (d - 1 free eigenvalue ratios) 0
-    (Identity), d - 1 or k(d - 1); an orientation (an orthogonal matrix) 0, d(d - 1)/2 or
-    k d(d - 1)/2.
-    """
-    copies = {"I": 0, "E": 1, "V": k}
-    return copies[volume] + copies[shape] * (d - 1) + copies[orientation] * (d * (d - 1) // 2)
-
-
 @dataclass(frozen=True)
 class CovarianceModel:
     """One covariance model: a row of the model table.
@@ -150,13 +139,13 @@ class CovarianceModel:
         return self.kernel_type.storage_shape(k, d)
 
     def n_covariance_parameters(self, k, d):
-        """Free parameters of the covariances."""
-        return n_covariance_parameters(self.volume, self.shape, self.orientation, k, d)
+        """Free parameters of the covariances (mclust's ``nVarParams``)."""
+        return _gpcm.n_covariance_parameters(self.name, k, d)
 
     def n_parameters(self, k, d):
         """Free parameters of the mixture: covariances, k d means and k - 1 weights
         (mclust's ``nMclustParams``)."""
-        return self.n_covariance_parameters(k, d) + k * d + k - 1
+        return _gpcm.n_parameters(self.name, k, d)
 
 
 # ---------------------------------------------------------------- covariance steps
