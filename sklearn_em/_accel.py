@@ -10,6 +10,11 @@ satisfies the covariance model's constraints whatever the extrapolation did.
 Monotone by construction: the extrapolated point is kept only if its log-likelihood is at
 least that of ``theta1``; otherwise the cycle falls back to ``theta2``, an ordinary EM step.
 
+Extrapolation starts only once plain EM has settled (a step gains less than
+``WARMUP_FACTOR`` times the tolerance): early on, while EM still moves far, a jump can land in
+another local maximum (it lost mclust's optimum on real tables); in the slow tail, where EM
+spends most of its passes, it only shortens the way to the same one.
+
 The extrapolation runs on unconstrained coordinates: log weights (renormalised), means, and
 the precision Cholesky factors with the logarithm of their diagonal, so every extrapolated
 point is a valid mixture.

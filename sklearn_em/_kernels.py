@@ -334,11 +334,13 @@ def normalize_inplace(log_probT):
 def block_statistics(X_block, sample_weight, plan, n_worst=0):
     """The statistics of one block of rows: E-step and M-step statistics in one pass.
 
-    A pure function of its arguments (the block protocol): a pass over data of any origin
-    maps it over blocks -- chunks of an in-memory array on threads, dask blocks on workers,
-    partial_fit batches -- and combines the results with :meth:`SufficientStats.merge`, in
-    any order or tree. (The in-memory pass, :func:`accumulate`, sums the same blocks' raw
-    moments instead, in block order: bit-for-bit the same on any number of threads.)
+    A pure function of its arguments (the block protocol): the statistics of any block of
+    rows, which combine with :meth:`SufficientStats.merge` in any order or tree. The passes
+    themselves run the same per-block code through :func:`accumulate`, which also cuts a
+    block into cache-sized chunks and sums their raw moments in chunk order (bit-for-bit the
+    same on any number of threads): in memory over all of X, on a dask worker over its block
+    (then merged across blocks), and, through ``_missing.accumulate``, over a partial_fit
+    batch. This function is the protocol's one-block form, which the tests hold to merging.
 
     Parameters
     ----------
@@ -475,7 +477,9 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
     rows = chunk_rows(n, n_components, d, X.dtype.itemsize, covariance_type)
     shift = np.asarray(shift, dtype=np.float64)
     shift_cast = shift.astype(X.dtype)
-    # scaled to the data's extent about the shift, as the kernels are (see KernelPlan)
+    # divided by the power of two at the data's extent about the shift, always (a power of
+    # two changes no rounding; the plan does it only at extremes): the features of float32
+    # rows of any magnitude then stay in range
     scale = (
         power_of_two_scale(
             max(np.abs(X.max(axis=0) - shift).max(), np.abs(X.min(axis=0) - shift).max())
