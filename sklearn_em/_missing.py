@@ -47,29 +47,16 @@ _PATTERN_BLOCK = 4096
 
 
 # ---------------------------------------------------------------- the model, as needed here
-# The one adapter to the parameter layer: full (k, d, d) precision matrices, their
+# The one adapter to the parameter layer: full (k, d, d) precision factors, their
 # log-determinants, the means and the log-weights of any covariance type.
-def _full_covariances(params):
-    """Every component's (d, d) covariance matrix, whatever the covariance type."""
-    k, d = params.n_components, params.n_features
-    cov = np.asarray(params.covariance_matrices(), dtype=np.float64)
-    if cov.ndim == 3:
-        return cov
-    if params.model.kernel == "tied":
-        return np.broadcast_to(cov, (k, d, d))
-    if cov.ndim == 2:  # diag
-        return cov[:, :, None] * np.eye(d)
-    return cov[:, None, None] * np.eye(d)  # spherical
-
-
 def _dense_model(params):
     """``(log_weights, means, precision factors U (k, d, d), log det precisions (k,))`` in
-    float64, with ``P_k = U_k U_k' = Sigma_k^-1`` whatever the covariance type."""
-    L = np.linalg.cholesky(_full_covariances(params))
-    d = L.shape[-1]
-    # U = L^-T: P = L^-T L^-1
-    U = np.linalg.solve(L, np.broadcast_to(np.eye(d), L.shape)).transpose(0, 2, 1)
-    log_det = -2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+    float64, with ``P_k = U_k U_k' = Sigma_k^-1`` whatever the covariance type: the stored
+    factors, expanded (a diagonal factor is the diagonal matrix of its entries)."""
+    k, d = params.n_components, params.n_features
+    U = np.asarray(params.kernel.expand(params.precisions_cholesky, k, d), dtype=np.float64)
+    U = np.broadcast_to(U, (k, d, d))
+    log_det = 2.0 * np.log(np.diagonal(U, axis1=1, axis2=2)).sum(axis=1)
     with np.errstate(divide="ignore"):
         log_weights = np.log(np.asarray(params.weights, dtype=np.float64))
     return log_weights, np.asarray(params.means, dtype=np.float64), U, log_det
@@ -89,11 +76,6 @@ def _statistics_value(params, nk, means, scatter_full, shift, **extra):
     else:  # trace
         scatter = np.trace(scatter_full, axis1=1, axis2=2)
     return SufficientStats(kind, nk, means, scatter, np.asarray(shift, np.float64), **extra)
-
-
-def _accumulate_complete(X, sample_weight, params, n_worst):
-    """Today's fused E-step and statistics on complete rows (a statistics value)."""
-    return _kernels.accumulate(X, sample_weight, params, n_worst=n_worst)
 
 
 # ---------------------------------------------------------------- the rows, grouped once
@@ -141,10 +123,6 @@ class MissingLayout:
             patterns, pattern = np.unique(missing, axis=0, return_inverse=True)
             groups.append(_Group(rows, missing, pattern.reshape(-1), patterns))
         return cls(X.shape[0], np.flatnonzero(counts == 0), tuple(groups))
-
-    @property
-    def has_missing(self):
-        return bool(self.groups)
 
     @property
     def n_patterns(self):
@@ -438,12 +416,11 @@ class IncompleteData:
         """The statistics value of a pass over all rows (what ``_kernels.accumulate`` gives
         for complete data): complete rows by the chunked kernel, the others observed-data,
         merged; ``worst_rows`` completed by their conditional means."""
-        if not self.layout.has_missing:
-            return _accumulate_complete(self.X, self.sample_weight, params, n_worst)
         stats = accumulate_incomplete(self.X, self.sample_weight, params, self.layout, n_worst)
         if self.X_complete is None:
             return stats
-        return _accumulate_complete(self.X_complete, self.w_complete, params, n_worst).merge(stats)
+        complete = _kernels.accumulate(self.X_complete, self.w_complete, params, n_worst=n_worst)
+        return complete.merge(stats)
 
     def mean_filled(self):
         """X with each missing cell set to its column's (weighted) observed mean: what
