@@ -662,18 +662,6 @@ def write_table(path, columns, values):
             writer.writerow([repr(float(v)) for v in row])
 
 
-def impute(selector, values):
-    """``values`` with each missing cell filled by its conditional mean under the chosen
-    mixture (observed cells unchanged)."""
-    if not np.isnan(values).any():
-        return values
-    from ._missing import MissingLayout, conditional_fill
-
-    return conditional_fill(
-        values, selector.best_estimator_._model(), MissingLayout.from_array(values)
-    )
-
-
 def run_fit(args, stdout, stderr):
     _check_arguments(args)
     table = read_table(args)
@@ -735,7 +723,9 @@ def run_fit(args, stdout, stderr):
             raise InputError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
     filled = None
     if args.impute is not None or args.plot is not None:
-        filled = impute(selector, table.values)
+        from ._missing import impute
+
+        filled = impute(table.values, selector.best_estimator_._model())
     if args.impute is not None:
         try:
             write_table(args.impute, table.columns, filled)
@@ -746,7 +736,7 @@ def run_fit(args, stdout, stderr):
     if args.plot is not None:
         from .plotting import save_selection_figure
 
-        if filled is not table.values:
+        if np.isnan(table.values).any():
             notes.append("in the plot, missing cells are drawn at their conditional means")
         try:
             save_selection_figure(

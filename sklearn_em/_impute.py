@@ -132,17 +132,11 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
             dtype=[np.float64, np.float32],
             ensure_all_finite="allow-nan",
         )
-        if not _missing.missing_cells(X):
-            return X.copy()
         mixture = self.estimator_
         if isinstance(mixture, GaussianMixtureSelector):
             mixture = mixture.best_estimator_
-        return _missing.conditional_fill(
-            X,
-            mixture._model(),
-            _missing.MissingLayout.from_array(X),
-            self.random_state_ if self.sample_posterior else None,
-        )
+        random_state = self.random_state_ if self.sample_posterior else None
+        return _missing.impute(X, mixture._model(), random_state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

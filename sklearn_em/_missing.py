@@ -428,6 +428,15 @@ class IncompleteData:
         return mean_filled(self.X, self.sample_weight)
 
 
+def impute(X, params, random_state=None):
+    """X with each missing cell filled under ``params``: its conditional mean given the row's
+    observed cells, or a draw from that conditional (``random_state`` given). Observed cells
+    are unchanged; a copy of X when nothing is missing."""
+    if not missing_cells(X):
+        return X.copy()
+    return conditional_fill(X, params, MissingLayout.from_array(X), random_state)
+
+
 def mean_filled(X, sample_weight=None):
     """X with each missing cell set to its column's (weighted) observed mean (X itself
     when nothing is missing)."""
