@@ -77,7 +77,10 @@ def test_the_classes_have_examples_and_see_also():
         assert section(doc, "See Also") is not None, cls.__name__
 
 
-@pytest.mark.parametrize("module", ["_estimator", "_selection", "datasets", "plotting"])
+@pytest.mark.parametrize(
+    "module",
+    ["_estimator", "_selection", "_impute", "_hc", "_gpcm", "_models", "datasets", "plotting"],
+)
 def test_docstring_examples_run(module):
     import doctest
     import importlib
