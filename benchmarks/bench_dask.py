@@ -15,7 +15,8 @@ Printed, per repeat and as medians (with min-max):
   Both graphs are alike: dask fuses each block's generation with its sum, as with its EM
   statistics (one task per block, then a small tree);
 * s/pass (in memory): the same per-iteration time of the in-memory estimator on
-  ``--memory-rows`` materialised rows (2 threads, as BLAS would use), scaled to all rows;
+  ``--memory-rows`` materialised rows (with the machine's BLAS threads: two here, as the
+  dask side's two one-thread workers), scaled to all rows;
 * ratios: dask / in memory, and (dask - generate only) / in memory, the work rate of the
   EM pass itself;
 * each in wall time and in CPU time (summed over this process, the scheduler and the workers,
