@@ -90,6 +90,11 @@ def test_every_cell_reaches_mclusts_log_likelihood(name, choice):
             short.append(f"{t} k={k}: {ll:.4f} < mclust {ref:.4f}")
     assert not short, short
     assert (sel.best_params_["covariance_type"], sel.best_params_["n_components"]) == choice
+    # the chosen cell is mclust's optimum itself, not merely at least as high (a bug that
+    # inflated log-likelihoods would pass the one-sided check)
+    ref, _ = reference[(MCLUST_NAME[choice[0]], choice[1])]
+    tol = 10 * 1e-5 * (1 + abs(ref)) + 1e-6 * X.size
+    assert abs(res["log_likelihood"][sel.best_index_] - ref) <= tol
 
 
 @pytest.mark.parametrize("name", ["swiss", "trees"])
@@ -225,6 +230,11 @@ def test_all_models_reach_mclusts_log_likelihood_and_choice(name, choice):
             short.append(f"{t} k={k}: {ll:.4f} < mclust {ref:.4f}")
     assert not short, short
     assert (sel.best_params_["covariance_type"], sel.best_params_["n_components"]) == choice
+    # the chosen cell is mclust's optimum itself, not merely at least as high (a bug that
+    # inflated log-likelihoods would pass the one-sided check)
+    ref, _ = reference[(MCLUST_NAME[choice[0]], choice[1])]
+    tol = 10 * 1e-5 * (1 + abs(ref)) + 1e-6 * X.size
+    assert abs(res["log_likelihood"][sel.best_index_] - ref) <= tol
     chosen = [key for key, (_, is_chosen) in reference.items() if is_chosen]
     assert chosen == [choice]
 
