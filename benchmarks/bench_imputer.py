@@ -15,7 +15,6 @@ Run by hand, never by pytest.
 import argparse
 import time
 import warnings
-from importlib import resources
 
 import numpy as np
 from _common import machine_description, print_table
@@ -26,11 +25,11 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_em import GaussianMixtureImputer
+from sklearn_em.datasets import load_faithful
 
 
 def old_faithful():
-    with resources.files("sklearn_em").joinpath("data/old_faithful.csv").open() as f:
-        return np.loadtxt(f, delimiter=",", skiprows=1)
+    return load_faithful().data
 
 
 TABLES = {

@@ -6,7 +6,7 @@ import io
 import json
 import subprocess
 import sys
-from importlib import metadata, resources
+from importlib import metadata
 
 import numpy as np
 import pytest
@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from sklearn_em import DegenerateFitWarning, GaussianMixtureSelector
 from sklearn_em._cli import main
+from sklearn_em.datasets import load_faithful
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -25,9 +26,7 @@ def run(argv, capsys):
 
 
 def faithful():
-    path = resources.files("sklearn_em").joinpath("data", "old_faithful.csv")
-    with resources.as_file(path) as p:
-        return np.genfromtxt(p, delimiter=",", skip_header=1)
+    return load_faithful().data
 
 
 def write(tmp_path, name, text):

@@ -7,7 +7,6 @@ properties of a hierarchy (nested cuts, invariance to row order, translation and
 
 import json
 import warnings
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn_em import GaussianMixtureEM, _hc
 from sklearn_em._hc import HCTree, _merge_vvv, hc_tree
 from sklearn_em._init import hc_labels, initial_params, initial_responsibilities
+from sklearn_em.datasets import load_faithful
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mclust"
 TABLES = ["faithful", "iris4", "sim3", "sim5", "uni1"]
@@ -27,10 +27,8 @@ TABLES = ["faithful", "iris4", "sim3", "sim5", "uni1"]
 
 def _table(name):
     if name == "faithful":
-        path = resources.files("sklearn_em") / "data" / "old_faithful.csv"
-    else:
-        path = FIXTURES / f"{name}.csv"
-    return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        return load_faithful().data
+    return np.loadtxt(FIXTURES / f"{name}.csv", delimiter=",", skiprows=1, ndmin=2)
 
 
 def _reference(name):
