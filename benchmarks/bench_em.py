@@ -354,6 +354,10 @@ def main(argv=None):
         "(n=200k, d=16, k=16; n=20k with --quick)",
     )
     args = p.parse_args(argv)
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)
     if args.models:
         warnings.simplefilter("ignore", ConvergenceWarning)
         print(machine_description())
@@ -371,10 +375,6 @@ def main(argv=None):
         p.error("--iters must be at least 2 (the baseline fit runs 1 iteration)")
 
     warnings.simplefilter("ignore", ConvergenceWarning)
-    if args.blas_threads is not None:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(args.blas_threads)
     patterns = [s.strip() for s in args.cases.split(",") if s.strip()]
 
     def selected(case, prefix=""):

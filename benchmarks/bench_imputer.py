@@ -24,7 +24,7 @@ from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_em import GaussianMixtureImputer
+from sklearn_em import GaussianMixtureImputer, GaussianMixtureSelector
 from sklearn_em.datasets import load_faithful
 
 
@@ -44,7 +44,7 @@ IMPUTERS = {
     "mean": lambda seed: SimpleImputer(strategy="mean"),
     "knn": lambda seed: KNNImputer(),
     "iterative": lambda seed: IterativeImputer(max_iter=25, random_state=seed),
-    "gmm (ours)": lambda seed: GaussianMixtureImputer(),
+    "gmm (ours)": lambda seed: GaussianMixtureImputer(GaussianMixtureSelector(random_state=seed)),
 }
 
 
