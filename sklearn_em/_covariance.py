@@ -41,6 +41,22 @@ def _recentre(kind, S_a, mean, a, nk):
 
 
 @lru_cache(maxsize=64)
+def _eye(d):
+    """``np.eye(d)``, made once per d; read-only, as it is shared."""
+    eye = np.eye(d)
+    eye.flags.writeable = False
+    return eye
+
+
+@lru_cache(maxsize=64)
+def _upper(d):
+    """The (d, d) mask of the upper triangle (diagonal included); read-only, shared."""
+    mask = np.triu(np.ones((d, d), dtype=bool))
+    mask.flags.writeable = False
+    return mask
+
+
+@lru_cache(maxsize=64)
 def _triu(d):
     """``np.triu_indices(d)``, made once per d (it costs more than a small table's products);
     read-only, as they are shared."""
@@ -217,9 +233,15 @@ class _Full(_Kernel):
         # NumPy's batched LAPACK: one call for all k components, and the same BLAS thread
         # pool as the kernels (SciPy's separate pool fought it for the cores).
         k, d, _ = covariances.shape
-        eye = np.eye(d)
-        ok = np.all(np.isfinite(covariances), axis=(1, 2))
-        safe = np.where(ok[:, None, None], covariances, eye)
+        eye = _eye(d)
+        # one reduction clears the usual case (a sum of finite numbers can still overflow:
+        # then the per-component check decides)
+        ok = (
+            np.all(np.isfinite(covariances), axis=(1, 2))
+            if not np.isfinite(covariances.sum())
+            else np.ones(k, dtype=bool)
+        )
+        safe = covariances if ok.all() else np.where(ok[:, None, None], covariances, eye)
         try:
             cov_chol = np.linalg.cholesky(safe)
         except np.linalg.LinAlgError:
@@ -231,12 +253,11 @@ class _Full(_Kernel):
                     ok[j] = False
                     cov_chol[j] = eye
         cov_chol[~ok] = eye
-        # U = L^-T from a batched solve against the identity: LU with partial pivoting on
-        # a triangular matrix, a little more arithmetic than a triangular solve but one
-        # call for all k (the result is re-triangularised below).
-        prec_chol = np.linalg.solve(cov_chol, np.broadcast_to(eye, (k, d, d))).transpose(0, 2, 1)
-        prec_chol = np.ascontiguousarray(np.triu(prec_chol))
-        return prec_chol, [int(j) for j in np.flatnonzero(~ok)]
+        # U = L^-T from a batched inverse (LAPACK's gesv against the identity: LU with
+        # partial pivoting on a triangular matrix, a little more arithmetic than a triangular
+        # solve but one call for all k; the result is re-triangularised below).
+        prec_chol = np.where(_upper(d), np.linalg.inv(cov_chol).transpose(0, 2, 1), 0.0)
+        return prec_chol, [] if ok.all() else [int(j) for j in np.flatnonzero(~ok)]
 
     @staticmethod
     def log_det(prec_chol, d):

@@ -85,6 +85,8 @@ def _factor(kernel, cov):
             bad = np.any(~(conditional >= _SINGULAR_RATIO * var), axis=1)
         else:  # elementwise factors: positivity is all precisions_cholesky needs to check
             bad = np.zeros(cov.shape[0], dtype=bool)
+    if not failed and not bad.any():
+        return prec_chol, []
     return prec_chol, sorted(set(int(j) for j in failed) | set(np.flatnonzero(bad).tolist()))
 
 

@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from sklearn import get_config
@@ -79,10 +80,20 @@ def chunk_rows(n_samples, n_components, n_features, itemsize, covariance_type="f
 
     ``covariance_type`` is a model name or alias (it names the kernel).
     """
-    kernel = get_model(covariance_type).kernel_type.kernel_for(n_components, n_features)
+    kernel = get_model(covariance_type).kernel_type
+    return _rows_per_chunk(kernel, n_samples, n_components, n_features, itemsize, _budget())
+
+
+def _budget():
+    return min(CHUNK_BYTES, get_config()["working_memory"] * 2**20)
+
+
+@lru_cache(maxsize=256)
+def _rows_per_chunk(kernel, n_samples, n_components, n_features, itemsize, budget):
+    """:func:`chunk_rows` for a kernel and a byte budget (every pass asks again)."""
+    kernel = kernel.kernel_for(n_components, n_features)
     # per row: the shifted row, the kernel's temporaries, k log-probabilities
     numbers = n_features + kernel.row_temporaries(n_components, n_features) + n_components
-    budget = min(CHUNK_BYTES, get_config()["working_memory"] * 2**20)
     return max(1, min(int(budget // (itemsize * numbers)), n_samples))
 
 
@@ -121,8 +132,13 @@ def _chunk_threads():
 
 def _map_chunks(fn, X, params):
     """``[fn(slice) for slice in chunks of X]``, in order, on the BLAS threads."""
-    rows = chunk_rows(
-        X.shape[0], params.n_components, params.n_features, X.dtype.itemsize, params.model
+    rows = _rows_per_chunk(
+        params.kernel,
+        X.shape[0],
+        params.n_components,
+        params.n_features,
+        X.dtype.itemsize,
+        _budget(),
     )
     slices = row_slices(X.shape[0], rows)
     if len(slices) == 1:  # one chunk: BLAS may use its own threads
@@ -399,10 +415,13 @@ def _statistics(plan, n_features, n_worst, parts):
     """One statistics value from the additive parts of blocks of one pass, in order."""
     moments = _sum_moments(p[0] for p in parts)
     nk, means, scatter = _moments_stats(plan.kernel, moments, n_features, plan.scale, plan.exact)
-    rows = np.concatenate([p[3] for p in parts])
-    scores = np.concatenate([p[4] for p in parts])
-    # ties go to the earlier block, as in SufficientStats.merge
-    order = np.argsort(scores, kind="stable")[:n_worst]
+    if len(parts) == 1 and not n_worst:  # one chunk, no rows carried: nothing to order
+        rows, scores, order = parts[0][3], parts[0][4], slice(None)
+    else:
+        rows = np.concatenate([p[3] for p in parts])
+        scores = np.concatenate([p[4] for p in parts])
+        # ties go to the earlier block, as in SufficientStats.merge
+        order = np.argsort(scores, kind="stable")[:n_worst]
     return SufficientStats(
         plan.kernel.stats_kind,
         nk,
