@@ -73,8 +73,9 @@ class EMResult:
 _SINGULAR_RATIO = 64 * _EPS
 
 
-def _factor(kernel, cov):
-    """``kernel.precisions_cholesky(cov)``, also failing numerically singular components."""
+def _factor(kernel, cov, ratio=_SINGULAR_RATIO):
+    """``kernel.precisions_cholesky(cov)``, also failing numerically singular components
+    (a conditional variance below ``ratio`` of the variable's variance)."""
     prec_chol, failed = kernel.precisions_cholesky(cov)
     with np.errstate(all="ignore"):
         if kernel.matrix:
@@ -82,7 +83,7 @@ def _factor(kernel, cov):
             c, u = cov.reshape(-1, d, d), prec_chol.reshape(-1, d, d)
             var = np.diagonal(c, axis1=1, axis2=2)
             conditional = 1.0 / np.diagonal(u, axis1=1, axis2=2) ** 2
-            bad = np.any(~(conditional >= _SINGULAR_RATIO * var), axis=1)
+            bad = np.any(~(conditional >= ratio * var), axis=1)
         else:  # elementwise factors: positivity is all precisions_cholesky needs to check
             bad = np.zeros(cov.shape[0], dtype=bool)
     if not failed and not bad.any():
@@ -90,10 +91,10 @@ def _factor(kernel, cov):
     return prec_chol, sorted(set(int(j) for j in failed) | set(np.flatnonzero(bad).tolist()))
 
 
-def _is_pd(kernel, cov):
+def _is_pd(kernel, cov, ratio=_SINGULAR_RATIO):
     """Whether one covariance (a component's, or the shared one) is positive definite."""
     one = cov if kernel.shared else np.asarray(cov)[None]
-    return bool(np.all(np.isfinite(one))) and not _factor(kernel, one)[1]
+    return bool(np.all(np.isfinite(one))) and not _factor(kernel, one, ratio)[1]
 
 
 def lost_components(stats):
@@ -183,7 +184,10 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
     state = None
     if isinstance(cov, GPCMStep):
         state, cov = cov, cov.covariances
-    prec_chol, failed = _factor(kernel, cov)
+    # covariances from float32 statistics are singular below float32's resolution; those of
+    # the data (``stats.data``, accumulated in float64) are judged at float64's
+    ratio = _SINGULAR_RATIO * max(1.0, stats.eps / _EPS)
+    prec_chol, failed = _factor(kernel, cov, ratio)
     weights = nk + 10 * _EPS
     failed = [int(j) for j in failed]
     lost = lost_components(stats)
@@ -216,7 +220,7 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
     if bad:
         cov = cov.copy()
         pooled = stats.pooled_covariance(reg_covar)
-        if not shared and not _is_pd(kernel, pooled):
+        if not shared and not _is_pd(kernel, pooled, ratio):
             pooled = stats.data_covariance(reg_covar)
         # Only a component without support moves (to the worst-explained rows): one that has
         # support keeps its mean, which its rows determine, and gets a usable covariance.

@@ -150,7 +150,16 @@ def _map_chunks(fn, X, params):
             return list(pool.map(fn, slices))
 
 
-def kernel_scale(kernel, means_c, prec_chol, dtype, covariances=None):
+def _variances(kernel, prec_chol, covariances=None):
+    """The components' marginal variances, (k, d) ((d,) for 'tied', (k,) for 'spherical');
+    from ``covariances`` (in the kernel's storage) where known, which spares inverting the
+    factors."""
+    if covariances is None:
+        return kernel.variances(prec_chol)
+    return np.diagonal(covariances, 0, -2, -1) if kernel.matrix else covariances
+
+
+def kernel_scale(kernel, means_c, prec_chol, dtype, variances):
     """``(scale, far_limit)`` of a plan: the power of two the kernel divides ``x - shift`` by,
     and the distance (in those units) beyond which a row is far (see FAR_ROW).
 
@@ -160,18 +169,15 @@ def kernel_scale(kernel, means_c, prec_chol, dtype, covariances=None):
     (``lo``, from the largest diagonal precision). Features grow like (hi / scale)^2 and the
     coefficients like (scale / lo)^2: where either could leave the dtype's range unscaled,
     the scale is the geometric middle of the two, which keeps both as near 1 as can be.
-    ``covariances`` (in the kernel's storage), where known, spare inverting the factors.
+    ``variances`` are the components' (:func:`_variances`). Call under
+    ``np.errstate(all="ignore")``: squares of extreme factors may overflow (to inf, which
+    the bounds handle).
     """
-    with np.errstate(all="ignore"):
-        precisions = np.square(prec_chol)
-        if kernel.matrix:  # P = U U^T: its diagonal holds the rows' squared norms
-            precisions = precisions.sum(axis=-1)
-        if covariances is None:
-            variances = kernel.variances(prec_chol)
-        else:
-            variances = np.diagonal(covariances, 0, -2, -1) if kernel.matrix else covariances
-        hi = max(float(np.abs(means_c).max()), math.sqrt(float(variances.max())))
-        max_precision = float(precisions.max())
+    precisions = np.square(prec_chol)
+    if kernel.matrix:  # P = U U^T: its diagonal holds the rows' squared norms
+        precisions = precisions.sum(axis=-1)
+    hi = max(float(np.abs(means_c).max()), math.sqrt(float(variances.max())))
+    max_precision = float(precisions.max())
     lo = 1.0 / math.sqrt(max_precision) if max_precision > 0 else math.inf
     unit = power_of_two_scale(hi)
     bound = 2.0 ** UNSCALED.get(dtype, UNSCALED[np.dtype(np.float64)])
@@ -216,8 +222,13 @@ class KernelPlan:
         # the features and coefficients are then numbers near 1 (the quadratic forms are
         # unchanged: means divided and factors multiplied by it)
         dtype = np.dtype(dtype)
-        scale, far_limit = kernel_scale(kernel, means - shift, prec_chol, dtype, params.covariances)
-        means_s, prec_chol_s = means - shift, prec_chol
+        means_c = means - shift
+        variances = _variances(kernel, prec_chol, params.covariances)
+        with np.errstate(all="ignore"):
+            scale, far_limit = kernel_scale(kernel, means_c, prec_chol, dtype, variances)
+            # ill-conditioned components, whose expanded forms would cancel badly
+            reach = _expansion_reach(means_c, prec_chol, variances) if kernel.matrix else None
+        means_s, prec_chol_s = means_c, prec_chol
         if scale != 1.0:
             means_s, prec_chol_s = means_s / scale, prec_chol * scale
         coef, quad_const = kernel.plan(means_s, prec_chol_s, dtype)
@@ -225,7 +236,10 @@ class KernelPlan:
             log_weights = np.log(weights)
         base = log_weights + kernel.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
         limit = EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
-        far = np.flatnonzero(kernel.centre_distance(means_s, prec_chol_s) > limit)
+        far = kernel.centre_distance(means_s, prec_chol_s) > limit
+        if reach is not None:
+            far |= reach > limit
+        far = np.flatnonzero(far)
         exact = exact_const = None
         if far.size:
             exact = (
@@ -305,6 +319,26 @@ class KernelPlan:
         )
         with np.errstate(over="ignore"):  # beyond the dtype's range: -inf
             return out.astype(self.dtype)
+
+
+def _expansion_reach(means_c, prec_chol, variances):
+    """How large the expanded quadratic form's terms grow on a component's own rows: (k,).
+
+    ``|| S U ||_F^2``, a bound on ``|| S P S ||_F`` (P = U U' the component's precision, S
+    the diagonal of its standard deviations plus its centre's offset from the shift,
+    ``means_c``): the terms of ``x'Px`` on rows one standard deviation out, which cancel to
+    about d where P is ill-conditioned (a covariance singular but for the regularisation:
+    the rows lie on a subspace). The expansion's rounding is the dtype's eps times this; the
+    plan computes a component directly where that is beyond its budget. Scale-free: any
+    unit of each column gives the same number. Matrix kernels only (the elementwise ones
+    have no cross terms to cancel); ``variances`` from :func:`_variances`; call under
+    ``np.errstate(all="ignore")``.
+    """
+    U = prec_chol if prec_chol.ndim == 3 else prec_chol[None]
+    spread = np.sqrt(variances) + np.abs(means_c)  # (k, d); a tied (d,) broadcasts
+    # ||S U||_F^2 bounds ||S U U^T S||_F (within a factor sqrt(d)) at a fraction of the cost
+    SU = U * spread[:, :, None]
+    return np.einsum("kij,kij->k", SU, SU)
 
 
 _scratch_arrays = threading.local()
@@ -433,6 +467,7 @@ def _statistics(plan, n_features, n_worst, parts):
         n_worst,
         rows[order],
         scores[order],
+        eps=float(np.finfo(plan.dtype).eps),
     )
 
 
@@ -523,6 +558,7 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
         *_moments_stats(kernel, moments, d, scale),
         shift,
         n_rows=float(n_rows),
+        eps=float(np.finfo(X.dtype).eps),
     )
 
 

@@ -98,6 +98,10 @@ class SufficientStats:
     data : SufficientStats or None
         The rows' statistics as one component, in float64 (kind 'full' for kernels that
         store matrices, else this value's kind); see the module docstring.
+    eps : float, default=float64's machine epsilon
+        The relative rounding of the arithmetic the statistics were accumulated in (float32's
+        epsilon for the kernel's float32 passes): the M-step cannot tell a covariance from a
+        singular one more finely than this.
     """
 
     kind: str
@@ -111,6 +115,7 @@ class SufficientStats:
     worst_rows: np.ndarray = field(default=None, repr=False)
     worst_scores: np.ndarray = field(default=None, repr=False)
     data: "SufficientStats" = field(default=None, repr=False)
+    eps: float = float(np.finfo(np.float64).eps)
 
     def __post_init__(self):
         if self.kind not in OUTER:
@@ -186,6 +191,7 @@ class SufficientStats:
             rows[keep],
             scores[keep],
             data,
+            max(self.eps, other.eps),
         )
 
     def scaled(self, factor):

@@ -276,6 +276,36 @@ def test_score_samples_tight_component_far_from_centre(covariance_type):
     )
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_score_samples_nearly_singular_component(covariance_type, dtype):
+    # A covariance singular but for reg_covar (rows on a plane, in general position): its
+    # precision has entries ~1e6 whose terms in x'Px cancel to ~1 on the component's own rows.
+    # Expanded in float32 that loses ~eps32 * 1e8 ~ 10 of the log-density; the plan computes
+    # such a component directly (x - m) instead.
+    rng = np.random.RandomState(0)
+    Q, _ = np.linalg.qr(rng.randn(4, 4))
+    cov = Q @ np.diag([100.0, 50.0, 1e-6, 1e-6]) @ Q.T
+    mean = np.array([3.0, -2.0, 5.0, 1.0])
+    X = (mean + rng.randn(40, 2) @ (Q[:, :2] * np.sqrt([100.0, 50.0])).T).astype(dtype)
+    precision = np.linalg.inv(cov)
+    est = GaussianMixtureEM(
+        1,
+        covariance_type=covariance_type,
+        max_iter=0,
+        weights_init=np.array([1.0]),
+        means_init=mean[None],
+        precisions_init=precision[None] if covariance_type == "full" else precision,
+    ).fit(X)
+    # float64 arithmetic on the stored model (its precision factor, as stored) and rows
+    U = est.precisions_cholesky_.astype(np.float64).reshape(4, 4)
+    D = X.astype(np.float64) - est.means_[0].astype(np.float64)
+    expected = np.log(np.diag(U)).sum() - 2 * np.log(2 * np.pi) - 0.5 * np.square(D @ U).sum(axis=1)
+    # float32: the rounding of the rows (~1e-6) over a standard deviation of 1e-3
+    atol = 1e-2 if dtype == np.float32 else 1e-6
+    assert_allclose(est.score_samples(X), expected, rtol=0, atol=atol)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @SETTINGS
 @given(problem=problems)
