@@ -36,8 +36,9 @@ SPLIT_EVERY = 8
 
 # ---------------------------------------------------------------- per-block tasks
 def _positive_rows(X, sample_weight):
-    """The block's rows of positive weight, checked finite (as in-memory validation does)."""
-    _assert_all_finite(X, input_name="X", estimator_name="GaussianMixtureEM")
+    """The block's rows of positive weight, checked free of infinities (as in-memory
+    validation does: NaN cells are missing values)."""
+    _assert_all_finite(X, allow_nan=True, input_name="X", estimator_name="GaussianMixtureEM")
     if sample_weight is not None and not np.all(sample_weight > 0):
         keep = sample_weight > 0
         X, sample_weight = X[keep], sample_weight[keep]
@@ -46,18 +47,79 @@ def _positive_rows(X, sample_weight):
 
 def _em_block(X, sample_weight, params, n_worst):
     """The block protocol on one dask block: its statistics under ``params`` (with its
-    log-likelihood and ``n_worst`` worst rows), by the in-memory pass over its chunks."""
+    log-likelihood and ``n_worst`` worst rows), by the in-memory pass over its chunks
+    (observed-data for rows with missing cells)."""
     X, sample_weight = _positive_rows(X, sample_weight)
     if X.shape[0] == 0:
         return None
-    return _kernels.accumulate(X, sample_weight, params, n_worst=n_worst)
+    return _missing.accumulate(X, sample_weight, params, n_worst=n_worst)
 
 
-def _data_block(X, sample_weight, covariance_type):
+@dataclass(frozen=True)
+class _Scan:
+    """What the first pass learns of the rows of positive weight, mergeable over blocks."""
+
+    data: object  # their data statistics; None if a row has missing cells (see FitData)
+    incomplete: bool  # whether a row has missing cells
+    observed_sum: np.ndarray  # (d,) per column, weighted sum of the observed cells
+    observed_weight: np.ndarray  # (d,) and their total weight
+    n_empty: int  # rows without any observed cell,
+    empty_rows: np.ndarray  # the first EMPTY_ROWS_SHOWN of them, as rows of all of X
+
+    def merge(self, other):
+        incomplete = self.incomplete or other.incomplete
+        return _Scan(
+            None if incomplete else _combine(_merge_stats, [self.data, other.data]),
+            incomplete,
+            self.observed_sum + other.observed_sum,
+            self.observed_weight + other.observed_weight,
+            self.n_empty + other.n_empty,
+            np.concatenate([self.empty_rows, other.empty_rows])[: _missing.EMPTY_ROWS_SHOWN],
+        )
+
+    def column_means(self):
+        """The columns' observed means (what missing cells are filled with for the starts and
+        the data statistics); raises, as in memory, for rows or columns without any
+        observed cell."""
+        if self.n_empty:
+            raise _missing.empty_rows_error(self.n_empty, self.empty_rows)
+        return _missing.column_means(self.observed_sum, self.observed_weight)
+
+
+def _scan_rows(X, sample_weight, first_row, covariance_type):
+    """``_Scan`` of a block whose first row is row ``first_row`` of X, and the block's rows
+    of positive weight with their weights (``_positive_rows``)."""
+    X_positive, w_positive = _positive_rows(X, sample_weight)
+    incomplete = _missing.missing_cells(X_positive)
+    empty = np.empty(0, np.intp)
+    if incomplete:
+        # rows of the whole block, so the rows named are X's
+        empty = np.flatnonzero(np.isnan(X).all(axis=1))
+        if sample_weight is not None:
+            empty = empty[sample_weight[empty] > 0]
+    data = None
+    if X_positive.shape[0] and not incomplete:
+        data = _kernels.data_statistics(X_positive, w_positive, covariance_type)
+    scan = _Scan(
+        data,
+        incomplete,
+        *_missing.observed_sums(X_positive, w_positive),
+        empty.size,
+        first_row + empty[: _missing.EMPTY_ROWS_SHOWN],
+    )
+    return scan, X_positive, w_positive
+
+
+def _scan_block(X, sample_weight, first_row, covariance_type):
+    return _scan_rows(X, sample_weight, first_row, covariance_type)[0]
+
+
+def _filled_data_block(X, sample_weight, means, covariance_type):
+    """The block's data statistics with its missing cells set to the columns' ``means``."""
     X, sample_weight = _positive_rows(X, sample_weight)
     if X.shape[0] == 0:
         return None
-    return _kernels.data_statistics(X, sample_weight, covariance_type)
+    return _kernels.data_statistics(_missing.filled(X, means), sample_weight, covariance_type)
 
 
 @dataclass(frozen=True)
@@ -65,22 +127,21 @@ class _Sample:
     keys: np.ndarray
     rows: np.ndarray
     weights: np.ndarray  # or None
-    data: object  # the rows' data statistics, taken in the same pass
+    scan: _Scan  # the rows' scan, taken in the same pass
 
 
-def _sample_block(X, sample_weight, seed, size, covariance_type):
+def _sample_block(X, sample_weight, seed, first_row, size, covariance_type):
     """The block's ``size`` rows of smallest random key (merged over blocks, the rows of
     the ``size`` smallest keys overall are a uniform sample without replacement), and the
-    block's data statistics."""
-    X, sample_weight = _positive_rows(X, sample_weight)
-    data = _kernels.data_statistics(X, sample_weight, covariance_type) if X.shape[0] else None
+    block's ``_Scan``."""
+    scan, X, sample_weight = _scan_rows(X, sample_weight, first_row, covariance_type)
     keys = np.random.default_rng(seed).random(X.shape[0])
     if keys.size > size:
         keep = np.argpartition(keys, size - 1)[:size]
         keys, X = keys[keep], X[keep]
         sample_weight = None if sample_weight is None else sample_weight[keep]
     weights = None if sample_weight is None else np.array(sample_weight)
-    return _Sample(keys, np.array(X), weights, data)
+    return _Sample(keys, np.array(X), weights, scan)
 
 
 def _merge_samples(a, b, size):
@@ -88,8 +149,7 @@ def _merge_samples(a, b, size):
     keep = np.argsort(keys, kind="stable")[:size]
     rows = np.concatenate([a.rows, b.rows])[keep]
     weights = None if a.weights is None else np.concatenate([a.weights, b.weights])[keep]
-    data = _combine(_merge_stats, [a.data, b.data])
-    return _Sample(keys[keep], rows, weights, data)
+    return _Sample(keys[keep], rows, weights, a.scan.merge(b.scan))
 
 
 def _column(w):
@@ -264,6 +324,7 @@ class FitData:
                 + ("" if sample_weight is None else " (rows with positive sample_weight)")
             )
         self._sample = None
+        self._scan = None
         self._data = None
 
     @property
@@ -303,26 +364,53 @@ class FitData:
 
         return self.map_reduce(_em_block, _merge_stats, dask.delayed(params), n_worst)
 
+    def _first_rows(self):
+        """Each block's first row, as a row of X (one value per block)."""
+        return list(np.cumsum((0,) + self.X.chunks[0][:-1]))
+
     def data_statistics(self, covariance_type):
-        """``_kernels.data_statistics`` of all the rows, merged over blocks (one pass, the
-        first time it is asked for, unless the sampling pass took it)."""
+        """``_kernels.data_statistics`` of all the rows, merged over blocks, with missing
+        cells set to their column's observed mean over all rows (as in memory).
+
+        Taken the first time it is asked for, by the scan pass (unless the sampling pass
+        took the scan); when the scan finds missing cells, by one more pass, which fills
+        them with the column means the scan gave.
+        """
         if self._data is None:
-            self._data = self.map_reduce(_data_block, _merge_stats, covariance_type)
+            if self._scan is None:
+                self._scan = self.map_reduce(
+                    _scan_block, _merge_stats, self._first_rows(), covariance_type
+                )
+            means = self._scan.column_means()  # raises for rows or columns never observed
+            if self._scan.incomplete:
+                self._data = self.map_reduce(
+                    _filled_data_block, _merge_stats, means, covariance_type
+                )
+            else:
+                self._data = self._scan.data
         return self._data
 
     def sample(self, random_state, covariance_type):
         """A uniform sample of INIT_SAMPLE_ROWS rows of positive weight (all of them if
-        fewer), and their weights; drawn in one pass, the first time it is asked for."""
+        fewer), and their weights; drawn in one pass, the first time it is asked for.
+        Missing cells are set to their column's observed mean over all rows."""
         if self._sample is None:
             n_blocks = self.X.numblocks[0]
             seeds = list(random_state.randint(np.iinfo(np.int32).max, size=n_blocks))
             size = min(INIT_SAMPLE_ROWS, self.n_rows)
             s = self.map_reduce(
-                _sample_block, partial(_merge_samples, size=size), seeds, size, covariance_type
+                _sample_block,
+                partial(_merge_samples, size=size),
+                seeds,
+                self._first_rows(),
+                size,
+                covariance_type,
             )
-            self._sample = (s.rows, s.weights)
-            if self._data is None:
-                self._data = s.data
+            if self._scan is None:
+                self._scan = s.scan
+            means = self._scan.column_means()
+            rows = _missing.filled(s.rows, means) if self._scan.incomplete else s.rows
+            self._sample = (rows, s.weights)
         return self._sample
 
     def initial_params(self, *, random_state, covariance_type, **kwargs):

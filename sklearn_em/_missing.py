@@ -78,6 +78,22 @@ def _statistics_value(params, nk, means, scatter_full, shift, **extra):
     return SufficientStats(kind, nk, means, scatter, np.asarray(shift, np.float64), **extra)
 
 
+# Rows named by the error about rows without any observed cell.
+EMPTY_ROWS_SHOWN = 10
+
+
+def empty_rows_error(n_empty, shown):
+    """The error for ``n_empty`` rows of X without any observed cell, naming the rows
+    ``shown`` (the first EMPTY_ROWS_SHOWN of them)."""
+    text = ", ".join(str(int(i)) for i in shown)
+    text += ", ..." if n_empty > len(shown) else ""
+    return ValueError(
+        f"{n_empty} row(s) of X have no observed value (every cell is NaN): "
+        f"rows {text}. A row without any observed cell carries no information; "
+        "remove it."
+    )
+
+
 # ---------------------------------------------------------------- the rows, grouped once
 @dataclass(frozen=True)
 class _Group:
@@ -109,13 +125,7 @@ class MissingLayout:
         d = X.shape[1]
         empty = np.flatnonzero(counts == d)
         if empty.size:
-            shown = ", ".join(str(int(i)) for i in empty[:10])
-            shown += ", ..." if empty.size > 10 else ""
-            raise ValueError(
-                f"{empty.size} row(s) of X have no observed value (every cell is NaN): "
-                f"rows {shown}. A row without any observed cell carries no information; "
-                "remove it."
-            )
+            raise empty_rows_error(empty.size, empty[:EMPTY_ROWS_SHOWN])
         groups = []
         for s in np.unique(counts[counts > 0]):
             rows = np.flatnonzero(counts == s)
@@ -442,18 +452,33 @@ def mean_filled(X, sample_weight=None):
     when nothing is missing)."""
     if not missing_cells(X):
         return X
+    return filled(X, column_means(*observed_sums(X, sample_weight)))
+
+
+def observed_sums(X, sample_weight=None):
+    """Per column, the weighted sum of the observed cells and their total weight, (d,) each
+    in float64: sums over parts of the rows add up to those of all of them."""
     mask = np.isnan(X)
     w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
     w = w.astype(np.float64)[:, None] * ~mask
-    total = w.sum(axis=0)
+    return (np.where(mask, 0.0, X).astype(np.float64) * w).sum(axis=0), w.sum(axis=0)
+
+
+def column_means(sums, total):
+    """The columns' observed means from ``observed_sums``; raises for a column without any
+    observed cell."""
     if np.any(total <= 0):
         col = int(np.flatnonzero(total <= 0)[0])
         raise ValueError(
             f"Feature {col} has no observed value (in rows of positive sample_weight): "
             "it cannot be fitted. Remove it."
         )
-    means = (np.where(mask, 0.0, X).astype(np.float64) * w).sum(axis=0) / total
-    return np.where(mask, means.astype(X.dtype), X)
+    return sums / total
+
+
+def filled(X, means):
+    """X with each missing cell set to its column's value in ``means`` (in X's dtype)."""
+    return np.where(np.isnan(X), means.astype(X.dtype), X)
 
 
 def accumulate(X, sample_weight, params, n_worst=0):
