@@ -236,7 +236,8 @@ def as_dask_array(estimator, X, *, reset):
                 "Expected a 2-D dask array or a dask DataFrame for X, got a dask Series; "
                 "use series.to_frame() for a single feature."
             )
-        from pandas.api.types import is_numeric_dtype  # dask.dataframe requires pandas
+        from pandas.api.extensions import ExtensionDtype  # dask.dataframe requires pandas
+        from pandas.api.types import is_numeric_dtype
 
         bad = [str(c) for c, t in X.dtypes.items() if not is_numeric_dtype(t)]
         if bad:
@@ -244,6 +245,15 @@ def as_dask_array(estimator, X, *, reset):
                 f"A dask DataFrame passed as X must have numeric columns only; columns {bad} "
                 "are not numeric."
             )
+        # pandas' nullable columns (Int64, Float64, ...) would make an object array: their
+        # missing values (pd.NA) become NaN cells, as scikit-learn converts them in memory
+        nullable = {
+            c: np.float32 if getattr(t, "numpy_dtype", None) == np.float32 else np.float64
+            for c, t in X.dtypes.items()
+            if isinstance(t, ExtensionDtype)
+        }
+        if nullable:
+            X = X.astype(nullable)
         X = X.to_dask_array(lengths=True)
     if not isinstance(X, da.Array):
         raise TypeError(f"Expected a dask array or a dask DataFrame for X, got {type(X).__name__}.")

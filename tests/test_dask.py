@@ -19,11 +19,11 @@ dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe is not install
 
 import dask  # noqa: E402
 import pandas as pd  # noqa: E402
+from conftest import COVARIANCE_TYPES, hide_cells  # noqa: E402
 
-from sklearn_em import GaussianMixtureEM, _dask, _kernels  # noqa: E402
+from sklearn_em import GaussianMixtureEM, _dask, _kernels, _missing  # noqa: E402
 from sklearn_em._models import MODEL_NAMES, get_model  # noqa: E402
 
-COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 WORKER_MEMORY = 500 * 2**20
 
 
@@ -260,8 +260,9 @@ def test_errors_name_the_problem(client):
     X = _blobs(n=300)
     Xd = _as_dask(X, chunks=(100,))
     bad = X.copy()
-    bad[150, 1] = np.nan
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    bad[150, 1] = np.inf
+    bad[10:20, 0] = np.nan  # missing cells are no error, an infinite one is
+    with pytest.raises(ValueError, match=r"^Input X contains infinity or a value too large"):
         _fit(_as_dask(bad, chunks=(100,)))
     with pytest.raises(ValueError, match="Negative values in data passed to sample_weight"):
         _fit(Xd, sample_weight=da.from_array(-np.ones(300), chunks=100))
@@ -283,6 +284,164 @@ def test_errors_name_the_problem(client):
     fitted = GaussianMixtureEM(2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="X has 2 features, but GaussianMixtureEM is expecting 3"):
         fitted.predict(Xd[:, :2])
+
+
+# ---------------------------------------------------------------- missing values
+def _with_missing_cells(X, weights=None):
+    """X with about a seventh of its cells missing, laid out for ``_as_dask``'s default blocks: the
+    block of one row (row 1000) has a missing cell, the block of rows 1001-1799 none. With
+    ``weights``, two rows of weight 0 have no observed cell (in memory, rows of weight 0
+    are dropped before anything else looks at them)."""
+    Xm = hide_cells(X, 0.3, seed=3)
+    Xm[1000:1800] = X[1000:1800]
+    Xm[1000, 0] = np.nan
+    if weights is not None:
+        empty = np.flatnonzero(weights == 0)[[1, -1]]
+        Xm[empty] = np.nan
+    return Xm
+
+
+@pytest.mark.parametrize(
+    "covariance_type, weighted, chunks",
+    [(c, w, (1000, 1, 799, 1200)) for c in COVARIANCE_TYPES for w in (False, True)]
+    + [("full", True, (250,)), ("VEV", False, (3000,))],
+)
+def test_fit_with_missing_cells_equals_in_memory_fit(client, covariance_type, weighted, chunks):
+    X = _blobs()
+    w = _weights(X.shape[0]) if weighted else None
+    Xm = _with_missing_cells(X, w)
+    assert np.isnan(Xm).mean() > 0.12
+    init = _given_init(covariance_type, X)
+    kw = dict(covariance_type=covariance_type, tol=1e-6, **init)
+    ours = GaussianMixtureEM(3, **kw).fit(Xm, sample_weight=w)
+    Xd = _as_dask(Xm, chunks)
+    wd = None if w is None else da.from_array(w, chunks=Xd.chunks[0])
+    theirs = GaussianMixtureEM(3, **kw).fit(Xd, sample_weight=wd)
+    assert ours.n_iter_ > 3
+    _assert_same_fit(theirs, ours, rtol=1e-10)
+
+
+def test_float32_with_missing_cells_stays_float32(client):
+    X = _blobs().astype(np.float32)
+    Xm = _with_missing_cells(X).astype(np.float32)
+    kw = dict(tol=1e-4, **_given_init("full", X))
+    theirs = GaussianMixtureEM(3, **kw).fit(_as_dask(Xm))
+    assert theirs.means_.dtype == np.float32
+    _assert_same_fit(theirs, GaussianMixtureEM(3, **kw).fit(Xm), rtol=1e-4)
+
+
+def test_dataframe_with_missing_cells_equals_in_memory_fit(client):
+    X = _blobs()
+    Xm = _with_missing_cells(X)
+    df = pd.DataFrame(Xm, columns=["a", "b", "c"])
+    # a nullable column: its missing cells are pd.NA, not NaN (as scikit-learn reads them)
+    df["b"] = pd.array(Xm[:, 1], dtype="Float64")
+    assert df["b"].isna().sum() == np.isnan(Xm[:, 1]).sum() > 0
+    ddf = dd.from_pandas(df, npartitions=5)
+    kw = dict(covariance_type="diag", tol=1e-6, **_given_init("diag", X))
+    ours = GaussianMixtureEM(3, **kw).fit(Xm)
+    _assert_same_fit(GaussianMixtureEM(3, **kw).fit(df), ours, rtol=1e-13)
+    _assert_same_fit(GaussianMixtureEM(3, **kw).fit(ddf), ours, rtol=1e-10)
+
+
+def test_kmeans_init_with_missing_cells_reaches_the_in_memory_optimum(client):
+    # the starts see the sample mean-filled with the global column means, as in memory
+    X = _with_missing_cells(_blobs())
+    kw = dict(tol=1e-10, max_iter=500, random_state=0)
+    ours = GaussianMixtureEM(3, **kw).fit(X)
+    theirs = GaussianMixtureEM(3, **kw).fit(_as_dask(X))
+    order_a, order_b = np.argsort(ours.means_[:, -1]), np.argsort(theirs.means_[:, -1])
+    np.testing.assert_allclose(theirs.means_[order_b], ours.means_[order_a], rtol=1e-6)
+    np.testing.assert_allclose(theirs.lower_bound_, ours.lower_bound_, rtol=1e-9)
+
+
+def _assert_same_statistics(got, expected):
+    assert got.kind == expected.kind
+    np.testing.assert_allclose(got.nk, expected.nk, rtol=1e-13)
+    np.testing.assert_allclose(got.n_rows, expected.n_rows, rtol=0)
+    # the sums are about different shifts (each the first row of a block or of X)
+    np.testing.assert_allclose(got.means + got.shift, expected.means + expected.shift, rtol=1e-13)
+    np.testing.assert_allclose(got.scatter, expected.scatter, rtol=1e-11)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])  # the three kinds
+@pytest.mark.parametrize("sampled", [False, True], ids=["scan-pass", "sampling-pass"])
+def test_data_statistics_are_those_of_the_mean_filled_data(client, covariance_type, sampled):
+    X = _blobs()
+    w = _weights(X.shape[0])
+    Xm = _with_missing_cells(X, w)
+    Xd = _as_dask(Xm)
+    data = _dask.FitData(Xd, _dask.as_dask_weights(da.from_array(w, chunks=Xd.chunks[0]), Xd), 3)
+    if sampled:  # the sampling pass takes the scan, and fills the sample's missing cells
+        rows, weights = data.sample(np.random.RandomState(0), covariance_type)
+        filled = _missing.mean_filled(Xm[w > 0], w[w > 0])
+        # all rows of positive weight, in the order of their random keys: match them by
+        # sorting (the filled cells of a column are one value, the observed ones distinct)
+        order_got, order_exp = np.lexsort(rows.T[::-1]), np.lexsort(filled.T[::-1])
+        np.testing.assert_allclose(rows[order_got], filled[order_exp], rtol=1e-14)
+        np.testing.assert_array_equal(weights[order_got], w[w > 0][order_exp])
+    got = data.data_statistics(covariance_type)
+    kind = "full" if covariance_type == "full" else get_model(covariance_type).kernel_type.stats_kind
+    expected = _kernels.data_statistics(_missing.mean_filled(Xm, w), w, covariance_type)
+    assert expected.kind == kind
+    _assert_same_statistics(got, expected)
+
+
+def _count_passes(monkeypatch):
+    """The block function of every pass ``FitData.map_reduce`` makes, in order."""
+    passes = []
+    map_reduce = _dask.FitData.map_reduce
+
+    def counted(self, block_fn, merge, *args):
+        passes.append(block_fn.__name__)
+        return map_reduce(self, block_fn, merge, *args)
+
+    monkeypatch.setattr(_dask.FitData, "map_reduce", counted)
+    return passes
+
+
+@pytest.mark.parametrize("given_init", [False, True], ids=["sampled-init", "given-init"])
+def test_only_data_with_missing_cells_pay_one_more_pass(client, monkeypatch, given_init):
+    X = _blobs(n=600)
+    kw = dict(max_iter=3, tol=0, random_state=0)
+    if given_init:
+        kw.update(_given_init("full", X))
+    first = "_scan_block" if given_init else "_sample_block"
+    passes = _count_passes(monkeypatch)
+    for data, before_em in [
+        (X, [first]),
+        (hide_cells(X, 0.1), [first, "_filled_data_block"]),
+    ]:
+        passes.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # 3 iterations do not converge
+            GaussianMixtureEM(3, **kw).fit(_as_dask(data, chunks=(250,)))
+        assert passes[: len(before_em)] == before_em
+        assert set(passes[len(before_em) :]) == {"_em_block"}
+
+
+def _error(fit):
+    with pytest.raises(ValueError) as info:
+        fit()
+    return str(info.value)
+
+
+def test_rows_and_columns_without_observed_cells_err_as_in_memory(client):
+    X = _blobs(n=300)
+    no_row = X.copy()
+    no_row[[5, 150, 151], :] = np.nan  # in two blocks
+    no_column = X.copy()
+    no_column[:, 1] = np.nan
+    only_in_dropped_rows = X.copy()  # column 1 observed in rows of weight 0 only
+    only_in_dropped_rows[2:, 1] = np.nan
+    w = np.ones(300)
+    w[:2] = 0.0
+    for Xm, weights in [(no_row, None), (no_column, None), (only_in_dropped_rows, w)]:
+        expected = _error(lambda: _fit(Xm, weights))
+        wd = None if weights is None else da.from_array(weights, chunks=100)
+        assert _error(lambda: _fit(_as_dask(Xm, chunks=(100,)), wd)) == expected
+    assert "3 row(s) of X have no observed value" in _error(lambda: _fit(no_row))
+    assert "Feature 1 has no observed value" in _error(lambda: _fit(no_column))
 
 
 def test_prior_and_its_statistics_equal_in_memory(client):
