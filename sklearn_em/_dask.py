@@ -11,6 +11,11 @@ these are merged in a tree on the workers (Chan, Golub & LeVeque: exact), and on
 value reaches the client, which runs the M-step. X is never gathered or persisted: each pass
 recomputes its blocks from X's graph (reads them again, or generates them again), so a worker
 holds O(block) and the client O(k d^2) plus the initialisation sample.
+
+Missing cells (NaN) are fitted as in memory: a block's rows with missing cells give their
+observed-data statistics (``_missing.accumulate``). The starts and the data's statistics see
+each missing cell filled with its column's observed mean over all of X, which the pass before
+EM sums; one more pass, only when that pass met a NaN, takes the mean-filled data's statistics.
 """
 
 from dataclasses import dataclass

@@ -46,8 +46,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     data scale of the prior) sees each missing cell filled with its column's (weighted)
     observed mean; EM then fits the observed data only. Rows are grouped by their pattern
     of missing cells: complete rows cost what they cost without NaN, the others several
-    times more (see ``benchmarks/bench_missing.py``). To fill the cells, use
-    :class:`GaussianMixtureImputer`.
+    times more (see ``benchmarks/bench_missing.py``). A dask X may have missing cells too:
+    the same fit, at the cost of one more pass over X for the mean-filled data's statistics.
+    To fill the cells, use :class:`GaussianMixtureImputer`.
 
     Parameters
     ----------
@@ -264,7 +265,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             The training data, one row per sample. A dask collection is fitted where it lies,
             on the active dask scheduler (a ``distributed.Client`` if there is one): each EM
             pass is one map-reduce of sufficient statistics over its blocks, and X is never
-            gathered (see the README, "Data larger than memory").
+            gathered (see the README, "Data larger than memory"). NaN cells are missing
+            values (see the class description), for a dask X too.
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None
