@@ -91,6 +91,29 @@ class _Scan:
         return _missing.column_means(self.observed_sum, self.observed_weight)
 
 
+def _by_chunks(fn, merge, X, sample_weight):
+    """``fn(chunk, its weights)`` over chunks of the block's rows, folded with ``merge``
+    (None for no rows): temporaries of a chunk's size, not of the block's."""
+    rows = max(1, _kernels.CHUNK_BYTES // (8 * X.shape[1]))
+    return _combine(
+        merge,
+        [
+            fn(X[sl], None if sample_weight is None else sample_weight[sl])
+            for sl in _kernels.row_slices(X.shape[0], rows)
+        ],
+    )
+
+
+def _add_pairs(a, b):
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _observed_sums(X, sample_weight):
+    """``_missing.observed_sums`` of a block, chunk by chunk."""
+    zeros = np.zeros(X.shape[1])
+    return _by_chunks(_missing.observed_sums, _add_pairs, X, sample_weight) or (zeros, zeros)
+
+
 def _scan_rows(X, sample_weight, first_row, covariance_type):
     """``_Scan`` of a block whose first row is row ``first_row`` of X, and the block's rows
     of positive weight with their weights (``_positive_rows``)."""
@@ -108,7 +131,7 @@ def _scan_rows(X, sample_weight, first_row, covariance_type):
     scan = _Scan(
         data,
         incomplete,
-        *_missing.observed_sums(X_positive, w_positive),
+        *_observed_sums(X_positive, w_positive),
         empty.size,
         first_row + empty[: _missing.EMPTY_ROWS_SHOWN],
     )
@@ -124,7 +147,11 @@ def _filled_data_block(X, sample_weight, means, covariance_type):
     X, sample_weight = _positive_rows(X, sample_weight)
     if X.shape[0] == 0:
         return None
-    return _kernels.data_statistics(_missing.filled(X, means), sample_weight, covariance_type)
+
+    def chunk(X, w):
+        return _kernels.data_statistics(_missing.filled(X, means), w, covariance_type)
+
+    return _by_chunks(chunk, _merge_stats, X, sample_weight)
 
 
 @dataclass(frozen=True)

@@ -236,13 +236,13 @@ def test_sample_is_uniform_without_replacement_from_positive_rows(client, monkey
         assert np.all(w[idx] > 0)  # rows of weight 0 are never drawn
         np.testing.assert_array_equal(weights, w[idx])
         counts[idx] += 1
-    # the sampling pass also took the data's statistics: those of all rows in memory
-    expected = _kernels.data_statistics(X, w, "full")
-    np.testing.assert_allclose(data._data.nk, expected.nk, rtol=1e-12)
-    np.testing.assert_allclose(
-        data._data.means + data._data.shift, expected.means + expected.shift, rtol=1e-12
-    )
-    np.testing.assert_allclose(data._data.scatter, expected.scatter, rtol=1e-12)
+    # the sampling pass also took the data's statistics (no pass more for complete data):
+    # those of all rows in memory
+    data.map_reduce = None  # a pass would fail
+    got, expected = data.data_statistics("full"), _kernels.data_statistics(X, w, "full")
+    np.testing.assert_allclose(got.nk, expected.nk, rtol=1e-12)
+    np.testing.assert_allclose(got.means + got.shift, expected.means + expected.shift, rtol=1e-12)
+    np.testing.assert_allclose(got.scatter, expected.scatter, rtol=1e-12)
     positive = counts[w > 0]
     # each of the 1333 positive rows is drawn with probability 300/1333 per sample: over
     # 20 samples its count is Binomial(20, 0.225), mean 4.5, sd 1.9; the mean count over a
@@ -385,6 +385,27 @@ def test_data_statistics_are_those_of_the_mean_filled_data(client, covariance_ty
     expected = _kernels.data_statistics(_missing.mean_filled(Xm, w), w, covariance_type)
     assert expected.kind == kind
     _assert_same_statistics(got, expected)
+
+
+def test_block_statistics_by_chunks_equal_in_memory(monkeypatch):
+    # blocks are scanned and filled chunk by chunk: chunks of 70 rows, in this process
+    monkeypatch.setattr(_kernels, "CHUNK_BYTES", 70 * 8 * 3)
+    X = _blobs()
+    w = _weights(X.shape[0])
+    Xm = _with_missing_cells(X, w)
+    Xd = _as_dask(Xm)
+    data = _dask.FitData(Xd, _dask.as_dask_weights(da.from_array(w, chunks=Xd.chunks[0]), Xd), 3)
+    with dask.config.set(scheduler="synchronous"):
+        got = data.data_statistics("full")
+    expected = _kernels.data_statistics(_missing.mean_filled(Xm, w), w, "full")
+    _assert_same_statistics(got, expected)
+    positive = w > 0
+    np.testing.assert_allclose(
+        data._scan.observed_sum, np.nansum(Xm[positive] * w[positive, None], axis=0), rtol=1e-13
+    )
+    np.testing.assert_allclose(
+        data._scan.observed_weight, (~np.isnan(Xm[positive]) * w[positive, None]).sum(axis=0)
+    )
 
 
 def _count_passes(monkeypatch):
