@@ -333,6 +333,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         sample_weight = _validated_weights(sample_weight, X)
         # a prebuilt tree of this X (private; the tests set it to reuse one tree)
         tree = getattr(self, "_hc_tree", None) if self.init_params == "hc" else None
+        if _missing.missing_cells(X):  # named as rows of X, before rows of weight 0 go
+            _missing.check_rows_observed(X, sample_weight)
         if sample_weight is not None and not np.all(sample_weight > 0):
             # weight 0 means the row is not there: drop it (0 * inf would otherwise poison
             # the statistics of a row far out)
@@ -694,8 +696,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         if is_dask_collection(X):
             loglik, n, _ = self._dask_sums(X, sample_weight, classification=False)
             return loglik / n
+        X, sample_weight = _rows_of_positive_weight(X, _validated_weights(sample_weight, X))
         ll = _missing.score_samples(X, self._model()).astype(np.float64)
-        sample_weight = _validated_weights(sample_weight, X)
         if sample_weight is None:
             return float(ll.mean())
         return _weighted_sum(sample_weight, ll) / float(sample_weight.sum())
@@ -750,7 +752,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         if is_dask_collection(X):
             loglik, n, log_map_sum = self._dask_sums(X, sample_weight, classification)
             return _criteria(loglik, n, model.n_parameters(), log_map_sum)
-        sample_weight = _validated_weights(sample_weight, X)
+        X, sample_weight = _rows_of_positive_weight(X, _validated_weights(sample_weight, X))
         if classification:
             ll, resp = _missing.log_prob_and_resp(X, model)
         else:
@@ -885,6 +887,15 @@ def _check_shape(param, param_shape, name):
         raise ValueError(
             f"The parameter '{name}' should have the shape of {param_shape}, but got {param.shape}"
         )
+
+
+def _rows_of_positive_weight(X, sample_weight):
+    """X and its weights without the rows of weight 0: those are not there (a row of weight
+    0 may even have no observed cell)."""
+    if sample_weight is None or np.all(sample_weight > 0):
+        return X, sample_weight
+    keep = sample_weight > 0
+    return X[keep], sample_weight[keep]
 
 
 def _criteria(loglik, n, p, log_map_sum=None):

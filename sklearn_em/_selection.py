@@ -317,8 +317,11 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             ensure_all_finite="allow-nan",
         )
         grid = self._grid(X.shape)
-        # once here, so that bad weights raise instead of failing every cell
+        # once here, so that bad weights (and rows with nothing observed) raise instead of
+        # failing every cell
         sample_weight = _validated_weights(sample_weight, X)
+        if _missing.missing_cells(X):
+            _missing.check_rows_observed(X, sample_weight)
         # The grid is dozens of fits, mostly small: BLAS and OpenMP threads inside each only
         # add contention (on a busy 2-core machine they made a 9,083-row grid 3-5x slower).
         # Both run on one thread here; the kernel's chunks of a large X still run on as many
@@ -782,11 +785,12 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
             random_state = np.random.RandomState(settings["seed"])
             # missing cells: EM on the observed cells; starts and prior see them mean-filled
             incomplete = None
-            init_X, init_Xs = fit_X, Xs
+            # (all rows: the starts' labels cover rows of weight 0, whose cells may be missing
+            # where the kept rows have none)
+            init_X, init_Xs = fit_X, _missing.mean_filled(Xs, sample_weight)
             if _missing.missing_cells(fit_X):
                 incomplete = _missing.IncompleteData(fit_X, fit_w)
                 init_X = incomplete.mean_filled()
-                init_Xs = _missing.mean_filled(Xs, sample_weight)
             # the data's own statistics, once for every start and every pass of the cell
             data_stats = _kernels.data_statistics(init_X, fit_w, t)
             prior = None

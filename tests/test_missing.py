@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
+from sklearn.base import clone
 
-from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM
+from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM, GaussianMixtureSelector
 from sklearn_em._models import MODEL_NAMES
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
@@ -208,6 +209,30 @@ def test_missing_rows_are_an_error_only_when_empty():
     X[6, 0] = np.nan
     with pytest.raises(ValueError, match="Input X contains infinity"):
         GaussianMixtureEM(2).fit(X)
+
+
+@pytest.mark.parametrize(
+    "estimator", [GaussianMixtureEM(2), GaussianMixtureSelector(n_components=2)]
+)
+def test_empty_rows_are_named_as_rows_of_x_whatever_weights_come_before(estimator):
+    # rows of weight 0 are dropped before the fit; the rows named are still X's
+    X = _blobs()
+    X[[5, 40]] = np.nan
+    w = np.ones(X.shape[0])
+    w[[0, 1, 2]] = 0.0
+    with pytest.raises(
+        ValueError,
+        match=r"^2 row\(s\) of X have no observed value \(every cell is NaN\): rows 5, 40\.",
+    ):
+        clone(estimator).fit(X, sample_weight=w)
+    # an empty row of weight 0 is not there: no error, in fit or in the weighted scores
+    w[[5, 40]] = 0.0
+    fitted = clone(estimator).fit(X, sample_weight=w)
+    keep = w > 0
+    for method in ("score", "bic", "aic"):
+        assert getattr(fitted, method)(X, sample_weight=w) == getattr(fitted, method)(
+            X[keep], sample_weight=w[keep]
+        )
 
 
 def test_feature_never_observed_is_an_error():
