@@ -95,10 +95,14 @@ def test_sample_posterior_draws_from_the_conditional_gaussian():
 
 def test_default_estimator_is_a_selector_fitted_on_incomplete_data():
     X = hide_cells(_data(), 0.15, seed=3)
-    imp = GaussianMixtureImputer().fit(X)
+    imp = GaussianMixtureImputer(random_state=0).fit(X)
     assert isinstance(imp.estimator_, GaussianMixtureSelector)
     assert imp.estimator_.best_params_["n_components"] == 3
     assert not np.isnan(imp.transform(X)).any()
+    # scikit-learn's four types, seeded by the imputer: the same fit as that selector's
+    assert set(imp.estimator_.results_["covariance_type"]) == {"full", "tied", "diag", "spherical"}
+    selector = GaussianMixtureSelector(covariance_type="sklearn", random_state=0).fit(X)
+    assert_array_equal(imp.estimator_.best_estimator_.means_, selector.best_estimator_.means_)
 
 
 def test_pipeline_clone_pickle_feature_names_and_pandas_output():
