@@ -425,7 +425,12 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         n_rows = X.shape[0] if sample_weight is None else int(np.count_nonzero(sample_weight))
         ks = [k for k in ks if k <= n_rows]
         starts = {k: [] for k in ks}
-        if self.init_params == "hc":
+        if 1 in starts:
+            # one component: its estimate is the data's own (every row in it), whatever the
+            # start; one start, not one per method
+            starts[1].append(np.zeros(X.shape[0], dtype=np.intp))
+            ks = [k for k in ks if k > 1]
+        if self.init_params == "hc" and ks:
             for k, start in _hc_starts(X, sample_weight, ks, seed).items():
                 starts[k].append(start)
         for j in range(self.n_init):

@@ -19,6 +19,7 @@ import pytest
 from conftest import COVARIANCE_TYPES
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.testing import assert_allclose
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.mixture import GaussianMixture
@@ -495,6 +496,32 @@ def test_one_hierarchical_tree_per_fit_shared_by_every_cell(blobs, monkeypatch):
     sel = GaussianMixtureSelector(n_components=[1, 2, 3, 4], random_state=0).fit(blobs)
     assert len(calls) == 1
     assert len(sel.results_["bic"]) == 4 * 14
+
+
+def test_one_component_is_fitted_from_one_start_to_the_datas_own_estimate(blobs, monkeypatch):
+    from sklearn_em import _selection
+
+    runs = []
+    original = _selection.run_em
+
+    def counting_run_em(X, sample_weight, params, **kwargs):
+        runs.append(params.n_components)
+        return original(X, sample_weight, params, **kwargs)
+
+    monkeypatch.setattr(_selection, "run_em", counting_run_em)
+    types = ["full", "tied", "diag", "spherical"]
+    # above 2,000 rows the tree is built on a subset: its one-cluster start (the subset)
+    # differs from k-means' (every row), and both used to be run
+    X, _ = make_clusters("full", n=2100, seed=1)
+    GaussianMixtureSelector(n_components=[1], covariance_type=types, random_state=0).fit(X)
+    assert runs == [1] * len(types)
+    # the estimate is the data's mean and covariance (plus the selector's reg_covar, a
+    # fraction of each column's variance)
+    est = GaussianMixtureSelector(n_components=1, covariance_type="full", random_state=0)
+    est = est.fit(blobs).best_estimator_
+    expected = np.cov(blobs.T, bias=True) + np.diag(est.reg_covar * blobs.var(axis=0))
+    assert_allclose(est.means_[0], blobs.mean(axis=0), rtol=1e-12, atol=1e-12)
+    assert_allclose(est.covariances_[0], expected, rtol=1e-10)
 
 
 def test_default_grid_is_mclusts_and_fewer_models_when_rows_do_not_exceed_columns():
