@@ -6,9 +6,10 @@ that lost every cell keeps one, chosen at random); every imputer fitted on the i
 table and scored by the RMSE of its fills on the hidden cells (standardised units). Seeded
 masks, ``--repeats`` of them per table: mean and standard deviation over the repeats.
 
-Ours twice: the imputer's default (BIC over k = 1..9 and scikit-learn's four covariance
-types) and the selector's own default grid (all 14 mclust models), which the imputer's
-default was chosen against. "ours / best other" and "model chosen by BIC" are the default's.
+Ours is the imputer's default (BIC over k = 1..9 and scikit-learn's four covariance types);
+``--all-models`` adds a column for the selector's own default grid (all 14 mclust models),
+which the imputer's default was chosen against. "ours / best other" and "model chosen by
+BIC" are the default's.
 
     python benchmarks/bench_imputer.py                 # 5 repeats, Markdown with --markdown
     python benchmarks/bench_imputer.py --repeats 2 --tables iris wine
@@ -50,8 +51,13 @@ IMPUTERS = {
     "iterative": lambda seed: IterativeImputer(max_iter=25, random_state=seed),
     # the default: BIC over k = 1..9 and scikit-learn's four covariance types
     "gmm (ours)": lambda seed: GaussianMixtureImputer(random_state=seed),
-    # the selector's own default grid, all 14 mclust models
-    "gmm, 14 models": lambda seed: GaussianMixtureImputer(GaussianMixtureSelector(random_state=seed)),
+}
+# the selector's own default grid, all 14 mclust models (--all-models; minutes per fit on
+# breast_cancer)
+ALL_MODELS = {
+    "gmm, 14 models": lambda seed: GaussianMixtureImputer(
+        GaussianMixtureSelector(random_state=seed)
+    ),
 }
 
 
@@ -70,18 +76,20 @@ def main():
     parser.add_argument("--fraction", type=float, default=0.2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--all-models", action="store_true", help="also the 14-model grid")
     args = parser.parse_args()
+    imputers = {**IMPUTERS, **(ALL_MODELS if args.all_models else {})}
     warnings.simplefilter("ignore", ConvergenceWarning)
 
     rows = []
     for name in args.tables:
         X = StandardScaler().fit_transform(TABLES[name]())
-        errors = {imp: [] for imp in IMPUTERS}
-        seconds = {imp: 0.0 for imp in IMPUTERS}
+        errors = {imp: [] for imp in imputers}
+        seconds = {imp: 0.0 for imp in imputers}
         chosen = []
         for seed in range(args.repeats):
             Xm, mask = hide(X, args.fraction, np.random.default_rng(seed))
-            for imp, make in IMPUTERS.items():
+            for imp, make in imputers.items():
                 model = make(seed)
                 start = time.perf_counter()
                 filled = model.fit_transform(Xm)
@@ -92,14 +100,14 @@ def main():
                     chosen.append(f"{p['covariance_type']}/{p['n_components']}")
         means = {imp: np.mean(e) for imp, e in errors.items()}
         best_other = min(v for k, v in means.items() if not k.startswith("gmm"))
-        cells = [f"{means[imp]:.3f} ± {np.std(errors[imp]):.3f}" for imp in IMPUTERS]
+        cells = [f"{means[imp]:.3f} ± {np.std(errors[imp]):.3f}" for imp in imputers]
         rows.append(
             [
                 f"{name} ({X.shape[0]}x{X.shape[1]})",
                 *cells,
                 f"{means['gmm (ours)'] / best_other:.2f}",
                 ", ".join(sorted(set(chosen))),
-                " / ".join(f"{seconds[imp] / args.repeats:.2f}" for imp in IMPUTERS),
+                " / ".join(f"{seconds[imp] / args.repeats:.2f}" for imp in imputers),
             ]
         )
         print(f"done {name}", flush=True)
@@ -112,10 +120,10 @@ def main():
     print_table(
         [
             "table (n x d)",
-            *IMPUTERS,
+            *imputers,
             "ours / best other",
             "model chosen by BIC",
-            "seconds per fit (" + " / ".join(IMPUTERS) + ")",
+            "seconds per fit (" + " / ".join(imputers) + ")",
         ],
         rows,
         markdown=args.markdown,

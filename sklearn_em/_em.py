@@ -65,6 +65,19 @@ class EMResult:
     lower_bounds: list = field(default_factory=list)
     n_iter: int = 0
     converged: bool = False
+    stopped: bool = False  # ended by ``stop`` (see run_em), not by convergence or max_iter
+
+
+#: How often (in M-steps) ``run_em``'s ``stop`` is asked: it may cost more than a pass.
+STOP_EVERY = 10
+
+
+class _Stopped(Exception):
+    """Raised out of the EM loop (through SQUAREM's own handling) when ``stop`` says so."""
+
+    def __init__(self, params, lower_bounds, n_iter):
+        super().__init__()
+        self.params, self.lower_bounds, self.n_iter = params, lower_bounds, n_iter
 
 
 # Cholesky succeeds on many singular matrices by rounding luck. A conditional variance
@@ -282,6 +295,7 @@ def run_em(
     data_stats=None,
     step_options=None,
     incomplete=None,
+    stop=None,
 ):
     """Iterate E- and M-steps from ``params`` until the gain in mean log-likelihood
     is below ``tol`` or ``max_iter`` iterations have run.
@@ -295,6 +309,9 @@ def run_em(
     ``incomplete`` (an ``_missing.IncompleteData`` of X, which has missing
     cells) makes each pass the observed-data one; the M-step is the same (``data_stats`` is
     then that of the mean-filled data: a stand-in used only for re-seeding).
+    ``stop(params) -> bool``, asked every ``STOP_EVERY`` M-steps, ends the run early
+    (``EMResult.stopped``) at the parameters it was asked about: the selector stops a start
+    whose fit has collapsed, which EM would only take further towards the singularity.
     """
     if data_stats is None:
         data = X if incomplete is None else incomplete.mean_filled()
@@ -323,6 +340,7 @@ def run_em(
         relative_tol=relative_tol,
         accelerate=accelerate,
         step_options=step_options,
+        stop=stop,
     )
 
 
@@ -341,6 +359,7 @@ def iterate(
     relative_tol=False,
     accelerate=False,
     step_options=None,
+    stop=None,
 ):
     """The EM loop of :func:`run_em` over data of any origin.
 
@@ -349,6 +368,7 @@ def iterate(
     ``total`` is the data's total weight and ``data_stats`` their
     ``_kernels.data_statistics``. The other arguments are :func:`run_em`'s.
     """
+    passes = []  # every pass's mean log-likelihood, for a run that ``stop`` ends
 
     def step(current, iteration):
         stats = e_pass(current, 0)
@@ -367,8 +387,22 @@ def iterate(
             iteration=iteration,
             step_options=step_options,
         )
+        passes.append(stats.loglik / total)
+        if stop is not None and len(passes) % STOP_EVERY == 0 and stop(new):
+            raise _Stopped(new, list(passes), len(passes))
         return stats.loglik / total, new
 
+    try:
+        return _loop(
+            step, params, tol, max_iter, relative_tol, total, lower_bound, on_iteration, accelerate
+        )
+    except _Stopped as end:
+        # the bound of the last pass is that of the parameters before its M-step
+        return EMResult(end.params, end.lower_bounds[-1], end.lower_bounds, end.n_iter, False, True)
+
+
+def _loop(step, params, tol, max_iter, relative_tol, total, lower_bound, on_iteration, accelerate):
+    """:func:`iterate`'s loop over ``step``: SQUAREM's, or plain EM's."""
     if accelerate:
         params, lower_bound, lower_bounds, n_iter, converged = run_squarem(
             step,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from numbers import Integral
 from time import perf_counter
 from typing import TextIO
@@ -833,7 +834,9 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
                     )
                     for _ in range(settings["n_init"])
                 ]
-            best = _best_start(
+            kind = units.kind(t)
+            total = float(fit_X.shape[0] if fit_w is None else fit_w.sum())
+            best, note = _best_start(
                 initial,
                 fit_X,
                 fit_w,
@@ -843,15 +846,22 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
                 prior,
                 incomplete=incomplete,
                 data_stats=data_stats,
+                degenerate=partial(
+                    _degenerate,
+                    data_variance=units.variance(kind),
+                    reg_covar=reg_covar,
+                    total=total,
+                ),
             )
-            if not best.converged and max_iter > 0:
+            # (a start stopped because it collapsed is not a convergence failure: the note
+            # says what happened)
+            if not best.converged and not best.stopped and max_iter > 0:
                 warnings.warn(
                     f"The best start for covariance_type={t!r}, n_components={k} did not "
                     f"converge in max_iter={max_iter} iterations.",
                     ConvergenceWarning,
                     stacklevel=2,
                 )
-            kind = units.kind(t)
             factor = units.factor(kind)
             est = GaussianMixtureEM(
                 n_components=k,
@@ -877,8 +887,6 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
             numbers["n_parameters"] = int(numbers["n_parameters"])
             numbers["converged"] = bool(est.converged_)
             numbers["n_iter"] = int(est.n_iter_)
-            total = float(fit_X.shape[0] if fit_w is None else fit_w.sum())
-            note = _degenerate(best.params, units.variance(kind), reg_covar, total)
         except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
             # a combination the data cannot support (too many components, a singular
             # covariance) is a result of the search, not a failure of it
@@ -921,15 +929,33 @@ def _worth_processes(n_jobs, shape, grid):
 
 
 def _best_start(
-    initial, X, sample_weight, tol, max_iter, reg_covar, prior, incomplete=None, data_stats=None
+    initial,
+    X,
+    sample_weight,
+    tol,
+    max_iter,
+    reg_covar,
+    prior,
+    incomplete=None,
+    data_stats=None,
+    degenerate=None,
 ):
-    """EM to convergence from every start; the run with the highest log-likelihood.
+    """EM to convergence from every start; the run with the highest log-likelihood among
+    those that did not collapse. Returns ``(EMResult, why it collapsed or '')``.
 
-    Every start runs to the end: stopping the starts early and continuing only the one ahead
-    then (the "short runs" strategy) lost mclust's optimum on Old Faithful (full, k=4 and 6),
-    where the start that leads early is not the one that ends best.
+    ``degenerate(params, count_rows=True) -> str`` (see :func:`_degenerate`; None: never)
+    says why a fit is degenerate. A start whose covariance collapses (``count_rows=False``:
+    a component can regain rows, not come back from a singular covariance) is stopped there
+    (``EMResult.stopped``): EM would only creep towards the singularity, hundreds of passes on
+    incomplete data, to a fit that is never chosen. A degenerate fit's log-likelihood,
+    inflated by the collapse, does not beat a start that kept every component: the cell is
+    degenerate only if every start is.
+
+    Every other start runs to the end: stopping the starts early and continuing only the one
+    ahead then (the "short runs" strategy) lost mclust's optimum on Old Faithful (full, k=4
+    and 6), where the start that leads early is not the one that ends best.
     """
-    best = None
+    best, best_reason = None, ""
     for params in initial:
         result = run_em(
             X,
@@ -943,10 +969,15 @@ def _best_start(
             accelerate=True,
             incomplete=incomplete,
             data_stats=data_stats,
+            stop=None if degenerate is None else (lambda p: bool(degenerate(p, count_rows=False))),
         )
-        if best is None or result.lower_bound > best.lower_bound:
-            best = result
-    return best
+        reason = "" if degenerate is None else degenerate(result.params)
+        better = best is None or (
+            (not reason, result.lower_bound) > (not best_reason, best.lower_bound)
+        )
+        if better:
+            best, best_reason = result, reason
+    return best, best_reason
 
 
 def _distinct(partitions, n_components):
@@ -970,15 +1001,17 @@ def _distinct(partitions, n_components):
     return kept
 
 
-def _degenerate(params, data_variance, reg_covar, total):
+def _degenerate(params, data_variance, reg_covar, total, count_rows=True):
     """Why a fit is spurious (a component collapsed), or '' if it is not.
 
     ``params`` are in scaled units, where the data's variance per column is
     ``data_variance``. A component is degenerate when its covariance, less the
     regularisation, is singular relative to the data's variance (its smallest variance in
     some direction is below ``reg_covar`` of the data's: the likelihood is unbounded there,
-    and only the regularisation keeps it finite), or when it has fewer effective rows than
-    its covariance needs. These are mclust's "NA" cells: spurious maxima, never chosen.
+    and only the regularisation keeps it finite), or (``count_rows``) when it has fewer
+    effective rows than its covariance needs. These are mclust's "NA" cells: spurious
+    maxima, never chosen. (EM does not come back from the first; a component can regain
+    rows, so the selector stops a run early for the first only.)
     """
     k, d = params.means.shape
     nk = params.weights / params.weights.sum() * total
@@ -1009,7 +1042,7 @@ def _degenerate(params, data_variance, reg_covar, total):
                 f"component {j} collapsed: its smallest variance is {max(smallest[j], 0):.1e} "
                 "of the data's (singular but for reg_covar)"
             )
-        if nk_check[j] < need:
+        if count_rows and nk_check[j] < need:
             return (
                 f"component {j} has {nk_check[j]:.1f} effective rows, fewer than the {need} "
                 "its covariance needs"

@@ -3,12 +3,14 @@ tests/fixtures/mclust/make_selection_fixtures.R), degenerate fits never chosen, 
 
 import csv
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_iris
 from threadpoolctl import threadpool_limits
 
@@ -146,6 +148,59 @@ def test_discrete_columns_give_degenerate_cells_that_are_never_chosen():
     assert not sel.results_["degenerate"][sel.best_index_]
     _assert_not_collapsed(sel, X)
     assert "degenerate" in sel.format_results()
+
+
+@pytest.mark.parametrize("name", ["discrete", "swiss", "trees"])
+def test_collapsing_starts_stop_early_with_the_same_verdict(name, monkeypatch):
+    # A start whose covariance collapses is stopped when that is first seen (every
+    # STOP_EVERY M-steps) rather than run on towards the singularity: the cells marked
+    # degenerate, the usable cells' fits and the choice are those of running every start to
+    # the end (STOP_EVERY beyond max_iter), in fewer passes.
+    from sklearn_em import _em
+
+    if name == "discrete":
+        rng = np.random.RandomState(0)
+        X = np.vstack([rng.poisson(lam, size=(40, 2)) for lam in (1.0, 6.0, 14.0)]).astype(float)
+    else:
+        X = _table(name)
+    stopped = _fit(X)
+    monkeypatch.setattr(_em, "STOP_EVERY", 10**9)
+    full = _fit(X)
+    a, b = stopped.results_, full.results_
+    assert a["degenerate"].any()
+    assert_array_equal(a["degenerate"], b["degenerate"])
+    usable = ~a["degenerate"]
+    assert_allclose(a["log_likelihood"][usable], b["log_likelihood"][usable], rtol=1e-12)
+    assert stopped.best_params_ == full.best_params_
+    assert a["n_iter"][~usable].sum() < b["n_iter"][~usable].sum()
+
+
+def test_a_start_that_collapses_does_not_beat_one_that_does_not():
+    # one Gaussian, k = 2: a start with one row alone collapses onto it (its likelihood
+    # grows without bound, held by reg_covar), a start that splits the rows in halves does
+    # not; the cell is the second's, though the first's log-likelihood is higher
+    from sklearn_em._init import params_from_labels
+    from sklearn_em._selection import _best_start, _degenerate
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((100, 2))
+    lonely = np.zeros(100, dtype=int)
+    lonely[0] = 1
+    halves = (X[:, 0] > np.median(X[:, 0])).astype(int)
+    reg = 1e-6
+    starts = [
+        params_from_labels(X, None, labels, 2, "full", reg, np.random.RandomState(0), None)
+        for labels in (lonely, halves)
+    ]
+    degenerate = partial(_degenerate, data_variance=X.var(axis=0), reg_covar=reg, total=100.0)
+    args = (X, None, 1e-5, 1000, reg, None)
+    runs = [_best_start([start], *args, degenerate=degenerate) for start in starts]
+    (collapsed, why), (kept, none) = runs
+    assert why.startswith("component 1 collapsed")
+    assert none == "" and kept.converged
+    assert collapsed.lower_bound > kept.lower_bound
+    best, reason = _best_start(starts, *args, degenerate=degenerate)
+    assert reason == "" and best.lower_bound == kept.lower_bound
 
 
 def _three_clusters(seed, n=50):
