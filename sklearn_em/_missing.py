@@ -140,13 +140,32 @@ class MissingLayout:
         for s in np.unique(counts[counts > 0]):
             rows = np.flatnonzero(counts == s)
             missing = np.nonzero(mask[rows])[1].reshape(rows.size, int(s))
-            patterns, pattern = np.unique(missing, axis=0, return_inverse=True)
+            patterns, pattern = _unique_rows(missing, mask[rows])
             groups.append(_Group(rows, missing, pattern.reshape(-1), patterns))
         return cls(X.shape[0], np.flatnonzero(counts == 0), tuple(groups))
 
     @property
     def n_patterns(self):
         return sum(g.patterns.shape[0] for g in self.groups)
+
+
+def _unique_rows(missing, mask):
+    """``np.unique(missing, axis=0, return_inverse=True)``: the distinct patterns (rows of
+    increasing column indices, all of one length) in lexicographic order, and each row's.
+
+    Keyed by one integer per row (the mask's bits) where the columns fit in 62 bits: the
+    rows' own unique sorts them as byte strings, which cost most of a dask block's pass.
+    """
+    d = mask.shape[1]
+    if d > 62:
+        return np.unique(missing, axis=0, return_inverse=True)
+    keys = mask.astype(np.int64) @ (np.int64(1) << np.arange(d, dtype=np.int64))
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    patterns = missing[first]
+    order = np.lexsort(patterns.T[::-1])  # lexicographic, first column first
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return patterns[order], rank[inverse.reshape(-1)]
 
 
 def missing_cells(X):

@@ -309,3 +309,21 @@ def test_every_mclust_model_fits_incomplete_data(model):
     lb = np.asarray(est.lower_bounds_)
     assert np.all(np.isfinite(lb)) and np.all(np.isfinite(est.covariances_))
     assert np.all(np.diff(lb) >= -1e-9 * np.abs(lb[1:])), np.diff(lb).min()
+
+
+@pytest.mark.parametrize("d", [1, 5, 30, 62, 63, 70])
+def test_patterns_are_numpys_unique_rows(d):
+    # the layout keys patterns by the mask's bits (up to 62 columns); the patterns and each
+    # row's pattern must be those of np.unique(axis=0), in its order
+    from sklearn_em._missing import _unique_rows
+
+    rng = np.random.default_rng(d)
+    for s in sorted({1, max(1, d // 2), d}):
+        mask = np.zeros((300, d), dtype=bool)
+        for row in mask:
+            row[rng.choice(d, size=s, replace=False)] = True
+        missing = np.nonzero(mask)[1].reshape(300, s)
+        patterns, pattern = _unique_rows(missing, mask)
+        expected_patterns, expected = np.unique(missing, axis=0, return_inverse=True)
+        assert_array_equal(patterns, expected_patterns)
+        assert_array_equal(pattern, expected.reshape(-1))
