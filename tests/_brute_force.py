@@ -18,6 +18,17 @@ def gaussian_log_density(X, mean, covariance):
     return multivariate_normal(mean, chol).logpdf(X).reshape(X.shape[0])
 
 
+def scatter_of_type(full, covariance_type):
+    """Per-component (k, d, d) scatters in the covariance type's statistics: as they are
+    ('full'), summed ('tied'), their diagonals ('diag') or traces ('spherical')."""
+    return {
+        "full": lambda: full,
+        "tied": lambda: full.sum(axis=0),
+        "diag": lambda: np.diagonal(full, axis1=1, axis2=2),
+        "spherical": lambda: np.trace(full, axis1=1, axis2=2),
+    }[covariance_type]()
+
+
 def component_covariances(covariance_type, covariances, k, d):
     """Each component's (d, d) covariance matrix, whatever the covariance type."""
     return [

@@ -1,7 +1,9 @@
 """Fixtures and constants shared by the test modules."""
 
+import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,3 +81,21 @@ def isotropic_precisions(covariance_type, k, d, precision):
         "diag": np.full((k, d), precision),
         "spherical": np.full(k, precision),
     }[covariance_type]
+
+
+MCLUST_GPCM = Path(__file__).parent / "fixtures" / "mclust" / "mclust_gpcm.json"
+
+
+@pytest.fixture(scope="module")
+def mclust():
+    """R mclust 6.0's numbers for its 14 models (fixtures/mclust/mclust_gpcm.json)."""
+    return json.loads(MCLUST_GPCM.read_text())
+
+
+def mclust_start(mclust, table, k):
+    """A fixture table and mclust's starting responsibilities on it (softened hc partition)."""
+    entry = mclust["tables"][table]
+    X = np.array(entry["X"], dtype=float)
+    labels = np.array(entry["labels"][str(k)]) - 1
+    a = mclust["soften"]
+    return X, (1 - a) * np.eye(k)[labels] + a / k

@@ -6,12 +6,11 @@ densities for the brute-force EM loop and for the expected complete-data log-lik
 the hypothesis properties.
 """
 
-import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import mclust_start
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -21,25 +20,9 @@ from scipy.stats import multivariate_normal, special_ortho_group
 from sklearn_em import _gpcm
 from sklearn_em._gpcm import FORM, ITERATIVE, MODELS, GPCMStep, full_covariances, m_step
 
-FIXTURE = Path(__file__).parent / "fixtures" / "mclust" / "mclust_gpcm.json"
-
-
-@pytest.fixture(scope="module")
-def mclust():
-    return json.loads(FIXTURE.read_text())
-
 
 def _fits(table_names=("faithful", "iris", "banknote")):
     return [(t, m, k) for t in table_names for m in MODELS for k in (2, 3)]
-
-
-def _data_and_z(mclust, table, k):
-    """The table and mclust's starting responsibilities (softened hc partition)."""
-    entry = mclust["tables"][table]
-    X = np.array(entry["X"], dtype=float)
-    labels = np.array(entry["labels"][str(k)]) - 1
-    a = mclust["soften"]
-    return X, (1 - a) * np.eye(k)[labels] + a / k
 
 
 def _statistics(X, z):
@@ -73,7 +56,7 @@ def _rel(a, b):
 
 @pytest.mark.parametrize("table, model, k", _fits())
 def test_m_step_equals_mclust_mstep(mclust, table, model, k):
-    X, z = _data_and_z(mclust, table, k)
+    X, z = mclust_start(mclust, table, k)
     ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
     nk, means, scatter = _statistics(X, z)
     # From mclust's starting values (no previous step); VVE as mclust writes it.
@@ -92,7 +75,7 @@ def test_m_step_equals_mclust_mstep(mclust, table, model, k):
 @pytest.mark.parametrize("table, model, k", _fits())
 def test_brute_force_em_reproduces_mclust_me(mclust, table, model, k):
     """EM from mclust's z, as many iterations as mclust's ``me`` took, SciPy densities."""
-    X, z = _data_and_z(mclust, table, k)
+    X, z = mclust_start(mclust, table, k)
     ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
     previous = None
     for _ in range(int(ref["me_iterations"])):
@@ -112,7 +95,7 @@ def test_brute_force_em_reproduces_mclust_me(mclust, table, model, k):
 @pytest.mark.parametrize("table", ["faithful", "iris", "banknote"])
 def test_vee_warm_start_reaches_mclust_me(mclust, table):
     """Warm-started VEE (as phase 2 will run it) agrees with mclust's cold-started one."""
-    X, z = _data_and_z(mclust, table, 3)
+    X, z = mclust_start(mclust, table, 3)
     ref = mclust["tables"][table]["fits"]["VEE_3"]
     previous = None
     for _ in range(int(ref["me_iterations"])):
@@ -127,7 +110,7 @@ def test_vee_warm_start_reaches_mclust_me(mclust, table):
 def test_vve_volume_weights_beat_mclust_vve(mclust, table, k):
     """mclust's VVE orientation update ignores the volumes, so it stops short of the maximum:
     the volume-weighted MM step reaches a strictly larger Q from the same statistics."""
-    X, z = _data_and_z(mclust, table, k)
+    X, z = mclust_start(mclust, table, k)
     nk, means, scatter = _statistics(X, z)
     ours = m_step("VVE", nk, scatter, tol=1e-12)
     theirs = m_step("VVE", nk, scatter, vve_weights="mclust")
@@ -147,7 +130,7 @@ def test_vve_volume_weights_beat_mclust_vve(mclust, table, k):
 
 @pytest.mark.parametrize("table, model, k", [f for f in _fits() if f[1] in _gpcm.PRIOR_MODELS])
 def test_map_m_step_equals_mclust_mstep_with_prior(mclust, table, model, k):
-    X, z = _data_and_z(mclust, table, k)
+    X, z = mclust_start(mclust, table, k)
     ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
     hyper = ref["prior"]
     prior = _gpcm.ConjugatePrior(
@@ -301,7 +284,7 @@ def _assert_constraints(model, step):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_reduced_statistics_give_the_same_step(mclust, model):
-    X, z = _data_and_z(mclust, "iris", 3)
+    X, z = mclust_start(mclust, "iris", 3)
     nk, _, scatter = _statistics(X, z)
     full = m_step(model, nk, scatter)
     if _gpcm.STATISTIC[model] == "full":
@@ -321,7 +304,7 @@ def test_reduced_statistics_give_the_same_step(mclust, model):
 def test_reg_covar_as_scikit_learn(mclust, model, sklearn_type):
     from sklearn.mixture._gaussian_mixture import _estimate_gaussian_parameters
 
-    X, z = _data_and_z(mclust, "banknote", 3)
+    X, z = mclust_start(mclust, "banknote", 3)
     nk, _, scatter = _statistics(X, z)
     # Centred first: scikit-learn's diag, spherical and tied estimates use uncentred moments,
     # which lose digits on data far from the origin (banknote's are near 200).
@@ -386,7 +369,7 @@ def test_vve_em_is_monotone_and_beats_mclust_me(mclust, table, k):
     """mclust's me("VVE") log-likelihood goes down in some iterations on these tables (its
     M-step does not maximise Q); EM with the volume-weighted step goes up at every iteration,
     and stops (mclust's rule: relative change below 1e-5) higher than mclust's."""
-    X, z = _data_and_z(mclust, table, k)
+    X, z = mclust_start(mclust, table, k)
     ref = mclust["tables"][table]["fits"][f"VVE_{k}"]
 
     def em(vve_weights, resp):

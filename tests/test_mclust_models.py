@@ -6,14 +6,13 @@ Oracles: R mclust 6.0.0's ``me(modelName, data, z)`` from its stored starting re
 checked with hypothesis.
 """
 
-import json
 import re
 import warnings
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import mclust_start
 from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -28,25 +27,11 @@ from sklearn_em._models import FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
-FIXTURE = Path(__file__).parent / "fixtures" / "mclust" / "mclust_gpcm.json"
 TABLES = ("faithful", "iris", "banknote")
 # mclust's me: relative tolerance 1e-5 on the log-likelihood, inner iterations to sqrt(eps)
 # (unbounded), mclust's own VVE orientation step, and VEE's inner iterations restarted every
 # EM iteration (its meVEE does so; the other models continue from the previous step)
 MCLUST_ME = dict(max_iter=100_000, vve_weights="mclust")
-
-
-@pytest.fixture(scope="module")
-def mclust():
-    return json.loads(FIXTURE.read_text())
-
-
-def _data_and_z(mclust, table, k):
-    entry = mclust["tables"][table]
-    X = np.array(entry["X"], dtype=float)
-    labels = np.array(entry["labels"][str(k)]) - 1
-    a = mclust["soften"]
-    return X, (1 - a) * np.eye(k)[labels] + a / k
 
 
 def _start(X, z, model, step_options=None):
@@ -94,7 +79,7 @@ def _rel(a, b):
 def test_em_core_reproduces_mclust_me(mclust, table, model, k):
     """Our EM (run_em, mclust's stopping rule, no SQUAREM) from mclust's z takes as many
     iterations as mclust's me and ends at its log-likelihood and parameters."""
-    X, z = _data_and_z(mclust, table, k)
+    X, z = mclust_start(mclust, table, k)
     ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
     options = {**MCLUST_ME, "warm_start": model != "VEE"}
     start = _start(X, z, model, options)
@@ -120,7 +105,7 @@ def test_default_em_reaches_mclust_log_likelihood(mclust, table, model, k):
     volume-weighted orientation step) EM from mclust's z ends at mclust's log-likelihood (to
     the 1e-5 relative stopping rule both use), or above it: for VVE mclust's step stops short
     of the maximum (see ``_gpcm.m_step``)."""
-    X, z = _data_and_z(mclust, table, k)
+    X, z = mclust_start(mclust, table, k)
     ref = mclust["tables"][table]["fits"][f"{model}_{k}"]["me_loglik"]
     result = _em(X, _start(X, z, model), 10_000)
     assert result.converged
@@ -335,7 +320,7 @@ def test_map_m_step_equals_mclust_mstep_with_prior(mclust, table, model, k):
     mclust's ``mstep(..., prior = priorControl())`` covariances."""
     from sklearn_em._em import Prior
 
-    X, z = _data_and_z(mclust, table, k)
+    X, z = mclust_start(mclust, table, k)
     ref = mclust["tables"][table]["fits"][f"{model}_{k}"]
     hyper = ref["prior"]
     d = X.shape[1]

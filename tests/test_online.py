@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _brute_force import component_covariances
+from _brute_force import component_covariances, scatter_of_type
 from conftest import ATTRIBUTES, COVARIANCE_TYPES
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -68,13 +68,7 @@ def _centred(m0, m1, m2, covariance_type):
     """(nk, means, scatter) in the covariance type's shape from raw moments."""
     means = m1 / m0[:, None]
     full = m2 - m0[:, None, None] * means[:, :, None] * means[:, None, :]
-    scatter = {
-        "full": full,
-        "tied": full.sum(axis=0),
-        "diag": np.diagonal(full, axis1=1, axis2=2),
-        "spherical": np.trace(full, axis1=1, axis2=2),
-    }[covariance_type]
-    return m0, means, scatter
+    return m0, means, scatter_of_type(full, covariance_type)
 
 
 def _two_sets(seed, n_a, n_b, d=3, k=3):

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from _brute_force import component_covariances
+from _brute_force import component_covariances, scatter_of_type
 from conftest import COVARIANCE_TYPES, quiet_fit
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
@@ -31,13 +31,7 @@ def _brute_force(X, resp, covariance_type):
     nk = resp.sum(axis=0)
     means = resp.T @ X / nk[:, None]
     full = np.array([(resp[:, j, None] * (X - m)).T @ (X - m) for j, m in enumerate(means)])
-    scatter = {
-        "full": full,
-        "tied": full.sum(axis=0),
-        "diag": np.diagonal(full, axis1=1, axis2=2),
-        "spherical": np.trace(full, axis1=1, axis2=2),
-    }[covariance_type]
-    return nk, means, scatter
+    return nk, means, scatter_of_type(full, covariance_type)
 
 
 def _stats(X, resp, covariance_type, shift):
