@@ -119,12 +119,8 @@ def _scan_rows(X, sample_weight, first_row, covariance_type):
     of positive weight with their weights (``_positive_rows``)."""
     X_positive, w_positive = _positive_rows(X, sample_weight)
     incomplete = _missing.missing_cells(X_positive)
-    empty = np.empty(0, np.intp)
-    if incomplete:
-        # rows of the whole block, so the rows named are X's
-        empty = np.flatnonzero(np.isnan(X).all(axis=1))
-        if sample_weight is not None:
-            empty = empty[sample_weight[empty] > 0]
+    # rows of the whole block, so the rows named are X's
+    empty = _missing.empty_rows(X, sample_weight) if incomplete else np.empty(0, np.intp)
     data = None
     if X_positive.shape[0] and not incomplete:
         data = _kernels.data_statistics(X_positive, w_positive, covariance_type)

@@ -309,9 +309,10 @@ def run_em(
     ``incomplete`` (an ``_missing.IncompleteData`` of X, which has missing
     cells) makes each pass the observed-data one; the M-step is the same (``data_stats`` is
     then that of the mean-filled data: a stand-in used only for re-seeding).
-    ``stop(params) -> bool``, asked every ``STOP_EVERY`` M-steps, ends the run early
-    (``EMResult.stopped``) at the parameters it was asked about: the selector stops a start
-    whose fit has collapsed, which EM would only take further towards the singularity.
+    ``stop(params) -> bool``, asked every ``STOP_EVERY`` M-steps about the parameters the
+    loop goes on from (never an extrapolation that SQUAREM then rejects), ends the run early
+    (``EMResult.stopped``) at those parameters: the selector stops a start whose fit has
+    collapsed, which EM would only take further towards the singularity.
     """
     if data_stats is None:
         data = X if incomplete is None else incomplete.mean_filled()
@@ -369,8 +370,15 @@ def iterate(
     ``_kernels.data_statistics``. The other arguments are :func:`run_em`'s.
     """
     passes = []  # every pass's mean log-likelihood, for a run that ``stop`` ends
+    # ``stop`` is asked, once due, about the parameters the loop continues from: the last
+    # step's output when the next step starts from it (not an extrapolation SQUAREM rejects)
+    ask = {"due": False, "last": None}
 
     def step(current, iteration):
+        if ask["due"] and current is ask["last"]:
+            ask["due"] = False
+            if stop(current):
+                raise _Stopped(current, list(passes), len(passes))
         stats = e_pass(current, 0)
         if lost_components(stats).size:
             # Re-seeding needs the worst-explained rows; finding them costs a selection over
@@ -388,8 +396,9 @@ def iterate(
             step_options=step_options,
         )
         passes.append(stats.loglik / total)
-        if stop is not None and len(passes) % STOP_EVERY == 0 and stop(new):
-            raise _Stopped(new, list(passes), len(passes))
+        ask["last"] = new
+        if stop is not None and len(passes) % STOP_EVERY == 0:
+            ask["due"] = True
         return stats.loglik / total, new
 
     try:

@@ -94,12 +94,16 @@ def empty_rows_error(n_empty, shown):
     )
 
 
+def empty_rows(X, sample_weight=None):
+    """The rows of X of positive weight without any observed cell (their indices in X)."""
+    empty = np.flatnonzero(np.isnan(X).all(axis=1))
+    return empty if sample_weight is None else empty[sample_weight[empty] > 0]
+
+
 def check_rows_observed(X, sample_weight=None):
     """Raise :func:`empty_rows_error` for the rows of positive weight without any observed
     cell, named as rows of X (before any row of weight 0 is dropped)."""
-    empty = np.flatnonzero(np.isnan(X).all(axis=1))
-    if sample_weight is not None:
-        empty = empty[sample_weight[empty] > 0]
+    empty = empty_rows(X, sample_weight)
     if empty.size:
         raise empty_rows_error(empty.size, empty[:EMPTY_ROWS_SHOWN])
 

@@ -80,3 +80,51 @@ def test_relative_tolerance_is_mclusts_rule():
     gains = np.abs(np.diff(totals)) / (1 + np.abs(totals[1:]))
     assert result.converged
     assert gains[-1] < 1e-5 and np.all(gains[:-1] >= 1e-5)
+
+
+def test_stop_ends_plain_em_where_max_iter_would():
+    # stop saying yes at its first question: the run ends after STOP_EVERY M-steps, with the
+    # parameters and bounds of a run limited to that many iterations
+    from sklearn_em._em import STOP_EVERY
+
+    X = _blobs(1)
+    p0 = _start(X, 3, "full")
+    stopped = run_em(X, None, p0, tol=0.0, max_iter=1000, reg_covar=1e-6, stop=lambda p: True)
+    limited = run_em(X, None, p0, tol=0.0, max_iter=STOP_EVERY, reg_covar=1e-6)
+    assert stopped.stopped and not stopped.converged and stopped.n_iter == STOP_EVERY
+    np.testing.assert_array_equal(stopped.params.means, limited.params.means)
+    np.testing.assert_array_equal(stopped.lower_bounds, limited.lower_bounds)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_stop_is_asked_only_about_the_path_squarem_keeps(seed, monkeypatch):
+    # SQUAREM's extrapolations can be rejected; stop is asked about parameters the run goes
+    # on from (each is the start of a later pass), never about a rejected step's output
+    from sklearn_em import _em
+
+    X = _blobs(seed, n=400, k=4, spread=1.5)
+    passes, asked = [], []
+    original = _em.accumulate
+    monkeypatch.setattr(
+        _em,
+        "accumulate",
+        lambda X, w, params, **kw: (passes.append(params), original(X, w, params, **kw))[1],
+    )
+
+    def stop(params):
+        asked.append((params, len(passes)))
+        return False
+
+    run_em(
+        X,
+        None,
+        _start(X, 4, "full", seed),
+        tol=1e-10,
+        max_iter=300,
+        reg_covar=1e-6,
+        accelerate=True,
+        stop=stop,
+    )
+    assert asked
+    for params, when in asked:
+        assert any(p is params for p in passes[when:])
