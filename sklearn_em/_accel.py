@@ -21,6 +21,7 @@ point is a valid mixture.
 """
 
 import warnings
+from functools import lru_cache
 
 import numpy as np
 
@@ -30,8 +31,15 @@ from ._params import GaussianMixtureParams
 WARMUP_FACTOR = 100.0
 
 
-def _tri_mask(d):
-    return np.triu(np.ones((d, d), dtype=bool))
+@lru_cache(maxsize=64)
+def _packing(d):
+    """Where a (d, d) factor's upper triangle sits in the flattened matrix (row by row, as
+    ``np.triu_indices``), and which of those entries are diagonal; read-only, shared."""
+    iu, ju = np.triu_indices(d)
+    flat = iu * d + ju
+    diagonal = np.flatnonzero(iu == ju)
+    flat.flags.writeable = diagonal.flags.writeable = False
+    return flat, diagonal
 
 
 def _to_vector(params):
@@ -41,12 +49,10 @@ def _to_vector(params):
     # full Cholesky factors: one per component (k, d, d), or one shared (d, d) for 'tied'
     triangular = params.kernel.matrix
     if triangular:
-        mask = _tri_mask(d)
-        stacked = U if U.ndim == 3 else U[None]
-        logU = stacked.copy()
-        idx = np.arange(d)
-        logU[:, idx, idx] = np.log(stacked[:, idx, idx])
-        cov_part = logU[:, mask].ravel()
+        flat, diagonal = _packing(d)
+        packed = U.reshape(-1, d * d)[:, flat]  # a new array: the upper triangles
+        packed[:, diagonal] = np.log(packed[:, diagonal])
+        cov_part = packed.ravel()
     else:
         cov_part = np.log(U).ravel()
     with np.errstate(divide="ignore"):
@@ -58,12 +64,11 @@ def _to_vector(params):
         m = v[k : k + k * d].reshape(k, d)
         rest = v[k + k * d :]
         if triangular:
-            n_mat = U.shape[0] if U.ndim == 3 else 1
-            out = np.zeros((n_mat, d, d))
-            out[:, mask] = rest.reshape(n_mat, -1)
-            idx = np.arange(d)
-            out[:, idx, idx] = np.exp(out[:, idx, idx])
-            out = out if U.ndim == 3 else out[0]
+            packed = rest.reshape(-1, flat.size)
+            out = np.zeros((packed.shape[0], d * d))
+            out[:, flat] = packed
+            out[:, flat[diagonal]] = np.exp(packed[:, diagonal])
+            out = out.reshape(U.shape)
         else:
             out = np.exp(rest).reshape(U.shape)
         # the covariance step's warm start (volumes, shapes, orientations) is not

@@ -57,6 +57,21 @@ def _upper(d):
 
 
 @lru_cache(maxsize=64)
+def _packed(d):
+    """Where each entry of a symmetric (d, d) matrix sits in its packed upper triangle
+    (the order of ``_triu(d)``), and the weights of the packed entries in a quadratic form
+    (1/2 on the diagonal, 1 off it: off-diagonal products appear once in the features);
+    read-only, shared."""
+    iu, ju = np.triu_indices(d)
+    position = np.empty((d, d), dtype=np.intp)
+    position[iu, ju] = position[ju, iu] = np.arange(iu.size)
+    weights = np.where(iu == ju, 0.5, 1.0)
+    position = position.reshape(-1)
+    position.flags.writeable = weights.flags.writeable = False
+    return position, weights
+
+
+@lru_cache(maxsize=64)
 def _triu(d):
     """``np.triu_indices(d)``, made once per d (it costs more than a small table's products);
     read-only, as they are shared."""
@@ -125,20 +140,18 @@ class _Kernel:
         return -0.5 * Y.sum(axis=0)
 
     @staticmethod
-    def centre_distance(means_s, prec_chol):
-        """Squared Mahalanobis distance of the shift (the origin here) from each component:
-        (k,), from the means relative to the shift and the factors in the kernel's storage
-        (every kernel computes it for all components in one product)."""
-        raise NotImplementedError
-
-    @staticmethod
     def factor(prec_chol, j):
         return prec_chol[j]
 
     @classmethod
     def plan(cls, means_s, prec_chol, dtype):
+        """``(coef, const, distance)`` of a pass: the coefficients on the features (in
+        ``dtype``), the constants -1/2 mu'P mu they leave out, and each component's squared
+        Mahalanobis distance from the shift (the origin here), mu'P mu: -2 const, which the
+        coefficients compute anyway. Means relative to the shift, factors in the kernel's
+        storage (both scaled alike)."""
         C, const = cls.coefficients(means_s, prec_chol)
-        return np.ascontiguousarray(C.T, dtype=dtype), const
+        return np.ascontiguousarray(C.T, dtype=dtype), const, -2.0 * const
 
     @classmethod
     def kernel_for(cls, k, d):
@@ -196,15 +209,10 @@ class _Full(_Kernel):
         k, d = means_s.shape
         iu, ju = _triu(d)
         P = prec_chol @ prec_chol.transpose(0, 2, 1)
-        quad = -P[:, iu, ju] * np.where(iu == ju, 0.5, 1.0)
+        quad = -P[:, iu, ju] * _packed(d)[1]
         Pmu = np.einsum("kij,kj->ki", P, means_s)
         const = -0.5 * np.einsum("ki,ki->k", Pmu, means_s)
         return np.concatenate([quad, Pmu], axis=1).T, const
-
-    @staticmethod
-    def centre_distance(means_s, prec_chol):
-        # |U_k^T m_k|^2 for all k in one product
-        return np.square(np.einsum("kji,kj->ki", prec_chol, means_s)).sum(axis=1)
 
     @staticmethod
     def moments_to_stats(nk, G, d):
@@ -212,10 +220,8 @@ class _Full(_Kernel):
         k = nk.shape[0]
         sums = G[p:].T
         means = _safe_means(sums, nk)
-        iu, ju = _triu(d)
-        T = np.empty((k, d, d))
-        T[:, iu, ju] = G[:p].T
-        T[:, ju, iu] = G[:p].T
+        # the packed second moments unpacked into symmetric matrices, in one gather
+        T = G[:p].T[:, _packed(d)[0]].reshape(k, d, d)
         S = T - nk[:, None, None] * means[:, :, None] * means[:, None, :]
         return means, S
 
@@ -233,9 +239,16 @@ class _Full(_Kernel):
         # NumPy's batched LAPACK: one call for all k components, and the same BLAS thread
         # pool as the kernels (SciPy's separate pool fought it for the cores).
         k, d, _ = covariances.shape
-        eye = _eye(d)
         # one reduction clears the usual case (a sum of finite numbers can still overflow:
-        # then the per-component check decides)
+        # then the per-component check decides), and one factorisation the rest of it
+        if np.isfinite(covariances.sum()):
+            try:
+                cov_chol = np.linalg.cholesky(covariances)
+            except np.linalg.LinAlgError:
+                pass
+            else:
+                return _upper_of_inverse_transposed(cov_chol), []
+        eye = _eye(d)
         ok = (
             np.all(np.isfinite(covariances), axis=(1, 2))
             if not np.isfinite(covariances.sum())
@@ -253,10 +266,7 @@ class _Full(_Kernel):
                     ok[j] = False
                     cov_chol[j] = eye
         cov_chol[~ok] = eye
-        # U = L^-T from a batched inverse (LAPACK's gesv against the identity: LU with
-        # partial pivoting on a triangular matrix, a little more arithmetic than a triangular
-        # solve but one call for all k; the result is re-triangularised below).
-        prec_chol = np.where(_upper(d), np.linalg.inv(cov_chol).transpose(0, 2, 1), 0.0)
+        prec_chol = _upper_of_inverse_transposed(cov_chol)
         return prec_chol, [] if ok.all() else [int(j) for j in np.flatnonzero(~ok)]
 
     @staticmethod
@@ -294,6 +304,14 @@ class _Full(_Kernel):
         return [j for j, p in enumerate(precisions) if not _is_spd(p)]
 
 
+def _upper_of_inverse_transposed(cov_chol):
+    """U = L^-T of lower Cholesky factors (k, d, d), from one batched inverse (LAPACK's gesv
+    against the identity: LU with partial pivoting on a triangular matrix, a little more
+    arithmetic than a triangular solve but one call for all k), re-triangularised."""
+    d = cov_chol.shape[-1]
+    return np.where(_upper(d), np.linalg.inv(cov_chol).transpose(0, 2, 1), 0.0)
+
+
 class _NoFeatures:
     """Kernels that work on the shifted rows themselves: no feature matrix."""
 
@@ -320,8 +338,9 @@ class _FullDirect(_NoFeatures, _Full):
         k, d = means_s.shape
         UT = prec_chol.transpose(0, 2, 1)
         W = np.ascontiguousarray(UT.reshape(k * d, d), dtype=dtype)
-        b = np.einsum("kij,kj->ki", UT, means_s).reshape(k * d, 1).astype(dtype)
-        return (W, b), np.zeros(k)
+        b = np.einsum("kij,kj->ki", UT, means_s)  # U_k^T m_k: its squares sum to m'P m
+        distance = np.square(b).sum(axis=1)
+        return (W, b.reshape(k * d, 1).astype(dtype)), np.zeros(k), distance
 
     @staticmethod
     def log_prob(FT, XsT, coef, out):
@@ -361,10 +380,6 @@ class _Tied(_NoFeatures, _Kernel):
     @staticmethod
     def expand(covariances, k, d):
         return np.broadcast_to(covariances, (k, d, d))
-
-    @staticmethod
-    def centre_distance(means_s, prec_chol):
-        return np.square(means_s @ prec_chol).sum(axis=1)
 
     @classmethod
     def row_temporaries(cls, k, d):
@@ -424,7 +439,8 @@ class _Tied(_NoFeatures, _Kernel):
             np.ascontiguousarray(Pmu, dtype=dtype),
             np.ascontiguousarray(prec_chol.T, dtype=dtype),
         )
-        return coef, -0.5 * np.einsum("ki,ki->k", Pmu, means_s)
+        distance = np.einsum("ki,ki->k", Pmu, means_s)
+        return coef, -0.5 * distance, distance
 
     @staticmethod
     def precisions_cholesky(covariances):
@@ -458,11 +474,6 @@ class _Tied(_NoFeatures, _Kernel):
 
 class _Elementwise(_Kernel):
     """Diagonal and spherical covariances: factors are elementwise square roots."""
-
-    @staticmethod
-    def centre_distance(means_s, prec_chol):
-        # (k, d) or (k,) factors: both broadcast as (k, d or 1)
-        return np.square(means_s * prec_chol.reshape(means_s.shape[0], -1)).sum(axis=1)
 
     matrix = False
     shared = False
@@ -532,6 +543,10 @@ class _Diag(_Elementwise):
 
     @staticmethod
     def precisions_cholesky(covariances):
+        # the usual case in two reductions (NaN fails the first, inf the second; a sum of
+        # finite numbers that overflows goes the long way)
+        if covariances.min() > 0 and np.isfinite(covariances.sum()):
+            return 1.0 / np.sqrt(covariances), []
         with np.errstate(invalid="ignore"):
             bad = ~(np.all(covariances > 0, axis=1) & np.all(np.isfinite(covariances), axis=1))
         safe = np.where(bad[:, None], 1.0, covariances)
@@ -588,6 +603,8 @@ class _Spherical(_Elementwise):
 
     @staticmethod
     def precisions_cholesky(covariances):
+        if covariances.min() > 0 and np.isfinite(covariances.sum()):  # as _Diag's
+            return 1.0 / np.sqrt(covariances), []
         with np.errstate(invalid="ignore"):
             bad = ~((covariances > 0) & np.isfinite(covariances))
         safe = np.where(bad, 1.0, covariances)

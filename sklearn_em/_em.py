@@ -6,7 +6,7 @@ parameters and its settings -- never the data.
 """
 
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -90,17 +90,18 @@ def _factor(kernel, cov, ratio=_SINGULAR_RATIO):
     """``kernel.precisions_cholesky(cov)``, also failing numerically singular components
     (a conditional variance below ``ratio`` of the variable's variance)."""
     prec_chol, failed = kernel.precisions_cholesky(cov)
+    if not kernel.matrix:  # elementwise factors: positivity is all that needs checking
+        return prec_chol, sorted(int(j) for j in failed)
+    d = cov.shape[-1]
+    c, u = cov.reshape(-1, d, d), prec_chol.reshape(-1, d, d)
     with np.errstate(all="ignore"):
-        if kernel.matrix:
-            d = cov.shape[-1]
-            c, u = cov.reshape(-1, d, d), prec_chol.reshape(-1, d, d)
-            var = np.diagonal(c, axis1=1, axis2=2)
-            conditional = 1.0 / np.diagonal(u, axis1=1, axis2=2) ** 2
-            bad = np.any(~(conditional >= ratio * var), axis=1)
-        else:  # elementwise factors: positivity is all precisions_cholesky needs to check
-            bad = np.zeros(cov.shape[0], dtype=bool)
-    if not failed and not bad.any():
+        # the conditional variance 1 / U_ii^2 against ratio times the variance c_ii (nan
+        # fails the comparison, so counts as singular)
+        u_ii, c_ii = np.diagonal(u, axis1=1, axis2=2), np.diagonal(c, axis1=1, axis2=2)
+        singular = ~(u_ii**2 * c_ii <= 1.0 / ratio)
+    if not failed and not singular.any():
         return prec_chol, []
+    bad = np.any(singular, axis=1)
     return prec_chol, sorted(set(int(j) for j in failed) | set(np.flatnonzero(bad).tolist()))
 
 
@@ -385,7 +386,7 @@ def iterate(
             # every row of every pass, and components are lost rarely: the pass is repeated
             # (it is deterministic, so the statistics are the same) with them.
             stats = e_pass(current, current.n_components)
-        stats = replace(stats, data=data_stats)
+        stats = stats.with_data(data_stats)
         new = m_step(
             stats,
             current.model,

@@ -228,15 +228,14 @@ class KernelPlan:
             scale, far_limit = kernel_scale(kernel, means_c, prec_chol, dtype, variances)
             # ill-conditioned components, whose expanded forms would cancel badly
             reach = _expansion_reach(means_c, prec_chol, variances) if kernel.matrix else None
+            log_weights = np.log(weights)  # a weight of 0: -inf
         means_s, prec_chol_s = means_c, prec_chol
         if scale != 1.0:
             means_s, prec_chol_s = means_s / scale, prec_chol * scale
-        coef, quad_const = kernel.plan(means_s, prec_chol_s, dtype)
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(weights)
+        coef, quad_const, distance = kernel.plan(means_s, prec_chol_s, dtype)
         base = log_weights + kernel.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
         limit = EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
-        far = kernel.centre_distance(means_s, prec_chol_s) > limit
+        far = distance > limit
         if reach is not None:
             far |= reach > limit
         far = np.flatnonzero(far)
@@ -428,20 +427,23 @@ def _block_moments(X_block, sample_weight, plan, n_worst):
     ll = normalize_inplace(respT)
     if sample_weight is None:
         loglik = ll.sum(dtype=np.float64)
-        rows = np.arange(X_block.shape[0])
+        rows = None  # all of them
+        n_rows = X_block.shape[0]
     else:
         rows = np.flatnonzero(sample_weight > 0)
         ll = ll[rows]
         # rows of weight 0 are left out (0 * -inf would be nan for a row far out)
         loglik = np.dot(sample_weight[rows].astype(np.float64), ll.astype(np.float64))
         respT *= sample_weight
+        n_rows = rows.size
     moments = plan.kernel.chunk_moments(FT, XsT, respT, plan.exact)
-    n_rows = rows.size
-    if n_worst and rows.size > n_worst:
+    if not n_worst:  # (the usual pass: no rows carried)
+        return moments, loglik, n_rows, np.empty((0, X_block.shape[1])), np.empty(0)
+    if rows is None:
+        rows = np.arange(n_rows)
+    if rows.size > n_worst:
         keep = np.argpartition(ll, n_worst - 1)[:n_worst]
         rows, ll = rows[keep], ll[keep]
-    elif not n_worst:
-        rows, ll = rows[:0], ll[:0]
     return moments, loglik, n_rows, X_block[rows].astype(np.float64), ll.astype(np.float64)
 
 

@@ -154,8 +154,7 @@ class CovarianceModel:
 
 
 def _add_to_diagonal(cov, value):
-    d = cov.shape[-1]
-    cov[..., np.arange(d), np.arange(d)] += value
+    np.einsum("...ii->...i", cov)[...] += value  # a writeable view of the diagonals
     return cov
 
 

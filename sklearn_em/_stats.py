@@ -127,6 +127,14 @@ class SufficientStats:
             object.__setattr__(self, "worst_rows", rows)
             object.__setattr__(self, "worst_scores", scores)
 
+    def with_data(self, data):
+        """These statistics carrying ``data``: ``dataclasses.replace(self, data=data)``
+        without re-running the constructor's checks, which these passed (once per EM pass,
+        where that costs more than a small table's M-step arithmetic)."""
+        out = object.__new__(SufficientStats)
+        out.__dict__.update(self.__dict__, data=data)
+        return out
+
     @property
     def n_components(self):
         return self.nk.shape[0]

@@ -51,7 +51,7 @@ def test_statistics_match_brute_force(covariance_type, offset):
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("d", [3, 40])
-def test_centre_distance_is_the_mahalanobis_distance(covariance_type, d):
+def test_plan_centre_distance_is_the_mahalanobis_distance(covariance_type, d):
     # d=40 with 2 components takes the direct 'full' kernel
     rng = np.random.RandomState(0)
     k = 2
@@ -67,9 +67,12 @@ def test_centre_distance_is_the_mahalanobis_distance(covariance_type, d):
     prec_chol, failed = kernel.precisions_cholesky(storage)
     assert not failed
     means = rng.randn(k, d) * 3
-    got = kernel.kernel_for(k, d).centre_distance(means, prec_chol)
+    _, const, got = kernel.kernel_for(k, d).plan(means, prec_chol, np.float64)
     for j, cov in enumerate(component_covariances(covariance_type, storage, k, d)):
-        assert got[j] == pytest.approx(means[j] @ np.linalg.solve(cov, means[j]), rel=1e-10)
+        expected = means[j] @ np.linalg.solve(cov, means[j])
+        assert got[j] == pytest.approx(expected, rel=1e-10)
+        if d < 40:  # the feature kernels' constant is -1/2 of it (the direct one has none)
+            assert const[j] == pytest.approx(-0.5 * expected, rel=1e-10)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
