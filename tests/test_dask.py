@@ -540,6 +540,52 @@ def test_no_pass_keeps_a_block_as_a_result(client):
     assert "on_block" in names and "_uniform_block" not in names, sorted(names)
 
 
+@pytest.mark.parametrize("missing", [False, True])
+def test_every_task_needs_at_most_one_block(client, monkeypatch, missing):
+    # Every pass (the k-means sample, which also scans; with missing cells the mean-filled
+    # pass; the EM passes) gives each block a task of its own that needs no other block, and
+    # everything after it needs only statistics: the scheduler can run each block's task
+    # where the block is, so a persisted block never has to move (dask may still move one to
+    # balance load: its choice, not the graph's). A rechunk inside a pass fails this.
+    X = _blobs(n=1200)
+    if missing:
+        X = hide_cells(X, 0.1)
+    X = client.persist(_as_dask(X, chunks=(300, 1, 299, 400)))
+    w = client.persist(da.from_array(_weights(X.shape[0]), chunks=(X.chunks[0],)))
+    blocks = {key for key in dask.core.flatten(X.__dask_keys__())}
+    weight_blocks = {key for key in dask.core.flatten(w.__dask_keys__())}
+    graphs = []
+    compute = dask.compute
+
+    def spy(*args, **kwargs):
+        for a in args:  # each task of the low-level graph, and the keys it needs
+            tasks = dict(a.__dask_graph__())
+            graphs.append({k: set(getattr(t, "dependencies", ())) for k, t in tasks.items()})
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(dask, "compute", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a few iterations do not converge
+        GaussianMixtureEM(3, max_iter=3, random_state=0).fit(X, sample_weight=w)
+    passes = [g for g in graphs if any(dask.utils.key_split(key) == "on_block" for key in g)]
+    # the sample (which takes the scan), with missing cells the mean-filled pass, 3 EM passes
+    assert len(passes) == 4 + missing
+    for dependencies in passes:
+        users = {key: [] for key in blocks | weight_blocks}
+        for key, needs in dependencies.items():
+            mine = needs & blocks
+            assert len(mine) <= 1, (key, sorted(mine))
+            assert len(needs & weight_blocks) <= 1, key
+            for block in needs & (blocks | weight_blocks):
+                users[block].append(key)
+        # every block (of X and of the weights) is read by exactly one task of the pass,
+        # the same for a block of X and its weights
+        assert all(len(u) == 1 for u in users.values()), users
+        for block in blocks:
+            weights_of_it = (w.name,) + block[1:2]
+            assert users[block] == users[weights_of_it]
+
+
 def test_hc_init_on_the_sample_reaches_the_in_memory_optimum(client):
     # fewer rows than the sample: the tree is built on all of them, in another order
     X = _blobs(n=600)
