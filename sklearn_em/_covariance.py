@@ -239,25 +239,27 @@ class _Full(_Kernel):
         # NumPy's batched LAPACK: one call for all k components, and the same BLAS thread
         # pool as the kernels (SciPy's separate pool fought it for the cores).
         k, d, _ = covariances.shape
-        # one reduction clears the usual case (a sum of finite numbers can still overflow:
-        # then the per-component check decides), and one factorisation the rest of it
-        if np.isfinite(covariances.sum()):
+        # the usual case: finite (two reductions, which nan fails and nothing overflows) and
+        # positive definite (one factorisation of all k)
+        finite = not covariances.size or (
+            covariances.max() < np.inf and covariances.min() > -np.inf
+        )
+        if finite:
             try:
-                cov_chol = np.linalg.cholesky(covariances)
+                return _upper_of_inverse_transposed(np.linalg.cholesky(covariances)), []
             except np.linalg.LinAlgError:
                 pass
-            else:
-                return _upper_of_inverse_transposed(cov_chol), []
+        # component by component: which are not finite, which not positive definite
         eye = _eye(d)
-        ok = (
-            np.all(np.isfinite(covariances), axis=(1, 2))
-            if not np.isfinite(covariances.sum())
-            else np.ones(k, dtype=bool)
-        )
+        ok = np.ones(k, dtype=bool) if finite else np.all(np.isfinite(covariances), axis=(1, 2))
         safe = covariances if ok.all() else np.where(ok[:, None, None], covariances, eye)
-        try:
-            cov_chol = np.linalg.cholesky(safe)
-        except np.linalg.LinAlgError:
+        cov_chol = None
+        if not finite:  # (the finite ones failed together above)
+            try:
+                cov_chol = np.linalg.cholesky(safe)
+            except np.linalg.LinAlgError:
+                pass
+        if cov_chol is None:
             cov_chol = np.empty_like(safe)
             for j, cov in enumerate(safe):
                 try:
@@ -543,9 +545,8 @@ class _Diag(_Elementwise):
 
     @staticmethod
     def precisions_cholesky(covariances):
-        # the usual case in two reductions (NaN fails the first, inf the second; a sum of
-        # finite numbers that overflows goes the long way)
-        if covariances.min() > 0 and np.isfinite(covariances.sum()):
+        # the usual case in two reductions (nan fails the first, inf the second)
+        if covariances.size and covariances.min() > 0 and covariances.max() < np.inf:
             return 1.0 / np.sqrt(covariances), []
         with np.errstate(invalid="ignore"):
             bad = ~(np.all(covariances > 0, axis=1) & np.all(np.isfinite(covariances), axis=1))
@@ -603,7 +604,7 @@ class _Spherical(_Elementwise):
 
     @staticmethod
     def precisions_cholesky(covariances):
-        if covariances.min() > 0 and np.isfinite(covariances.sum()):  # as _Diag's
+        if covariances.size and covariances.min() > 0 and covariances.max() < np.inf:  # _Diag's
             return 1.0 / np.sqrt(covariances), []
         with np.errstate(invalid="ignore"):
             bad = ~((covariances > 0) & np.isfinite(covariances))

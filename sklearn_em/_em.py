@@ -98,7 +98,7 @@ def _factor(kernel, cov, ratio=_SINGULAR_RATIO):
         # the conditional variance 1 / U_ii^2 against ratio times the variance c_ii (nan
         # fails the comparison, so counts as singular)
         u_ii, c_ii = np.diagonal(u, axis1=1, axis2=2), np.diagonal(c, axis1=1, axis2=2)
-        singular = ~(u_ii**2 * c_ii <= 1.0 / ratio)
+        singular = ~((u_ii * c_ii) * u_ii <= 1.0 / ratio)  # (no overflow of u_ii^2)
     if not failed and not singular.any():
         return prec_chol, []
     bad = np.any(singular, axis=1)

@@ -131,7 +131,7 @@ class SufficientStats:
         """These statistics carrying ``data``: ``dataclasses.replace(self, data=data)``
         without re-running the constructor's checks, which these passed (once per EM pass,
         where that costs more than a small table's M-step arithmetic)."""
-        out = object.__new__(SufficientStats)
+        out = object.__new__(type(self))
         out.__dict__.update(self.__dict__, data=data)
         return out
 
