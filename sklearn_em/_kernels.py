@@ -310,13 +310,16 @@ class KernelPlan:
         means_s, prec_chol, base = self.direct
         DT = (X_rows.astype(np.float64) - self.shift).T
         kernel = self.kernel
-        out = np.array(
-            [
-                c + kernel.exact_half_mahalanobis(DT, m, kernel.factor(prec_chol, j))
-                for j, (m, c) in enumerate(zip(means_s, base))
-            ]
-        )
-        with np.errstate(over="ignore"):  # beyond the dtype's range: -inf
+        # a row beyond float64's range has a square that overflows: its log-density is -inf
+        # (the documented score of such a row), which needs no RuntimeWarning; and beyond
+        # the dtype's range the cast gives -inf too
+        with np.errstate(over="ignore"):
+            out = np.array(
+                [
+                    c + kernel.exact_half_mahalanobis(DT, m, kernel.factor(prec_chol, j))
+                    for j, (m, c) in enumerate(zip(means_s, base))
+                ]
+            )
             return out.astype(self.dtype)
 
 

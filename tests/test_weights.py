@@ -296,6 +296,7 @@ def test_sklearn_weight_equivalence_check_with_fixed_init(covariance_type):
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # its -inf density is no news
 def test_zero_weight_row_far_out_is_dropped(covariance_type):
     # a row at 1e200 with weight 0 must change nothing (0 * inf is nan, not 0)
     rng = np.random.RandomState(3)
