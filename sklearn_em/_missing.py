@@ -223,8 +223,11 @@ class MissingPlan:
     def _factor(self, pat):
         """``(P_mm^-1, log det P_mm)`` of every component for the patterns ``pat`` (P, s):
         (P, k, s, s) and (P, k)."""
-        k = np.arange(self.k)[None, :, None, None]
-        Pmm = self.P[k, pat[:, None, :, None], pat[:, None, None, :]]
+        # P_mm of every (pattern, component): one take of the flattened precisions (a
+        # quarter of the time of the equivalent 4-d fancy index)
+        d = self.d
+        flat = pat[:, :, None] * d + pat[:, None, :]  # (P, s, s) into d * d
+        Pmm = np.take(self.P.reshape(self.k, d * d), flat, axis=1).transpose(1, 0, 2, 3)
         L = np.linalg.cholesky(Pmm)
         Linv = _lower_inverse(L)
         cond_cov = np.matmul(Linv.transpose(0, 1, 3, 2), Linv)
