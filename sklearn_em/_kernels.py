@@ -310,8 +310,8 @@ class KernelPlan:
         means_s, prec_chol, base = self.direct
         DT = (X_rows.astype(np.float64) - self.shift).T
         kernel = self.kernel
-        # a row beyond float64's range has a square that overflows: its log-density is -inf
-        # (the documented score of such a row), which needs no RuntimeWarning; and beyond
+        # a row whose squared distance overflows float64 (a cell at 1e200) has log-density
+        # -inf (the documented score of such a row), which needs no RuntimeWarning; beyond
         # the dtype's range the cast gives -inf too
         with np.errstate(over="ignore"):
             out = np.array(

@@ -259,6 +259,12 @@ class MissingPlan:
         return log_prob, (E if deviations else None)
 
 
+# Below this many blocks in a stack, NumPy's batched solve (one LAPACK call per block) beats
+# the s vectorised steps of the forward substitution (measured at s = 15: 26 against 66 us
+# for 4 blocks; 2.5-4x the other way on the stacks of a real table).
+_SMALL_STACK = 16
+
+
 def _lower_inverse(L):
     """``L^-1`` of a stack of lower-triangular factors (..., s, s), row by row (forward
     substitution against the identity, all factors at once).
@@ -268,6 +274,8 @@ def _lower_inverse(L):
     that the missing-value plan factors every pass, most of that pass's time.
     """
     s = L.shape[-1]
+    if L[..., 0, 0].size < _SMALL_STACK:  # few blocks: the s steps cost more than LAPACK
+        return np.linalg.solve(L, np.broadcast_to(np.eye(s), L.shape))
     out = np.zeros(L.shape)
     for i in range(s):
         # row i: (e_i - sum_{j<i} L_ij row_j) / L_ii
@@ -551,12 +559,19 @@ def _with_missing(X, params):
     return log_prob_resp(X, params, MissingLayout.from_array(X))
 
 
+def _scores_in(log_lik, dtype):
+    """Per-row log-likelihoods (float64) in the data's dtype: below float32's range they
+    are -inf, as for complete rows, which needs no overflow warning."""
+    with np.errstate(over="ignore"):
+        return log_lik.astype(dtype)
+
+
 def score_samples(X, params):
     """Per-row log-likelihood; rows with missing cells by their observed marginal."""
     both = _with_missing(X, params)
     if both is None:
         return _kernels.score_samples(X, params)
-    return both[0].astype(X.dtype)
+    return _scores_in(both[0], X.dtype)
 
 
 def predict_proba(X, params):
@@ -580,4 +595,4 @@ def log_prob_and_resp(X, params):
     both = _with_missing(X, params)
     if both is None:
         return _kernels.log_prob_and_resp(X, params)
-    return both[0].astype(X.dtype), both[1].astype(X.dtype)
+    return _scores_in(both[0], X.dtype), both[1].astype(X.dtype)

@@ -6,6 +6,8 @@ regression on complete data (one component), and exact equivalences (integer wei
 repeated rows).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from _brute_force import (
@@ -327,3 +329,30 @@ def test_patterns_are_numpys_unique_rows(d):
         expected_patterns, expected = np.unique(missing, axis=0, return_inverse=True)
         assert_array_equal(patterns, expected_patterns)
         assert_array_equal(pattern, expected.reshape(-1))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 2, 5, 5), (30, 4, 1, 1), (30, 4, 7, 7)])
+def test_lower_inverse_is_the_inverse(shape):
+    # the conditional blocks' triangular inverse, on small stacks (LAPACK) and large ones
+    # (forward substitution), from a transposed view as the plan passes it
+    from sklearn_em._missing import _lower_inverse
+
+    rng = np.random.RandomState(0)
+    s = shape[-1]
+    A = rng.randn(*shape[:-2], s, 3 * s)
+    spd = A @ np.swapaxes(A, -1, -2) + 1e-3 * np.eye(s)
+    L = np.linalg.cholesky(np.swapaxes(np.ascontiguousarray(np.swapaxes(spd, 0, 1)), 0, 1))
+    got = _lower_inverse(L)
+    assert_allclose(got, np.linalg.inv(L), rtol=0, atol=1e-12 * np.abs(got).max())
+    assert_array_equal(np.triu(got, 1), 0.0)
+
+
+def test_float32_scores_beyond_range_are_minus_inf_without_warning():
+    # a float32 row far out, with a missing cell: its log-density is below float32's range
+    X = hide_cells(_blobs(), 0.2, seed=6).astype(np.float32)
+    est = GaussianMixtureEM(3, random_state=0).fit(X)
+    far = np.array([[1e20, np.nan, -1e20, 1e20]], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        scores = est.score_samples(far)
+    assert scores.dtype == np.float32 and scores[0] == -np.inf
