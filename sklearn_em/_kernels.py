@@ -370,7 +370,8 @@ def normalize_inplace(log_probT):
 
     Returns the per-row log-likelihood (the log-sum-exp over components). A row whose
     log-density is below the dtype's range under every component scores -inf (its
-    responsibilities are nan), not nan: -inf is that log-density rounded to the dtype.
+    responsibilities are nan: the inference functions replace them with
+    :func:`far_responsibilities`), not nan: -inf is that log-density rounded to the dtype.
     """
     top = log_probT.max(axis=0)
     # finite, so that -inf - top is -inf, not nan
@@ -659,36 +660,79 @@ def score_samples(X, params):
     return _map_rows(X, params, normalize_inplace, np.empty(X.shape[0], dtype=X.dtype))
 
 
-def _responsibilities(log_probT):
-    normalize_inplace(log_probT)
-    return log_probT.T
+def far_responsibilities(plan, X_rows):
+    """Responsibilities (k, m) of rows whose density is below the dtype's range under every
+    component (their log-likelihood is -inf, and normalising -inf log-probabilities gives
+    nan), in float64 and without overflow.
+
+    ``log p_k = c_k - s^2 q_k / 2`` with ``q_k = |U_k^T (x - m_k) / s|^2`` and ``s`` a power of
+    two near the row's extent: the differences ``s^2 (q_k - min q) / 2`` may be infinite (such
+    a component gets 0), but at least one is 0, so the posterior is always defined. Far
+    rows' posteriors go to the components that reach furthest in their direction, as the
+    densities say, rather than being nan.
+    """
+    means_c, prec_chol, base = plan.direct
+    kernel = plan.kernel
+    D = X_rows.astype(np.float64) - plan.shift  # (m, d)
+    # a power of two at or above each row's largest offset (exact to divide by, and without
+    # power_of_two_scale's clamp to float32's range: these rows can be at 1e300)
+    scale = np.ldexp(1.0, np.frexp(np.abs(D).max(axis=1))[1])
+    q = np.empty((means_c.shape[0], D.shape[0]))
+    for j, m in enumerate(means_c):
+        Y = kernel.whiten(((D - m) / scale[:, None]).T, kernel.factor(prec_chol, j))
+        q[j] = np.square(Y).sum(axis=0)
+    gap = q - q.min(axis=0)
+    with np.errstate(over="ignore"):  # a gap times an enormous scale: inf, that component 0
+        logits = base[:, None] - np.where(gap > 0, 0.5 * gap * scale * scale, 0.0)
+    normalize_inplace(logits)
+    return logits
+
+
+def _responsibilities_of(plan, X_rows, log_probT):
+    """Normalise ``log_probT`` of ``X_rows`` in place into responsibilities; rows whose
+    density is below the dtype's range under every component get
+    :func:`far_responsibilities`. Returns the rows' log-likelihoods."""
+    ll = normalize_inplace(log_probT)
+    lost = np.flatnonzero(ll == -np.inf)
+    if lost.size:
+        log_probT[:, lost] = far_responsibilities(plan, X_rows[lost])
+    return ll
 
 
 def predict_proba(X, params):
     """Responsibilities (posterior probability of each component), n x k."""
-    out = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
-    return _map_rows(X, params, _responsibilities, out)
+    return log_prob_and_resp(X, params)[1]
 
 
 def predict(X, params):
-    """The most probable component of each row."""
-    return _map_rows(X, params, lambda lp: lp.argmax(axis=0), np.empty(X.shape[0], dtype=np.intp))
+    """The most probable component of each row (by the chunk's log-probabilities; rows whose
+    density is below the dtype's range under every component by
+    :func:`far_responsibilities`)."""
+    out = np.empty(X.shape[0], dtype=np.intp)
+    plan = KernelPlan.from_params(params, X.dtype)
+
+    def chunk(sl):
+        _, _, log_probT = plan.weighted_log_prob(X[sl])
+        labels = log_probT.argmax(axis=0)
+        lost = np.flatnonzero(log_probT[labels, np.arange(labels.size)] == -np.inf)
+        if lost.size:
+            labels[lost] = far_responsibilities(plan, X[sl][lost]).argmax(axis=0)
+        out[sl] = labels
+
+    _map_chunks(chunk, X, params)
+    return out
 
 
 def log_prob_and_resp(X, params):
     """Per-row log-likelihood and responsibilities (for criteria such as ICL)."""
     ll = np.empty(X.shape[0], dtype=X.dtype)
     resp = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
-
-    def both(log_probT):
-        ll_rows = normalize_inplace(log_probT)
-        return ll_rows, log_probT.T
-
     plan = KernelPlan.from_params(params, X.dtype)
 
     def chunk(sl):
         _, _, log_probT = plan.weighted_log_prob(X[sl])
-        ll[sl], resp[sl] = both(log_probT)
+        ll[sl] = _responsibilities_of(plan, X[sl], log_probT)
+        resp[sl] = log_probT.T
 
     _map_chunks(chunk, X, params)
     return ll, resp

@@ -418,10 +418,37 @@ def log_prob_resp(X, params, layout):
         log_prob, _ = plan.chunk(X, group, plan.groups[gi], sl)
         rows = group.rows[sl]
         ll[rows] = _kernels.normalize_inplace(log_prob)
+        lost = np.flatnonzero(ll[rows] == -np.inf)  # below float64's range: nan so far
+        if lost.size:
+            log_prob[:, lost] = _far_responsibilities(plan, X[rows[lost]])
         resp[rows] = log_prob.T
 
     _map_groups(chunk, layout, plan.k, plan.d)
     return ll, resp
+
+
+def _far_responsibilities(plan, X_rows):
+    """``_kernels.far_responsibilities`` for rows with missing cells: each component's
+    observed marginal ``N(m_o, Sigma_oo)``, its quadratic form on ``(x_o - m_o) / s`` (s a
+    power of two at the row's extent), so that nothing overflows. For the rare rows whose
+    density is below float64's range under every component: per row, k small
+    factorisations."""
+    cov = np.linalg.inv(plan.P)  # the covariances, once for these few rows
+    out = np.empty((plan.k, X_rows.shape[0]))
+    for i, x in enumerate(np.asarray(X_rows, dtype=np.float64)):
+        o = ~np.isnan(x)
+        e = x[o][None, :] - plan.means[:, o]  # (k, observed)
+        s = np.ldexp(1.0, np.frexp(np.abs(e).max())[1])
+        L = np.linalg.cholesky(cov[:, o][:, :, o])
+        y = np.linalg.solve(L, (e / s)[..., None])[..., 0]
+        gap = np.square(y).sum(axis=1)
+        gap -= gap.min()
+        base = plan.log_weights - np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+        with np.errstate(over="ignore"):  # a gap times an enormous scale: that component 0
+            logits = base - np.where(gap > 0, 0.5 * gap * s * s, 0.0)
+        out[:, i] = np.exp(logits - logits.max())
+        out[:, i] /= out[:, i].sum()
+    return out
 
 
 def conditional_fill(X, params, layout, random_state=None):

@@ -23,7 +23,7 @@ from scipy.special import logsumexp
 from sklearn.base import clone
 
 from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM, GaussianMixtureSelector
-from sklearn_em._models import MODEL_NAMES
+from sklearn_em._models import MODEL_NAMES, get_model
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -356,3 +356,49 @@ def test_float32_scores_beyond_range_are_minus_inf_without_warning():
         warnings.simplefilter("error", RuntimeWarning)
         scores = est.score_samples(far)
     assert scores.dtype == np.float32 and scores[0] == -np.inf
+
+
+# ---------------------------------------------------------------- rows beyond the range
+def _fitted(covariance_type):
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(40, 4) * (1 + j) + 4 * j for j in range(3)])
+    return GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical", "VVE"])
+def test_rows_beyond_the_range_get_their_posterior_not_nan(covariance_type):
+    # Their log-density is -inf (below the dtype's range), and normalising -inf under every
+    # component gave nan responsibilities. The posterior is defined: the oracle is the same
+    # direction at 1e20, where float64 computes it directly (one-hot on the component that
+    # reaches furthest that way), and the float64 row where float32 loses the density.
+    from sklearn_em import _kernels
+
+    est = _fitted(covariance_type)
+    params = est._model()
+    direction = np.array([1.0, 0.5, -1.0, 0.25])
+    near = _kernels.predict_proba((1e20 * direction)[None], params)
+    assert np.isfinite(_kernels.score_samples((1e20 * direction)[None], params)).all()
+    for far in (1e200 * direction[None], 1e300 * direction[None]):
+        assert est.score_samples(far)[0] == -np.inf
+        assert_allclose(est.predict_proba(far), near, atol=1e-12)
+        assert est.predict(far)[0] == near.argmax()
+    # float32: below its range at 1e20, computed in float64
+    got = _kernels.predict_proba((1e20 * direction)[None].astype(np.float32), params)
+    assert_allclose(got, near, atol=1e-6)
+    # with a missing cell: the observed marginal's posterior, as the complete-row kernel
+    # gives it for the marginal model (means and covariances of the observed columns)
+    o = np.array([True, False, True, True])
+    cov = np.broadcast_to(params.kernel.expand(est.covariances_, 3, 4), (3, 4, 4))
+    marginal = GaussianMixtureEM(3, covariance_type="full")
+    marginal.weights_, marginal.means_ = est.weights_, est.means_[:, o]
+    marginal.covariances_ = np.ascontiguousarray(cov[:, o][:, :, o])
+    marginal.precisions_cholesky_ = get_model("full").kernel_type.precisions_cholesky(
+        marginal.covariances_
+    )[0]
+    marginal.n_features_in_ = 3
+    for t in (1e20, 1e200):
+        row = t * direction[None]
+        with_hole = row.copy()
+        with_hole[0, 1] = np.nan
+        assert_allclose(est.predict_proba(with_hole), marginal.predict_proba(row[:, o]), atol=1e-9)
