@@ -665,11 +665,13 @@ def far_responsibilities(plan, X_rows):
     component (their log-likelihood is -inf, and normalising -inf log-probabilities gives
     nan), in float64 and without overflow.
 
-    ``log p_k = c_k - s^2 q_k / 2`` with ``q_k = |U_k^T (x - m_k) / s|^2`` and ``s`` a power of
-    two near the row's extent: the differences ``s^2 (q_k - min q) / 2`` may be infinite (such
-    a component gets 0), but at least one is 0, so the posterior is always defined. Far
-    rows' posteriors go to the components that reach furthest in their direction, as the
-    densities say, rather than being nan.
+    With ``x - c = s u`` (s a power of two at the row's extent, so ``|u| <= 1``),
+    ``-2 (log p_k - log w_k - log det U_k + ...) = s^2 a_k - 2 s b_k + c_k`` where
+    ``a_k = |U_k^T u|^2``, ``b_k = (U_k^T u) . (U_k^T m_k)``, ``c_k = |U_k^T m_k|^2``: the
+    components are compared by a (weighted by s^2), then b (by s), then the rest; a term
+    that overflows puts a component at 0, and the best one always stays finite. Shared or
+    equal covariances have equal a, and b decides (the means' pull along the row), which
+    computing ``|U^T (x - m_k)|`` in floating point would round away.
     """
     means_c, prec_chol, base = plan.direct
     kernel = plan.kernel
@@ -677,13 +679,29 @@ def far_responsibilities(plan, X_rows):
     # a power of two at or above each row's largest offset (exact to divide by, and without
     # power_of_two_scale's clamp to float32's range: these rows can be at 1e300)
     scale = np.ldexp(1.0, np.frexp(np.abs(D).max(axis=1))[1])
-    q = np.empty((means_c.shape[0], D.shape[0]))
+    a, b, c = (np.empty((means_c.shape[0], D.shape[0])) for _ in range(3))
     for j, m in enumerate(means_c):
-        Y = kernel.whiten(((D - m) / scale[:, None]).T, kernel.factor(prec_chol, j))
-        q[j] = np.square(Y).sum(axis=0)
-    gap = q - q.min(axis=0)
-    with np.errstate(over="ignore"):  # a gap times an enormous scale: inf, that component 0
-        logits = base[:, None] - np.where(gap > 0, 0.5 * gap * scale * scale, 0.0)
+        factor = kernel.factor(prec_chol, j)
+        Yu = kernel.whiten((D / scale[:, None]).T, factor)  # (., m)
+        Ym = kernel.whiten(m[:, None], factor)  # (., 1)
+        a[j] = np.square(Yu).sum(axis=0)
+        b[j] = (Yu * Ym).sum(axis=0)
+        c[j] = np.square(Ym).sum()
+    return _ordered_posterior(a, b, c, base, scale)
+
+
+def _ordered_posterior(a, b, c, base, scale):
+    """Responsibilities (k, m) from ``log p_k = base_k - (s^2 a_k - 2 s b_k + c_k) / 2``
+    without forming the huge terms: each is taken relative to the best component still in
+    (an overflow gives -inf, never inf - inf)."""
+    s = scale[None, :]
+    with np.errstate(over="ignore", invalid="ignore"):
+        gap = a - a.min(axis=0)
+        first = np.where(gap > 0, -0.5 * gap * s * s, 0.0)  # <= 0, -inf when out
+        alive = np.isfinite(first)
+        lead = np.where(alive, b, -np.inf).max(axis=0)
+        second = np.where(alive, np.where(b < lead, (b - lead) * s, 0.0), -np.inf)
+        logits = first + second + (base[:, None] - 0.5 * c)
     normalize_inplace(logits)
     return logits
 

@@ -429,25 +429,27 @@ def log_prob_resp(X, params, layout):
 
 def _far_responsibilities(plan, X_rows):
     """``_kernels.far_responsibilities`` for rows with missing cells: each component's
-    observed marginal ``N(m_o, Sigma_oo)``, its quadratic form on ``(x_o - m_o) / s`` (s a
-    power of two at the row's extent), so that nothing overflows. For the rare rows whose
-    density is below float64's range under every component: per row, k small
-    factorisations."""
+    observed marginal ``N(m_o, Sigma_oo)``, its quadratic form on ``x_o - m_o`` expanded in
+    ``u = (x_o - c) / s`` (s a power of two at the row's extent) so that nothing overflows.
+    For the rare rows whose density is below float64's range under every component: per
+    row, k small factorisations."""
     cov = np.linalg.inv(plan.P)  # the covariances, once for these few rows
     out = np.empty((plan.k, X_rows.shape[0]))
     for i, x in enumerate(np.asarray(X_rows, dtype=np.float64)):
         o = ~np.isnan(x)
-        e = x[o][None, :] - plan.means[:, o]  # (k, observed)
-        s = np.ldexp(1.0, np.frexp(np.abs(e).max())[1])
-        L = np.linalg.cholesky(cov[:, o][:, :, o])
-        y = np.linalg.solve(L, (e / s)[..., None])[..., 0]
-        gap = np.square(y).sum(axis=1)
-        gap -= gap.min()
+        u = x[o] - plan.shift[o]
+        s = np.ldexp(1.0, np.frexp(np.abs(u).max())[1])
+        L = np.linalg.cholesky(cov[:, o][:, :, o])  # (k, o, o)
+        Yu = np.linalg.solve(L, np.broadcast_to((u / s)[:, None], L.shape[:2] + (1,)))[..., 0]
+        Ym = np.linalg.solve(L, (plan.means[:, o] - plan.shift[o])[..., None])[..., 0]
         base = plan.log_weights - np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
-        with np.errstate(over="ignore"):  # a gap times an enormous scale: that component 0
-            logits = base - np.where(gap > 0, 0.5 * gap * s * s, 0.0)
-        out[:, i] = np.exp(logits - logits.max())
-        out[:, i] /= out[:, i].sum()
+        out[:, i] = _kernels._ordered_posterior(
+            np.square(Yu).sum(axis=1)[:, None],
+            (Yu * Ym).sum(axis=1)[:, None],
+            np.square(Ym).sum(axis=1)[:, None],
+            base,
+            np.array([s]),
+        )[:, 0]
     return out
 
 
