@@ -239,37 +239,27 @@ class _Full(_Kernel):
         # NumPy's batched LAPACK: one call for all k components, and the same BLAS thread
         # pool as the kernels (SciPy's separate pool fought it for the cores).
         k, d, _ = covariances.shape
-        # the usual case: finite (two reductions, which nan fails and nothing overflows) and
-        # positive definite (one factorisation of all k)
+        # finite in two reductions (nan fails them, nothing overflows); non-finite components
+        # are factored as the identity and reported
         finite = not covariances.size or (
             covariances.max() < np.inf and covariances.min() > -np.inf
         )
-        if finite:
-            try:
-                return _upper_of_inverse_transposed(np.linalg.cholesky(covariances)), []
-            except np.linalg.LinAlgError:
-                pass
-        # component by component: which are not finite, which not positive definite
-        eye = _eye(d)
         ok = np.ones(k, dtype=bool) if finite else np.all(np.isfinite(covariances), axis=(1, 2))
-        safe = covariances if ok.all() else np.where(ok[:, None, None], covariances, eye)
-        cov_chol = None
-        if not finite:  # (the finite ones failed together above)
-            try:
-                cov_chol = np.linalg.cholesky(safe)
-            except np.linalg.LinAlgError:
-                pass
-        if cov_chol is None:
+        safe = covariances if finite else np.where(ok[:, None, None], covariances, _eye(d))
+        try:  # the usual case: all k in one factorisation
+            cov_chol = np.linalg.cholesky(safe)
+        except np.linalg.LinAlgError:  # then component by component: which are not PD
             cov_chol = np.empty_like(safe)
             for j, cov in enumerate(safe):
                 try:
                     cov_chol[j] = np.linalg.cholesky(cov)
                 except np.linalg.LinAlgError:
                     ok[j] = False
-                    cov_chol[j] = eye
-        cov_chol[~ok] = eye
-        prec_chol = _upper_of_inverse_transposed(cov_chol)
-        return prec_chol, [] if ok.all() else [int(j) for j in np.flatnonzero(~ok)]
+                    cov_chol[j] = _eye(d)
+        if ok.all():
+            return _upper_of_inverse_transposed(cov_chol), []
+        cov_chol[~ok] = _eye(d)
+        return _upper_of_inverse_transposed(cov_chol), [int(j) for j in np.flatnonzero(~ok)]
 
     @staticmethod
     def log_det(prec_chol, d):

@@ -26,6 +26,7 @@ from sklearn.utils.validation import _assert_all_finite, _check_feature_names, _
 
 from . import _kernels, _missing
 from ._em import iterate
+from ._estimator import _rows_of_positive_weight
 from ._init import initial_params
 
 # Rows drawn for the initialisation of a dask fit: a uniform sample without replacement of
@@ -44,10 +45,7 @@ def _positive_rows(X, sample_weight):
     """The block's rows of positive weight, checked free of infinities (as in-memory
     validation does: NaN cells are missing values)."""
     _assert_all_finite(X, allow_nan=True, input_name="X", estimator_name="GaussianMixtureEM")
-    if sample_weight is not None and not np.all(sample_weight > 0):
-        keep = sample_weight > 0
-        X, sample_weight = X[keep], sample_weight[keep]
-    return X, sample_weight
+    return _rows_of_positive_weight(X, sample_weight)
 
 
 def _em_block(X, sample_weight, params, n_worst):

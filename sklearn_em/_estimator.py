@@ -333,8 +333,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         sample_weight = _validated_weights(sample_weight, X)
         # a prebuilt tree of this X (private; the tests set it to reuse one tree)
         tree = getattr(self, "_hc_tree", None) if self.init_params == "hc" else None
-        if _missing.missing_cells(X):  # named as rows of X, before rows of weight 0 go
-            _missing.check_rows_observed(X, sample_weight)
+        _missing.check_rows_observed(X, sample_weight)  # rows of X, before weight 0 goes
         if sample_weight is not None and not np.all(sample_weight > 0):
             # weight 0 means the row is not there: drop it (0 * inf would otherwise poison
             # the statistics of a row far out)
@@ -533,10 +532,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 reset=False,
                 ensure_all_finite="allow-nan",
             )
-        sample_weight = _validated_weights(sample_weight, X)
-        if sample_weight is not None and not np.all(sample_weight > 0):
-            keep = sample_weight > 0  # weight 0: the row is not there (as in fit)
-            X, sample_weight = X[keep], sample_weight[keep]
+        # weight 0: the row is not there (as in fit)
+        X, sample_weight = _rows_of_positive_weight(X, _validated_weights(sample_weight, X))
         if stream is None:
             prior = None
             if self.prior_strength is not None:

@@ -1,8 +1,6 @@
 """Initial responsibilities and parameters: k-means, k-means++, random, random rows,
 model-based hierarchical clustering (mclust's), or given."""
 
-from dataclasses import replace
-
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
 
@@ -223,7 +221,7 @@ def _params_from_responsibilities(
         data_stats = _kernels.data_statistics(X, sample_weight, covariance_type)
     # the initial responsibilities need not cover every row: the data's covariance comes
     # from statistics of all rows
-    stats = replace(stats, data=data_stats)
+    stats = stats.with_data(data_stats)
     lost = lost_components(stats)
     if lost.size:
         # components without rows re-seed at random rows of positive weight (drawn only

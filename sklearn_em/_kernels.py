@@ -643,21 +643,34 @@ def data_statistics(X, sample_weight, covariance_type):
     return stats
 
 
-def _map_rows(X, params, fn, out):
-    """``out[rows] = fn(log_probT of rows)`` chunk by chunk (chunks write disjoint rows)."""
+def _map_rows(X, params, fn):
+    """``fn(plan, rows, their log_probT, slice)`` chunk by chunk (chunks write disjoint rows
+    of the caller's outputs)."""
     plan = KernelPlan.from_params(params, X.dtype)
 
     def chunk(sl):
         _, _, log_probT = plan.weighted_log_prob(X[sl])
-        out[sl] = fn(log_probT)
+        fn(plan, X[sl], log_probT, sl)
 
     _map_chunks(chunk, X, params)
-    return out
 
 
 def score_samples(X, params):
     """Per-row log-likelihood ``log sum_k w_k N(x | k)``."""
-    return _map_rows(X, params, normalize_inplace, np.empty(X.shape[0], dtype=X.dtype))
+    out = np.empty(X.shape[0], dtype=X.dtype)
+
+    def fn(plan, rows, log_probT, sl):
+        out[sl] = normalize_inplace(log_probT)
+
+    _map_rows(X, params, fn)
+    return out
+
+
+def row_scale(D):
+    """A power of two at or above the largest offset of each row of D (m, d) (exact to
+    divide by; without :func:`power_of_two_scale`'s clamp to float32's range, as rows whose
+    density is beyond the range can be at 1e300)."""
+    return np.ldexp(1.0, np.frexp(np.abs(D).max(axis=-1))[1])
 
 
 def far_responsibilities(plan, X_rows):
@@ -676,9 +689,7 @@ def far_responsibilities(plan, X_rows):
     means_c, prec_chol, base = plan.direct
     kernel = plan.kernel
     D = X_rows.astype(np.float64) - plan.shift  # (m, d)
-    # a power of two at or above each row's largest offset (exact to divide by, and without
-    # power_of_two_scale's clamp to float32's range: these rows can be at 1e300)
-    scale = np.ldexp(1.0, np.frexp(np.abs(D).max(axis=1))[1])
+    scale = row_scale(D)
     a, b, c = (np.empty((means_c.shape[0], D.shape[0])) for _ in range(3))
     for j, m in enumerate(means_c):
         factor = kernel.factor(prec_chol, j)
@@ -727,17 +738,15 @@ def predict(X, params):
     density is below the dtype's range under every component by
     :func:`far_responsibilities`)."""
     out = np.empty(X.shape[0], dtype=np.intp)
-    plan = KernelPlan.from_params(params, X.dtype)
 
-    def chunk(sl):
-        _, _, log_probT = plan.weighted_log_prob(X[sl])
+    def fn(plan, rows, log_probT, sl):
         labels = log_probT.argmax(axis=0)
         lost = np.flatnonzero(log_probT[labels, np.arange(labels.size)] == -np.inf)
         if lost.size:
-            labels[lost] = far_responsibilities(plan, X[sl][lost]).argmax(axis=0)
+            labels[lost] = far_responsibilities(plan, rows[lost]).argmax(axis=0)
         out[sl] = labels
 
-    _map_chunks(chunk, X, params)
+    _map_rows(X, params, fn)
     return out
 
 
@@ -745,12 +754,10 @@ def log_prob_and_resp(X, params):
     """Per-row log-likelihood and responsibilities (for criteria such as ICL)."""
     ll = np.empty(X.shape[0], dtype=X.dtype)
     resp = np.empty((X.shape[0], params.n_components), dtype=X.dtype)
-    plan = KernelPlan.from_params(params, X.dtype)
 
-    def chunk(sl):
-        _, _, log_probT = plan.weighted_log_prob(X[sl])
-        ll[sl] = _responsibilities_of(plan, X[sl], log_probT)
+    def fn(plan, rows, log_probT, sl):
+        ll[sl] = _responsibilities_of(plan, rows, log_probT)
         resp[sl] = log_probT.T
 
-    _map_chunks(chunk, X, params)
+    _map_rows(X, params, fn)
     return ll, resp

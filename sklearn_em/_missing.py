@@ -102,7 +102,10 @@ def empty_rows(X, sample_weight=None):
 
 def check_rows_observed(X, sample_weight=None):
     """Raise :func:`empty_rows_error` for the rows of positive weight without any observed
-    cell, named as rows of X (before any row of weight 0 is dropped)."""
+    cell, named as rows of X (before any row of weight 0 is dropped); X without NaN passes
+    at the cost of one sum."""
+    if not missing_cells(X):
+        return
     empty = empty_rows(X, sample_weight)
     if empty.size:
         raise empty_rows_error(empty.size, empty[:EMPTY_ROWS_SHOWN])
@@ -438,7 +441,7 @@ def _far_responsibilities(plan, X_rows):
     for i, x in enumerate(np.asarray(X_rows, dtype=np.float64)):
         o = ~np.isnan(x)
         u = x[o] - plan.shift[o]
-        s = np.ldexp(1.0, np.frexp(np.abs(u).max())[1])
+        s = _kernels.row_scale(u)
         L = np.linalg.cholesky(cov[:, o][:, :, o])  # (k, o, o)
         Yu = np.linalg.solve(L, np.broadcast_to((u / s)[:, None], L.shape[:2] + (1,)))[..., 0]
         Ym = np.linalg.solve(L, (plan.means[:, o] - plan.shift[o])[..., None])[..., 0]
