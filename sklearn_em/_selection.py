@@ -136,6 +136,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         ``'note'`` (why a fit is degenerate), ``'error'`` (empty string, or why the
         combination failed; its numbers are then NaN) and ``'rank'`` (1 for the best by
         ``criterion``; degenerate fits rank after every usable one, failed ones last).
+        Criteria closer than ``tol * (1 + |criterion|)`` are ties, which EM's own tolerance
+        cannot tell apart: they go to the model with fewer parameters, then to the first
+        in the grid (so equivalent models, such as the one-component 'full' and 'tied',
+        are chosen the same way in any units).
         Print it with :meth:`print_results`.
     best_index_ : int
         Index of the chosen combination in ``results_``.
@@ -380,7 +384,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             if progress is not None:
                 progress.close()
 
-        results = _results_table(grid, cells, self.criterion)
+        results = _results_table(grid, cells, self.criterion, tie=max(self.tol, _TIE_FLOOR))
         finite = np.isfinite(results[self.criterion])
         if not np.any(finite):
             reasons = sorted(set(results["error"]) - {""}) or [
@@ -951,6 +955,7 @@ def _best_start(
     ahead then (the "short runs" strategy) lost mclust's optimum on Old Faithful (full, k=4
     and 6), where the start that leads early is not the one that ends best.
     """
+    total = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
     best, best_reason = None, ""
     for params in initial:
         result = run_em(
@@ -968,9 +973,14 @@ def _best_start(
             stop=None if degenerate is None else (lambda p: bool(degenerate(p, count_rows=False))),
         )
         reason = "" if degenerate is None else degenerate(result.params)
-        better = best is None or (
-            (not reason, result.lower_bound) > (not best_reason, best.lower_bound)
-        )
+        if best is None or bool(reason) != bool(best_reason):
+            better = best is None or not reason
+        else:
+            # a later start must beat the best by more than EM's own stopping tolerance:
+            # starts that reach the same optimum differ by rounding, and the choice
+            # between them (which numbering of the components) must not turn on it
+            margin = tol * (1.0 / total + abs(best.lower_bound))
+            better = result.lower_bound > best.lower_bound + margin
         if better:
             best, best_reason = result, reason
     return best, best_reason
@@ -1046,7 +1056,7 @@ def _degenerate(params, data_variance, reg_covar, total, count_rows=True):
     return ""
 
 
-def _results_table(grid, cells, criterion):
+def _results_table(grid, cells, criterion, tie=0.0):
     n = len(grid)
     results = {
         "covariance_type": np.array([t for t, _ in grid], dtype=object),
@@ -1064,22 +1074,44 @@ def _results_table(grid, cells, criterion):
         results["fit_time"][i] = cell.fit_time
         for name, value in cell.numbers.items():
             results[name][i] = value
-    # rank by the criterion; ties go to the simpler model, then to grid order. Degenerate
-    # fits come after every usable one, failed cells last.
-    values = results[criterion]
-    finite = np.isfinite(values)
-    keys = (
-        np.arange(n),
-        results["n_parameters"],
-        np.where(finite, values, 0),
-        results["degenerate"],
-        ~finite,
+    results["rank"] = _rank(
+        results[criterion], results["degenerate"], results["n_parameters"], tie
     )
-    order = np.lexsort(keys)
-    rank = np.empty(n, dtype=int)
-    rank[order] = np.arange(1, n + 1)
-    results["rank"] = rank
     return results
+
+
+# ties below rounding whatever tol says (tol=0 runs EM to max_iter, not to exact optima)
+_TIE_FLOOR = 1e-10
+
+
+def _rank(values, degenerate, n_parameters, tie):
+    """Ranks (1 = best) of the cells by a criterion (lower is better).
+
+    Usable fits first, then degenerate ones, failed (non-finite) cells last. Criteria within
+    ``tie * (1 + |v|)`` of the best ``v`` still to rank are ties, which go to the model with
+    fewer parameters, then to grid order: EM determines a log-likelihood no closer than its
+    relative tolerance, so such differences are rounding and stopping points, not evidence
+    (they decide, e.g., between the equivalent one-component models, or between two units of
+    the same data).
+    """
+    n = values.shape[0]
+    finite = np.isfinite(values)
+    group = np.where(finite, degenerate.astype(int), 2)
+    rank = np.empty(n, dtype=int)
+    left = np.ones(n, dtype=bool)
+    for r in range(1, n + 1):
+        rest = np.flatnonzero(left & (group == group[left].min()))
+        if group[rest[0]] == 2:  # failed cells: grid order
+            best = rest[0]
+        else:
+            v = values[rest]
+            low = v.min()
+            near = rest[v <= low + tie * (1.0 + abs(low))]
+            # fewest parameters, then the first in the grid
+            best = near[np.lexsort((near, n_parameters[near]))[0]]
+        rank[best] = r
+        left[best] = False
+    return rank
 
 
 # ---------------------------------------------------------------------- progress

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_iris
@@ -218,6 +218,8 @@ _INVARIANCE = dict(n_components=range(1, 5), n_init=1)
 
 @settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 10_000), exponents=st.tuples(st.floats(-6, 6), st.floats(-6, 6)))
+# one component: 'full' and 'tied' are the same model, their BIC equal up to rounding
+@example(seed=5424, exponents=(0.0, 0.5))
 def test_choice_and_labels_do_not_depend_on_column_units(seed, exponents):
     X = _three_clusters(seed)
     factor = 10.0 ** np.array(exponents)
@@ -235,6 +237,8 @@ def test_choice_and_labels_do_not_depend_on_column_units(seed, exponents):
 
 @settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 10_000), exponent=st.floats(-6, 6))
+# two starts reach the same optimum here, one numbering of the components per start
+@example(seed=411, exponent=2.0)
 def test_a_common_unit_change_leaves_every_model_unchanged(seed, exponent):
     # spherical models too: they are spherical in any common unit
     X = _three_clusters(seed)
