@@ -1074,9 +1074,7 @@ def _results_table(grid, cells, criterion, tie=0.0):
         results["fit_time"][i] = cell.fit_time
         for name, value in cell.numbers.items():
             results[name][i] = value
-    results["rank"] = _rank(
-        results[criterion], results["degenerate"], results["n_parameters"], tie
-    )
+    results["rank"] = _rank(results[criterion], results["degenerate"], results["n_parameters"], tie)
     return results
 
 
