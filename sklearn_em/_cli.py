@@ -457,13 +457,23 @@ def format_report(selector, table, best, args, elapsed):
     if every_fit_degenerate:  # the selector chose among them anyway (and warned)
         top = [i for i in order if np.isfinite(res[selector.criterion][i])][:3]
     best_value = res[selector.criterion][top[0]]
-    ranked = []
+    ranked, tied_lower = [], False
     for i in top:
         value = res[selector.criterion][i]
-        gap = f"{value:.2f}" if i == top[0] else f"+{value - best_value:.2f}"
+        # a tie (closer than EM's tolerance) may rank a model of more parameters second
+        # with a criterion lower by rounding: its gap is shown as it is
+        gap = f"{value:.2f}" if i == top[0] else f"{value - best_value:+.2f}"
+        if gap == "-0.00":
+            gap = "+0.00"
+        tied_lower |= gap.startswith("-")
         ranked.append(f"{res['covariance_type'][i]} k={res['n_components'][i]} ({gap})")
     qualifier = " (every fit degenerate)" if every_fit_degenerate else ""
     lines.append(f"Best {len(top)} by {crit}{qualifier}: " + ", ".join(ranked))
+    if tied_lower:
+        lines.append(
+            f"  ({crit} closer than EM's tolerance is a tie: the model with fewer parameters "
+            "is chosen)"
+        )
     lines.append("")
 
     k = best["n_components"]

@@ -104,6 +104,12 @@ def _criterion_table(models, X, criterion):
     )
 
 
+def _is_selector(obj):
+    from ._selection import GaussianMixtureSelector
+
+    return isinstance(obj, GaussianMixtureSelector)
+
+
 def _is_sequence(obj):
     return isinstance(obj, (list, tuple)) or (hasattr(obj, "__iter__") and not isinstance(obj, str))
 
@@ -190,7 +196,12 @@ def plot_criterion(
             label="degenerate (not chosen)",
         )
     if np.isfinite(usable).any():
-        best = int(np.nanargmin(usable))
+        if _is_selector(models) and criterion == models.criterion:
+            # the selector's own choice (criteria within EM's tolerance are ties, which go
+            # to the simpler model): the circle must not name another of equal value
+            best = models.best_index_
+        else:
+            best = int(np.nanargmin(usable))
         ax.plot(
             [ks[best]],
             [usable[best]],

@@ -90,6 +90,21 @@ def test_criterion_plot_draws_the_table(selector):
         plotting.plot_criterion(selector, criterion="r2", ax=new_axes())
 
 
+def test_criterion_plot_circles_the_selectors_choice_among_ties():
+    # one Gaussian: 'full' and 'tied' with one component are the same model, their BIC
+    # equal up to rounding (here tied's is 6e-14 lower); the selector takes the first in the
+    # grid, and the plot must circle that one, not the rounding's minimum
+    rng = np.random.RandomState(0)
+    X = rng.multivariate_normal([0, 0], [[2, 1.2], [1.2, 1]], 80)
+    sel = GaussianMixtureSelector(
+        n_components=[1, 2], covariance_type=["full", "tied"], random_state=0
+    ).fit(X)
+    assert sel.best_params_ == {"covariance_type": "full", "n_components": 1}
+    ax = plotting.plot_criterion(sel, ax=new_axes())
+    (label,) = [line.get_label() for line in ax.get_lines() if line.get_label().startswith("best")]
+    assert label == "best: full, k=1"
+
+
 @pytest.mark.parametrize("cov_type", ["full", "tied", "diag", "spherical"])
 def test_classification_plot_in_2d(data, cov_type):
     est = GaussianMixtureEM(2, covariance_type=cov_type, random_state=0).fit(data)
