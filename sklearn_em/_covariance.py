@@ -135,9 +135,12 @@ class _Kernel:
 
     @classmethod
     def exact_half_mahalanobis(cls, XsT, a, prec_chol):
-        Y = cls.whiten(XsT - a[:, None], prec_chol)
-        np.square(Y, out=Y)
-        return -0.5 * Y.sum(axis=0)
+        # a row many widths from a tight component has a distance beyond the dtype's range:
+        # -inf is its log-density rounded to the dtype, no news
+        with np.errstate(over="ignore"):
+            Y = cls.whiten(XsT - a[:, None], prec_chol)
+            np.square(Y, out=Y)
+            return -0.5 * Y.sum(axis=0)
 
     @staticmethod
     def factor(prec_chol, j):

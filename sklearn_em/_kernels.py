@@ -159,6 +159,16 @@ def _variances(kernel, prec_chol, covariances=None):
     return np.diagonal(covariances, 0, -2, -1) if kernel.matrix else covariances
 
 
+def _representable(shift, dtype):
+    """``shift`` (float64) rounded to the nearest numbers of ``dtype``, as float64: the rows
+    (in ``dtype``) and the means (in float64) are then shifted by the same numbers."""
+    if np.dtype(dtype) == np.float64:
+        return shift
+    with np.errstate(over="ignore"):  # beyond the dtype's range: left as it is
+        rounded = shift.astype(dtype).astype(np.float64)
+    return np.where(np.isfinite(rounded), rounded, shift)
+
+
 def kernel_scale(kernel, means_c, prec_chol, dtype, variances):
     """``(scale, far_limit)`` of a plan: the power of two the kernel divides ``x - shift`` by,
     and the distance (in those units) beyond which a row is far (see FAR_ROW).
@@ -207,6 +217,7 @@ class KernelPlan:
     scale: float = 1.0  # a power of two: the kernel works on (x - shift) / scale
     far_limit: float = np.inf  # rows beyond it (in those units) on some feature are far
     direct: tuple = None  # (means - shift, precision factors, constants), float64, far rows
+    exact_means: np.ndarray = None  # their means in the dtype (x - m_k from the rows as given)
 
     @classmethod
     def from_params(cls, params, dtype):
@@ -217,11 +228,15 @@ class KernelPlan:
         k, d = means.shape
         # Shift to the mixture's centre: the quadratic forms are evaluated on numbers the
         # size of the data's spread, not of its offset from the origin.
-        shift = weights @ means / weights.sum()
+        # The shift is a number of the data's dtype: the rows are shifted in that dtype, the
+        # means in float64, and a shift rounded only on the rows' side would move every row
+        # against every mean by the rounding (at 1e5 in float32, 0.004: beyond a tight
+        # component's reach)
+        dtype = np.dtype(dtype)
+        shift = _representable(weights @ means / weights.sum(), dtype)
         # ... and, at extremes, scaled (by a power of two) to the mixture's extent about it:
         # the features and coefficients are then numbers near 1 (the quadratic forms are
         # unchanged: means divided and factors multiplied by it)
-        dtype = np.dtype(dtype)
         means_c = means - shift
         variances = _variances(kernel, prec_chol, params.covariances)
         with np.errstate(all="ignore"):
@@ -239,7 +254,7 @@ class KernelPlan:
         if reach is not None:
             far |= reach > limit
         far = np.flatnonzero(far)
-        exact = exact_const = None
+        exact = exact_const = exact_means = None
         if far.size:
             exact = (
                 far,
@@ -247,18 +262,25 @@ class KernelPlan:
                 [kernel.factor(prec_chol_s, j).astype(dtype) for j in far],
             )
             exact_const = base[far]
+            with np.errstate(over="ignore"):  # (a mean beyond the dtype: inf, as its rows)
+                exact_means = means[far].astype(dtype)
+        # a far component's constant may be beyond the dtype's range (its rows are computed
+        # exactly, from ``exact``)
+        with np.errstate(over="ignore"):
+            const = (base + quad_const).astype(dtype)
         return cls(
             kernel,
             shift,
             shift.astype(dtype),
             coef,
-            (base + quad_const).astype(dtype),
+            const,
             dtype,
             exact,
             exact_const,
             scale,
             far_limit,
             (means - shift, prec_chol, base),
+            exact_means,
         )
 
     def weighted_log_prob(self, X_chunk):
@@ -274,24 +296,39 @@ class KernelPlan:
             XsT *= self.dtype.type(1.0 / self.scale)
         far = self._far_rows(XsT)
         if far is None:
-            return self._expanded(XsT)
+            return self._expanded(XsT, X_chunk)
         # the far rows' overflows (their values are replaced here) are no news
         with np.errstate(over="ignore", invalid="ignore"):
-            FT, XsT, out = self._expanded(XsT)
+            FT, XsT, out = self._expanded(XsT, X_chunk)
         out[:, far] = self._direct_log_prob(X_chunk[far])
         return FT, XsT, out
 
-    def _expanded(self, XsT):
-        """``(FT, XsT, log_probT)`` of shifted (and scaled) rows from the features."""
+    def _expanded(self, XsT, X_chunk):
+        """``(FT, XsT, log_probT)`` of shifted (and scaled) rows from the features; the
+        exact components' from ``X_chunk - m_k``."""
         d, n = XsT.shape
         q = self.kernel.n_features_out(d)
         FT = self.kernel.features(XsT, _scratch("FT", (q, n), self.dtype))
         out = _scratch("log_prob", (self.const.shape[0], n), self.dtype)
-        self.kernel.log_prob(FT, XsT, self.coef, out)
-        out += self.const[:, None]
-        if self.exact is not None:
-            for j, a, U, c in zip(*self.exact, self.exact_const):
-                out[j] = c + self.kernel.exact_half_mahalanobis(XsT, a, U)
+        if self.exact is None:
+            self.kernel.log_prob(FT, XsT, self.coef, out)
+            out += self.const[:, None]
+        else:
+            # the expanded forms of the exact components (replaced below) may overflow
+            with np.errstate(over="ignore", invalid="ignore"):
+                self.kernel.log_prob(FT, XsT, self.coef, out)
+                out += self.const[:, None]
+            # x - m_k from the rows as they are: (x - c) - (m_k - c) would round twice, by
+            # up to half a unit of (x - c) each time, which is many widths of a component
+            # tight for the dtype (float32 rows at 4e3 and a spike of sd 1e-3 near them).
+            # The scale is a power of two: dividing by it rounds nothing.
+            XT = X_chunk.T
+            if self.scale != 1.0:
+                XT = XT * self.dtype.type(1.0 / self.scale)
+            with np.errstate(over="ignore", invalid="ignore"):
+                means_s = self.exact_means * self.dtype.type(1.0 / self.scale)
+            for j, m, U, c in zip(self.exact[0], means_s, self.exact[2], self.exact_const):
+                out[j] = c + self.kernel.exact_half_mahalanobis(XT, m, U)
         return FT, XsT, out
 
     def _far_rows(self, XsT):
@@ -535,7 +572,7 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
     kernel = get_model(covariance_type).kernel_type
     n, d = X.shape
     rows = chunk_rows(n, n_components, d, X.dtype.itemsize, covariance_type)
-    shift = np.asarray(shift, dtype=np.float64)
+    shift = _representable(np.asarray(shift, dtype=np.float64), X.dtype)
     shift_cast = shift.astype(X.dtype)
     # divided by the power of two at the data's extent about the shift, always (a power of
     # two changes no rounding; the plan does it only at extremes): the features of float32

@@ -17,6 +17,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import optimize, stats
+from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
@@ -685,6 +686,43 @@ REMEDY = re.compile(r"[Ff]it (on )?float64 data or rescale the features\.")
     reg_covar=1e-6,
     prior_strength=1.0,
 )
+# Found by hypothesis (40x the examples): float32 rows near 1e5 and a tight component (its
+# covariance 1e-13). The rows were shifted by the float32 rounding of the mixture's centre,
+# the means by its float64 value: 0.0026 apart, thousands of the component's widths, so its
+# own rows scored -17.95 instead of 30.35.
+@example(
+    data=(
+        np.array(
+            [[100001.766, 100000.4], [100000.98, 100002.24], [100000.98, 100002.24]]
+            + [[100001.766, 100000.4], [100000.98, 100002.24], [99999.9, 100000.414]]
+            + [[100000.95, 99999.85], [100001.766, 100000.4], [100000.95, 99999.85]]
+            + [[100001.766, 100000.4], [100001.87, 99999.02], [100000.95, 99999.85]]
+            + [[100001.766, 100000.4], [100000.98, 100002.24], [100000.95, 99999.85]]
+            + [[100000.95, 99999.85], [100000.95, 99999.85], [100001.766, 100000.4]]
+            + [[100000.98, 100002.24], [100000.98, 100002.24], [100000.98, 100002.24]],
+            np.float32,
+        ),
+        np.array([0.0, 2, 0, 2, 2, 0, 2, 0, 0, 0, 1, 1, 2, 0, 0, 1, 0, 1, 2, 2, 0]),
+    ),
+    k=2,
+    covariance_type="full",
+    init_params="kmeans",
+    reg_covar=0.0,
+    prior_strength=None,
+)
+# The same at 1e17, tied: every row scored -4.6e25 (against 11.69 and 10.59), with overflow
+# warnings.
+@example(
+    data=(
+        np.array([[9.7873801e16, 2.2408932e17]] * 3 + [[1.7640523e17, 4.0015721e16]], np.float32),
+        None,
+    ),
+    k=2,
+    covariance_type="tied",
+    init_params="k-means++",
+    reg_covar=1e-6,
+    prior_strength=None,
+)
 @settings(max_examples=40, deadline=None)
 @given(
     data=awkward_data(),
@@ -728,6 +766,57 @@ def test_awkward_data_fits_or_raises_value_error(
     assert np.all(np.isfinite(scores[~beyond]))
     assert np.all(scores[beyond] == -np.inf)
     assert not np.any(beyond) or X.dtype == np.float32
+    # and their values: those of the fitted parameters, computed directly from x - m_k in
+    # float64 (scikit-learn's expanded form cancels at these magnitudes)
+    direct, budget = _direct_score_samples(model, X)
+    finite = ~beyond & np.isfinite(direct)
+    error = np.abs(scores[finite] - direct[finite])
+    assert np.all(error <= 1e-4 * np.abs(direct[finite]) + 1e-2 + budget[finite]), (
+        scores[finite],
+        direct[finite],
+        budget[finite],
+    )
+
+
+def _direct_score_samples(model, X):
+    """``(log sum_k w_k N(x | m_k, P_k^-1), error budget)`` per row, in float64, from each row's
+    difference to each mean and the fitted precision factors, component by component.
+
+    The budget is what computing in X's dtype may cost a row: rounding x - m_k (both in the
+    dtype) and whitening it moves z = U'(x - m_k) by up to e = 2 d eps |U|_2 |x - m_k|, so the
+    component's log-density by up to |z| e + e^2 / 2; the row's, by those weighted by its
+    responsibilities (to first order). Exact where x = m_k.
+    """
+    X64 = np.asarray(X, dtype=np.float64)
+    k, d = model.means_.shape
+    eps = np.finfo(X.dtype).eps
+    factors = np.asarray(model.precisions_cholesky_, dtype=np.float64)
+    log_probs, budgets = [], []
+    for j in range(k):
+        U = {
+            "full": lambda: factors[j],
+            "tied": lambda: factors,
+            "diag": lambda: np.diag(factors[j]),
+            "spherical": lambda: factors[j] * np.eye(d),
+        }[model.covariance_type]()
+        with np.errstate(over="ignore", invalid="ignore"):
+            D = X64 - np.asarray(model.means_[j], dtype=np.float64)
+            z = D @ U
+            norm_z = np.sqrt(np.einsum("ij,ij->i", z, z))
+            e = 2 * d * eps * np.linalg.norm(U, 2) * np.linalg.norm(D, axis=1)
+            budgets.append(norm_z * e + 0.5 * e**2)
+            log_probs.append(
+                np.log(float(model.weights_[j]))
+                + np.log(np.abs(np.diag(U))).sum()
+                - 0.5 * d * np.log(2 * np.pi)
+                - 0.5 * norm_z**2
+            )
+    log_probs = np.array(log_probs)
+    score = logsumexp(log_probs, axis=0)
+    with np.errstate(invalid="ignore"):
+        resp = np.exp(log_probs - score)
+        budget = np.sum(np.where(resp > 0, resp * np.array(budgets), 0.0), axis=0)
+    return score, budget
 
 
 def _sklearn_score_samples(model, X):
