@@ -321,14 +321,15 @@ class KernelPlan:
             # x - m_k from the rows as they are: (x - c) - (m_k - c) would round twice, by
             # up to half a unit of (x - c) each time, which is many widths of a component
             # tight for the dtype (float32 rows at 4e3 and a spike of sd 1e-3 near them).
-            # The scale is a power of two: dividing by it rounds nothing.
-            XT = X_chunk.T
-            if self.scale != 1.0:
-                XT = XT * self.dtype.type(1.0 / self.scale)
-            with np.errstate(over="ignore", invalid="ignore"):
-                means_s = self.exact_means * self.dtype.type(1.0 / self.scale)
-            for j, m, U, c in zip(self.exact[0], means_s, self.exact[2], self.exact_const):
-                out[j] = c + self.kernel.exact_half_mahalanobis(XT, m, U)
+            # The scale is a power of two: dividing the difference by it rounds nothing (the
+            # rows and means themselves may be beyond the dtype's range once divided).
+            inv_scale = self.dtype.type(1.0 / self.scale)
+            for j, m, U, c in zip(self.exact[0], self.exact_means, self.exact[2], self.exact_const):
+                with np.errstate(over="ignore", invalid="ignore"):
+                    DT = X_chunk.T - m[:, None]
+                    if self.scale != 1.0:
+                        DT *= inv_scale
+                out[j] = c + self.kernel.exact_half_mahalanobis(DT, np.zeros_like(m), U)
         return FT, XsT, out
 
     def _far_rows(self, XsT):

@@ -51,8 +51,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
 
     Fits a Gaussian mixture for every combination of ``n_components`` and
     ``covariance_type`` on all of X (in parallel with joblib), scores each fit by BIC, AIC
-    and ICL, and keeps the one with the lowest value of ``criterion``, the way R's mclust
-    chooses a model (on scikit-learn's lower-is-better scale). Its defaults follow mclust:
+    and ICL, and keeps the one with the lowest value of ``criterion`` (of equal values up
+    to rounding, the simpler model), the way R's mclust chooses a model (on
+    scikit-learn's lower-is-better scale). Its defaults follow mclust:
 
     * **Starts.** One model-based hierarchical tree (mclust's ``hc``: VVV merges on the
       scaled SVD of the data, built once per fit on at most 2,000 rows and shared by every
@@ -136,10 +137,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         ``'note'`` (why a fit is degenerate), ``'error'`` (empty string, or why the
         combination failed; its numbers are then NaN) and ``'rank'`` (1 for the best by
         ``criterion``; degenerate fits rank after every usable one, failed ones last).
-        Criteria closer than ``tol * (1 + |criterion|)`` are ties, which EM's own tolerance
-        cannot tell apart: they go to the model with fewer parameters, then to the first
-        in the grid (so equivalent models, such as the one-component 'full' and 'tied',
-        are chosen the same way in any units).
+        Criteria equal up to rounding (closer than 1e-9 times the number of rows times
+        the number of columns) are ties: they go to the model with fewer parameters, then
+        to the first in the grid (so equivalent models, such as the one-component 'full'
+        and 'tied', are chosen the same way in any units).
         Print it with :meth:`print_results`.
     best_index_ : int
         Index of the chosen combination in ``results_``.
@@ -384,7 +385,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             if progress is not None:
                 progress.close()
 
-        results = _results_table(grid, cells, self.criterion, tie=max(self.tol, _TIE_FLOOR))
+        total = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+        tie = _TIE * (1.0 + total * X.shape[1])
+        results = _results_table(grid, cells, self.criterion, tie=tie)
         finite = np.isfinite(results[self.criterion])
         if not np.any(finite):
             reasons = sorted(set(results["error"]) - {""}) or [
@@ -980,6 +983,8 @@ def _best_start(
             # starts that reach the same optimum differ by rounding, and the choice
             # between them (which numbering of the components) must not turn on it
             margin = tol * (1.0 / total + abs(best.lower_bound))
+            if not np.isfinite(margin):  # (a best of -inf: any finite start beats it)
+                margin = 0.0
             better = result.lower_bound > best.lower_bound + margin
         if better:
             best, best_reason = result, reason
@@ -1078,19 +1083,21 @@ def _results_table(grid, cells, criterion, tie=0.0):
     return results
 
 
-# ties below rounding whatever tol says (tol=0 runs EM to max_iter, not to exact optima)
-_TIE_FLOOR = 1e-10
+# Criteria closer than this per row and column are ties: rounding (1e-13 relative between
+# the equivalent one-component models), far below any difference EM determines. Absolute
+# (in criterion units, times n d), not relative to the criterion, whose value moves with the
+# units of X while its differences do not.
+_TIE = 1e-9
 
 
 def _rank(values, degenerate, n_parameters, tie):
     """Ranks (1 = best) of the cells by a criterion (lower is better).
 
     Usable fits first, then degenerate ones, failed (non-finite) cells last. Criteria within
-    ``tie * (1 + |v|)`` of the best ``v`` still to rank are ties, which go to the model with
-    fewer parameters, then to grid order: EM determines a log-likelihood no closer than its
-    relative tolerance, so such differences are rounding and stopping points, not evidence
-    (they decide, e.g., between the equivalent one-component models, or between two units of
-    the same data).
+    ``tie`` (absolute) of the best still to rank are ties, which go to the model with fewer
+    parameters, then to grid order: differences of rounding are not evidence (they decided,
+    e.g., between the equivalent one-component 'full' and 'tied', differently in other
+    units of the same data).
     """
     n = values.shape[0]
     finite = np.isfinite(values)
@@ -1104,7 +1111,7 @@ def _rank(values, degenerate, n_parameters, tie):
         else:
             v = values[rest]
             low = v.min()
-            near = rest[v <= low + tie * (1.0 + abs(low))]
+            near = rest[v <= low + tie]
             # fewest parameters, then the first in the grid
             best = near[np.lexsort((near, n_parameters[near]))[0]]
         rank[best] = r

@@ -771,7 +771,10 @@ def test_awkward_data_fits_or_raises_value_error(
     direct, budget = _direct_score_samples(model, X)
     finite = ~beyond & np.isfinite(direct)
     error = np.abs(scores[finite] - direct[finite])
-    assert np.all(error <= 1e-4 * np.abs(direct[finite]) + 1e-2 + budget[finite]), (
+    # besides the budget: the kernel's own (the expanded forms' rounding, which the plan
+    # keeps within EXACT_BUDGET of the dtype, and the constants' rounding)
+    slack = 10 * _kernels.EXACT_BUDGET[X.dtype] + 1e3 * np.finfo(X.dtype).eps * np.abs(direct)
+    assert np.all(error <= slack[finite] + budget[finite]), (
         scores[finite],
         direct[finite],
         budget[finite],

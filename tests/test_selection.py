@@ -218,8 +218,8 @@ def test_best_is_the_minimum_of_the_criterion(blobs, criterion):
         random_state=0,
     ).fit(blobs)
     values = sel.results_[criterion]
-    # the minimum, up to ties within EM's tolerance (which go to the simpler model)
-    tie = sel.tol * (1 + abs(values.min()))
+    # the minimum, up to ties of rounding (1e-9 n d; they go to the simpler model)
+    tie = 1e-9 * (1 + blobs.size)
     assert values.min() <= sel.best_criterion_ <= values.min() + tie
     assert sel.best_criterion_ == values[sel.best_index_]
     assert sel.results_["rank"][sel.best_index_] == 1
@@ -245,21 +245,24 @@ def test_ties_go_to_the_simpler_model_then_to_grid_order():
     assert list(res["rank"]) == [3, 1, 2, 4, 5]
 
 
-def test_criteria_closer_than_ems_tolerance_are_ties():
+def test_criteria_within_the_tie_window_are_ties():
     from sklearn_em._selection import _rank
 
-    # 1000 +- 1e-6 relative: within a tolerance of 1e-5 (ties), not within 1e-8
     values = np.array([1000.0, 1000.0 - 1e-3, 1000.0 + 2e-3, 1000.0 + 0.5, np.nan])
     degenerate = np.array([False, False, False, False, False])
     n_parameters = np.array([11, 14, 5, 3, 0])
-    # ties: the one of fewest parameters (5) first; 1000.5 is beyond the tolerance
-    assert list(_rank(values, degenerate, n_parameters, 1e-5)) == [2, 3, 1, 4, 5]
-    # a tighter tolerance: the criterion alone
-    assert list(_rank(values, degenerate, n_parameters, 1e-8)) == [2, 1, 3, 4, 5]
+    # within 0.01 of the lowest: the one of fewest parameters (5) first; 1000.5 is beyond
+    assert list(_rank(values, degenerate, n_parameters, 0.01)) == [2, 3, 1, 4, 5]
+    # a narrower window: the criterion alone
+    assert list(_rank(values, degenerate, n_parameters, 1e-5)) == [2, 1, 3, 4, 5]
+    # the window is absolute: a change of units adds one constant to every criterion, and
+    # leaves the ranks as they are
+    for shift in (-7515.0, 1e6):
+        assert list(_rank(values + shift, degenerate, n_parameters, 0.01)) == [2, 3, 1, 4, 5]
     # a degenerate fit ranks after every usable one, however low its criterion
     degenerate[3] = True
     values[3] = 10.0
-    assert list(_rank(values, degenerate, n_parameters, 1e-5)) == [2, 3, 1, 4, 5]
+    assert list(_rank(values, degenerate, n_parameters, 0.01)) == [2, 3, 1, 4, 5]
 
 
 def test_a_failed_cell_is_recorded_not_fatal(blobs):

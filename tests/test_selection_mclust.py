@@ -203,6 +203,27 @@ def test_a_start_that_collapses_does_not_beat_one_that_does_not():
     assert reason == "" and best.lower_bound == kept.lower_bound
 
 
+@pytest.mark.parametrize(
+    "bounds, kept",
+    [
+        ([-5.0, -5.0 + 1e-7], 0),  # the same optimum up to EM's tolerance: the first
+        ([-5.0, -4.9], 1),  # a better optimum
+        ([-5.0 + 1e-7, -5.0], 0),  # a worse one
+        ([-np.inf, -5.0], 1),  # anything finite beats -inf
+    ],
+)
+def test_a_later_start_must_beat_the_best_by_more_than_ems_tolerance(monkeypatch, bounds, kept):
+    from sklearn_em import _selection
+    from sklearn_em._em import EMResult
+
+    results = iter([EMResult(params=i, lower_bound=b) for i, b in enumerate(bounds)])
+    monkeypatch.setattr(_selection, "run_em", lambda *args, **kwargs: next(results))
+    X = np.zeros((100, 2))
+    best, reason = _selection._best_start([None] * len(bounds), X, None, 1e-5, 10, 1e-6, None)
+    # tol * (1/n + |L|) = 1e-5 * 5.01 = 5e-5 per row: 1e-7 is within it, 0.1 is not
+    assert (best.params, reason) == (kept, "")
+
+
 def _three_clusters(seed, n=50):
     rng = np.random.RandomState(seed)
     centres = rng.uniform(-6, 6, size=(3, 2))
