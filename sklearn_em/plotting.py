@@ -131,7 +131,8 @@ def plot_criterion(
     The counterpart of mclust's BIC plot, on scikit-learn's scale (lower is better).
     Failed combinations leave a gap; degenerate ones (``results_["degenerate"]``) leave a
     gap too and are drawn apart as grey crosses; the best usable model by the plotted
-    criterion is circled.
+    criterion is circled (for a selector and its own criterion, its choice, which settles
+    ties of rounding by the simpler model; otherwise the lowest value).
 
     Parameters
     ----------
