@@ -247,7 +247,10 @@ class KernelPlan:
         means_s, prec_chol_s = means_c, prec_chol
         if scale != 1.0:
             means_s, prec_chol_s = means_s / scale, prec_chol * scale
-        coef, quad_const, distance = kernel.plan(means_s, prec_chol_s, dtype)
+        # (a far component's coefficients may be beyond the dtype's range: its rows are
+        # computed exactly, from ``exact``)
+        with np.errstate(over="ignore"):
+            coef, quad_const, distance = kernel.plan(means_s, prec_chol_s, dtype)
         base = log_weights + kernel.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
         limit = EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
         far = distance > limit
