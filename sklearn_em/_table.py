@@ -69,7 +69,13 @@ def decode(data, source, encoding=None):
                 f"{source}: not readable as {encoding} (byte {exc.start}); try another --encoding"
             ) from None
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{source}: starts as UTF-16 (byte-order mark) but is not valid UTF-16 "
+                f"(byte {exc.start}: {exc.reason}); try --encoding"
+            ) from None
     if b"\x00" in data[:65536]:
         raise InputError(f"{source}: not a text file (it holds NUL bytes; expected CSV or TSV)")
     try:
@@ -135,7 +141,8 @@ def resolve_column(spec, names, option, source):
     """Index of the column named ``spec``, or at 1-based position ``spec``."""
     if spec in names:
         return names.index(spec)
-    if spec.isdigit() and 1 <= int(spec) <= len(names):
+    # (isdecimal, not isdigit: '²' is a digit that int() does not read)
+    if spec.isascii() and spec.isdecimal() and 1 <= int(spec) <= len(names):
         return int(spec) - 1
     raise InputError(
         f"{option}: no column '{spec}' (the columns of {source} are: {', '.join(names)}; "

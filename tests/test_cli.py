@@ -542,6 +542,9 @@ def test_id_column_is_carried_into_out_and_not_fitted(tmp_path, capsys):
         (["--exclude", "a,b"], "the only numeric column left, 'patient_id', looks like a row ID"),
         (["--columns", "ward"], "--columns: column 'ward' of"),
         (["--id", "nope"], "--id: no column 'nope'"),
+        # a Unicode digit that int() does not read (it raised ValueError, exit 1)
+        (["--id", "\u00b2"], "--id: no column '\u00b2'"),
+        (["--columns", "a,\u0663"], "--columns: no column '\u0663'"),
         (["--id", "a", "--columns", "a,b"], "--columns: column 'a' is the --id column"),
     ],
 )
@@ -748,6 +751,15 @@ def test_utf16_file_with_a_byte_order_mark(tmp_path, capsys):
     assert doc["data"]["encoding"] == "utf-16" and doc["data"]["delimiter"] == "\t"
     assert doc["best"]["bic"] == bic_of(X)
     assert not any("UTF-8" in n for n in doc["notes"])
+
+
+def test_a_truncated_utf16_file_is_one_line_that_says_so(tmp_path, capsys):
+    # an odd number of bytes after a UTF-16 byte-order mark (it raised UnicodeDecodeError)
+    path = tmp_path / "cut.csv"
+    path.write_bytes("a,b\n1,2\n3,4\n".encode("utf-16")[:-1])
+    code, out, err = run(["fit", str(path), "--quiet"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"sklearn-em: error: {path}: starts as UTF-16") and "--encoding" in err
 
 
 def test_a_delimiter_ending_every_line_makes_no_column(tmp_path, capsys):
