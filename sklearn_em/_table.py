@@ -68,14 +68,22 @@ def decode(data, source, encoding=None):
             raise InputError(
                 f"{source}: not readable as {encoding} (byte {exc.start}); try another --encoding"
             ) from None
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return data.decode("utf-16"), "utf-16"
-        except UnicodeDecodeError as exc:
+        except UnicodeError as exc:  # (codecs such as punycode raise the base class)
             raise InputError(
-                f"{source}: starts as UTF-16 (byte-order mark) but is not valid UTF-16 "
-                f"(byte {exc.start}: {exc.reason}); try --encoding"
+                f"{source}: not readable as {encoding} ({exc}); try another --encoding"
             ) from None
+    for name, marks in (
+        ("utf-32", (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")),  # (before UTF-16's)
+        ("utf-16", (b"\xff\xfe", b"\xfe\xff")),
+    ):
+        if data.startswith(marks):
+            try:
+                return data.decode(name), name
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{source}: starts as {name.upper()} (byte-order mark) but is not valid "
+                    f"{name.upper()} (byte {exc.start}: {exc.reason}); try --encoding"
+                ) from None
     if b"\x00" in data[:65536]:
         raise InputError(f"{source}: not a text file (it holds NUL bytes; expected CSV or TSV)")
     try:
@@ -92,9 +100,14 @@ def decode(data, source, encoding=None):
 
 # ---------------------------------------------------------------------- sniffing
 def _split(lines, delimiter):
+    """The fields of each line (one list per line: a quote left open ends with its line)."""
     if delimiter == WHITESPACE:
         return [line.split() for line in lines]
-    return [[f.strip() for f in row] for row in csv.reader(lines, delimiter=delimiter)]
+    return [[f.strip() for f in _fields(line, delimiter)] for line in lines]
+
+
+def _fields(line, delimiter):
+    return next(csv.reader([line], delimiter=delimiter), [])
 
 
 def sniff_delimiter(sample):
@@ -103,6 +116,17 @@ def sniff_delimiter(sample):
     Tab, semicolon, comma or bar; else runs of spaces (R's ``read.table``), else the most
     frequent of the four on the first line.
     """
+    # numbers with decimal commas between runs of spaces ('1,5  2,5'): commas would split
+    # each number in two (and leave the halves as numbers)
+    spaced = _split(sample, WHITESPACE)
+    cells = [cell for row in spaced[1:] or spaced for cell in row]
+    if (
+        len({len(row) for row in spaced}) == 1
+        and len(spaced[0]) > 1
+        and any(_DECIMAL_COMMA.fullmatch(c) for c in cells)
+        and all(_DECIMAL_COMMA.fullmatch(c) or _is_number(c) or is_missing(c) for c in cells)
+    ):
+        return WHITESPACE
     for d in DELIMITERS + (WHITESPACE,):
         widths = {len(row) for row in _split(sample, d)}
         if len(widths) == 1 and widths.pop() > 1:
@@ -112,11 +136,19 @@ def sniff_delimiter(sample):
     return best if counts[best] else ","
 
 
+def _shown(cell):
+    """A cell as a message shows it: control characters escaped (a form feed is no space)."""
+    return cell if cell.isprintable() else repr(cell)[1:-1]
+
+
 def is_missing(text):
     return text.lower() in MISSING
 
 
 def _is_number(text):
+    # what NumPy's reader reads: Python's float() also takes '1_0' and non-ASCII digits
+    if not text.isascii() or "_" in text:
+        return False
     try:
         float(text)
     except ValueError:
@@ -203,8 +235,16 @@ def read_table(
     InputError
         With a one-line explanation of what is wrong with the file or the column options.
     """
+    try:
+        return _read_table(data, source, tab, encoding, columns, exclude, id_column)
+    except csv.Error as exc:  # e.g. a field beyond csv's size limit: not a table
+        raise InputError(f"{source}: a line cannot be split into fields ({exc})") from None
+
+
+def _read_table(data, source, tab, encoding, columns, exclude, id_column):
     text, used = decode(data, source, encoding)
-    lines, line_numbers = _content_lines(text.lstrip("\ufeff").rstrip(), source)
+    # (only line ends: a tab ending the last line is an empty cell)
+    lines, line_numbers = _content_lines(text.lstrip("\ufeff").rstrip("\r\n"), source)
     delimiter = "\t" if tab else sniff_delimiter(lines[:50])
     sample = _split(lines[: SAMPLE_ROWS + 1], delimiter)
     decimal = sniff_decimal(sample[1:], delimiter)
@@ -255,7 +295,9 @@ def read_table(
 
 def _content_lines(text, source):
     """The lines that hold data (no blank or comment lines), and their line numbers."""
-    lines = text.splitlines()
+    # lines end at \n, \r\n or \r only (str.splitlines also breaks at form feeds, \x85 and
+    # other separators, which would split a row in two)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if not _may_skip_lines(text, lines):
         line_numbers = np.arange(1, len(lines) + 1)
     else:  # messages keep the file's own line numbers
@@ -307,7 +349,7 @@ def _column_kinds(names, sample, line_numbers, decimal, source):
         elif not all(ok):
             n, bad = next((n, s) for (n, s), good in zip(present, ok) if not good)
             raise InputError(
-                f"{source}: column '{name}' mixes numbers and text (line {n}: '{bad}')"
+                f"{source}: column '{name}' mixes numbers and text (line {n}: '{_shown(bad)}')"
             )
         else:
             kinds.append("number")
@@ -382,7 +424,8 @@ def _check_widths(lines, line_numbers, delimiter, width, source):
                 )
         return
     counts = np.fromiter(map(str.count, lines, repeat(delimiter)), dtype=np.int64, count=len(lines))
-    doubtful = np.flatnonzero(counts != width - 1)
+    quoted = np.fromiter(map(str.__contains__, lines, repeat('"')), dtype=bool, count=len(lines))
+    doubtful = np.flatnonzero((counts != width - 1) | quoted)
     for i in doubtful:  # a quoted delimiter, or a real ragged line
         (row,) = _split([lines[i]], delimiter)
         if len(row) != width:
@@ -407,8 +450,11 @@ def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, sourc
         pattern = re.compile(rf"(?<!\S)(?:{tokens})(?!\S)", re.IGNORECASE)
     else:
         d = re.escape(delimiter)
+        # spaces around the cell, but not the delimiter itself (a tab); quotes in pairs only
+        # (a lone quote opens a text cell: taking it would split that cell in two)
+        ws = "[ ]*" if delimiter == "\t" else "[ \t]*"
         pattern = re.compile(
-            rf'(?:(?<={d})|^)[ \t]*"?(?:{tokens})?"?[ \t]*(?={d}|$)', re.IGNORECASE
+            rf'(?:(?<={d})|^){ws}(?:"(?:{tokens})?"|(?:{tokens})?){ws}(?={d}|$)', re.IGNORECASE
         )
     lines = [pattern.sub("nan", line) for line in lines]
     try:
@@ -420,14 +466,22 @@ def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, sourc
         for j in chosen:
             if not is_missing(row[j]) and not _is_number(row[j]):
                 raise InputError(
-                    f"{source}: column '{names[j]}' mixes numbers and text (line {n}: '{row[j]}')"
+                    f"{source}: column '{names[j]}' mixes numbers and text "
+                    f"(line {n}: '{_shown(row[j])}')"
                 )
     raise InputError(f"{source}: cannot read the numbers")  # not reached for a valid table
 
 
 def _loadtxt(lines, delimiter, chosen):
+    # comment lines are gone already; a '#' left is in a cell (comments=None)
     if delimiter == WHITESPACE:  # NumPy's None: runs of whitespace
-        return np.loadtxt(lines, usecols=chosen, dtype=np.float64, ndmin=2)
+        return np.loadtxt(lines, usecols=chosen, dtype=np.float64, ndmin=2, comments=None)
     return np.loadtxt(
-        lines, delimiter=delimiter, usecols=chosen, quotechar='"', dtype=np.float64, ndmin=2
+        lines,
+        delimiter=delimiter,
+        usecols=chosen,
+        quotechar='"',
+        dtype=np.float64,
+        ndmin=2,
+        comments=None,
     )

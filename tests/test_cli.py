@@ -867,3 +867,59 @@ def test_complete_table_reports_no_missing_cells(tmp_path, capsys):
     path = write(tmp_path, "ok.csv", "a,b\n1,2\n3,4.5\n5,6\n2,1\n")
     _, doc, _ = run(["fit", path, "--quiet", "--json", "--components", "1"], capsys)
     assert json.loads(doc)["data"]["missing"] is None
+
+
+# Found by fuzzing the command with generated files: each read silently shifted, split or
+# dropped cells, or stopped with a traceback. The oracle is the file as a person reads it.
+@pytest.mark.parametrize(
+    "data, tab, columns, values",
+    [
+        # tab-separated, an empty cell next to an NA token: the token's pattern took the tab
+        # (the row lost a field, its values moved one column left)
+        (b"a\tb\tc\n\tNA\t7\n1\t2\t3\n4\t5\t6\n", True, ["a", "b", "c"], [[np.nan, np.nan, 7]]),
+        # a quoted text cell starting with an NA token lost its opening quote (and split)
+        (b't,y,z\n"NA,",3,1\nb,4,2\nc,,3\n', False, ["y", "z"], [[3, 1], [4, 2], [np.nan, 3]]),
+        # a form feed inside a line is not a line end (str.splitlines made two rows of it)
+        (b"t,z\n1\x0c2,5\na,4\nb,6\n", False, ["z"], [[5], [4], [6]]),
+        # '#' inside a text cell is no comment (NumPy cut the line there)
+        (b"t,y\nq#z,1\nb,2\nc,3\n", False, ["y"], [[1], [2], [3]]),
+        # decimal commas between spaces: comma-separated, each number split in two
+        (b"1,5 2,25\n3,5 4,0\n-1,0 0,5\n", False, ["x1", "x2"], [[1.5, 2.25], [3.5, 4], [-1, 0.5]]),
+        # UTF-32 with a byte-order mark (read as UTF-16: no numeric columns)
+        ("a,b\n1,2\n3,4\n".encode("utf-32"), False, ["a", "b"], [[1, 2], [3, 4]]),
+        # the empty last cell of a tab-separated file's last line
+        (b"a\tb\n1\t2\n5\t6\n3\t\n", True, ["a", "b"], [[1, 2], [5, 6], [3, np.nan]]),
+    ],
+)
+def test_cells_are_read_where_the_file_puts_them(data, tab, columns, values):
+    from sklearn_em._table import read_table
+
+    table = read_table(data, "t.csv", tab=tab)
+    assert table.columns == columns
+    np.testing.assert_array_equal(table.values[: len(values)], values)
+
+
+@pytest.mark.parametrize(
+    "data, options, message",
+    [
+        # tracebacks before: csv's field-size limit, a quoted comma hiding a short row, a
+        # quote left open joining two lines, a codec raising UnicodeError itself
+        (b"x" * 131_073, [], "a line cannot be split into fields"),
+        (b'a,b,c\n"x,y",1\nz,2,3\nw,4,5\n', [], "line 2 has 2 fields, but the first line has 3"),
+        (b'a,b\nq,1\n"x,y\nz,w"\nr,3\n', [], "line 3 has 1 fields, but the first line has 2"),
+        (b"a,b\n1,2\n3,4\n", ["--encoding", "punycode"], "not readable as punycode"),
+        # numbers Python's float() reads and NumPy's reader does not: named, not "cannot read"
+        (b"y\n1_0\n2\n3\n", [], "column 'y' mixes numbers and text (line 2: '1_0')"),
+        ("y\n\uff11\n2\n3\n".encode(), [], "column 'y' mixes numbers and text (line 2:"),
+        # a form feed is not a line end: the cell is text, and the message shows it
+        (b"y\n1\x0c2\n3\n4\n", [], "column 'y' mixes numbers and text (line 2: '1\\x0c2')"),
+    ],
+)
+def test_a_file_that_is_no_table_is_one_line_naming_the_problem(
+    tmp_path, capsys, data, options, message
+):
+    path = tmp_path / "in.csv"
+    path.write_bytes(data)
+    code, out, err = run(["fit", str(path), "--quiet", "--components", "1", *options], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"sklearn-em: error: {path}") and message in err
