@@ -460,8 +460,8 @@ def format_report(selector, table, best, args, elapsed):
     ranked, tied_lower = [], False
     for i in top:
         value = res[selector.criterion][i]
-        # a tie (closer than EM's tolerance) may rank a model of more parameters second
-        # with a criterion lower by rounding: its gap is shown as it is
+        # a tie (criteria equal up to rounding, see _selection._rank) may rank a model of more
+        # parameters second with a criterion lower by rounding: its gap is shown as it is
         gap = f"{value:.2f}" if i == top[0] else f"{value - best_value:+.2f}"
         if gap == "-0.00":
             gap = "+0.00"
@@ -471,8 +471,7 @@ def format_report(selector, table, best, args, elapsed):
     lines.append(f"Best {len(top)} by {crit}{qualifier}: " + ", ".join(ranked))
     if tied_lower:
         lines.append(
-            f"  ({crit} closer than EM's tolerance is a tie: the model with fewer parameters "
-            "is chosen)"
+            f"  ({crit} equal up to rounding is a tie: the model with fewer parameters is chosen)"
         )
     lines.append("")
 

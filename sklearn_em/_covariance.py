@@ -135,10 +135,15 @@ class _Kernel:
 
     @classmethod
     def exact_half_mahalanobis(cls, XsT, a, prec_chol):
+        return cls.half_mahalanobis(XsT - a[:, None], prec_chol)
+
+    @classmethod
+    def half_mahalanobis(cls, DT, prec_chol):
+        """``-1/2 |U^T d|^2`` of the columns of DT (differences to the component's mean)."""
         # a row many widths from a tight component has a distance beyond the dtype's range:
         # -inf is its log-density rounded to the dtype, no news
         with np.errstate(over="ignore"):
-            Y = cls.whiten(XsT - a[:, None], prec_chol)
+            Y = cls.whiten(DT, prec_chol)
             np.square(Y, out=Y)
             return -0.5 * Y.sum(axis=0)
 

@@ -332,7 +332,7 @@ class KernelPlan:
                     DT = X_chunk.T - m[:, None]
                     if self.scale != 1.0:
                         DT *= inv_scale
-                out[j] = c + self.kernel.exact_half_mahalanobis(DT, np.zeros_like(m), U)
+                out[j] = c + self.kernel.half_mahalanobis(DT, U)
         return FT, XsT, out
 
     def _far_rows(self, XsT):

@@ -198,8 +198,8 @@ def plot_criterion(
         )
     if np.isfinite(usable).any():
         if _is_selector(models) and criterion == models.criterion:
-            # the selector's own choice (criteria within EM's tolerance are ties, which go
-            # to the simpler model): the circle must not name another of equal value
+            # the selector's own choice (criteria equal up to rounding are ties, which go to
+            # the simpler model): the circle must not name another of equal value
             best = models.best_index_
         else:
             best = int(np.nanargmin(usable))

@@ -12,6 +12,7 @@ from functools import partial
 
 import numpy as np
 import pytest
+from _brute_force import component_covariances
 from conftest import ATTRIBUTES, COVARIANCE_TYPES, INIT_PARAMS, isotropic_precisions, quiet_fit
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -814,13 +815,8 @@ def _direct_score_samples(model, X):
     eps = np.finfo(X.dtype).eps
     factors = np.asarray(model.precisions_cholesky_, dtype=np.float64)
     log_probs, budgets = [], []
-    for j in range(k):
-        U = {
-            "full": lambda: factors[j],
-            "tied": lambda: factors,
-            "diag": lambda: np.diag(factors[j]),
-            "spherical": lambda: factors[j] * np.eye(d),
-        }[model.covariance_type]()
+    # (the per-type storage of the precision factors expands as the covariances' does)
+    for j, U in enumerate(component_covariances(model.covariance_type, factors, k, d)):
         with np.errstate(over="ignore", invalid="ignore"):
             D = X64 - np.asarray(model.means_[j], dtype=np.float64)
             z = D @ U
