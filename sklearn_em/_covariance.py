@@ -110,8 +110,14 @@ class _Kernel:
     # every chunk of a pass shares the shift); they become centred statistics once per pass.
 
     @classmethod
-    def chunk_moments(cls, FT, XsT, respT, exact=None):
-        """Additive moments of a chunk: [nk, F @ resp^T, exact components' scatters]."""
+    def chunk_moments(cls, FT, XsT, respT, exact=None, row_scatter=None):
+        """Additive moments of a chunk: [nk, F @ resp^T, exact components' scatters].
+
+        ``row_scatter``: given where respT are a pass's responsibilities (each row's sum to
+        its weight), a function that returns the rows' own weighted scatter about the
+        shift, ``sum_i w_i xs_i xs_i^T`` (:func:`weighted_scatter`, or made once for a
+        small X): kernels whose moments need it take it from there.
+        """
         moments = [respT.sum(axis=1, dtype=np.float64), (FT @ respT.T).astype(np.float64)]
         if exact is not None:
             # about the component's previous mean a, which the new mean is close to
@@ -353,7 +359,7 @@ class _FullDirect(_NoFeatures, _Full):
         return out
 
     @classmethod
-    def chunk_moments(cls, FT, XsT, respT, exact=None):
+    def chunk_moments(cls, FT, XsT, respT, exact=None, row_scatter=None):
         d = XsT.shape[0]
         iu, ju = _triu(d)
         packed = np.empty((len(iu), respT.shape[0]))
@@ -396,13 +402,17 @@ class _Tied(_NoFeatures, _Kernel):
         return out
 
     @classmethod
-    def chunk_moments(cls, FT, XsT, respT, exact=None):
+    def chunk_moments(cls, FT, XsT, respT, exact=None, row_scatter=None):
         # The sum over components of the centred scatters is the total scatter about the
         # shift minus the between-component part: one product, no pass per component. The
         # exact components' rows leave the total (their weights are summed over the other
         # components, not subtracted from w: that difference would carry the cancellation).
         rest = np.ones(respT.shape[0], dtype=bool)
         moments = [respT.sum(axis=1, dtype=np.float64), (XsT @ respT.T).astype(np.float64)]
+        if exact is None and row_scatter is not None:
+            # a pass's responsibilities of a row sum to its weight: the total is the rows'
+            # own weighted scatter (for a small X, made once for every pass)
+            return moments + [row_scatter()]
         if exact is not None:
             rest[exact[0]] = False
             moments += [
@@ -616,6 +626,13 @@ class _Spherical(_Elementwise):
     @staticmethod
     def check_precisions(precisions):
         return list(np.flatnonzero(precisions <= 0))
+
+
+def weighted_scatter(XsT, sample_weight=None):
+    """``sum_i w_i xs_i xs_i^T`` (float64, (d, d)) of the shifted rows XsT (d, n), computed
+    in their dtype (``sample_weight`` None: every row weighs 1)."""
+    D = XsT if sample_weight is None else XsT * np.sqrt(sample_weight).astype(XsT.dtype)
+    return (D @ D.T).astype(np.float64)
 
 
 def _upper_cholesky(precision):

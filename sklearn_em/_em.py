@@ -12,7 +12,7 @@ import numpy as np
 
 from ._accel import _converged, run_squarem
 from ._gpcm import PRIOR_MODELS, GPCMStep
-from ._kernels import accumulate, data_statistics
+from ._kernels import PreparedRows, accumulate, data_statistics
 from ._models import get_model
 from ._params import GaussianMixtureParams
 from ._stats import OUTER, SUPPORT_FRACTION
@@ -320,9 +320,11 @@ def run_em(
         data_stats = data_statistics(data, sample_weight, params.model)
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
     if incomplete is None:
+        # a small X's shifted rows and features, once for every pass
+        rows = PreparedRows.of(X, sample_weight)
 
         def e_pass(current, n_worst):
-            return accumulate(X, sample_weight, current, n_worst=n_worst)
+            return accumulate(X, sample_weight, current, n_worst=n_worst, rows=rows)
     else:
 
         def e_pass(current, n_worst):

@@ -13,12 +13,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 from sklearn import get_config
 from threadpoolctl import ThreadpoolController
 
+from ._covariance import weighted_scatter
 from ._models import get_model
 from ._stats import SufficientStats
 
@@ -220,7 +221,10 @@ class KernelPlan:
     exact_means: np.ndarray = None  # their means in the dtype (x - m_k from the rows as given)
 
     @classmethod
-    def from_params(cls, params, dtype):
+    def from_params(cls, params, dtype, shift=None):
+        """The plan of a pass at ``params`` over rows of ``dtype``: about ``shift`` (float64,
+        a number of the dtype: :class:`PreparedRows`'), or, if None, about the mixture's
+        centre."""
         kernel = params.kernel.kernel_for(params.n_components, params.n_features)
         weights = np.asarray(params.weights, dtype=np.float64)
         means = np.asarray(params.means, dtype=np.float64)
@@ -233,7 +237,8 @@ class KernelPlan:
         # against every mean by the rounding (at 1e5 in float32, 0.004: beyond a tight
         # component's reach)
         dtype = np.dtype(dtype)
-        shift = _representable(weights @ means / weights.sum(), dtype)
+        if shift is None:
+            shift = _representable(weights @ means / weights.sum(), dtype)
         # ... and, at extremes, scaled (by a power of two) to the mixture's extent about it:
         # the features and coefficients are then numbers near 1 (the quadratic forms are
         # unchanged: means divided and factors multiplied by it)
@@ -286,12 +291,24 @@ class KernelPlan:
             exact_means,
         )
 
-    def weighted_log_prob(self, X_chunk):
+    def weighted_log_prob(self, X_chunk, rows=None):
         """``log w_k + log N(x | k)`` for a chunk, with the chunk's features.
 
         Returns ``(FT, XsT, log_probT)``: the features and the shifted, transposed chunk
-        (both reused by the M-step statistics) and the (k, n) log-probabilities.
+        (both reused by the M-step statistics) and the (k, n) log-probabilities. ``rows``:
+        the chunk's :class:`PreparedRows` (see :meth:`uses`), whose shifted rows and
+        features are taken as they are.
         """
+        if rows is not None:
+            XsT = rows.XsT
+            far = None if rows.square_sum <= 0.25 * self.far_limit**2 else self._far_rows(XsT)
+            FT = rows.features(self.kernel)
+            if far is None:
+                return self._expanded(XsT, X_chunk, FT)
+            with np.errstate(over="ignore", invalid="ignore"):
+                FT, XsT, out = self._expanded(XsT, X_chunk, FT)
+            out[:, far] = self._direct_log_prob(X_chunk[far])
+            return FT, XsT, out
         n, d = X_chunk.shape
         XsT = _scratch("XsT", (d, n), self.dtype)
         np.subtract(X_chunk.T, self.shift_cast[:, None], out=XsT)
@@ -306,12 +323,13 @@ class KernelPlan:
         out[:, far] = self._direct_log_prob(X_chunk[far])
         return FT, XsT, out
 
-    def _expanded(self, XsT, X_chunk):
-        """``(FT, XsT, log_probT)`` of shifted (and scaled) rows from the features; the
-        exact components' from ``X_chunk - m_k``."""
+    def _expanded(self, XsT, X_chunk, FT=None):
+        """``(FT, XsT, log_probT)`` of shifted (and scaled) rows from the features (made
+        here if None); the exact components' from ``X_chunk - m_k``."""
         d, n = XsT.shape
-        q = self.kernel.n_features_out(d)
-        FT = self.kernel.features(XsT, _scratch("FT", (q, n), self.dtype))
+        if FT is None:
+            q = self.kernel.n_features_out(d)
+            FT = self.kernel.features(XsT, _scratch("FT", (q, n), self.dtype))
         out = _scratch("log_prob", (self.const.shape[0], n), self.dtype)
         if self.exact is None:
             self.kernel.log_prob(FT, XsT, self.coef, out)
@@ -334,6 +352,27 @@ class KernelPlan:
                         DT *= inv_scale
                 out[j] = c + self.kernel.half_mahalanobis(DT, U)
         return FT, XsT, out
+
+    def uses(self, rows, X, sample_weight):
+        """Whether a pass over X with this plan can take ``rows`` (a
+        :class:`PreparedRows` or None) as its one chunk: they are X's (and its weights'),
+        about this plan's shift, unscaled, and X is one chunk for the plan's kernel."""
+        return (
+            rows is not None
+            and rows.X is X
+            and rows.sample_weight is sample_weight
+            and self.scale == 1.0
+            and rows.shift is self.shift
+            and _rows_per_chunk(
+                self.kernel,
+                X.shape[0],
+                self.const.shape[0],
+                X.shape[1],
+                X.dtype.itemsize,
+                _budget(),
+            )
+            >= X.shape[0]
+        )
 
     def _far_rows(self, XsT):
         """Indices of the rows beyond ``far_limit`` on some feature, or None (usually)."""
@@ -406,6 +445,13 @@ def _scratch(name, shape, dtype):
     return buf[:size].reshape(shape)
 
 
+# Rows whose log-likelihood is at least this are normalised without subtracting their
+# largest log-probability first: their densities are normal numbers of the dtype (far above
+# its smallest, so that a component's share is rounded as finely as the other way, down to
+# shares below the dtype's eps), and nothing overflowed.
+_DIRECT_LOW = {np.dtype(np.float64): -960 * math.log(2), np.dtype(np.float32): -100 * math.log(2)}
+
+
 def normalize_inplace(log_probT):
     """Turn weighted log-probabilities (k, n) into responsibilities in place.
 
@@ -413,7 +459,35 @@ def normalize_inplace(log_probT):
     log-density is below the dtype's range under every component scores -inf (its
     responsibilities are nan: the inference functions replace them with
     :func:`far_responsibilities`), not nan: -inf is that log-density rounded to the dtype.
+
+    The densities of most rows are numbers of the dtype as they are: their log-sum-exp
+    needs no largest term subtracted (two passes fewer over the (k, n) block, and no
+    rounding of the differences in the exponents). Rows beyond ``_DIRECT_LOW`` (or whose
+    densities overflow) are normalised the careful way.
     """
+    low = _DIRECT_LOW.get(log_probT.dtype)
+    if low is None or log_probT.size == 0:
+        return _normalize_shifted(log_probT)
+    dens = _scratch("density", log_probT.shape, log_probT.dtype)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        np.exp(log_probT, out=dens)
+        total = dens.sum(axis=0)
+        ll = np.log(total)
+        # (nan fails both comparisons)
+        careful = None
+        if not (ll.min() >= low and ll.max() < np.inf):
+            careful = np.flatnonzero(~((ll >= low) & (ll < np.inf)))
+            held = log_probT[:, careful]
+        np.divide(dens, total, out=log_probT)
+    if careful is not None:
+        ll[careful] = _normalize_shifted(held)
+        log_probT[:, careful] = held
+    return ll
+
+
+def _normalize_shifted(log_probT):
+    """:func:`normalize_inplace` the careful way: each row's largest log-probability
+    subtracted before the exponentials."""
     top = log_probT.max(axis=0)
     # finite, so that -inf - top is -inf, not nan
     np.maximum(top, np.finfo(log_probT.dtype).min, out=top)
@@ -461,14 +535,16 @@ def block_statistics(X_block, sample_weight, plan, n_worst=0):
     return _statistics(plan, X_block.shape[1], n_worst, [part])
 
 
-def _block_moments(X_block, sample_weight, plan, n_worst):
+def _block_moments(X_block, sample_weight, plan, n_worst, prepared=None):
     """The additive part of :func:`block_statistics`: ``(moments of (x - plan.shift) /
     plan.scale, log-likelihood sum, rows of positive weight, worst rows (float64), their
     scores)``.
 
     Blocks of one pass share the plan's shift and scale, so their moments simply add.
+    ``prepared``: the block's :class:`PreparedRows` (the plan :meth:`~KernelPlan.uses`
+    them).
     """
-    FT, XsT, respT = plan.weighted_log_prob(X_block)
+    FT, XsT, respT = plan.weighted_log_prob(X_block, prepared)
     ll = normalize_inplace(respT)
     if sample_weight is None:
         loglik = ll.sum(dtype=np.float64)
@@ -481,7 +557,10 @@ def _block_moments(X_block, sample_weight, plan, n_worst):
         loglik = np.dot(sample_weight[rows].astype(np.float64), ll.astype(np.float64))
         respT *= sample_weight
         n_rows = rows.size
-    moments = plan.kernel.chunk_moments(FT, XsT, respT, plan.exact)
+    row_scatter = (
+        prepared.scatter if prepared is not None else partial(weighted_scatter, XsT, sample_weight)
+    )
+    moments = plan.kernel.chunk_moments(FT, XsT, respT, plan.exact, row_scatter)
     if not n_worst:  # (the usual pass: no rows carried)
         return moments, loglik, n_rows, np.empty((0, X_block.shape[1])), np.empty(0)
     if rows is None:
@@ -526,13 +605,14 @@ def merge_all(stats):
     return total
 
 
-def accumulate(X, sample_weight, params, n_worst=0):
+def accumulate(X, sample_weight, params, n_worst=0, rows=None):
     """One E-step over all of X, fused with the statistics of the next M-step.
 
     :func:`block_statistics` over row chunks (on the BLAS threads), combined in chunk order.
     The chunks of one pass share the plan's shift, so their moments are summed and centred
     once, rather than each chunk centred and merged: the same statistics (up to rounding),
-    without k (d x d) merges per chunk.
+    without k (d x d) merges per chunk. ``rows``: X's :class:`PreparedRows` (or None),
+    which a pass of a small X takes its shift, shifted rows and features from.
 
     Returns
     -------
@@ -540,13 +620,79 @@ def accumulate(X, sample_weight, params, n_worst=0):
         With ``loglik`` (weighted sum of per-row log-likelihoods) and the ``n_worst`` rows of
         positive weight with the lowest log-likelihood, worst first.
     """
-    plan = KernelPlan.from_params(params, X.dtype)
+    shift = None if rows is None or rows.X is not X else rows.shift
+    plan = KernelPlan.from_params(params, X.dtype, shift)
+    if plan.uses(rows, X, sample_weight):
+        part = _block_moments(X, sample_weight, plan, n_worst, rows)
+        return _statistics(plan, X.shape[1], n_worst, [part])
 
     def chunk(sl):
         w = None if sample_weight is None else sample_weight[sl]
         return _block_moments(X[sl], w, plan, n_worst)
 
     return _statistics(plan, X.shape[1], n_worst, _map_chunks(chunk, X, params))
+
+
+class PreparedRows:
+    """A small X's shifted rows and their features, made once and read by every pass.
+
+    A pass over a table of a few thousand rows spends as much on shifting its rows and
+    building their features as on its two products, and both depend on the rows and the
+    shift alone. The shift here is the rows' weighted mean, which is every fitted
+    mixture's centre (``sum_k w_k m_k`` after any M-step): the plans of all passes over X,
+    of every start and number of components, are made about it (:meth:`KernelPlan.uses`
+    says when a pass can take these), instead of each about its own mixture's centre.
+
+    Made only for X that fits one chunk of the full kernel's features (:meth:`of`). The
+    arrays are read-only: passes share them.
+    """
+
+    def __init__(self, X, sample_weight=None):
+        self.X = X
+        self.sample_weight = sample_weight
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        mean = X.mean(axis=0, dtype=np.float64) if w is None else (w @ X) / w.sum()
+        self.shift = _representable(np.asarray(mean, dtype=np.float64), X.dtype)
+        XsT = np.subtract(X.T, self.shift.astype(X.dtype)[:, None], dtype=X.dtype, order="C")
+        XsT.flags.writeable = False
+        self.XsT = XsT
+        flat = XsT.ravel()
+        # (inf if it overflows: the plans then look for far rows themselves)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.square_sum = float(np.dot(flat, flat))
+        self._features = {}
+        self._scatter = None
+
+    @classmethod
+    def of(cls, X, sample_weight=None):
+        """The prepared rows of X, or None where X has more rows than one chunk of the full
+        kernel's features holds (large X: their passes build features chunk by chunk, in
+        the cache)."""
+        from ._covariance import KERNELS
+
+        n, d = X.shape
+        if not n or not np.all(np.isfinite(X)):
+            return None
+        rows = _rows_per_chunk(KERNELS["full"], n, 1, d, X.dtype.itemsize, _budget())
+        return cls(X, sample_weight) if rows >= n else None
+
+    def features(self, kernel):
+        """The kernel's features of the shifted rows (made on first use)."""
+        FT = self._features.get(kernel)
+        if FT is None:
+            d, n = self.XsT.shape
+            q = kernel.n_features_out(d)
+            FT = kernel.features(self.XsT, np.empty((q, n), self.X.dtype)) if q else self.XsT
+            FT.flags.writeable = False
+            self._features[kernel] = FT
+        return FT
+
+    def scatter(self):
+        """The rows' :func:`~._covariance.weighted_scatter` (made on first use)."""
+        if self._scatter is None:
+            self._scatter = weighted_scatter(self.XsT, self.sample_weight)
+            self._scatter.flags.writeable = False
+        return self._scatter
 
 
 def _moments_stats(kernel, moments, d, scale, exact=None):

@@ -321,6 +321,77 @@ def test_blocks_merged_equal_brute_force(covariance_type, weighted):
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_prepared_rows_pass_equals_brute_force(covariance_type, weighted):
+    # a small X's pass from its prepared rows (shifted once, features made once, the tied
+    # kernel's total scatter made once): the statistics of the whole, as computed directly,
+    # and as the chunked pass about the same shift gives them
+    X, _ = _data(n=301, offset=50.0)
+    rng = np.random.RandomState(1)
+    w = rng.uniform(0.0, 3.0, size=X.shape[0]) if weighted else None
+    params, ll, resp = _params_and_oracle(X, covariance_type)
+    rows = _kernels.PreparedRows.of(X, w)
+    plan = _kernels.KernelPlan.from_params(params, X.dtype, rows.shift)
+    assert plan.uses(rows, X, w)
+    other_weights = None if weighted else np.ones(X.shape[0])
+    assert not plan.uses(rows, X.copy(), w) and not plan.uses(rows, X, other_weights)
+    weights = np.ones(X.shape[0]) if w is None else w
+    assert_allclose(rows.shift, weights @ X / weights.sum(), rtol=1e-15)
+    nk, means, scatter = _brute_force(X, resp * weights[:, None], covariance_type)
+    worst = np.argsort(ll)[:4]
+    prepared = _kernels.accumulate(X, w, params, n_worst=4, rows=rows)
+    with config_context(working_memory=0.002):  # chunks of a few rows: no prepared rows
+        assert not plan.uses(rows, X, w)
+        chunked = _kernels.accumulate(X, w, params, n_worst=4, rows=rows)
+    for s in (prepared, chunked):
+        assert_array_equal(s.shift, rows.shift)
+        assert_allclose(s.nk, nk, rtol=1e-10)
+        assert_allclose(s.means + s.shift, means, rtol=1e-10)
+        assert_allclose(s.scatter, scatter, rtol=1e-9)
+        assert_allclose(s.loglik, weights @ ll, rtol=1e-12)
+        assert_array_equal(s.worst_rows, X[worst])
+    # the prepared arrays are shared by every pass: nothing may write to them
+    assert not rows.XsT.flags.writeable and not rows.features(plan.kernel).flags.writeable
+
+
+def test_prepared_rows_only_for_one_chunk():
+    X, _ = _data(n=300)
+    assert _kernels.PreparedRows.of(X) is not None
+    with config_context(working_memory=0.002):
+        assert _kernels.PreparedRows.of(X) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalize_matches_logsumexp_at_every_range(dtype):
+    # most rows are normalised without subtracting their largest term; rows whose densities
+    # are below the dtype's normal range, or overflow it, the careful way: all as SciPy does
+    rng = np.random.RandomState(0)
+    lp = rng.normal(-8.0, 5.0, size=(4, 300))
+    lp[:, 10] -= 2000.0  # every density below float64's range
+    lp[:, 11] -= 95.0  # below float32's normal range only
+    lp[:, 12] += 800.0  # every density beyond float64's range
+    lp[:, 13] += 95.0  # beyond float32's range only
+    lp[0, 14] = -np.inf  # a component of weight 0
+    lp[:, 15] = -np.inf  # no component: log-likelihood -inf, responsibilities nan
+    lp = lp.astype(dtype)
+    exact = lp.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ll_expected = logsumexp(exact, axis=0)
+        resp_expected = np.exp(exact - ll_expected)
+    for normalize in (_kernels.normalize_inplace, _kernels._normalize_shifted):
+        got = lp.copy()
+        ll = normalize(got)
+        assert ll.dtype == got.dtype == dtype
+        eps = np.finfo(dtype).eps
+        finite = np.isfinite(ll_expected)
+        assert_allclose(ll[finite], ll_expected[finite], rtol=8 * eps, atol=8 * eps)
+        assert np.all(ll[~finite] == -np.inf) and np.all(np.isnan(got[:, ~finite]))
+        # exp(lp - ll) rounds its argument like eps * |ll|: the careful way and the oracle too
+        slack = 16 * eps * (1 + np.abs(ll_expected[finite])) * resp_expected[:, finite]
+        assert np.all(np.abs(got[:, finite] - resp_expected[:, finite]) <= slack + 1e-30)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("rho", [0.0, 0.3, 1.0])
 def test_blend_is_the_weighted_union(covariance_type, rho):
     # (1 - rho) * a + rho * b: the statistics of both sets of rows, weighted by 1 - rho and rho
