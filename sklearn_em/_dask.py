@@ -511,9 +511,9 @@ def predict(X, params):
 def _ll_and_log_map(X, params):
     if X.shape[0] == 0:
         return np.empty((0, 2))
-    ll, resp = _missing.log_prob_and_resp(X, params)
+    ll, top = _missing.log_likelihood_and_map(X, params)
     with np.errstate(divide="ignore"):
-        log_map = np.log(resp.max(axis=1).astype(np.float64))
+        log_map = np.log(top.astype(np.float64))
     return np.stack([ll.astype(np.float64), log_map], axis=1)
 
 

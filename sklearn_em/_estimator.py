@@ -744,14 +744,17 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
     def _criteria(self, X, sample_weight=None, classification=False):
         """Log-likelihood, parameter count, BIC and AIC of X (and ICL if
         ``classification``) from one pass over X."""
-        X = self._validate(X)
+        return self._criteria_of(self._validate(X), sample_weight, classification)
+
+    def _criteria_of(self, X, sample_weight=None, classification=False):
+        """:meth:`_criteria` of an X already validated (the selector's, for every cell)."""
         model = self._model()
         if is_dask_collection(X):
             loglik, n, log_map_sum = self._dask_sums(X, sample_weight, classification)
             return _criteria(loglik, n, model.n_parameters(), log_map_sum)
         X, sample_weight = _rows_of_positive_weight(X, _validated_weights(sample_weight, X))
         if classification:
-            ll, resp = _missing.log_prob_and_resp(X, model)
+            ll, top = _missing.log_likelihood_and_map(X, model)
         else:
             ll = _missing.score_samples(X, model)
         ll = ll.astype(np.float64)
@@ -762,7 +765,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         log_map_sum = None
         if classification:
             with np.errstate(divide="ignore"):
-                log_map = np.log(resp.max(axis=1).astype(np.float64))
+                log_map = np.log(top.astype(np.float64))
             log_map_sum = (
                 log_map.sum() if sample_weight is None else _weighted_sum(sample_weight, log_map)
             )

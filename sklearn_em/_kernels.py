@@ -49,6 +49,15 @@ FAR_ROW = {np.dtype(np.float64): 2.0**128, np.dtype(np.float32): 2.0**24}
 UNSCALED = {np.dtype(np.float64): 128, np.dtype(np.float32): 16}
 
 
+def _exact_limit(dtype):
+    """Squared Mahalanobis distance from the shift beyond which a component is computed
+    exactly (see EXACT_BUDGET)."""
+    return EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
+
+
+_EXACT_LIMIT = {dtype: _exact_limit(dtype) for dtype in EXACT_BUDGET}
+
+
 def power_of_two_scale(extent):
     """The power of two at or just above ``extent`` (1 if it is zero or not finite).
 
@@ -244,37 +253,35 @@ class KernelPlan:
         # unchanged: means divided and factors multiplied by it)
         means_c = means - shift
         variances = _variances(kernel, prec_chol, params.covariances)
+        # Every extreme the arithmetic below can meet is dealt with where it matters (one
+        # errstate for all: entering one costs more than a small table's plan arithmetic):
+        # squares of extreme factors may overflow (the bounds take inf); a weight of 0 has
+        # log -inf; a far component's coefficients and constant may be beyond the dtype's
+        # range, and its mean too (its rows are computed exactly, from ``exact``).
         with np.errstate(all="ignore"):
             scale, far_limit = kernel_scale(kernel, means_c, prec_chol, dtype, variances)
             # ill-conditioned components, whose expanded forms would cancel badly
             reach = _expansion_reach(means_c, prec_chol, variances) if kernel.matrix else None
-            log_weights = np.log(weights)  # a weight of 0: -inf
-        means_s, prec_chol_s = means_c, prec_chol
-        if scale != 1.0:
-            means_s, prec_chol_s = means_s / scale, prec_chol * scale
-        # (a far component's coefficients may be beyond the dtype's range: its rows are
-        # computed exactly, from ``exact``)
-        with np.errstate(over="ignore"):
+            log_weights = np.log(weights)
+            means_s, prec_chol_s = means_c, prec_chol
+            if scale != 1.0:
+                means_s, prec_chol_s = means_s / scale, prec_chol * scale
             coef, quad_const, distance = kernel.plan(means_s, prec_chol_s, dtype)
-        base = log_weights + kernel.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
-        limit = EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
-        far = distance > limit
-        if reach is not None:
-            far |= reach > limit
-        far = np.flatnonzero(far)
-        exact = exact_const = exact_means = None
-        if far.size:
-            exact = (
-                far,
-                means_s[far].astype(dtype),
-                [kernel.factor(prec_chol_s, j).astype(dtype) for j in far],
-            )
-            exact_const = base[far]
-            with np.errstate(over="ignore"):  # (a mean beyond the dtype: inf, as its rows)
+            base = log_weights + kernel.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
+            limit = _EXACT_LIMIT[dtype] if dtype in _EXACT_LIMIT else _exact_limit(dtype)
+            far = distance > limit
+            if reach is not None:
+                far |= reach > limit
+            far = np.flatnonzero(far)
+            exact = exact_const = exact_means = None
+            if far.size:
+                exact = (
+                    far,
+                    means_s[far].astype(dtype),
+                    [kernel.factor(prec_chol_s, j).astype(dtype) for j in far],
+                )
+                exact_const = base[far]
                 exact_means = means[far].astype(dtype)
-        # a far component's constant may be beyond the dtype's range (its rows are computed
-        # exactly, from ``exact``)
-        with np.errstate(over="ignore"):
             const = (base + quad_const).astype(dtype)
         return cls(
             kernel,
@@ -287,7 +294,7 @@ class KernelPlan:
             exact_const,
             scale,
             far_limit,
-            (means - shift, prec_chol, base),
+            (means_c, prec_chol, base),
             exact_means,
         )
 
@@ -935,6 +942,20 @@ def predict(X, params):
 
     _map_rows(X, params, fn)
     return out
+
+
+def log_likelihood_and_map(X, params):
+    """Per-row log-likelihood and largest responsibility (1 - mclust's uncertainty; ICL's
+    classification term), without the n x k responsibilities."""
+    ll = np.empty(X.shape[0], dtype=X.dtype)
+    top = np.empty(X.shape[0], dtype=X.dtype)
+
+    def fn(plan, rows, log_probT, sl):
+        ll[sl] = _responsibilities_of(plan, rows, log_probT)
+        top[sl] = log_probT.max(axis=0)
+
+    _map_rows(X, params, fn)
+    return ll, top
 
 
 def log_prob_and_resp(X, params):

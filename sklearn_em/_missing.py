@@ -622,6 +622,15 @@ def predict(X, params):
     return both[1].argmax(axis=1)
 
 
+def log_likelihood_and_map(X, params):
+    """Per-row log-likelihood and largest responsibility (for ICL); rows with missing cells
+    from their observed marginal."""
+    both = _with_missing(X, params)
+    if both is None:
+        return _kernels.log_likelihood_and_map(X, params)
+    return _scores_in(both[0], X.dtype), both[1].max(axis=1).astype(X.dtype)
+
+
 def log_prob_and_resp(X, params):
     """Per-row log-likelihood and responsibilities (for criteria such as ICL)."""
     both = _with_missing(X, params)

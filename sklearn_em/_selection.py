@@ -885,7 +885,7 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
             est.lower_bounds_ = [b - log_jacobian for b in best.lower_bounds]
             est.n_features_in_ = X.shape[1]
             # every criterion from one pass over X
-            numbers = est._criteria(X, sample_weight, classification=True)
+            numbers = est._criteria_of(X, sample_weight, classification=True)
             numbers = {name: float(value) for name, value in numbers.items()}
             numbers["n_parameters"] = int(numbers["n_parameters"])
             numbers["converged"] = bool(est.converged_)
