@@ -111,9 +111,17 @@ def _is_pd(kernel, cov, ratio=_SINGULAR_RATIO):
     return bool(np.all(np.isfinite(one))) and not _factor(kernel, one, ratio)[1]
 
 
+_NONE_LOST = np.empty(0, dtype=np.intp)
+_NONE_LOST.flags.writeable = False
+
+
 def lost_components(stats):
     """Components whose weight fell below ``SUPPORT_FRACTION`` of an average row's weight."""
-    return np.flatnonzero(stats.nk < SUPPORT_FRACTION * stats.unit_weight)
+    nk, threshold = stats.nk, SUPPORT_FRACTION * stats.unit_weight
+    # (usually none: one reduction says so; nan fails it and is looked for below)
+    if nk.size and nk.min() >= threshold:
+        return _NONE_LOST
+    return np.flatnonzero(nk < threshold)
 
 
 def _raise_if_overflow(stats, iteration):
@@ -297,6 +305,7 @@ def run_em(
     step_options=None,
     incomplete=None,
     stop=None,
+    prepared=None,
 ):
     """Iterate E- and M-steps from ``params`` until the gain in mean log-likelihood
     is below ``tol`` or ``max_iter`` iterations have run.
@@ -314,6 +323,8 @@ def run_em(
     loop goes on from (never an extrapolation that SQUAREM then rejects), ends the run early
     (``EMResult.stopped``) at those parameters: the selector stops a start whose fit has
     collapsed, which EM would only take further towards the singularity.
+    ``prepared``: ``_kernels.PreparedRows.of(X, sample_weight)``, where several runs over the
+    same X share it (made here if None).
     """
     if data_stats is None:
         data = X if incomplete is None else incomplete.mean_filled()
@@ -321,7 +332,7 @@ def run_em(
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
     if incomplete is None:
         # a small X's shifted rows and features, once for every pass
-        rows = PreparedRows.of(X, sample_weight)
+        rows = PreparedRows.of(X, sample_weight) if prepared is None else prepared
 
         def e_pass(current, n_worst):
             return accumulate(X, sample_weight, current, n_worst=n_worst, rows=rows)

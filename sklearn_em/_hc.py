@@ -31,6 +31,7 @@ large data are clustered on a random subset (mclust's ``subset`` default, 2000).
 import math
 
 import numpy as np
+from scipy.linalg import lapack
 from scipy.spatial.distance import cdist
 from sklearn.utils import check_random_state
 
@@ -337,7 +338,9 @@ class _Clusters:
     def __init__(self, Z, log_ab):
         n, p = Z.shape
         self.count = np.ones(n)
-        self.mean = Z.copy()
+        # the means as columns (p, n): a cluster's differences to all others, and their
+        # squared norms, run along contiguous rows
+        self.meanT = np.ascontiguousarray(Z.T)
         self.scatter = np.zeros((n, p, p))
         self.trace = np.zeros(n)
         self.term = np.full(n, log_ab)
@@ -351,7 +354,6 @@ class _Clusters:
         self.factor_logdet = np.zeros(n)
         self._arrays = (
             self.count,
-            self.mean,
             self.scatter,
             self.trace,
             self.term,
@@ -365,10 +367,10 @@ class _Clusters:
 
     def merge(self, a, b, step, alpha, beta, det_from):
         """Put the union of slots a and b in slot a."""
-        mean, scatter = self.mean, self.scatter
+        meanT, scatter = self.meanT, self.scatter
         na, nb = float(self.count[a]), float(self.count[b])
         nab = na + nb
-        delta = mean[b] - mean[a]
+        delta = meanT[:, b] - meanT[:, a]
         shrink = na * nb / nab
         new_scatter = scatter[a] + scatter[b]
         # the outer product as np.outer forms it
@@ -387,7 +389,7 @@ class _Clusters:
                     logdet = value - len(delta) * math.log(nab)
         self.has_factor[a] = factor is not None
         new_term = nab * np.logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
-        mean[a] += delta * (nb / nab)
+        meanT[:, a] += delta * (nb / nab)
         scatter[a] = new_scatter
         self.count[a], self.trace[a], self.term[a] = nab, new_trace, new_term
         if self.name[b] < self.name[a]:
@@ -398,6 +400,7 @@ class _Clusters:
         """Put the cluster of slot ``source`` in slot ``target``."""
         for arr in self._arrays:
             arr[target] = arr[source]
+        self.meanT[:, target] = self.meanT[:, source]
 
     def cost_bounds(self, c, m, alpha, beta, det_from):
         """Lower bounds of the costs of slot c with slots 0..m-1, and where they are not exact.
@@ -410,9 +413,9 @@ class _Clusters:
         nij = nj + nc
         shrink = nj * nc
         shrink /= nij
-        delta = self.mean[:m] - self.mean[c]
+        delta = self.meanT[:, :m] - self.meanT[:, c : c + 1]
         trace = self.trace[:m] + self.trace[c]
-        shrink *= np.einsum("ij,ij->i", delta, delta)
+        shrink *= _squared_norms(delta)
         trace += shrink
         trace += alpha
         if beta != 1:  # (multiplying by 1 changes nothing)
@@ -429,18 +432,18 @@ class _Clusters:
 
     def pair_cost(self, c, x, alpha, beta, det_from):
         """The exact cost of slot c with slot x: ``merge_costs(c, [x])`` in fewer steps."""
-        p = self.mean.shape[1]
+        p = self.meanT.shape[0]
         nc, nj = self.count[c], self.count[x]
         nij = nc + nj
         shrink = nc * nj / nij
-        delta = self.mean[x : x + 1] - self.mean[c]
-        trace = self.trace[c] + self.trace[x] + shrink * np.einsum("ij,ij->i", delta, delta)[0]
+        delta = self.meanT[:, x : x + 1] - self.meanT[:, c : c + 1]
+        trace = self.trace[c] + self.trace[x] + shrink * _squared_norms(delta)[0]
         logdet = -np.inf
         if nij > det_from:
             if nj == 1 and self.has_factor[c]:
                 # the lemma, L^-1 d by substitution in plain floats (cheaper for one column)
                 solved, norm2 = [], 0.0
-                for i, (row, d) in enumerate(zip(self.factor[c].tolist(), delta[0].tolist())):
+                for i, (row, d) in enumerate(zip(self.factor[c].tolist(), delta[:, 0].tolist())):
                     for k in range(i):
                         d -= row[k] * solved[k]
                     d /= row[i]
@@ -449,7 +452,7 @@ class _Clusters:
                 logdet = self.factor_logdet[c] + np.log1p(shrink * norm2)
             else:
                 mat = self.scatter[c] + self.scatter[x]
-                mat += shrink * (delta.T * delta)
+                mat += shrink * (delta * delta.T)
                 sign, value = np.linalg.slogdet(mat)
                 if sign > 0:
                     logdet = value
@@ -461,13 +464,13 @@ class _Clusters:
         """The exact costs of slot c with the slots ``partners`` (c priced as the new one)."""
         return _merge_costs(
             self.count[c],
-            self.mean[c],
+            self.meanT[:, c],
             self.scatter[c],
             self.factor[c] if self.has_factor[c] else None,
             self.trace[c],
             self.term[c],
             self.count[partners],
-            self.mean[partners],
+            self.meanT[:, partners],
             self.scatter[partners],
             self.trace[partners],
             self.term[partners],
@@ -512,23 +515,30 @@ def _logdet(mats):
     return np.where(sign > 0, logdet, -np.inf)
 
 
-def _merge_costs(nc, mc, wc, factor, trc, termc, nj, mj, wj, trj, termj, alpha, beta, det_from):
+def _squared_norms(DT):
+    """The squared norms of the columns of DT (p, m), each summed in the same order whatever
+    m is (a pair priced alone costs what it costs among many)."""
+    return np.einsum("ij,ij->j", DT, DT)
+
+
+def _merge_costs(nc, mc, wc, factor, trc, termc, nj, mjT, wj, trj, termj, alpha, beta, det_from):
     """Rise of the criterion if cluster c merges with each cluster j (vectorised over j).
 
-    ``factor`` is the lower Cholesky factor of ``wc`` when it is well conditioned, else None.
+    ``mc`` is c's mean (p,), ``mjT`` the others' as columns (p, m). ``factor`` is the lower
+    Cholesky factor of ``wc`` when it is well conditioned, else None.
     """
     p = mc.shape[0]
     nij = nc + nj
     shrink = nc * nj / nij
-    delta = mj - mc
-    trace = trc + trj + shrink * np.einsum("ij,ij->i", delta, delta)
+    deltaT = mjT - mc[:, None]
+    trace = trc + trj + shrink * _squared_norms(deltaT)
     logdet = np.full(nj.shape[0], -np.inf)
     need = nij > det_from
     if np.any(need):
         single = need & (nj == 1)
         if factor is not None and np.any(single):
             # matrix determinant lemma: det(W + s d d') = det(W) (1 + s d' W^-1 d)
-            y = _forward_substitution(factor, delta[single].T)
+            y = _forward_substitution(factor, deltaT[:, single])
             logdet[single] = 2 * np.log(np.diag(factor)).sum() + np.log1p(
                 shrink[single] * np.einsum("ij,ij->j", y, y)
             )
@@ -536,7 +546,7 @@ def _merge_costs(nc, mc, wc, factor, trc, termc, nj, mj, wj, trj, termj, alpha, 
             single[:] = False
         rest = need & ~single
         if np.any(rest):
-            d = delta[rest]
+            d = deltaT[:, rest].T
             mats = wc + wj[rest] + shrink[rest, None, None] * (d[:, :, None] * d[:, None, :])
             logdet[rest] = _logdet(mats)
         logdet[need] -= p * np.log(nij[need])
@@ -556,12 +566,12 @@ def _forward_substitution(lower, rhs):
 
 def _cholesky(w):
     # the lemma needs a well-conditioned base; with a (near-)singular one every merge of the
-    # cluster takes the determinant of its own matrix
-    try:
-        factor = np.linalg.cholesky(w)
-    except np.linalg.LinAlgError:
+    # cluster takes the determinant of its own matrix. LAPACK's potrf directly: a merge's
+    # p x p factor costs a fifth of np.linalg.cholesky's checks and error-state handling
+    factor, info = lapack.dpotrf(w, lower=1, clean=1)
+    if info != 0:
         return None
-    diag = factor.diagonal()
-    if diag.min() <= 1e-6 * diag.max():
+    diag = factor.diagonal().tolist()  # (p numbers: plain floats compare faster)
+    if min(diag) <= 1e-6 * max(diag):
         return None
     return factor

@@ -959,6 +959,8 @@ def _best_start(
     and 6), where the start that leads early is not the one that ends best.
     """
     total = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+    # every start's passes read the same shifted rows and features
+    prepared = None if incomplete is not None else _kernels.PreparedRows.of(X, sample_weight)
     best, best_reason = None, ""
     for params in initial:
         result = run_em(
@@ -974,6 +976,7 @@ def _best_start(
             incomplete=incomplete,
             data_stats=data_stats,
             stop=None if degenerate is None else (lambda p: bool(degenerate(p, count_rows=False))),
+            prepared=prepared,
         )
         reason = "" if degenerate is None else degenerate(result.params)
         if best is None or bool(reason) != bool(best_reason):

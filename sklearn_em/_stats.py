@@ -33,6 +33,7 @@ statistics alone.
 """
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -148,7 +149,7 @@ class SufficientStats:
         """Total weight of the rows."""
         return float(self.nk.sum())
 
-    @property
+    @cached_property
     def unit_weight(self):
         """Weight of an average row (``total_weight / n_rows``; 1 for unweighted rows)."""
         return self.total_weight / self.n_rows if self.n_rows > 0 else 1.0
