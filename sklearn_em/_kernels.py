@@ -102,8 +102,9 @@ def _budget():
 def _rows_per_chunk(kernel, n_samples, n_components, n_features, itemsize, budget):
     """:func:`chunk_rows` for a kernel and a byte budget (every pass asks again)."""
     kernel = kernel.kernel_for(n_components, n_features)
-    # per row: the shifted row, the kernel's temporaries, k log-probabilities
-    numbers = n_features + kernel.row_temporaries(n_components, n_features) + n_components
+    # per row: the shifted row, the kernel's temporaries, k log-probabilities and their k
+    # densities (normalize_inplace)
+    numbers = n_features + kernel.row_temporaries(n_components, n_features) + 2 * n_components
     return max(1, min(int(budget // (itemsize * numbers)), n_samples))
 
 
