@@ -677,7 +677,7 @@ def run_fit(args, stdout, stderr):
     _check_rows(table, args.components)
     n, d = table.values.shape
 
-    from ._selection import GaussianMixtureSelector
+    from ._selection import ColumnsError, GaussianMixtureSelector
 
     show_progress = not args.quiet and getattr(stderr, "isatty", lambda: False)()
     selector = GaussianMixtureSelector(
@@ -706,6 +706,8 @@ def run_fit(args, stdout, stderr):
         warnings.simplefilter("always")
         try:
             selector.fit(table.values)
+        except ColumnsError as exc:
+            raise InputError(f"{table.source}: {exc.naming(table.columns)}") from None
         except ValueError as exc:
             raise InputError(f"{table.source}: {exc}") from None
     notes = list(table.notes)

@@ -332,10 +332,11 @@ def run_em(
     total = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
     if incomplete is None:
         # a small X's shifted rows and features, once for every pass
-        rows = PreparedRows.of(X, sample_weight) if prepared is None else prepared
+        if prepared is None:
+            prepared = PreparedRows.of(X, sample_weight)
 
         def e_pass(current, n_worst):
-            return accumulate(X, sample_weight, current, n_worst=n_worst, rows=rows)
+            return accumulate(X, sample_weight, current, n_worst=n_worst, prepared=prepared)
     else:
 
         def e_pass(current, n_worst):

@@ -299,18 +299,20 @@ class KernelPlan:
             exact_means,
         )
 
-    def weighted_log_prob(self, X_chunk, rows=None):
+    def weighted_log_prob(self, X_chunk, prepared=None):
         """``log w_k + log N(x | k)`` for a chunk, with the chunk's features.
 
         Returns ``(FT, XsT, log_probT)``: the features and the shifted, transposed chunk
-        (both reused by the M-step statistics) and the (k, n) log-probabilities. ``rows``:
-        the chunk's :class:`PreparedRows` (see :meth:`uses`), whose shifted rows and
-        features are taken as they are.
+        (both reused by the M-step statistics) and the (k, n) log-probabilities.
+        ``prepared``: the chunk's :class:`PreparedRows` (see :meth:`uses`), whose shifted
+        rows and features are taken as they are.
         """
-        if rows is not None:
-            XsT = rows.XsT
-            far = None if rows.square_sum <= 0.25 * self.far_limit**2 else self._far_rows(XsT)
-            FT = rows.features(self.kernel)
+        if prepared is not None:
+            XsT = prepared.XsT
+            far = None
+            if not prepared.square_sum <= 0.25 * self.far_limit**2:
+                far = self._far_rows(XsT)
+            FT = prepared.features(self.kernel)
             if far is None:
                 return self._expanded(XsT, X_chunk, FT)
             with np.errstate(over="ignore", invalid="ignore"):
@@ -361,16 +363,16 @@ class KernelPlan:
                 out[j] = c + self.kernel.half_mahalanobis(DT, U)
         return FT, XsT, out
 
-    def uses(self, rows, X, sample_weight):
-        """Whether a pass over X with this plan can take ``rows`` (a
+    def uses(self, prepared, X, sample_weight):
+        """Whether a pass over X with this plan can take ``prepared`` (a
         :class:`PreparedRows` or None) as its one chunk: they are X's (and its weights'),
         about this plan's shift, unscaled, and X is one chunk for the plan's kernel."""
         return (
-            rows is not None
-            and rows.X is X
-            and rows.sample_weight is sample_weight
+            prepared is not None
+            and prepared.X is X
+            and prepared.sample_weight is sample_weight
             and self.scale == 1.0
-            and rows.shift is self.shift
+            and prepared.shift is self.shift
             and _rows_per_chunk(
                 self.kernel,
                 X.shape[0],
@@ -458,6 +460,11 @@ def _scratch(name, shape, dtype):
 # its smallest, so that a component's share is rounded as finely as the other way, down to
 # shares below the dtype's eps), and nothing overflowed.
 _DIRECT_LOW = {np.dtype(np.float64): -960 * math.log(2), np.dtype(np.float32): -100 * math.log(2)}
+# ... taken relative to the block's largest log-probability where that is below this (many
+# dimensions put every row's log-density below float32's range): one subtraction of a
+# number for the whole block, exact for every log-probability that counts (within a factor
+# of 2 of it). Not where a row is above the range (a spike): that would round the others.
+_DIRECT_BOTTOM = {dtype: low + 32.0 for dtype, low in _DIRECT_LOW.items()}
 
 
 def normalize_inplace(log_probT):
@@ -468,15 +475,22 @@ def normalize_inplace(log_probT):
     responsibilities are nan: the inference functions replace them with
     :func:`far_responsibilities`), not nan: -inf is that log-density rounded to the dtype.
 
-    The densities of most rows are numbers of the dtype as they are: their log-sum-exp
-    needs no largest term subtracted (two passes fewer over the (k, n) block, and no
-    rounding of the differences in the exponents). Rows beyond ``_DIRECT_LOW`` (or whose
-    densities overflow) are normalised the careful way.
+    The densities of most rows are numbers of the dtype as they are (or once the block's
+    largest log-probability is subtracted from all, see ``_DIRECT_BOTTOM``): their
+    log-sum-exp needs no largest term per row subtracted (two passes fewer over the (k, n)
+    block). Rows beyond ``_DIRECT_LOW`` of that (or whose densities overflow) are normalised
+    the careful way.
     """
-    low = _DIRECT_LOW.get(log_probT.dtype)
+    dtype = log_probT.dtype
+    low = _DIRECT_LOW.get(dtype)
     if low is None or log_probT.size == 0:
         return _normalize_shifted(log_probT)
-    dens = _scratch("density", log_probT.shape, log_probT.dtype)
+    offset = float(log_probT.max())
+    if -np.inf < offset < _DIRECT_BOTTOM[dtype]:
+        log_probT -= dtype.type(offset)
+    else:  # (the usual case; nan or -inf: every row the careful way)
+        offset = 0.0
+    dens = _scratch("density", log_probT.shape, dtype)
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
         np.exp(log_probT, out=dens)
         total = dens.sum(axis=0)
@@ -490,6 +504,8 @@ def normalize_inplace(log_probT):
     if careful is not None:
         ll[careful] = _normalize_shifted(held)
         log_probT[:, careful] = held
+    if offset:
+        ll += dtype.type(offset)
     return ll
 
 
@@ -613,13 +629,13 @@ def merge_all(stats):
     return total
 
 
-def accumulate(X, sample_weight, params, n_worst=0, rows=None):
+def accumulate(X, sample_weight, params, n_worst=0, prepared=None):
     """One E-step over all of X, fused with the statistics of the next M-step.
 
     :func:`block_statistics` over row chunks (on the BLAS threads), combined in chunk order.
     The chunks of one pass share the plan's shift, so their moments are summed and centred
     once, rather than each chunk centred and merged: the same statistics (up to rounding),
-    without k (d x d) merges per chunk. ``rows``: X's :class:`PreparedRows` (or None),
+    without k (d x d) merges per chunk. ``prepared``: X's :class:`PreparedRows` (or None),
     which a pass of a small X takes its shift, shifted rows and features from.
 
     Returns
@@ -628,10 +644,10 @@ def accumulate(X, sample_weight, params, n_worst=0, rows=None):
         With ``loglik`` (weighted sum of per-row log-likelihoods) and the ``n_worst`` rows of
         positive weight with the lowest log-likelihood, worst first.
     """
-    shift = None if rows is None or rows.X is not X else rows.shift
+    shift = None if prepared is None or prepared.X is not X else prepared.shift
     plan = KernelPlan.from_params(params, X.dtype, shift)
-    if plan.uses(rows, X, sample_weight):
-        part = _block_moments(X, sample_weight, plan, n_worst, rows)
+    if plan.uses(prepared, X, sample_weight):
+        part = _block_moments(X, sample_weight, plan, n_worst, prepared)
         return _statistics(plan, X.shape[1], n_worst, [part])
 
     def chunk(sl):

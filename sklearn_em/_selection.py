@@ -677,6 +677,21 @@ _ONE_SCALE = frozenset(name for name in COVARIANCE_NAMES if not get_model(name).
 _SINGULAR_FLOOR = 1e-10
 
 
+class ColumnsError(ValueError):
+    """An error about some columns of X: its message names them by position (``columns``,
+    0-based), and :meth:`naming` restates it with the columns' names."""
+
+    def __init__(self, columns, what):
+        self.columns = [int(j) for j in columns]
+        self.what = what
+        super().__init__(f"Column(s) {self.columns} of X {what}")
+
+    def naming(self, names):
+        """The message with the columns named by ``names`` (one per column of X)."""
+        shown = ", ".join(repr(str(names[j])) for j in self.columns)
+        return f"Column(s) {shown} {self.what}"
+
+
 class _Units:
     """The data's scale, which the selector divides out so that its answer has no units.
 
@@ -704,20 +719,49 @@ class _Units:
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = (w * Xo).sum(axis=0) / w.sum(axis=0)
                 var = (w * (Xo - mean) ** 2).sum(axis=0) / w.sum(axis=0)
-            return cls._checked(np.sqrt(var), mean, X.dtype)
+            return cls._checked(np.sqrt(var), mean, X, w > 0)
         mean = np.average(X, axis=0, weights=sample_weight).astype(np.float64)
         var = np.average((X - mean) ** 2, axis=0, weights=sample_weight).astype(np.float64)
-        return cls._checked(np.sqrt(var), mean, X.dtype)
+        weighted = None if sample_weight is None else (sample_weight > 0)[:, None]
+        return cls._checked(np.sqrt(var), mean, X, weighted)
 
     @classmethod
-    def _checked(cls, std, mean, dtype):
-        constant = np.flatnonzero(~(std > 64 * np.finfo(dtype).eps * np.abs(mean)))
+    def _checked(cls, std, mean, X, kept=None):
+        """``_Units(std)``, or a :class:`ColumnsError` for the columns that have no scale:
+        constant (their rows of positive weight, ``kept``, all equal), varying only in the
+        last digits of their magnitude, or varying by less than the dtype can square (their
+        variance underflows)."""
+        flat = np.flatnonzero(~(std > 64 * np.finfo(X.dtype).eps * np.abs(mean)))
+        if not flat.size:
+            return cls(std)
+        if kept is not None:  # (n, 1) for every column alike, or (n, d)
+            kept = kept if kept.shape[1] == 1 else kept[:, flat]
+        values = X[:, flat] if kept is None else np.where(kept, X[:, flat], np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # (a column without any value)
+            spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
+        constant = flat[~(spread > 0)]
         if constant.size:
-            raise ValueError(
-                f"Column(s) {constant.tolist()} of X are constant: a constant feature carries "
-                "no information about clusters and makes every covariance singular. Drop it."
+            raise ColumnsError(
+                constant,
+                "are constant: a constant feature carries no information about clusters and "
+                "makes every covariance singular. Drop it.",
             )
-        return cls(std)
+        underflow = flat[~(std[flat] > 0)]
+        if underflow.size:
+            raise ColumnsError(
+                underflow,
+                f"vary by so little (by about {np.sqrt(np.finfo(X.dtype).tiny):.0e} or "
+                f"less) that their variance is below {X.dtype}'s range: rescale them "
+                "(multiply them by a large power of ten).",
+            )
+        raise ColumnsError(
+            flat,
+            "vary only in the last digits of their magnitude (a spread below 64 * eps of "
+            "their mean): as good as constant, they make every covariance singular. Drop "
+            "them, or subtract their mean before converting to "
+            f"{X.dtype}.",
+        )
 
     @staticmethod
     def kind(covariance_type):

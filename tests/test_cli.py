@@ -556,6 +556,19 @@ def test_column_option_errors_name_the_option(tmp_path, capsys, args, message):
     assert message.startswith("the only") or err.startswith(f"sklearn-em: error: {message}")
 
 
+@pytest.mark.parametrize(
+    "column, reason",
+    [(["3"] * 30, "are constant"), (["1e-320", "2e-320", "1e-320"] * 10, "vary by so little")],
+)
+def test_a_column_without_a_scale_is_named(tmp_path, capsys, column, reason):
+    rng = np.random.RandomState(0)
+    rows = [f"{a!r},{c}" for a, c in zip(rng.normal(size=30), column)]
+    path = write(tmp_path, "flat.csv", "speed,level\n" + "\n".join(rows) + "\n")
+    code, out, err = run(["fit", path, "--quiet", "--components", "1-2"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"sklearn-em: error: {path}: Column(s) 'level' {reason}")
+
+
 def test_only_an_id_like_column_is_an_error_with_the_remedy(tmp_path, capsys):
     path = write(tmp_path, "ids.csv", "n\n" + "\n".join(str(i) for i in range(1, 21)) + "\n")
     code, out, err = run(["fit", path, "--quiet"], capsys)

@@ -15,6 +15,7 @@ from sklearn.datasets import load_iris
 from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureSelector
+from sklearn_em._selection import ColumnsError
 from sklearn_em.datasets import load_faithful
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mclust"
@@ -287,6 +288,25 @@ def test_a_constant_column_is_an_error_that_names_it():
     X = np.column_stack([np.arange(20.0), np.full(20, 3.0), np.arange(20.0) ** 2])
     with pytest.raises(ValueError, match=r"Column\(s\) \[1\] of X are constant"):
         GaussianMixtureSelector(n_components=[1, 2]).fit(X)
+
+
+@pytest.mark.parametrize(
+    "column, dtype, message",
+    [
+        # varies, but its deviations square to 0: not constant, and no scale to divide by
+        (np.where(np.arange(20) % 3, 1e-320, 2e-320), np.float64, "vary by so little"),
+        # one unit in the last place of 1e8
+        (np.where(np.arange(20) % 2, 1e8, np.nextafter(1e8, 2e8)), np.float64, "vary only in"),
+        # constant on the rows that count (the differing row has weight 0)
+        (np.r_[5.0, np.full(19, 3.0)], np.float64, "are constant"),
+    ],
+)
+def test_a_column_without_a_scale_is_an_error_that_says_why(column, dtype, message):
+    X = np.column_stack([np.arange(20.0), column]).astype(dtype)
+    weights = np.r_[0.0, np.ones(19)]
+    with pytest.raises(ColumnsError, match=r"Column\(s\) \[1\] of X " + message) as caught:
+        GaussianMixtureSelector(n_components=[1, 2]).fit(X, sample_weight=weights)
+    assert caught.value.naming(["x", "y"]).startswith("Column(s) 'y' ")
 
 
 # --- all 14 of mclust's models (the selector's default grid) -------------------------------------

@@ -339,10 +339,10 @@ def test_prepared_rows_pass_equals_brute_force(covariance_type, weighted):
     assert_allclose(rows.shift, weights @ X / weights.sum(), rtol=1e-15)
     nk, means, scatter = _brute_force(X, resp * weights[:, None], covariance_type)
     worst = np.argsort(ll)[:4]
-    prepared = _kernels.accumulate(X, w, params, n_worst=4, rows=rows)
+    prepared = _kernels.accumulate(X, w, params, n_worst=4, prepared=rows)
     with config_context(working_memory=0.002):  # chunks of a few rows: no prepared rows
         assert not plan.uses(rows, X, w)
-        chunked = _kernels.accumulate(X, w, params, n_worst=4, rows=rows)
+        chunked = _kernels.accumulate(X, w, params, n_worst=4, prepared=rows)
     for s in (prepared, chunked):
         assert_array_equal(s.shift, rows.shift)
         assert_allclose(s.nk, nk, rtol=1e-10)
@@ -361,12 +361,15 @@ def test_prepared_rows_only_for_one_chunk():
         assert _kernels.PreparedRows.of(X) is None
 
 
+@pytest.mark.parametrize("offset", [0.0, -1500.0, 1500.0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_normalize_matches_logsumexp_at_every_range(dtype):
+def test_normalize_matches_logsumexp_at_every_range(dtype, offset):
     # most rows are normalised without subtracting their largest term; rows whose densities
-    # are below the dtype's normal range, or overflow it, the careful way: all as SciPy does
+    # are below the dtype's normal range, or overflow it, the careful way: all as SciPy does.
+    # Offset: every row far below (many dimensions) or above (spikes) the dtype's range,
+    # where the block's largest log-probability is subtracted from all first
     rng = np.random.RandomState(0)
-    lp = rng.normal(-8.0, 5.0, size=(4, 300))
+    lp = rng.normal(-8.0, 5.0, size=(4, 300)) + offset
     lp[:, 10] -= 2000.0  # every density below float64's range
     lp[:, 11] -= 95.0  # below float32's normal range only
     lp[:, 12] += 800.0  # every density beyond float64's range
