@@ -118,7 +118,8 @@ _NONE_LOST.flags.writeable = False
 def lost_components(stats):
     """Components whose weight fell below ``SUPPORT_FRACTION`` of an average row's weight."""
     nk, threshold = stats.nk, SUPPORT_FRACTION * stats.unit_weight
-    # (usually none: one reduction says so; nan fails it and is looked for below)
+    # (usually none: one reduction says so; a nan weight is not counted as lost, here or
+    # below)
     if nk.size and nk.min() >= threshold:
         return _NONE_LOST
     return np.flatnonzero(nk < threshold)

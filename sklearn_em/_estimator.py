@@ -373,9 +373,18 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             # no subset to draw: the tree is the same for every initialisation
             tree = hc_tree(X_init)
 
+        # every initialisation's passes read the same shifted rows and features
+        prepared = None if incomplete is not None else _kernels.PreparedRows.of(X, sample_weight)
         self._fit_em(
             partial(initial_params, X_init, sample_weight, tree=tree, data_stats=data_stats),
-            partial(run_em, X, sample_weight, data_stats=data_stats, incomplete=incomplete),
+            partial(
+                run_em,
+                X,
+                sample_weight,
+                data_stats=data_stats,
+                incomplete=incomplete,
+                prepared=prepared,
+            ),
             user_init,
             prior,
             X.dtype,

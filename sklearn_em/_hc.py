@@ -516,9 +516,14 @@ def _logdet(mats):
 
 
 def _squared_norms(DT):
-    """The squared norms of the columns of DT (p, m), each summed in the same order whatever
-    m is (a pair priced alone costs what it costs among many)."""
-    return np.einsum("ij,ij->j", DT, DT)
+    """The squared norms of the columns of DT (p, m), each summed row by row in order, so
+    that a pair priced alone costs to the last bit what it costs among many (einsum and
+    add.reduce choose their order of summation by the array's shape)."""
+    squares = np.square(DT)
+    out = squares[0].copy()
+    for row in squares[1:]:
+        out += row
+    return out
 
 
 def _merge_costs(nc, mc, wc, factor, trc, termc, nj, mjT, wj, trj, termj, alpha, beta, det_from):

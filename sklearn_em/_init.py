@@ -206,11 +206,8 @@ def _params_from_responsibilities(
     """
     from ._em import lost_components, m_step  # the M-step turns responsibilities into parameters
 
-    if sample_weight is None:
-        shift = X.mean(axis=0, dtype=np.float64)
-    else:
-        # the shift need only be near the data: no float64 copy of X for it
-        shift = (sample_weight @ X).astype(np.float64) / sample_weight.sum()
+    # the shift need only be near the bulk of the data (one row far out must not drag it)
+    shift = _kernels.robust_centre(X, sample_weight)
     if labels is not None:
         stats = _kernels.label_statistics(
             X, sample_weight, labels, n_components, covariance_type, shift

@@ -58,6 +58,40 @@ def _exact_limit(dtype):
 _EXACT_LIMIT = {dtype: _exact_limit(dtype) for dtype in EXACT_BUDGET}
 
 
+# robust_centre takes the median of at most about this many rows (evenly spaced)
+_CENTRE_ROWS = 1024
+
+
+def robust_centre(points, weights=None):
+    """Each column's (weighted) median, float64: where moments are taken about.
+
+    Statistics about a point c round like eps * (x - c)^2: c must be near the bulk of the
+    rows. The mean is not, where one row is far out (a row at 1e40 put the mean of 300
+    rows at 3e37, and every other row was the same number once shifted by it); the median
+    is, whatever a minority of the weight does. ``points`` (m, d) are rows or a mixture's
+    means, ``weights`` their weights (None: 1 each; points of weight 0 are left out). Of
+    many rows, the median of every ``m // 1024``-th is taken: a point near the bulk is all
+    that is needed, and a full median of a few thousand rows cost more than a small fit's
+    pass.
+    """
+    points = np.asarray(points)
+    step = points.shape[0] // _CENTRE_ROWS
+    if step > 1:
+        sample = slice(None, None, step)
+        if weights is None or np.any(np.asarray(weights)[sample] > 0):
+            points = points[sample]
+            weights = None if weights is None else np.asarray(weights)[sample]
+    if weights is None:
+        return np.median(points, axis=0).astype(np.float64)
+    weights = np.asarray(weights, dtype=np.float64)
+    order = np.argsort(points, axis=0, kind="stable")
+    cumulative = np.cumsum(weights[order], axis=0)
+    # the first point at or past half the weight, in each column
+    below = np.count_nonzero(cumulative < 0.5 * cumulative[-1], axis=0)
+    pick = order[np.minimum(below, points.shape[0] - 1), np.arange(points.shape[1])]
+    return points[pick, np.arange(points.shape[1])].astype(np.float64)
+
+
 def power_of_two_scale(extent):
     """The power of two at or just above ``extent`` (1 if it is zero or not finite).
 
@@ -248,21 +282,24 @@ class KernelPlan:
         # component's reach)
         dtype = np.dtype(dtype)
         if shift is None:
-            shift = _representable(weights @ means / weights.sum(), dtype)
+            # the means' weighted median: near the bulk of the rows even where a light
+            # component sits far out (the weighted mean is dragged along by it)
+            shift = _representable(robust_centre(means, weights), dtype)
         # ... and, at extremes, scaled (by a power of two) to the mixture's extent about it:
         # the features and coefficients are then numbers near 1 (the quadratic forms are
         # unchanged: means divided and factors multiplied by it)
         means_c = means - shift
         variances = _variances(kernel, prec_chol, params.covariances)
-        # Every extreme the arithmetic below can meet is dealt with where it matters (one
-        # errstate for all: entering one costs more than a small table's plan arithmetic):
-        # squares of extreme factors may overflow (the bounds take inf); a weight of 0 has
-        # log -inf; a far component's coefficients and constant may be beyond the dtype's
-        # range, and its mean too (its rows are computed exactly, from ``exact``).
+        # (squares of extreme factors may overflow: the bounds take inf)
         with np.errstate(all="ignore"):
             scale, far_limit = kernel_scale(kernel, means_c, prec_chol, dtype, variances)
             # ill-conditioned components, whose expanded forms would cancel badly
             reach = _expansion_reach(means_c, prec_chol, variances) if kernel.matrix else None
+        # A weight of 0 has log -inf; a far component's coefficients and constant may be
+        # beyond the dtype's range, and its mean too (its rows are computed exactly, from
+        # ``exact``). One errstate for all of it: entering one costs more than a small
+        # table's plan arithmetic.
+        with np.errstate(over="ignore", divide="ignore"):
             log_weights = np.log(weights)
             means_s, prec_chol_s = means_c, prec_chol
             if scale != 1.0:
@@ -662,10 +699,10 @@ class PreparedRows:
 
     A pass over a table of a few thousand rows spends as much on shifting its rows and
     building their features as on its two products, and both depend on the rows and the
-    shift alone. The shift here is the rows' weighted mean, which is every fitted
-    mixture's centre (``sum_k w_k m_k`` after any M-step): the plans of all passes over X,
-    of every start and number of components, are made about it (:meth:`KernelPlan.uses`
-    says when a pass can take these), instead of each about its own mixture's centre.
+    shift alone. The shift here is the rows' :func:`robust_centre` (each column's weighted
+    median): the plans of all passes over X, of every start and number of components, are
+    made about it (:meth:`KernelPlan.uses` says when a pass can take these), instead of
+    each about the weighted median of its own mixture's means.
 
     Made only for X that fits one chunk of the full kernel's features (:meth:`of`). The
     arrays are read-only: passes share them.
@@ -674,9 +711,7 @@ class PreparedRows:
     def __init__(self, X, sample_weight=None):
         self.X = X
         self.sample_weight = sample_weight
-        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        mean = X.mean(axis=0, dtype=np.float64) if w is None else (w @ X) / w.sum()
-        self.shift = _representable(np.asarray(mean, dtype=np.float64), X.dtype)
+        self.shift = _representable(robust_centre(X, sample_weight), X.dtype)
         XsT = np.subtract(X.T, self.shift.astype(X.dtype)[:, None], dtype=X.dtype, order="C")
         XsT.flags.writeable = False
         self.XsT = XsT
@@ -697,7 +732,9 @@ class PreparedRows:
         n, d = X.shape
         if not n or not np.all(np.isfinite(X)):
             return None
-        rows = _rows_per_chunk(KERNELS["full"], n, 1, d, X.dtype.itemsize, _budget())
+        # (the packed features' kernel itself, not the direct one many dimensions hand to)
+        numbers = d + KERNELS["full"].row_temporaries(1, d) + 2
+        rows = int(_budget() // (X.dtype.itemsize * numbers))
         return cls(X, sample_weight) if rows >= n else None
 
     def features(self, kernel):
@@ -834,7 +871,7 @@ def data_statistics(X, sample_weight, covariance_type):
     kernel = get_model(covariance_type).kernel_type
     kind = "full" if kernel.matrix else kernel.stats_kind
     n, d = X.shape
-    shift = X[0].astype(np.float64)
+    shift = robust_centre(X, sample_weight)
     rows = max(1, CHUNK_BYTES // (16 * d))
     stats = None
     for sl in row_slices(n, rows):

@@ -686,6 +686,9 @@ class ColumnsError(ValueError):
         self.what = what
         super().__init__(f"Column(s) {self.columns} of X {what}")
 
+    def __reduce__(self):  # (pickled by worker processes: rebuilt from its two arguments)
+        return (type(self), (self.columns, self.what))
+
     def naming(self, names):
         """The message with the columns named by ``names`` (one per column of X)."""
         shown = ", ".join(repr(str(names[j])) for j in self.columns)
@@ -716,21 +719,30 @@ class _Units:
             w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
             w = np.where(np.isnan(X), 0.0, w.astype(np.float64)[:, None])
             Xo = np.where(np.isnan(X), 0.0, X).astype(np.float64)
-            with np.errstate(invalid="ignore", divide="ignore"):
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 mean = (w * Xo).sum(axis=0) / w.sum(axis=0)
                 var = (w * (Xo - mean) ** 2).sum(axis=0) / w.sum(axis=0)
             return cls._checked(np.sqrt(var), mean, X, w > 0)
-        mean = np.average(X, axis=0, weights=sample_weight).astype(np.float64)
-        var = np.average((X - mean) ** 2, axis=0, weights=sample_weight).astype(np.float64)
+        # (a column too large to square overflows: _checked says so)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean = np.average(X, axis=0, weights=sample_weight).astype(np.float64)
+            var = np.average((X - mean) ** 2, axis=0, weights=sample_weight).astype(np.float64)
         weighted = None if sample_weight is None else (sample_weight > 0)[:, None]
         return cls._checked(np.sqrt(var), mean, X, weighted)
 
     @classmethod
     def _checked(cls, std, mean, X, kept=None):
         """``_Units(std)``, or a :class:`ColumnsError` for the columns that have no scale:
-        constant (their rows of positive weight, ``kept``, all equal), varying only in the
-        last digits of their magnitude, or varying by less than the dtype can square (their
-        variance underflows)."""
+        too large to square (their variance, computed in float64, overflows), constant (their
+        rows of positive weight, ``kept``, all equal), varying only in the last digits of
+        their magnitude, or by less than float64 can square (their variance underflows)."""
+        huge = np.flatnonzero(~(np.isfinite(std) & np.isfinite(mean)))
+        if huge.size:
+            raise ColumnsError(
+                huge,
+                "are too large for their variance to be computed (it overflows float64): "
+                "rescale them (divide them by a large power of ten).",
+            )
         flat = np.flatnonzero(~(std > 64 * np.finfo(X.dtype).eps * np.abs(mean)))
         if not flat.size:
             return cls(std)
@@ -751,9 +763,9 @@ class _Units:
         if underflow.size:
             raise ColumnsError(
                 underflow,
-                f"vary by so little (by about {np.sqrt(np.finfo(X.dtype).tiny):.0e} or "
-                f"less) that their variance is below {X.dtype}'s range: rescale them "
-                "(multiply them by a large power of ten).",
+                f"vary by so little (by about {np.sqrt(np.finfo(np.float64).tiny):.0e} or "
+                "less) that their variance is below float64's range: rescale them (multiply "
+                "them by a large power of ten).",
             )
         raise ColumnsError(
             flat,

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy import optimize, stats
 from scipy.special import logsumexp
+from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
@@ -238,6 +239,40 @@ def test_rows_far_from_the_mixture_score_their_density_or_minus_inf(
     assert beyond.tolist() == [False] * 3 + [dtype == np.float32] * (magnitude == 1.0)
     assert np.all(scores[beyond] == -np.inf)
     assert_allclose(scores[~beyond], expected[~beyond], rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("working_memory", [None, 0.002])  # prepared rows; chunks
+# (not 'tied': its one covariance holds the far row too, so the other rows alone are no oracle)
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+@pytest.mark.parametrize("dtype, far", [(np.float32, 1e12), (np.float64, 1e12), (np.float64, 1e40)])
+def test_one_row_far_out_leaves_the_rest_exact(dtype, far, covariance_type, working_memory):
+    # One row far out, with a component of its own: the other components are the fit of
+    # the other rows (their weights scaled by n / (n + 1)). Moments about the mean put every
+    # other row at the same number (float32 at 1e12, float64 at 1e40: a false "numerically
+    # singular" error); about a robust centre they stay exact.
+    rng = np.random.RandomState(0)
+    base = np.vstack([rng.randn(150, 2), rng.randn(150, 2) + 5]).astype(dtype)
+    X = np.vstack([base, np.array([[far, -far]], dtype=dtype)])
+    means = np.array([[0.0, 0.0], [5.0, 5.0], [far, -far]])
+    init = dict(means_init=means, precisions_init=np.array([np.eye(2)] * 3))
+    kw = dict(covariance_type=covariance_type, max_iter=20, tol=0, random_state=0)
+    precisions = {
+        "full": np.array([np.eye(2)] * 2),
+        "diag": np.ones((2, 2)),
+        "spherical": np.ones(2),
+    }[covariance_type]
+    with config_context(working_memory=working_memory), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        init["precisions_init"] = np.concatenate([precisions, precisions[:1]])
+        ours = GaussianMixtureEM(3, weights_init=[0.45, 0.45, 0.1], **init, **kw).fit(X)
+        ref = GaussianMixture(
+            2, weights_init=[0.5, 0.5], means_init=means[:2], precisions_init=precisions, **kw
+        ).fit(base.astype(np.float64))
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    assert_allclose(ours.means_[:2], ref.means_, rtol=rtol, atol=rtol)
+    assert_allclose(ours.covariances_[:2], ref.covariances_, rtol=rtol * 10)
+    assert_allclose(ours.weights_[:2] * 301 / 300, ref.weights_, rtol=rtol)
+    assert_allclose(ours.means_[2], [far, -far], rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -295,10 +295,11 @@ def test_initial_model_matches_sklearn(covariance_type, init_params):
             _close(getattr(ours, name), getattr(ref, name), 1e-10)
         return
     # One row per component: its scatter is zero, so the covariance is reg_covar alone, up
-    # to rounding of order eps * |x - mean(X)|^2 (our moments are taken about the data's
-    # mean). scikit-learn takes raw moments about the origin: a cancellation error of order
-    # eps * |x|^2 (relative ~1e-8 of reg_covar=1e-6 here); for 'tied' its uncentred
-    # X.T @ X over all rows gives a different matrix altogether (module docstring).
+    # to rounding of order eps * |x - c|^2 (our moments are taken about a point c inside the
+    # data: at most its extent away). scikit-learn takes raw moments about the origin: a
+    # cancellation error of order eps * |x|^2 (relative ~1e-8 of reg_covar=1e-6 here); for
+    # 'tied' its uncentred X.T @ X over all rows gives a different matrix altogether (module
+    # docstring).
     d = X.shape[1]
     expected = {
         "full": np.tile(1e-6 * np.eye(d), (N_COMPONENTS, 1, 1)),
@@ -306,7 +307,9 @@ def test_initial_model_matches_sklearn(covariance_type, init_params):
         "diag": np.full((N_COMPONENTS, d), 1e-6),
         "spherical": np.full(N_COMPONENTS, 1e-6),
     }[covariance_type]
-    _close(ours.covariances_, expected, 1e-8)
+    rounding = 16 * np.finfo(np.float64).eps * np.sum(np.ptp(X, axis=0) ** 2)
+    assert_allclose(ours.covariances_, expected, rtol=0, atol=rounding)
+    assert rounding < 1e-2 * 1e-6  # (a bound well inside reg_covar)
     if covariance_type != "tied":
         _close(ours.covariances_, ref.covariances_, 1e-6)
 

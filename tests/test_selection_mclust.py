@@ -2,6 +2,7 @@
 tests/fixtures/mclust/make_selection_fixtures.R), degenerate fits never chosen, and no units."""
 
 import csv
+import pickle
 import warnings
 from functools import partial
 from pathlib import Path
@@ -15,7 +16,7 @@ from sklearn.datasets import load_iris
 from threadpoolctl import threadpool_limits
 
 from sklearn_em import GaussianMixtureSelector
-from sklearn_em._selection import ColumnsError
+from sklearn_em._selection import ColumnsError, _Units
 from sklearn_em.datasets import load_faithful
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mclust"
@@ -299,6 +300,10 @@ def test_a_constant_column_is_an_error_that_names_it():
         (np.where(np.arange(20) % 2, 1e8, np.nextafter(1e8, 2e8)), np.float64, "vary only in"),
         # constant on the rows that count (the differing row has weight 0)
         (np.r_[5.0, np.full(19, 3.0)], np.float64, "are constant"),
+        # ... and on the observed cells (missing cells elsewhere)
+        (np.r_[5.0, np.nan, np.full(18, 3.0)], np.float64, "are constant"),
+        # squares beyond float64
+        (np.where(np.arange(20) % 2, 1.5e308, -1e308), np.float64, "are too large"),
     ],
 )
 def test_a_column_without_a_scale_is_an_error_that_says_why(column, dtype, message):
@@ -306,7 +311,14 @@ def test_a_column_without_a_scale_is_an_error_that_says_why(column, dtype, messa
     weights = np.r_[0.0, np.ones(19)]
     with pytest.raises(ColumnsError, match=r"Column\(s\) \[1\] of X " + message) as caught:
         GaussianMixtureSelector(n_components=[1, 2]).fit(X, sample_weight=weights)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the error alone: no RuntimeWarning of ours on the way
+        with pytest.raises(ColumnsError):
+            _Units.of(X, weights)
     assert caught.value.naming(["x", "y"]).startswith("Column(s) 'y' ")
+    # worker processes pickle it
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert str(again) == str(caught.value) and again.columns == [1]
 
 
 # --- all 14 of mclust's models (the selector's default grid) -------------------------------------

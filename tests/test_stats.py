@@ -13,7 +13,7 @@ from scipy.stats import multivariate_normal
 from sklearn import config_context
 from threadpoolctl import threadpool_limits
 
-from sklearn_em import GaussianMixtureEM, _kernels
+from sklearn_em import GaussianMixtureEM, _kernels, _missing
 from sklearn_em._covariance import _FullDirect
 from sklearn_em._em import DegenerateComponentWarning, Prior, m_step
 from sklearn_em._models import CovarianceModel, get_model
@@ -336,7 +336,12 @@ def test_prepared_rows_pass_equals_brute_force(covariance_type, weighted):
     other_weights = None if weighted else np.ones(X.shape[0])
     assert not plan.uses(rows, X.copy(), w) and not plan.uses(rows, X, other_weights)
     weights = np.ones(X.shape[0]) if w is None else w
-    assert_allclose(rows.shift, weights @ X / weights.sum(), rtol=1e-15)
+    # about each column's weighted median (the first row at or past half the weight)
+    for j in range(X.shape[1]):
+        order = np.argsort(X[:, j])
+        half = np.searchsorted(np.cumsum(weights[order]), 0.5 * weights.sum())
+        median = np.median(X[:, j]) if w is None else X[order[half], j]
+        assert rows.shift[j] == median
     nk, means, scatter = _brute_force(X, resp * weights[:, None], covariance_type)
     worst = np.argsort(ll)[:4]
     prepared = _kernels.accumulate(X, w, params, n_worst=4, prepared=rows)
@@ -352,6 +357,40 @@ def test_prepared_rows_pass_equals_brute_force(covariance_type, weighted):
         assert_array_equal(s.worst_rows, X[worst])
     # the prepared arrays are shared by every pass: nothing may write to them
     assert not rows.XsT.flags.writeable and not rows.features(plan.kernel).flags.writeable
+
+
+def test_prepared_rows_with_far_rows_and_exact_components():
+    # the prepared pass's other branches: a row beyond the plan's far limit (its densities
+    # in float64, directly) and a tight component far from the shift (computed exactly)
+    X, _ = _data(n=300)
+    X = np.vstack([X, [[1e60, -1e60, 1e60]]])
+    fitted = _params_and_oracle(X[:-1], "full")[0]
+    means = fitted.means.copy()
+    means[0] = [1e5, 1e5, 1e5]
+    prec_chol = fitted.precisions_cholesky.copy()
+    prec_chol[0] = np.eye(3) * 1e3  # sd 1e-3, 1e8 of its widths from the shift
+    params = replace(fitted, means=means, precisions_cholesky=prec_chol, covariances=None)
+    rows = _kernels.PreparedRows.of(X)
+    plan = _kernels.KernelPlan.from_params(params, X.dtype, rows.shift)
+    assert plan.uses(rows, X, None) and plan.exact is not None and 0 in plan.exact[0]
+    assert plan._far_rows(rows.XsT) is not None
+    prepared = _kernels.accumulate(X, None, params, prepared=rows)
+    with config_context(working_memory=0.002):
+        chunked = _kernels.accumulate(X, None, params, prepared=rows)
+    assert np.isfinite(prepared.loglik) and np.all(np.isfinite(prepared.scatter))
+    assert_allclose(prepared.loglik, chunked.loglik, rtol=1e-12)
+    assert_allclose(prepared.nk, chunked.nk, rtol=1e-10)
+    assert_allclose(prepared.means, chunked.means, rtol=1e-10)
+    assert_allclose(prepared.scatter, chunked.scatter, rtol=1e-9)
+
+
+def test_log_likelihood_and_map_are_the_scores_and_largest_probabilities():
+    X, _ = _data(n=300)
+    X[::7, 1] = np.nan  # rows with a missing cell: their observed marginal
+    model = quiet_fit(GaussianMixtureEM(3, random_state=0), X)
+    ll, top = _missing.log_likelihood_and_map(X, model._model())
+    assert_allclose(ll, model.score_samples(X), rtol=1e-13)
+    assert_allclose(top, model.predict_proba(X).max(axis=1), rtol=1e-13)
 
 
 def test_prepared_rows_only_for_one_chunk():
