@@ -200,8 +200,9 @@ class MissingPlan:
         self.P = np.matmul(self.U, self.U.transpose(0, 2, 1))
         self.k, self.d = self.means.shape
         w = np.exp(self.log_weights)
-        # statistics about the mixture's centre, as the complete-row kernel takes them
-        self.shift = w @ self.means / w.sum()
+        # statistics about the means' weighted median, as the complete-row kernel takes them
+        # (a light component far out does not drag it)
+        self.shift = _kernels.robust_centre(self.means, w)
         # the factorisations, in blocks of patterns on the chunk threads (many patterns
         # when many cells are missing: 35k at d=16 with 30% of 200k rows' cells)
         tasks = [

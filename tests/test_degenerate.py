@@ -275,6 +275,38 @@ def test_one_row_far_out_leaves_the_rest_exact(dtype, far, covariance_type, work
     assert_allclose(ours.means_[2], [far, -far], rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype, far", [(np.float32, 1e12), (np.float64, 1e40)])
+def test_one_row_far_out_leaves_rows_with_missing_cells_exact(dtype, far):
+    # the same with missing cells (observed-data passes): the far row and its component
+    # change nothing of the other components' fit
+    rng = np.random.RandomState(0)
+    base = np.vstack([rng.randn(150, 2), rng.randn(150, 2) + 5]).astype(dtype)
+    base[::10, 1] = np.nan
+    X = np.vstack([base, np.array([[far, -far]], dtype=dtype)])
+    means = np.array([[0.0, 0.0], [5.0, 5.0], [far, -far]])
+    kw = dict(max_iter=20, tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = GaussianMixtureEM(
+            3,
+            weights_init=[0.45, 0.45, 0.1],
+            means_init=means,
+            precisions_init=np.array([np.eye(2)] * 3),
+            **kw,
+        ).fit(X)
+        ref = GaussianMixtureEM(
+            2,
+            weights_init=[0.5, 0.5],
+            means_init=means[:2],
+            precisions_init=np.array([np.eye(2)] * 2),
+            **kw,
+        ).fit(base.astype(np.float64))
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    assert_allclose(ours.means_[:2], ref.means_, rtol=rtol, atol=rtol)
+    assert_allclose(ours.covariances_[:2], ref.covariances_, rtol=rtol * 10)
+    assert_allclose(ours.weights_[:2] * 301 / 300, ref.weights_, rtol=rtol)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "covariance_type, n_features", [(c, 3) for c in COVARIANCE_TYPES] + [("full", 40)]
