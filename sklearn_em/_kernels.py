@@ -49,13 +49,11 @@ FAR_ROW = {np.dtype(np.float64): 2.0**128, np.dtype(np.float32): 2.0**24}
 UNSCALED = {np.dtype(np.float64): 128, np.dtype(np.float32): 16}
 
 
+@lru_cache(maxsize=8)
 def _exact_limit(dtype):
     """Squared Mahalanobis distance from the shift beyond which a component is computed
     exactly (see EXACT_BUDGET)."""
     return EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
-
-
-_EXACT_LIMIT = {dtype: _exact_limit(dtype) for dtype in EXACT_BUDGET}
 
 
 # robust_centre takes the median of at most about this many rows (evenly spaced)
@@ -83,6 +81,8 @@ def robust_centre(points, weights=None):
             weights = None if weights is None else np.asarray(weights)[sample]
     if weights is None:
         return np.median(points, axis=0).astype(np.float64)
+    # NumPy 2's np.quantile(points, 0.5, axis=0, weights=..., method="inverted_cdf") is this;
+    # the project supports NumPy 1.24
     weights = np.asarray(weights, dtype=np.float64)
     order = np.argsort(points, axis=0, kind="stable")
     cumulative = np.cumsum(weights[order], axis=0)
@@ -266,9 +266,9 @@ class KernelPlan:
 
     @classmethod
     def from_params(cls, params, dtype, shift=None):
-        """The plan of a pass at ``params`` over rows of ``dtype``: about ``shift`` (float64,
-        a number of the dtype: :class:`PreparedRows`'), or, if None, about the mixture's
-        centre."""
+        """The plan of a pass at ``params`` over rows of ``dtype``, about ``shift`` (float64
+        values that are numbers of the dtype, as :class:`PreparedRows` gives them), or, if
+        None, about the weighted median of the mixture's means."""
         kernel = params.kernel.kernel_for(params.n_components, params.n_features)
         weights = np.asarray(params.weights, dtype=np.float64)
         means = np.asarray(params.means, dtype=np.float64)
@@ -306,7 +306,7 @@ class KernelPlan:
                 means_s, prec_chol_s = means_s / scale, prec_chol * scale
             coef, quad_const, distance = kernel.plan(means_s, prec_chol_s, dtype)
             base = log_weights + kernel.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
-            limit = _EXACT_LIMIT[dtype] if dtype in _EXACT_LIMIT else _exact_limit(dtype)
+            limit = _exact_limit(dtype)
             far = distance > limit
             if reach is not None:
                 far |= reach > limit
@@ -345,28 +345,22 @@ class KernelPlan:
         rows and features are taken as they are.
         """
         if prepared is not None:
-            XsT = prepared.XsT
-            far = None
-            if not prepared.square_sum <= 0.25 * self.far_limit**2:
-                far = self._far_rows(XsT)
-            FT = prepared.features(self.kernel)
-            if far is None:
-                return self._expanded(XsT, X_chunk, FT)
-            with np.errstate(over="ignore", invalid="ignore"):
-                FT, XsT, out = self._expanded(XsT, X_chunk, FT)
-            out[:, far] = self._direct_log_prob(X_chunk[far])
-            return FT, XsT, out
-        n, d = X_chunk.shape
-        XsT = _scratch("XsT", (d, n), self.dtype)
-        np.subtract(X_chunk.T, self.shift_cast[:, None], out=XsT)
-        if self.scale != 1.0:
-            XsT *= self.dtype.type(1.0 / self.scale)
-        far = self._far_rows(XsT)
+            XsT, FT = prepared.XsT, prepared.features(self.kernel)
+            # (their sum of squares, made once, clears ordinary rows without a pass)
+            cleared = prepared.square_sum <= 0.25 * self.far_limit**2
+            far = None if cleared else self._far_rows(XsT)
+        else:
+            n, d = X_chunk.shape
+            XsT, FT = _scratch("XsT", (d, n), self.dtype), None
+            np.subtract(X_chunk.T, self.shift_cast[:, None], out=XsT)
+            if self.scale != 1.0:
+                XsT *= self.dtype.type(1.0 / self.scale)
+            far = self._far_rows(XsT)
         if far is None:
-            return self._expanded(XsT, X_chunk)
+            return self._expanded(XsT, X_chunk, FT)
         # the far rows' overflows (their values are replaced here) are no news
         with np.errstate(over="ignore", invalid="ignore"):
-            FT, XsT, out = self._expanded(XsT, X_chunk)
+            FT, XsT, out = self._expanded(XsT, X_chunk, FT)
         out[:, far] = self._direct_log_prob(X_chunk[far])
         return FT, XsT, out
 

@@ -770,9 +770,9 @@ class _Units:
         raise ColumnsError(
             flat,
             "vary only in the last digits of their magnitude (a spread below 64 * eps of "
-            "their mean): as good as constant, they make every covariance singular. Drop "
-            "them, or subtract their mean before converting to "
-            f"{X.dtype}.",
+            f"their mean): as good as constant in {X.dtype}, they make every covariance "
+            "singular. Drop them, or subtract a reference value from them before they are "
+            f"read as {X.dtype}.",
         )
 
     @staticmethod

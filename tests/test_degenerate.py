@@ -241,20 +241,36 @@ def test_rows_far_from_the_mixture_score_their_density_or_minus_inf(
     assert_allclose(scores[~beyond], expected[~beyond], rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+def _one_row_far_out(dtype, far, missing=False):
+    """Two clusters of 150 rows (a missing cell in every tenth row if ``missing``), the
+    same with one row at (far, -far) after them, and initial means for the three."""
+    rng = np.random.RandomState(0)
+    base = np.vstack([rng.randn(150, 2), rng.randn(150, 2) + 5]).astype(dtype)
+    if missing:
+        base[::10, 1] = np.nan
+    X = np.vstack([base, np.array([[far, -far]], dtype=dtype)])
+    return base, X, np.array([[0.0, 0.0], [5.0, 5.0], [far, -far]])
+
+
+def _assert_fit_of_the_rest(ours, ref, dtype):
+    """The components of ``ours`` but the far row's are ``ref``, the fit of the other rows
+    (weights scaled by n / (n + 1))."""
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    assert_allclose(ours.means_[:2], ref.means_, rtol=rtol, atol=rtol)
+    assert_allclose(ours.covariances_[:2], ref.covariances_, rtol=rtol * 10)
+    assert_allclose(ours.weights_[:2] * 301 / 300, ref.weights_, rtol=rtol)
+
+
 @pytest.mark.parametrize("working_memory", [None, 0.002])  # prepared rows; chunks
 # (not 'tied': its one covariance holds the far row too, so the other rows alone are no oracle)
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
 @pytest.mark.parametrize("dtype, far", [(np.float32, 1e12), (np.float64, 1e12), (np.float64, 1e40)])
 def test_one_row_far_out_leaves_the_rest_exact(dtype, far, covariance_type, working_memory):
     # One row far out, with a component of its own: the other components are the fit of
-    # the other rows (their weights scaled by n / (n + 1)). Moments about the mean put every
-    # other row at the same number (float32 at 1e12, float64 at 1e40: a false "numerically
-    # singular" error); about a robust centre they stay exact.
-    rng = np.random.RandomState(0)
-    base = np.vstack([rng.randn(150, 2), rng.randn(150, 2) + 5]).astype(dtype)
-    X = np.vstack([base, np.array([[far, -far]], dtype=dtype)])
-    means = np.array([[0.0, 0.0], [5.0, 5.0], [far, -far]])
-    init = dict(means_init=means, precisions_init=np.array([np.eye(2)] * 3))
+    # the other rows. Moments about the mean put every other row at the same number
+    # (float32 at 1e12, float64 at 1e40: a false "numerically singular" error); about a
+    # robust centre they stay exact.
+    base, X, means = _one_row_far_out(dtype, far)
     kw = dict(covariance_type=covariance_type, max_iter=20, tol=0, random_state=0)
     precisions = {
         "full": np.array([np.eye(2)] * 2),
@@ -263,27 +279,25 @@ def test_one_row_far_out_leaves_the_rest_exact(dtype, far, covariance_type, work
     }[covariance_type]
     with config_context(working_memory=working_memory), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        init["precisions_init"] = np.concatenate([precisions, precisions[:1]])
-        ours = GaussianMixtureEM(3, weights_init=[0.45, 0.45, 0.1], **init, **kw).fit(X)
+        ours = GaussianMixtureEM(
+            3,
+            weights_init=[0.45, 0.45, 0.1],
+            means_init=means,
+            precisions_init=np.concatenate([precisions, precisions[:1]]),
+            **kw,
+        ).fit(X)
         ref = GaussianMixture(
             2, weights_init=[0.5, 0.5], means_init=means[:2], precisions_init=precisions, **kw
         ).fit(base.astype(np.float64))
-    rtol = 1e-5 if dtype == np.float32 else 1e-10
-    assert_allclose(ours.means_[:2], ref.means_, rtol=rtol, atol=rtol)
-    assert_allclose(ours.covariances_[:2], ref.covariances_, rtol=rtol * 10)
-    assert_allclose(ours.weights_[:2] * 301 / 300, ref.weights_, rtol=rtol)
+    _assert_fit_of_the_rest(ours, ref, dtype)
     assert_allclose(ours.means_[2], [far, -far], rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype, far", [(np.float32, 1e12), (np.float64, 1e40)])
 def test_one_row_far_out_leaves_rows_with_missing_cells_exact(dtype, far):
-    # the same with missing cells (observed-data passes): the far row and its component
-    # change nothing of the other components' fit
-    rng = np.random.RandomState(0)
-    base = np.vstack([rng.randn(150, 2), rng.randn(150, 2) + 5]).astype(dtype)
-    base[::10, 1] = np.nan
-    X = np.vstack([base, np.array([[far, -far]], dtype=dtype)])
-    means = np.array([[0.0, 0.0], [5.0, 5.0], [far, -far]])
+    # the same with missing cells (observed-data passes), against our own fit of the other
+    # rows (scikit-learn takes no missing cells)
+    base, X, means = _one_row_far_out(dtype, far, missing=True)
     kw = dict(max_iter=20, tol=0, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -301,10 +315,7 @@ def test_one_row_far_out_leaves_rows_with_missing_cells_exact(dtype, far):
             precisions_init=np.array([np.eye(2)] * 2),
             **kw,
         ).fit(base.astype(np.float64))
-    rtol = 1e-5 if dtype == np.float32 else 1e-10
-    assert_allclose(ours.means_[:2], ref.means_, rtol=rtol, atol=rtol)
-    assert_allclose(ours.covariances_[:2], ref.covariances_, rtol=rtol * 10)
-    assert_allclose(ours.weights_[:2] * 301 / 300, ref.weights_, rtol=rtol)
+    _assert_fit_of_the_rest(ours, ref, dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
