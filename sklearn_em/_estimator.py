@@ -762,23 +762,12 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             loglik, n, log_map_sum = self._dask_sums(X, sample_weight, classification)
             return _criteria(loglik, n, model.n_parameters(), log_map_sum)
         X, sample_weight = _rows_of_positive_weight(X, _validated_weights(sample_weight, X))
+        top = None
         if classification:
             ll, top = _missing.log_likelihood_and_map(X, model)
         else:
             ll = _missing.score_samples(X, model)
-        ll = ll.astype(np.float64)
-        if sample_weight is None:
-            loglik, n = float(ll.sum()), float(X.shape[0])
-        else:
-            loglik, n = _weighted_sum(sample_weight, ll), float(sample_weight.sum())
-        log_map_sum = None
-        if classification:
-            with np.errstate(divide="ignore"):
-                log_map = np.log(top.astype(np.float64))
-            log_map_sum = (
-                log_map.sum() if sample_weight is None else _weighted_sum(sample_weight, log_map)
-            )
-        return _criteria(loglik, n, model.n_parameters(), log_map_sum)
+        return _criteria_of_rows(ll, top, sample_weight, model.n_parameters())
 
     def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Bayesian information criterion of the model on X (lower is better).
@@ -932,6 +921,26 @@ def _dask():
     from . import _dask
 
     return _dask
+
+
+def _criteria_of_rows(ll, top, sample_weight, p, log_jacobian=0.0):
+    """:func:`_criteria` from the rows' log-likelihoods ``ll`` and largest responsibilities
+    ``top`` (None: no ICL), rows of positive ``sample_weight`` (None: all 1), for a model of
+    ``p`` free parameters; ``log_jacobian``: what each row's log-likelihood loses in the units
+    the criteria are wanted in (rows scored in other units)."""
+    ll = ll.astype(np.float64)
+    if sample_weight is None:
+        loglik, n = float(ll.sum()), float(ll.shape[0])
+    else:
+        loglik, n = _weighted_sum(sample_weight, ll), float(sample_weight.sum())
+    log_map_sum = None
+    if top is not None:
+        with np.errstate(divide="ignore"):
+            log_map = np.log(top.astype(np.float64))
+        log_map_sum = (
+            log_map.sum() if sample_weight is None else _weighted_sum(sample_weight, log_map)
+        )
+    return _criteria(loglik - n * log_jacobian, n, p, log_map_sum)
 
 
 def _weighted_sum(weights, values):

@@ -204,8 +204,6 @@ def _params_from_responsibilities(
     The estimator's own starts keep the latter (its float32 starts are those it has always
     had); the selector's take the former.
     """
-    from ._em import lost_components, m_step  # the M-step turns responsibilities into parameters
-
     # the shift need only be near the bulk of the data (one row far out must not drag it)
     shift = _kernels.robust_centre(X, sample_weight)
     if labels is not None:
@@ -214,6 +212,38 @@ def _params_from_responsibilities(
         )
     else:
         stats = _kernels.statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components)
+    return params_from_statistics(
+        stats,
+        X,
+        sample_weight,
+        covariance_type,
+        reg_covar,
+        random_state,
+        prior,
+        data_stats,
+        step_options,
+    ), stats
+
+
+def params_from_statistics(
+    stats,
+    X,
+    sample_weight,
+    covariance_type,
+    reg_covar,
+    random_state,
+    prior=None,
+    data_stats=None,
+    step_options=None,
+):
+    """One M-step from the statistics of an initial assignment of the rows of X.
+
+    ``data_stats``: the data's ``_kernels.data_statistics`` (computed here if None); a
+    component without rows re-seeds at a random row of positive weight (drawn from
+    ``random_state`` only then).
+    """
+    from ._em import lost_components, m_step  # the M-step turns responsibilities into parameters
+
     if data_stats is None:
         data_stats = _kernels.data_statistics(X, sample_weight, covariance_type)
     # the initial responsibilities need not cover every row: the data's covariance comes
@@ -225,10 +255,9 @@ def _params_from_responsibilities(
         # then, so the random stream is the same as without re-seeding)
         rows = X[_positive_rows(sample_weight, X.shape[0], lost.size, random_state)]
         stats = stats.with_worst_rows(rows)
-    params = m_step(
+    return m_step(
         stats, covariance_type, reg_covar, prior=prior, iteration=0, step_options=step_options
     )
-    return params, stats
 
 
 def params_from_labels(

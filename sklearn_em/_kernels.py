@@ -824,34 +824,57 @@ def _centred(D, w, matrix):
     return nk, mean, (Dw.T @ D if matrix else np.einsum("ij,ij->j", Dw, D))
 
 
-def label_statistics(X, sample_weight, labels, n_components, covariance_type, shift):
+def label_statistics(
+    X, sample_weight, labels, n_components, covariance_type, shift, moments=None
+):
     """Sufficient statistics of X under a hard partition: ``labels[i]`` is row i's
     component (-1: none), as :func:`statistics` of the one-hot responsibilities.
 
     Summed component by component, in float64, from each component's rows: O(n d^2) work
     for any k, where the features' product costs O(n k d^2) (an initial partition for every
-    cell of a selector's grid made that the larger part of its setup).
+    cell of a selector's grid made that the larger part of its setup). ``moments``: the
+    partition's :func:`label_moments` (of the same arguments, for the kernel's kind of
+    scatter), where several covariance types start from it.
     """
     kernel = get_model(covariance_type).kernel_type
     kind = kernel.stats_kind
+    shift = np.asarray(shift, dtype=np.float64)
+    if moments is None:
+        moments = label_moments(X, sample_weight, labels, n_components, kernel.matrix, shift)
+    nk, means, scatter = moments
+    if kind == "pooled":
+        scatter = scatter.sum(axis=0)
+    elif kind == "trace":
+        scatter = scatter.sum(axis=1)
+    n_rows = X.shape[0] if sample_weight is None else np.count_nonzero(sample_weight > 0)
+    return SufficientStats(kind, nk, means, scatter, shift, n_rows=float(n_rows))
+
+
+def label_moments(X, sample_weight, labels, n_components, matrix, shift):
+    """``(nk, means, scatters)`` of each component of the hard partition ``labels``, means
+    relative to ``shift``, scatters (k, d, d) if ``matrix``, else their diagonals (k, d):
+    what :func:`label_statistics` sums into each statistics kind (read-only, as covariance
+    types share them)."""
     n, d = X.shape
     shift = np.asarray(shift, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.intp)
     nk = np.zeros(n_components)
     means = np.zeros((n_components, d))
-    scatter = np.zeros((n_components, d, d) if kernel.matrix else (n_components, d))
-    order = np.argsort(labels, kind="stable")
+    scatter = np.zeros((n_components, d, d) if matrix else (n_components, d))
+    # the rows grouped by component, in one gather: each component's rows are then a slice
+    # (labels of few values sort by radix as 16-bit integers, the same stable order)
+    keys = labels.astype(np.int16) if n_components < 2**15 else labels
+    order = np.argsort(keys, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(n_components + 1))
+    D = X[order[bounds[0] :]].astype(np.float64)
+    D -= shift
+    w = None if sample_weight is None else sample_weight[order[bounds[0] :]].astype(np.float64)
     for j in range(n_components):
-        rows = order[bounds[j] : bounds[j + 1]]
-        w = None if sample_weight is None else sample_weight[rows].astype(np.float64)
-        nk[j], means[j], scatter[j] = _centred(X[rows].astype(np.float64) - shift, w, kernel.matrix)
-    if kind == "pooled":
-        scatter = scatter.sum(axis=0)
-    elif kind == "trace":
-        scatter = scatter.sum(axis=1)
-    n_rows = n if sample_weight is None else np.count_nonzero(sample_weight > 0)
-    return SufficientStats(kind, nk, means, scatter, shift, n_rows=float(n_rows))
+        rows = slice(bounds[j] - bounds[0], bounds[j + 1] - bounds[0])
+        nk[j], means[j], scatter[j] = _centred(D[rows], None if w is None else w[rows], matrix)
+    for arr in (nk, means, scatter):
+        arr.flags.writeable = False
+    return nk, means, scatter
 
 
 def data_statistics(X, sample_weight, covariance_type):
@@ -885,10 +908,16 @@ def data_statistics(X, sample_weight, covariance_type):
     return stats
 
 
-def _map_rows(X, params, fn):
+def _map_rows(X, params, fn, prepared=None):
     """``fn(plan, rows, their log_probT, slice)`` chunk by chunk (chunks write disjoint rows
-    of the caller's outputs)."""
-    plan = KernelPlan.from_params(params, X.dtype)
+    of the caller's outputs); with X's :class:`PreparedRows`, in one chunk from them where
+    the plan can take them."""
+    shift = None if prepared is None or prepared.X is not X else prepared.shift
+    plan = KernelPlan.from_params(params, X.dtype, shift)
+    if prepared is not None and plan.uses(prepared, X, prepared.sample_weight):
+        _, _, log_probT = plan.weighted_log_prob(X, prepared)
+        fn(plan, X, log_probT, slice(None))
+        return
 
     def chunk(sl):
         _, _, log_probT = plan.weighted_log_prob(X[sl])
@@ -992,9 +1021,10 @@ def predict(X, params):
     return out
 
 
-def log_likelihood_and_map(X, params):
+def log_likelihood_and_map(X, params, prepared=None):
     """Per-row log-likelihood and largest responsibility (1 - mclust's uncertainty; ICL's
-    classification term), without the n x k responsibilities."""
+    classification term), without the n x k responsibilities. ``prepared``: X's
+    :class:`PreparedRows`, if made."""
     ll = np.empty(X.shape[0], dtype=X.dtype)
     top = np.empty(X.shape[0], dtype=X.dtype)
 
@@ -1002,7 +1032,7 @@ def log_likelihood_and_map(X, params):
         ll[sl] = _responsibilities_of(plan, rows, log_probT)
         top[sl] = log_probT.max(axis=0)
 
-    _map_rows(X, params, fn)
+    _map_rows(X, params, fn, prepared)
     return ll, top
 
 

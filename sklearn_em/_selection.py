@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from functools import partial
@@ -25,9 +26,14 @@ from threadpoolctl import threadpool_limits
 
 from . import _kernels, _missing
 from ._em import Prior, run_em
-from ._estimator import GaussianMixtureEM, _rows_of_positive_weight, _validated_weights
+from ._estimator import (
+    GaussianMixtureEM,
+    _criteria_of_rows,
+    _rows_of_positive_weight,
+    _validated_weights,
+)
 from ._hc import hc_tree
-from ._init import initial_params, params_from_labels
+from ._init import initial_params, params_from_statistics
 from ._models import COVARIANCE_NAMES, FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
 from ._params import GaussianMixtureParams
 
@@ -345,6 +351,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         kinds = {units.kind(t) for t, _ in grid}
         scaled = {kind: units.scaled(X, kind) for kind in kinds}
         columns = scaled["columns"] if "columns" in scaled else units.scaled(X, "columns")
+        # what the cells fitted on one scaling share (in this process; each worker process
+        # makes its own)
+        shared = {kind: _ScaledRows(Xs, sample_weight) for kind, Xs in scaled.items()}
         # missing cells: the starts see them filled with column means (EM fits the observed)
         columns = _missing.mean_filled(columns, sample_weight)
         starts = self._starts(columns, sample_weight, sorted({k for _, k in grid}), seed)
@@ -369,7 +378,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                     t,
                     k,
                     X,
-                    scaled[units.kind(t)],
+                    shared[units.kind(t)],
                     sample_weight,
                     units,
                     starts.get(k, []),
@@ -407,8 +416,14 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                 DegenerateFitWarning,
                 stacklevel=3,
             )
+        best_index = int(np.flatnonzero(results["rank"] == 1)[0])
+        # the cells' criteria may come from their scaled rows (equal up to rounding): the
+        # chosen model's are those of X itself, as its own bic(X) etc. give them
+        exact = cells[best_index].estimator._criteria_of(X, sample_weight, classification=True)
+        for name in ("log_likelihood", "bic", "aic", "icl"):
+            results[name][best_index] = exact[name]
         self.results_ = results
-        self.best_index_ = int(np.flatnonzero(results["rank"] == 1)[0])
+        self.best_index_ = best_index
         cov_type, k = grid[self.best_index_]
         self.best_params_ = {"covariance_type": cov_type, "n_components": k}
         self.best_criterion_ = float(self.results_[self.criterion][self.best_index_])
@@ -832,49 +847,122 @@ class _Cell:
         self.note = note
 
 
-def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units, starts, settings):
-    """Fit one combination on the scaled data ``Xs`` from every start, keep the best, and
-    express it in the units of X; returns ``(index, _Cell)``."""
+class _ScaledRows:
+    """The rows of one scaling of X and what the cells fitted on it share.
+
+    Every cell on one scaling runs EM on the same rows (those of positive weight) from the
+    same partitions: the data's statistics (per statistics kind), the partitions' label
+    moments (per kind of scatter), the prepared rows of the passes and the starts' shift are
+    made once, by the first cell that needs them (cells run in worker processes make their
+    own). Each is a pure function of the rows, so a cell gets the same numbers whether it
+    made them or another did.
+    """
+
+    def __init__(self, Xs, sample_weight):
+        self.Xs = Xs
+        self.sample_weight = sample_weight
+        self._made = {}
+        self._lock = threading.Lock()  # (cells may run on threads: joblib's threading backend)
+
+    def __getstate__(self):
+        # a worker process makes its own (the lock does not pickle)
+        return {"Xs": self.Xs, "sample_weight": self.sample_weight}
+
+    def __setstate__(self, state):
+        self.__init__(state["Xs"], state["sample_weight"])
+
+    def _get(self, key, make):
+        with self._lock:
+            if key not in self._made:
+                self._made[key] = make()
+            return self._made[key]
+
+    def rows(self):
+        """``(fit_X, fit_w, incomplete, init_X, init_Xs)``: the rows EM fits (positive
+        weight) and their weights; their ``_missing.IncompleteData`` where cells are missing
+        (else None); the same rows and all rows, missing cells mean-filled, for the starts
+        (all rows: the starts' labels cover rows of weight 0, whose cells may be missing
+        where the kept rows have none)."""
+
+        def make():
+            fit_X, fit_w = _rows_of_positive_weight(self.Xs, self.sample_weight)
+            incomplete, init_X = None, fit_X
+            init_Xs = _missing.mean_filled(self.Xs, self.sample_weight)
+            if _missing.missing_cells(fit_X):
+                incomplete = _missing.IncompleteData(fit_X, fit_w)
+                init_X = incomplete.mean_filled()
+            return fit_X, fit_w, incomplete, init_X, init_Xs
+
+        return self._get("rows", make)
+
+    def data_statistics(self, covariance_type):
+        """``_kernels.data_statistics`` of the (mean-filled) rows EM fits."""
+        kernel = get_model(covariance_type).kernel_type
+        _, fit_w, _, init_X, _ = self.rows()
+        return self._get(
+            ("data", "full" if kernel.matrix else kernel.stats_kind),
+            lambda: _kernels.data_statistics(init_X, fit_w, covariance_type),
+        )
+
+    def prepared(self):
+        """The passes' ``_kernels.PreparedRows`` (None with missing cells)."""
+        fit_X, fit_w, incomplete, _, _ = self.rows()
+        if incomplete is not None:
+            return None
+        return self._get("prepared", lambda: _kernels.PreparedRows.of(fit_X, fit_w))
+
+    def label_statistics(self, labels, key, n_components, covariance_type):
+        """``_kernels.label_statistics`` of the partition ``labels`` of all rows (its moments
+        shared, under ``key``, by the covariance types of one kind of scatter)."""
+        *_, init_Xs = self.rows()
+        w = self.sample_weight
+        # the shift need only be near the bulk of the rows (one row far out must not drag it)
+        shift = self._get("shift", lambda: _kernels.robust_centre(init_Xs, w))
+        matrix = get_model(covariance_type).kernel_type.matrix
+        moments = self._get(
+            ("labels", key, matrix),
+            lambda: _kernels.label_moments(init_Xs, w, labels, n_components, matrix, shift),
+        )
+        return _kernels.label_statistics(
+            init_Xs, w, labels, n_components, covariance_type, shift, moments
+        )
+
+
+def _fit_cell(index, covariance_type, n_components, X, data, sample_weight, units, starts, settings):
+    """Fit one combination on the scaled rows ``data`` (a :class:`_ScaledRows`) from every
+    start, keep the best, and express it in the units of X; returns ``(index, _Cell)``."""
     k, t = n_components, covariance_type
     reg_covar, tol, max_iter = settings["reg_covar"], settings["tol"], settings["max_iter"]
     start = perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit_X, fit_w = _rows_of_positive_weight(Xs, sample_weight)
+            fit_X, fit_w, incomplete, init_X, init_Xs = data.rows()
             if fit_X.shape[0] < k:
                 raise ValueError(
                     "Expected n_samples >= n_components but got n_components = "
                     f"{k}, n_samples = {fit_X.shape[0]}"
                 )
             random_state = np.random.RandomState(settings["seed"])
-            # missing cells: EM on the observed cells; starts and prior see them mean-filled
-            incomplete = None
-            # (all rows: the starts' labels cover rows of weight 0, whose cells may be missing
-            # where the kept rows have none)
-            init_X, init_Xs = fit_X, _missing.mean_filled(Xs, sample_weight)
-            if _missing.missing_cells(fit_X):
-                incomplete = _missing.IncompleteData(fit_X, fit_w)
-                init_X = incomplete.mean_filled()
             # the data's own statistics, once for every start and every pass of the cell
-            data_stats = _kernels.data_statistics(init_X, fit_w, t)
+            # (missing cells: EM fits the observed cells; starts and prior see them mean-filled)
+            data_stats = data.data_statistics(t)
             prior = None
             if settings["prior_strength"] is not None:
                 prior = Prior.from_data_statistics(data_stats, k, settings["prior_strength"])
             if starts:
                 initial = [
-                    params_from_labels(
+                    params_from_statistics(
+                        data.label_statistics(labels, (k, i), k, t),
                         init_Xs,
                         sample_weight,
-                        labels,
-                        k,
                         t,
                         reg_covar,
                         random_state,
                         prior,
                         data_stats=data_stats,
                     )
-                    for labels in _distinct(starts, k)
+                    for i, labels in enumerate(_distinct(starts, k))
                 ]
             else:
                 initial = [
@@ -905,6 +993,7 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
                 prior,
                 incomplete=incomplete,
                 data_stats=data_stats,
+                prepared=data.prepared(),
                 degenerate=partial(
                     _degenerate,
                     data_variance=units.variance(kind),
@@ -940,8 +1029,18 @@ def _fit_cell(index, covariance_type, n_components, X, Xs, sample_weight, units,
             est.lower_bound_ = best.lower_bound - log_jacobian
             est.lower_bounds_ = [b - log_jacobian for b in best.lower_bounds]
             est.n_features_in_ = X.shape[1]
-            # every criterion from one pass over X
-            numbers = est._criteria_of(X, sample_weight, classification=True)
+            # every criterion from one pass over X; over the scaled rows where the passes'
+            # prepared rows serve (float64: rescaling rounds the rows no more than reading
+            # them did), the log-likelihood moved to X's units by the scaling's Jacobian (the
+            # chosen cell's are then taken on X itself, in _fit_grid)
+            prepared = data.prepared()
+            if prepared is not None and X.dtype == np.float64:
+                ll, top = _kernels.log_likelihood_and_map(fit_X, best.params, prepared)
+                numbers = _criteria_of_rows(
+                    ll, top, fit_w, est._model().n_parameters(), log_jacobian
+                )
+            else:
+                numbers = est._criteria_of(X, sample_weight, classification=True)
             numbers = {name: float(value) for name, value in numbers.items()}
             numbers["n_parameters"] = int(numbers["n_parameters"])
             numbers["converged"] = bool(est.converged_)
@@ -998,10 +1097,12 @@ def _best_start(
     incomplete=None,
     data_stats=None,
     degenerate=None,
+    prepared=None,
 ):
     """EM to convergence from every start; the run with the highest log-likelihood among
     those that did not collapse. Returns ``(EMResult, why it collapsed or '')``.
 
+    ``prepared``: X's ``_kernels.PreparedRows`` where cells share it (made here if None).
     ``degenerate(params, count_rows=True) -> str`` (see :func:`_degenerate`; None: never)
     says why a fit is degenerate. A start whose covariance collapses (``count_rows=False``:
     a component can regain rows, not come back from a singular covariance) is stopped there
@@ -1016,7 +1117,8 @@ def _best_start(
     """
     total = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
     # every start's passes read the same shifted rows and features
-    prepared = None if incomplete is not None else _kernels.PreparedRows.of(X, sample_weight)
+    if prepared is None and incomplete is None:
+        prepared = _kernels.PreparedRows.of(X, sample_weight)
     best, best_reason = None, ""
     for params in initial:
         result = run_em(
