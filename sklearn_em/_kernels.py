@@ -824,9 +824,7 @@ def _centred(D, w, matrix):
     return nk, mean, (Dw.T @ D if matrix else np.einsum("ij,ij->j", Dw, D))
 
 
-def label_statistics(
-    X, sample_weight, labels, n_components, covariance_type, shift, moments=None
-):
+def label_statistics(X, sample_weight, labels, n_components, covariance_type, shift, moments=None):
     """Sufficient statistics of X under a hard partition: ``labels[i]`` is row i's
     component (-1: none), as :func:`statistics` of the one-hot responsibilities.
 

@@ -928,7 +928,9 @@ class _ScaledRows:
         )
 
 
-def _fit_cell(index, covariance_type, n_components, X, data, sample_weight, units, starts, settings):
+def _fit_cell(
+    index, covariance_type, n_components, X, data, sample_weight, units, starts, settings
+):
     """Fit one combination on the scaled rows ``data`` (a :class:`_ScaledRows`) from every
     start, keep the best, and express it in the units of X; returns ``(index, _Cell)``."""
     k, t = n_components, covariance_type
