@@ -72,6 +72,18 @@ def _packed(d):
 
 
 @lru_cache(maxsize=64)
+def _quadratic_layout(d):
+    """Where the packed upper triangle (the order of ``_triu(d)``) sits in a flattened (d, d)
+    matrix, and the negated weights of ``_packed(d)``: a precision's coefficients on the
+    features are ``P.flat[flat] * negative_weights``; read-only, shared."""
+    iu, ju = _triu(d)
+    flat = iu * d + ju
+    negative_weights = -_packed(d)[1]
+    flat.flags.writeable = negative_weights.flags.writeable = False
+    return flat, negative_weights
+
+
+@lru_cache(maxsize=64)
 def _triu(d):
     """``np.triu_indices(d)``, made once per d (it costs more than a small table's products);
     read-only, as they are shared."""
@@ -81,8 +93,56 @@ def _triu(d):
     return iu, ju
 
 
+# OpenBLAS, the BLAS of NumPy's wheels, multiplies matrices of at most SMALL_PRODUCT
+# multiply-adds (M N K) with dedicated small-matrix kernels on AVX-512 machines. A chunk's
+# products run over its rows, and cut into pieces of that size they run 1.3-3x faster than
+# whole (the moments' (p x m) @ (m x r), whose inner dimension is the rows, gains most;
+# benchmarks/product_pieces.py). Elsewhere a piece costs one call more; pieces of fewer rows than
+# MIN_PIECE_ROWS are not worth it.
+SMALL_PRODUCT = 1_000_000
+MIN_PIECE_ROWS = 1024
+
+
+def _row_pieces(size, m):
+    """Boundaries of the pieces of m rows for products of ``size`` multiply-adds per row,
+    or None for one piece."""
+    rows = SMALL_PRODUCT // size  # the most a piece may have
+    if m <= rows:
+        return None
+    pieces = -(-m // rows)
+    if m < pieces * MIN_PIECE_ROWS:
+        return None
+    return [m * i // pieces for i in range(pieces + 1)]
+
+
+def rows_product(A, B):
+    """``A @ B.T`` in float64, for A (p, m) and B (r, m) in the chunk's dtype: summed over
+    pieces of the m rows (see ``SMALL_PRODUCT``), each piece's product in the dtype."""
+    (p, m), r = A.shape, B.shape[0]
+    bounds = _row_pieces(p * r, m)
+    if bounds is None:
+        return (A @ B.T).astype(np.float64, copy=False)
+    out = (A[:, : bounds[1]] @ B[:, : bounds[1]].T).astype(np.float64)
+    for start, stop in zip(bounds[1:-1], bounds[2:]):
+        out += A[:, start:stop] @ B[:, start:stop].T
+    return out
+
+
+def columns_product(C, FT, out):
+    """``out = C @ FT`` for C (k, q) and FT (q, m), piece by piece of the m columns (see
+    ``SMALL_PRODUCT``)."""
+    bounds = _row_pieces(C.shape[0] * C.shape[1], FT.shape[1])
+    if bounds is None:
+        return np.matmul(C, FT, out=out)
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        np.matmul(C, FT[:, start:stop], out=out[:, start:stop])
+    return out
+
+
 def _safe_means(sums, nk):
     """``sums / nk``, zero for components without weight."""
+    if nk.size and nk.min() > 0:  # (the usual case: a plain division, without the mask)
+        return sums / nk[:, None]
     return np.divide(sums, nk[:, None], out=np.zeros_like(sums), where=nk[:, None] > 0)
 
 
@@ -104,7 +164,7 @@ class _Kernel:
     @staticmethod
     def log_prob(FT, XsT, coef, out):
         """``out = -1/2 Mahalanobis^2`` (k, n) up to per-component constants."""
-        return np.matmul(coef, FT, out=out)
+        return columns_product(coef, FT, out)
 
     # A pass over the data sums, chunk by chunk, moments about the shift (additive, since
     # every chunk of a pass shares the shift); they become centred statistics once per pass.
@@ -118,7 +178,10 @@ class _Kernel:
         shift, ``sum_i w_i xs_i xs_i^T`` (:func:`weighted_scatter`, or made once for a
         small X): kernels whose moments need it take it from there.
         """
-        moments = [respT.sum(axis=1, dtype=np.float64), (FT @ respT.T).astype(np.float64)]
+        moments = [
+            np.add.reduce(respT, axis=1, dtype=np.float64),
+            rows_product(FT, respT),
+        ]
         if exact is not None:
             # about the component's previous mean a, which the new mean is close to
             moments += [cls.weighted_square(XsT - a[:, None], respT[j]) for j, a, _ in zip(*exact)]
@@ -221,12 +284,15 @@ class _Full(_Kernel):
         # log N up to constants = -1/2 x'Px + x'P mu - 1/2 mu'P mu, written on the features;
         # off-diagonal products appear once in the features, so their weight is -P_ij.
         k, d = means_s.shape
-        iu, ju = _triu(d)
+        flat, negative_weights = _quadratic_layout(d)
+        p = flat.size
         P = prec_chol @ prec_chol.transpose(0, 2, 1)
-        quad = -P[:, iu, ju] * _packed(d)[1]
-        Pmu = np.einsum("kij,kj->ki", P, means_s)
+        # (k, q) in one buffer, returned transposed: the plan's coefficients without a copy
+        C = np.empty((k, p + d))
+        np.multiply(P.reshape(k, d * d)[:, flat], negative_weights, out=C[:, :p])
+        Pmu = np.einsum("kij,kj->ki", P, means_s, out=C[:, p:])
         const = -0.5 * np.einsum("ki,ki->k", Pmu, means_s)
-        return np.concatenate([quad, Pmu], axis=1).T, const
+        return C.T, const
 
     @staticmethod
     def moments_to_stats(nk, G, d):
@@ -277,7 +343,8 @@ class _Full(_Kernel):
 
     @staticmethod
     def log_det(prec_chol, d):
-        return np.log(np.diagonal(prec_chol, axis1=1, axis2=2)).sum(axis=1)
+        # (the diagonals as a strided view: np.diagonal costs more than the logarithms)
+        return np.log(prec_chol.reshape(-1, d * d)[:, :: d + 1]).sum(axis=1)
 
     @staticmethod
     def covariances_from_precisions_cholesky(prec_chol):
@@ -395,8 +462,8 @@ class _Tied(_NoFeatures, _Kernel):
     def log_prob(FT, XsT, coef, out):
         # x'Px is shared by all components: once per row, the rest is linear in x.
         CT, UT = coef
-        np.matmul(CT, XsT, out=out)
-        Y = UT @ XsT
+        columns_product(CT, XsT, out)
+        Y = columns_product(UT, XsT, np.empty((UT.shape[0], XsT.shape[1]), XsT.dtype))
         np.square(Y, out=Y)
         out -= 0.5 * Y.sum(axis=0)
         return out
@@ -408,7 +475,10 @@ class _Tied(_NoFeatures, _Kernel):
         # exact components' rows leave the total (their weights are summed over the other
         # components, not subtracted from w: that difference would carry the cancellation).
         rest = np.ones(respT.shape[0], dtype=bool)
-        moments = [respT.sum(axis=1, dtype=np.float64), (XsT @ respT.T).astype(np.float64)]
+        moments = [
+            np.add.reduce(respT, axis=1, dtype=np.float64),
+            rows_product(XsT, respT),
+        ]
         if exact is None and row_scatter is not None:
             # a pass's responsibilities of a row sum to its weight: the total is the rows'
             # own weighted scatter (for a small X, made once for every pass)
@@ -419,7 +489,7 @@ class _Tied(_NoFeatures, _Kernel):
                 _Full.weighted_square(XsT - a[:, None], respT[j]) for j, a, _ in zip(*exact)
             ]
         D = XsT * np.sqrt(respT[rest].sum(axis=0))
-        return moments + [(D @ D.T).astype(np.float64)]
+        return moments + [rows_product(D, D)]
 
     @classmethod
     def moments_stats(cls, moments, d, exact=None):
@@ -531,11 +601,12 @@ class _Diag(_Elementwise):
 
     @staticmethod
     def coefficients(means_s, prec_chol):
+        k, d = means_s.shape
         prec = prec_chol**2
-        return (
-            np.concatenate([-0.5 * prec, prec * means_s], axis=1).T,
-            -0.5 * (prec * means_s**2).sum(axis=1),
-        )
+        C = np.empty((k, 2 * d))  # (k, q), returned transposed (see _Full.coefficients)
+        np.multiply(prec, -0.5, out=C[:, :d])
+        np.multiply(prec, means_s, out=C[:, d:])
+        return C.T, -0.5 * (prec * means_s**2).sum(axis=1)
 
     @staticmethod
     def moments_to_stats(nk, G, d):
@@ -594,11 +665,12 @@ class _Spherical(_Elementwise):
 
     @staticmethod
     def coefficients(means_s, prec_chol):
+        k, d = means_s.shape
         prec = prec_chol**2
-        return (
-            np.concatenate([-0.5 * prec[:, None], prec[:, None] * means_s], axis=1).T,
-            -0.5 * prec * (means_s**2).sum(axis=1),
-        )
+        C = np.empty((k, 1 + d))  # (k, q), returned transposed (see _Full.coefficients)
+        np.multiply(prec, -0.5, out=C[:, 0])
+        np.multiply(prec[:, None], means_s, out=C[:, 1:])
+        return C.T, -0.5 * prec * (means_s**2).sum(axis=1)
 
     @staticmethod
     def moments_to_stats(nk, G, d):
@@ -632,7 +704,7 @@ def weighted_scatter(XsT, sample_weight=None):
     """``sum_i w_i xs_i xs_i^T`` (float64, (d, d)) of the shifted rows XsT (d, n), computed
     in their dtype (``sample_weight`` None: every row weighs 1)."""
     D = XsT if sample_weight is None else XsT * np.sqrt(sample_weight).astype(XsT.dtype)
-    return (D @ D.T).astype(np.float64)
+    return rows_product(D, D)
 
 
 def _upper_cholesky(precision):

@@ -93,14 +93,18 @@ def _factor(kernel, cov, ratio=_SINGULAR_RATIO):
     if not kernel.matrix:  # elementwise factors: positivity is all that needs checking
         return prec_chol, sorted(int(j) for j in failed)
     d = cov.shape[-1]
-    c, u = cov.reshape(-1, d, d), prec_chol.reshape(-1, d, d)
+    # the diagonals, as strided views of the flattened matrices (np.diagonal costs more than
+    # the arithmetic on a few components)
+    u_ii = prec_chol.reshape(-1, d * d)[:, :: d + 1]
+    c_ii = cov.reshape(-1, d * d)[:, :: d + 1]
     with np.errstate(all="ignore"):
         # the conditional variance 1 / U_ii^2 against ratio times the variance c_ii (nan
         # fails the comparison, so counts as singular)
-        u_ii, c_ii = np.diagonal(u, axis1=1, axis2=2), np.diagonal(c, axis1=1, axis2=2)
-        singular = ~((u_ii * c_ii) * u_ii <= 1.0 / ratio)  # (no overflow of u_ii^2)
-    if not failed and not singular.any():
-        return prec_chol, []
+        product = u_ii * c_ii
+        product *= u_ii  # (no overflow of u_ii^2)
+        if not failed and product.max() <= 1.0 / ratio:
+            return prec_chol, []
+        singular = ~(product <= 1.0 / ratio)
     bad = np.any(singular, axis=1)
     return prec_chol, sorted(set(int(j) for j in failed) | set(np.flatnonzero(bad).tolist()))
 
@@ -182,7 +186,6 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
         )
     nk = stats.nk
     k, d = stats.means.shape
-    unit_weight = stats.unit_weight
     means_s = stats.means
     with np.errstate(invalid="ignore", divide="ignore"):
         if prior is None:
@@ -212,9 +215,11 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
     ratio = _SINGULAR_RATIO * max(1.0, stats.eps / _EPS)
     prec_chol, failed = _factor(kernel, cov, ratio)
     weights = nk + 10 * _EPS
-    failed = [int(j) for j in failed]
     lost = lost_components(stats)
-    bad = sorted(set(lost.tolist()) | (set(failed) if not shared else set()))
+    bad = []
+    if failed or lost.size:
+        failed = [int(j) for j in failed]
+        bad = sorted(set(lost.tolist()) | (set(failed) if not shared else set()))
     if shared and failed:
         # every component collapsed at once: restart the shared covariance from the data's
         replacement = stats.data_covariance(reg_covar)
@@ -251,7 +256,7 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
         for i, j in enumerate(lost):
             if len(seeds):
                 means[j] = seeds[i % len(seeds)]
-            weights[j] = max(weights[j], unit_weight)
+            weights[j] = max(weights[j], stats.unit_weight)
         if not shared:
             cov[bad] = pooled
         prec_chol, failed = _factor(kernel, cov)

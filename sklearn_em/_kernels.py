@@ -24,6 +24,8 @@ from ._models import get_model
 from ._stats import SufficientStats
 
 _LOG_2PI = np.log(2 * np.pi)
+# the rounding of each dtype the kernels compute in (np.finfo costs a microsecond a call)
+_EPS_OF = {np.dtype(t): float(np.finfo(t).eps) for t in (np.float32, np.float64)}
 
 # Bytes of per-chunk temporaries (mostly the features). Chunks that fit in the cache keep
 # the two products fed from it; larger ones only add memory traffic, smaller ones Python
@@ -307,12 +309,13 @@ class KernelPlan:
             coef, quad_const, distance = kernel.plan(means_s, prec_chol_s, dtype)
             base = log_weights + kernel.log_det(prec_chol, d) - 0.5 * d * _LOG_2PI
             limit = _exact_limit(dtype)
-            far = distance > limit
-            if reach is not None:
-                far |= reach > limit
-            far = np.flatnonzero(far)
+            # (fmax: a nan distance is not far, as the comparison says, nor hides the others)
+            worst = distance if reach is None else np.fmax(distance, reach)
+            far = ()
+            if np.fmax.reduce(worst) > limit:
+                far = np.flatnonzero(worst > limit)
             exact = exact_const = exact_means = None
-            if far.size:
+            if len(far):
                 exact = (
                     far,
                     means_s[far].astype(dtype),
@@ -461,7 +464,8 @@ def _expansion_reach(means_c, prec_chol, variances):
     spread = np.sqrt(variances) + np.abs(means_c)  # (k, d); a tied (d,) broadcasts
     # ||S U||_F^2 bounds ||S U U^T S||_F (within a factor sqrt(d)) at a fraction of the cost
     SU = U * spread[:, :, None]
-    return np.einsum("kij,kij->k", SU, SU)
+    np.square(SU, out=SU)
+    return SU.reshape(SU.shape[0], -1).sum(axis=1)
 
 
 _scratch_arrays = threading.local()
@@ -516,19 +520,27 @@ def normalize_inplace(log_probT):
     low = _DIRECT_LOW.get(dtype)
     if low is None or log_probT.size == 0:
         return _normalize_shifted(log_probT)
-    offset = float(log_probT.max())
-    if -np.inf < offset < _DIRECT_BOTTOM[dtype]:
-        log_probT -= dtype.type(offset)
-    else:  # (the usual case; nan or -inf: every row the careful way)
-        offset = 0.0
     dens = _scratch("density", log_probT.shape, dtype)
+    offset = 0.0
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        np.exp(log_probT, out=dens)
-        total = dens.sum(axis=0)
-        ll = np.log(total)
+        while True:
+            np.exp(log_probT, out=dens)
+            total = np.add.reduce(dens, axis=0)
+            ll = np.log(total)
+            top = np.maximum.reduce(ll)
+            if offset or not top < _DIRECT_BOTTOM[dtype] + math.log(log_probT.shape[0]):
+                break
+            # every row may be below the block's bottom (the usual case, its largest
+            # log-probability above it, is known from the rows' largest log-likelihood, which
+            # is at most log k above it): the offset if the largest is below the bottom
+            offset = float(np.maximum.reduce(log_probT, axis=None))
+            if not -np.inf < offset < _DIRECT_BOTTOM[dtype]:  # (nan or -inf: every row careful)
+                offset = 0.0
+                break
+            log_probT -= dtype.type(offset)
         # (nan fails both comparisons)
         careful = None
-        if not (ll.min() >= low and ll.max() < np.inf):
+        if not (np.minimum.reduce(ll) >= low and top < np.inf):
             careful = np.flatnonzero(~((ll >= low) & (ll < np.inf)))
             held = log_probT[:, careful]
         np.divide(dens, total, out=log_probT)
@@ -628,15 +640,30 @@ def _block_moments(X_block, sample_weight, plan, n_worst, prepared=None):
 
 def _statistics(plan, n_features, n_worst, parts):
     """One statistics value from the additive parts of blocks of one pass, in order."""
+    if len(parts) == 1 and not n_worst:  # (a small X's pass: one part, nothing to add up)
+        moments, loglik, n_rows, rows, scores = parts[0]
+        nk, means, scatter = _moments_stats(
+            plan.kernel, moments, n_features, plan.scale, plan.exact
+        )
+        return SufficientStats(
+            plan.kernel.stats_kind,
+            nk,
+            means,
+            scatter,
+            plan.shift,
+            float(loglik),
+            float(n_rows),
+            n_worst,
+            rows,
+            scores,
+            eps=_EPS_OF[plan.dtype],
+        )
     moments = _sum_moments(p[0] for p in parts)
     nk, means, scatter = _moments_stats(plan.kernel, moments, n_features, plan.scale, plan.exact)
-    if len(parts) == 1 and not n_worst:  # one chunk, no rows carried: nothing to order
-        rows, scores, order = parts[0][3], parts[0][4], slice(None)
-    else:
-        rows = np.concatenate([p[3] for p in parts])
-        scores = np.concatenate([p[4] for p in parts])
-        # ties go to the earlier block, as in SufficientStats.merge
-        order = np.argsort(scores, kind="stable")[:n_worst]
+    rows = np.concatenate([p[3] for p in parts])
+    scores = np.concatenate([p[4] for p in parts])
+    # ties go to the earlier block, as in SufficientStats.merge
+    order = np.argsort(scores, kind="stable")[:n_worst]
     return SufficientStats(
         plan.kernel.stats_kind,
         nk,
@@ -648,7 +675,7 @@ def _statistics(plan, n_features, n_worst, parts):
         n_worst,
         rows[order],
         scores[order],
-        eps=float(np.finfo(plan.dtype).eps),
+        eps=_EPS_OF[plan.dtype],
     )
 
 

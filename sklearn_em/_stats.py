@@ -33,7 +33,6 @@ statistics alone.
 """
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 
 import numpy as np
 
@@ -149,10 +148,16 @@ class SufficientStats:
         """Total weight of the rows."""
         return float(self.nk.sum())
 
-    @cached_property
+    @property
     def unit_weight(self):
         """Weight of an average row (``total_weight / n_rows``; 1 for unweighted rows)."""
-        return self.total_weight / self.n_rows if self.n_rows > 0 else 1.0
+        # computed once (asked twice per EM pass); not functools.cached_property, whose lock
+        # (before Python 3.12) costs more than the division
+        cached = self.__dict__.get("_unit_weight")
+        if cached is None:
+            cached = self.total_weight / self.n_rows if self.n_rows > 0 else 1.0
+            self.__dict__["_unit_weight"] = cached
+        return cached
 
     def merge(self, other):
         """Statistics of the union of the two sets of rows.

@@ -7,13 +7,15 @@ import numpy as np
 import pytest
 from _brute_force import component_covariances, scatter_of_type
 from conftest import COVARIANCE_TYPES, quiet_fit
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn import config_context
 from threadpoolctl import threadpool_limits
 
-from sklearn_em import GaussianMixtureEM, _kernels, _missing
+from sklearn_em import GaussianMixtureEM, _covariance, _kernels, _missing
 from sklearn_em._covariance import _FullDirect
 from sklearn_em._em import DegenerateComponentWarning, Prior, m_step
 from sklearn_em._models import CovarianceModel, get_model
@@ -515,3 +517,71 @@ def test_m_step_checks_model_and_statistics():
         ValueError, match="prior_strength is not available for the VVV covariance model"
     ):
         m_step(_stats(X, resp, "full", X.mean(axis=0)), uncovered, 1e-6, prior=prior)
+
+
+# --- products over a chunk's rows, in pieces ------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 5000), m=st.integers(1, 200_000))
+def test_row_pieces_cover_the_rows_in_small_products(size, m):
+    bounds = _covariance._row_pieces(size, m)
+    rows = _covariance.SMALL_PRODUCT // size
+    if bounds is None:  # one piece: small already, or pieces would be too few rows
+        assert m <= rows or m < -(-m // rows) * _covariance.MIN_PIECE_ROWS
+        return
+    assert bounds[0] == 0 and bounds[-1] == m
+    lengths = np.diff(bounds)
+    assert lengths.min() >= _covariance.MIN_PIECE_ROWS
+    assert lengths.max() - lengths.min() <= 1
+    assert size * lengths.max() <= _covariance.SMALL_PRODUCT
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("p, r, m", [(14, 9, 9083), (44, 5, 12800), (4, 3, 500), (44, 25, 3000)])
+def test_products_in_pieces_equal_the_whole_product(p, r, m, dtype):
+    rng = np.random.RandomState(0)
+    A = rng.randn(p, m).astype(dtype)
+    B = rng.rand(r, m).astype(dtype)
+    want = A.astype(np.float64) @ B.astype(np.float64).T
+    got = _covariance.rows_product(A, B)
+    assert got.dtype == np.float64 and got.shape == (p, r)
+    # each piece's product is summed in the dtype (as a whole product is)
+    eps = np.finfo(dtype).eps
+    bound = 4 * eps * np.sqrt(m) * (np.abs(A).astype(np.float64) @ B.astype(np.float64).T)
+    assert np.all(np.abs(got - want) <= bound)
+    C = rng.randn(r, p).astype(dtype)
+    out = np.full((r, m), np.nan, dtype=dtype)
+    assert _covariance.columns_product(C, A, out) is out
+    # each column is one piece's: the same products as C @ A
+    assert_allclose(out, C @ A, rtol=4 * eps, atol=4 * eps * (np.abs(C) @ np.abs(A)).max())
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_pass_over_rows_in_pieces_equals_brute_force(covariance_type):
+    # 16 components of 4 columns over 6,000 rows: the full kernel's products (14 features)
+    # run in pieces of rows, on prepared rows and on chunks
+    X, _ = _data(n=6000, d=4, k=4, offset=20.0)
+    k = 16
+    assert _covariance._row_pieces(14 * k, X.shape[0]) is not None
+    est = quiet_fit(
+        GaussianMixtureEM(k, covariance_type=covariance_type, max_iter=2, random_state=0), X
+    )
+    covs = component_covariances(covariance_type, est.covariances_, k, X.shape[1])
+    log_prob = np.column_stack(
+        [
+            np.log(est.weights_[j]) + multivariate_normal(est.means_[j], covs[j]).logpdf(X)
+            for j in range(k)
+        ]
+    )
+    ll = logsumexp(log_prob, axis=1)
+    resp = np.exp(log_prob - ll[:, None])
+    nk, means, scatter = _brute_force(X, resp, covariance_type)
+    params = est._model().astype(np.float64)
+    rows = _kernels.PreparedRows.of(X)
+    for prepared in (rows, None):
+        s = _kernels.accumulate(X, None, params, prepared=prepared)
+        assert_allclose(s.nk, nk, rtol=1e-10)
+        assert_allclose(s.means + s.shift, means, rtol=1e-10)
+        assert_allclose(s.scatter, scatter, rtol=1e-9)
+        assert_allclose(s.loglik, ll.sum(), rtol=1e-12)
