@@ -154,7 +154,10 @@ class _Kernel:
     collapsed onto a row thousands of its widths away). Such components, named by the plan as
     ``exact = (indices, means relative to c, precision factors)`` (in the plan's units, see
     ``_kernels.KernelPlan``), get their densities and scatter computed directly from x - m_k,
-    as scikit-learn does for every component.
+    as scikit-learn does for every component. The moments take the scatter of the components
+    in ``centred = (indices, centres relative to c)`` directly about those centres (the exact
+    components' previous means, or a collapsed component's new mean, see
+    ``_kernels.accumulate``).
     """
 
     # Chunks are laid out transposed: XsT (d, n), features FT (q, n), log-probabilities and
@@ -170,9 +173,11 @@ class _Kernel:
     # every chunk of a pass shares the shift); they become centred statistics once per pass.
 
     @classmethod
-    def chunk_moments(cls, FT, XsT, respT, exact=None, row_scatter=None):
-        """Additive moments of a chunk: [nk, F @ resp^T, exact components' scatters].
+    def chunk_moments(cls, FT, XsT, respT, centred=None, row_scatter=None):
+        """Additive moments of a chunk: [nk, F @ resp^T, centred components' scatters].
 
+        ``centred``: ``(indices, centres)`` (relative to the shift, in the chunk's units) of
+        the components whose scatter is taken directly about their centre, or None.
         ``row_scatter``: given where respT are a pass's responsibilities (each row's sum to
         its weight), a function that returns the rows' own weighted scatter about the
         shift, ``sum_i w_i xs_i xs_i^T`` (:func:`weighted_scatter`, or made once for a
@@ -182,18 +187,18 @@ class _Kernel:
             np.add.reduce(respT, axis=1, dtype=np.float64),
             rows_product(FT, respT),
         ]
-        if exact is not None:
-            # about the component's previous mean a, which the new mean is close to
-            moments += [cls.weighted_square(XsT - a[:, None], respT[j]) for j, a, _ in zip(*exact)]
+        if centred is not None:
+            # about a point a that the new mean is close to
+            moments += [cls.weighted_square(XsT - a[:, None], respT[j]) for j, a in zip(*centred)]
         return moments
 
     @classmethod
-    def moments_stats(cls, moments, d, exact=None):
+    def moments_stats(cls, moments, d, centred=None):
         """(nk, means, centred scatter) from summed moments, means relative to the shift."""
-        nk, G, *exact_squares = moments
+        nk, G, *centred_squares = moments
         means, scatter = cls.moments_to_stats(nk, G, d)
-        if exact is not None:
-            for j, a, S_a in zip(exact[0], exact[1], exact_squares):
+        if centred is not None:
+            for j, a, S_a in zip(*centred, centred_squares):
                 scatter[j] = _recentre(cls.stats_kind, S_a, means[j], a, nk[j])
         return nk, means, scatter
 
@@ -426,7 +431,7 @@ class _FullDirect(_NoFeatures, _Full):
         return out
 
     @classmethod
-    def chunk_moments(cls, FT, XsT, respT, exact=None, row_scatter=None):
+    def chunk_moments(cls, FT, XsT, respT, centred=None, row_scatter=None):
         d = XsT.shape[0]
         iu, ju = _triu(d)
         packed = np.empty((len(iu), respT.shape[0]))
@@ -435,8 +440,8 @@ class _FullDirect(_NoFeatures, _Full):
             packed[:, j] = (Dw @ Dw.T)[iu, ju]
         G = np.concatenate([packed, (XsT @ respT.T).astype(np.float64)])
         moments = [respT.sum(axis=1, dtype=np.float64), G]
-        if exact is not None:
-            moments += [cls.weighted_square(XsT - a[:, None], respT[j]) for j, a, _ in zip(*exact)]
+        if centred is not None:
+            moments += [cls.weighted_square(XsT - a[:, None], respT[j]) for j, a in zip(*centred)]
         return moments
 
 
@@ -469,37 +474,35 @@ class _Tied(_NoFeatures, _Kernel):
         return out
 
     @classmethod
-    def chunk_moments(cls, FT, XsT, respT, exact=None, row_scatter=None):
+    def chunk_moments(cls, FT, XsT, respT, centred=None, row_scatter=None):
         # The sum over components of the centred scatters is the total scatter about the
         # shift minus the between-component part: one product, no pass per component. The
-        # exact components' rows leave the total (their weights are summed over the other
+        # centred components' rows leave the total (their weights are summed over the other
         # components, not subtracted from w: that difference would carry the cancellation).
         rest = np.ones(respT.shape[0], dtype=bool)
         moments = [
             np.add.reduce(respT, axis=1, dtype=np.float64),
             rows_product(XsT, respT),
         ]
-        if exact is None and row_scatter is not None:
+        if centred is None and row_scatter is not None:
             # a pass's responsibilities of a row sum to its weight: the total is the rows'
             # own weighted scatter (for a small X, made once for every pass)
             return moments + [row_scatter()]
-        if exact is not None:
-            rest[exact[0]] = False
-            moments += [
-                _Full.weighted_square(XsT - a[:, None], respT[j]) for j, a, _ in zip(*exact)
-            ]
+        if centred is not None:
+            rest[centred[0]] = False
+            moments += [_Full.weighted_square(XsT - a[:, None], respT[j]) for j, a in zip(*centred)]
         D = XsT * np.sqrt(respT[rest].sum(axis=0))
         return moments + [rows_product(D, D)]
 
     @classmethod
-    def moments_stats(cls, moments, d, exact=None):
-        nk, sums, *exact_squares, total = moments
+    def moments_stats(cls, moments, d, centred=None):
+        nk, sums, *centred_squares, total = moments
         means = _safe_means(sums.T, nk)
         rest = np.ones(nk.shape[0], dtype=bool)
         scatter = total
-        if exact is not None:
-            rest[exact[0]] = False
-            for j, a, S_a in zip(exact[0], exact[1], exact_squares):
+        if centred is not None:
+            rest[centred[0]] = False
+            for j, a, S_a in zip(*centred, centred_squares):
                 scatter = scatter + _recentre("full", S_a, means[j], a, nk[j])
         return nk, means, scatter - (means[rest].T * nk[rest]) @ means[rest]
 

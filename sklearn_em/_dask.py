@@ -48,14 +48,16 @@ def _positive_rows(X, sample_weight):
     return _rows_of_positive_weight(X, sample_weight)
 
 
-def _em_block(X, sample_weight, params, n_worst):
+def _em_block(X, sample_weight, params, n_worst, floor=0.0):
     """The block protocol on one dask block: its statistics under ``params`` (with its
     log-likelihood and ``n_worst`` worst rows), by the in-memory pass over its chunks
-    (observed-data for rows with missing cells)."""
+    (observed-data for rows with missing cells; a component that collapsed far from the
+    shift has its scatter taken again about its new mean, judged block by block against
+    ``floor``: where every block's is resolved, so is their merge)."""
     X, sample_weight = _positive_rows(X, sample_weight)
     if X.shape[0] == 0:
         return None
-    return _missing.accumulate(X, sample_weight, params, n_worst=n_worst)
+    return _missing.accumulate(X, sample_weight, params, n_worst=n_worst, floor=floor)
 
 
 @dataclass(frozen=True)
@@ -394,11 +396,12 @@ class FitData:
         (out,) = dask.compute(_tree_reduce(list(blocks.to_delayed().ravel()), merge))
         return out
 
-    def e_pass(self, params, n_worst=0):
-        """One EM pass: the statistics of all blocks under ``params``, merged."""
+    def e_pass(self, params, n_worst=0, floor=0.0):
+        """One EM pass: the statistics of all blocks under ``params``, merged (``floor``: as
+        for ``_kernels.accumulate``)."""
         import dask
 
-        return self.map_reduce(_em_block, _merge_stats, dask.delayed(params), n_worst)
+        return self.map_reduce(_em_block, _merge_stats, dask.delayed(params), n_worst, floor)
 
     def _first_rows(self):
         """Each block's first row, as a row of X (one value per block)."""

@@ -58,6 +58,30 @@ class Prior:
         return cls(mean, 0.01, d + 2.0, scale, float(strength))
 
 
+def variance_floor(model, reg_covar, prior, total, n_components, n_features):
+    """A lower bound of every variance the M-step makes: what a pass judges its statistics'
+    resolution against (``_kernels.accumulate``; a scatter far below it need not be
+    resolved).
+
+    ``reg_covar`` for the scikit-learn models, which add it to their covariances; a k d-th
+    of it for mclust's, which add it to W_k / n_k before pooling volumes or shapes (VEI,
+    VEE and VEV keep about a d-th); and under ``prior`` the least share of its scale a
+    posterior mode adds: its smallest eigenvalue, spread over k components and d dimensions,
+    over mclust's largest denominator (``total`` weight plus the prior's; EII's mode adds
+    none).
+    """
+    model = get_model(model)
+    floor = float(reg_covar)
+    if model.alias is None:
+        floor /= n_components * n_features
+    if prior is None or model.name == "EII":
+        return floor
+    s = prior.strength
+    least = float(np.linalg.eigvalsh(prior.scale_matrix)[0])
+    denominator = total + s * (prior.dof + prior.kappa) + n_features + 3
+    return floor + max(0.0, s * least / (n_components * n_features * denominator))
+
+
 @dataclass
 class EMResult:
     params: GaussianMixtureParams
@@ -341,12 +365,14 @@ def run_em(
         if prepared is None:
             prepared = PreparedRows.of(X, sample_weight)
 
-        def e_pass(current, n_worst):
-            return accumulate(X, sample_weight, current, n_worst=n_worst, prepared=prepared)
+        def e_pass(current, n_worst, floor):
+            return accumulate(
+                X, sample_weight, current, n_worst=n_worst, prepared=prepared, floor=floor
+            )
     else:
 
-        def e_pass(current, n_worst):
-            return incomplete.accumulate(current, n_worst=n_worst)
+        def e_pass(current, n_worst, floor):
+            return incomplete.accumulate(current, n_worst=n_worst, floor=floor)
 
     return iterate(
         e_pass,
@@ -385,11 +411,15 @@ def iterate(
 ):
     """The EM loop of :func:`run_em` over data of any origin.
 
-    ``e_pass(params, n_worst)`` is one pass over the data: their statistics under ``params``
-    (a ``SufficientStats`` with ``loglik``) carrying the ``n_worst`` worst-explained rows;
+    ``e_pass(params, n_worst, floor)`` is one pass over the data: their statistics under
+    ``params`` (a ``SufficientStats`` with ``loglik``) carrying the ``n_worst``
+    worst-explained rows, resolved down to variances of ``floor`` (:func:`variance_floor`);
     ``total`` is the data's total weight and ``data_stats`` their
     ``_kernels.data_statistics``. The other arguments are :func:`run_em`'s.
     """
+    floor = variance_floor(
+        params.model, reg_covar, prior, total, params.n_components, params.n_features
+    )
     passes = []  # every pass's mean log-likelihood, for a run that ``stop`` ends
     # ``stop`` is asked, once due, about the parameters the loop continues from: the last
     # step's output when the next step starts from it (not an extrapolation SQUAREM rejects)
@@ -400,12 +430,12 @@ def iterate(
             ask["due"] = False
             if stop(current):
                 raise _Stopped(current, list(passes), len(passes))
-        stats = e_pass(current, 0)
+        stats = e_pass(current, 0, floor)
         if lost_components(stats).size:
             # Re-seeding needs the worst-explained rows; finding them costs a selection over
             # every row of every pass, and components are lost rarely: the pass is repeated
             # (it is deterministic, so the statistics are the same) with them.
-            stats = e_pass(current, current.n_components)
+            stats = e_pass(current, current.n_components, floor)
         stats = stats.with_data(data_stats)
         new = m_step(
             stats,

@@ -553,7 +553,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                     self.n_components,
                     self.prior_strength,
                 )
-            self._stream = _online.start(X, sample_weight, self._model().astype(np.float64), prior)
+            self._stream = _online.start(
+                X, sample_weight, self._model().astype(np.float64), prior, self.reg_covar
+            )
             self.n_batch_iter_ = 1
             return self
         stream, batch_loglik = _online.update(

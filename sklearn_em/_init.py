@@ -204,6 +204,8 @@ def _params_from_responsibilities(
     The estimator's own starts keep the latter (its float32 starts are those it has always
     had); the selector's take the former.
     """
+    from ._em import variance_floor
+
     # the shift need only be near the bulk of the data (one row far out must not drag it)
     shift = _kernels.robust_centre(X, sample_weight)
     if labels is not None:
@@ -211,7 +213,11 @@ def _params_from_responsibilities(
             X, sample_weight, labels, n_components, covariance_type, shift
         )
     else:
-        stats = _kernels.statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components)
+        total = float(X.shape[0] if sample_weight is None else sample_weight.sum())
+        floor = variance_floor(covariance_type, reg_covar, prior, total, n_components, X.shape[1])
+        stats = _kernels.statistics(
+            X, sample_weight, resp_fn, covariance_type, shift, n_components, floor
+        )
     return params_from_statistics(
         stats,
         X,

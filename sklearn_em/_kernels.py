@@ -12,7 +12,7 @@ import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, partial
 
 import numpy as np
@@ -56,6 +56,72 @@ def _exact_limit(dtype):
     """Squared Mahalanobis distance from the shift beyond which a component is computed
     exactly (see EXACT_BUDGET)."""
     return EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
+
+
+_NONE = np.empty(0, dtype=np.intp)
+_NONE.flags.writeable = False
+
+
+def pooled_judgement(model):
+    """Whether the M-step of ``model`` pools the components' scatter into their covariances'
+    sizes and shapes (the 'tied' kernel; equal volumes and shapes: EII, EEI, EEE, EEV), so
+    that :func:`unresolved` judges the scatter summed over components."""
+    return model.kernel_type.shared or (model.volume == "E" and model.shape in "EI")
+
+
+def unresolved(kind, nk, offsets, scatter, limit, floor=0.0, pooled=False, most=None):
+    """The components whose centred scatter is below the resolution of the moments it was
+    formed from (indices; usually none).
+
+    Moments about a point a, centred on the new mean m afterwards (S = T - nk (m - a)(m -
+    a)^T), round like eps * T: like eps * nk (m_i - a_i)^2 on coordinate i, which swamps a
+    component that collapsed far from a (a variance of 1e-3 at 6e3 from the shift: 1e-5
+    relative). ``offsets`` (k, d) are m - a (means relative to the shift, for moments
+    about it), ``scatter`` the statistics' (of ``kind``), ``limit`` the plan's
+    :func:`_exact_limit` (budget / eps): a component is named where that rounding exceeds
+    the budget of the covariance the M-step makes, ``nk (m_i - a_i)^2 > limit (S_ii + nk
+    floor)`` on some coordinate (the trace, for 'trace'), ``floor`` a lower bound of the
+    M-step's variances (``_em.variance_floor``: reg_covar, and a prior's share): the test
+    the next plan's distance from its shift makes of the new parameters. ``pooled``
+    (:func:`pooled_judgement`): judged on the scatter summed over components, naming those
+    whose own share exceeds 1/k of the budget. ``most``: a bound on every nk (m_i - a_i)^2,
+    if known (:attr:`PreparedRows.most`). Usually a reduction or three say none.
+    """
+    k, d = offsets.shape
+    # the variances' scatter: (k, d) ((d,) pooled, (k,) 'trace')
+    variance = scatter if kind in ("diag", "trace") else scatter.diagonal(0, -2, -1)
+    pooled = pooled or kind == "pooled"
+    # Usually every scatter is far above what the largest raw moment rounds to, which says
+    # none (the floor left out): each nk (m_i - a_i)^2 is at most the largest weight times
+    # the largest offset, and k of them add up in a pooled scatter, d in a trace.
+    square = None
+    if most is None:
+        square = offsets * offsets
+        most = float(nk.max()) * float(square.max())
+    if most * (k if pooled else 1) * (d if kind == "trace" else 1) <= limit * float(variance.min()):
+        return _NONE
+    if square is None:
+        square = offsets * offsets
+    # nk ((m_i - a_i)^2 - limit floor) against limit S_ii: the floor is subtracted first
+    excess = (square - limit * floor) * nk[:, None]
+    if kind == "trace":
+        excess = excess.sum(axis=1)
+    if not pooled:
+        beyond = excess > limit * variance
+        if not beyond.any():
+            return _NONE
+        return np.flatnonzero(beyond.reshape(k, -1).any(axis=1))
+    if kind != "pooled":
+        variance = variance.sum(axis=0)
+    if not np.any(excess.sum(axis=0) > limit * variance):
+        return _NONE
+    # (rare) the components whose own rounding exceeds 1/k of the pooled budget: the rest's
+    # sum is then within it
+    own = nk[:, None] * square
+    if kind == "trace":
+        own = own.sum(axis=1)
+    least = nk.sum() * floor * (d if kind == "trace" else 1)
+    return np.flatnonzero(np.any((k * own > limit * (variance + least)).reshape(k, -1), axis=1))
 
 
 # robust_centre takes the median of at most about this many rows (evenly spaced)
@@ -265,6 +331,11 @@ class KernelPlan:
     far_limit: float = np.inf  # rows beyond it (in those units) on some feature are far
     direct: tuple = None  # (means - shift, precision factors, constants), float64, far rows
     exact_means: np.ndarray = None  # their means in the dtype (x - m_k from the rows as given)
+    # (indices, centres relative to the shift, in the plan's units and dtype): components
+    # whose scatter is taken directly about their centre, not from the moments about the
+    # shift; the exact components about their previous means (see ``recentred``)
+    centred: tuple = None
+    pooled: bool = False  # the M-step pools the scatter (see ``pooled_judgement``)
 
     @classmethod
     def from_params(cls, params, dtype, shift=None):
@@ -314,11 +385,12 @@ class KernelPlan:
             far = ()
             if np.fmax.reduce(worst) > limit:
                 far = np.flatnonzero(worst > limit)
-            exact = exact_const = exact_means = None
+            exact = exact_const = exact_means = centred = None
             if len(far):
+                centred = (far, means_s[far].astype(dtype))
                 exact = (
                     far,
-                    means_s[far].astype(dtype),
+                    centred[1],
                     [kernel.factor(prec_chol_s, j).astype(dtype) for j in far],
                 )
                 exact_const = base[far]
@@ -337,6 +409,40 @@ class KernelPlan:
             far_limit,
             (means_c, prec_chol, base),
             exact_means,
+            centred,
+            pooled_judgement(params.model),
+        )
+
+    def recentred(self, components, centres):
+        """This plan, with the scatter of ``components`` taken directly about ``centres``
+        ((m, d) float64, relative to the shift, in the data's units). Nothing else changes:
+        a pass under it has the same densities, hence the same responsibilities."""
+        centres = (np.asarray(centres, dtype=np.float64) / self.scale).astype(self.dtype)
+        if self.centred is not None:
+            keep = ~np.isin(self.centred[0], components)
+            components = np.concatenate([self.centred[0][keep], components])
+            centres = np.concatenate([self.centred[1][keep], centres])
+        return replace(self, centred=(components, centres))
+
+    def unresolved(self, stats, floor=0.0, most=None):
+        """The components whose scatter in ``stats`` (a pass under this plan) is below the
+        resolution of the moments it was formed from (:func:`unresolved`; ``most``: a bound
+        on the moments about the shift, :attr:`PreparedRows.most`)."""
+        offsets = stats.means
+        if self.centred is not None:
+            # moments about their centres (in the plan's units; a power of two: exact)
+            offsets = offsets.copy()
+            offsets[self.centred[0]] -= self.centred[1].astype(np.float64) * self.scale
+            most = None
+        return unresolved(
+            stats.kind,
+            stats.nk,
+            offsets,
+            stats.scatter,
+            _exact_limit(self.dtype),
+            floor,
+            self.pooled,
+            most,
         )
 
     def weighted_log_prob(self, X_chunk, prepared=None):
@@ -566,7 +672,7 @@ def _normalize_shifted(log_probT):
         return top + np.log(total)
 
 
-def block_statistics(X_block, sample_weight, plan, n_worst=0):
+def block_statistics(X_block, sample_weight, plan, n_worst=0, floor=0.0):
     """The statistics of one block of rows: E-step and M-step statistics in one pass.
 
     A pure function of its arguments (the block protocol): the statistics of any block of
@@ -590,6 +696,9 @@ def block_statistics(X_block, sample_weight, plan, n_worst=0):
         ``KernelPlan.from_params(params, X_block.dtype)``, made once per pass.
     n_worst : int, default=0
         How many worst-explained rows (lowest log-likelihood) to carry, for re-seeding.
+    floor : float, default=0.0
+        A lower bound of the variances the M-step will make of these statistics (at least
+        its reg_covar; see :func:`accumulate`).
 
     Returns
     -------
@@ -598,8 +707,13 @@ def block_statistics(X_block, sample_weight, plan, n_worst=0):
         the plan's parameters, with ``loglik`` the weighted sum of the rows' log-likelihoods,
         ``n_rows`` the rows of positive weight and the ``n_worst`` worst rows.
     """
-    part = _block_moments(X_block, sample_weight, plan, n_worst)
-    return _statistics(plan, X_block.shape[1], n_worst, [part])
+    return _pass_statistics(
+        plan,
+        lambda plan: [_block_moments(X_block, sample_weight, plan, n_worst)],
+        X_block.shape[1],
+        n_worst,
+        floor,
+    )
 
 
 def _block_moments(X_block, sample_weight, plan, n_worst, prepared=None):
@@ -627,7 +741,7 @@ def _block_moments(X_block, sample_weight, plan, n_worst, prepared=None):
     row_scatter = (
         prepared.scatter if prepared is not None else partial(weighted_scatter, XsT, sample_weight)
     )
-    moments = plan.kernel.chunk_moments(FT, XsT, respT, plan.exact, row_scatter)
+    moments = plan.kernel.chunk_moments(FT, XsT, respT, plan.centred, row_scatter)
     if not n_worst:  # (the usual pass: no rows carried)
         return moments, loglik, n_rows, np.empty((0, X_block.shape[1])), np.empty(0)
     if rows is None:
@@ -643,7 +757,7 @@ def _statistics(plan, n_features, n_worst, parts):
     if len(parts) == 1 and not n_worst:  # (a small X's pass: one part, nothing to add up)
         moments, loglik, n_rows, rows, scores = parts[0]
         nk, means, scatter = _moments_stats(
-            plan.kernel, moments, n_features, plan.scale, plan.exact
+            plan.kernel, moments, n_features, plan.scale, plan.centred
         )
         return SufficientStats(
             plan.kernel.stats_kind,
@@ -659,7 +773,7 @@ def _statistics(plan, n_features, n_worst, parts):
             eps=_EPS_OF[plan.dtype],
         )
     moments = _sum_moments(p[0] for p in parts)
-    nk, means, scatter = _moments_stats(plan.kernel, moments, n_features, plan.scale, plan.exact)
+    nk, means, scatter = _moments_stats(plan.kernel, moments, n_features, plan.scale, plan.centred)
     rows = np.concatenate([p[3] for p in parts])
     scores = np.concatenate([p[4] for p in parts])
     # ties go to the earlier block, as in SufficientStats.merge
@@ -679,6 +793,58 @@ def _statistics(plan, n_features, n_worst, parts):
     )
 
 
+# A scatter taken about its component's own mean is exact down to the rounding of the rows'
+# values: a variance below (LAST_DIGITS eps |x|)^2, x the rows' magnitude (as given, or about
+# the shift), is that rounding (a component on equal rows: its mean's last digit, 0.4 eps |x|
+# seen, or other rows' responsibilities of 1e-300), not spread.
+LAST_DIGITS = 4
+
+
+def _last_digits_zeroed(stats, components):
+    """``stats`` with the scatter of ``components`` (just taken about their own means) zero
+    on each coordinate where it is below the rows' resolution (``LAST_DIGITS``): the M-step
+    then judges the component as it judges a singular one (re-seeds it, or adds reg_covar),
+    as it did when the moments' rounding hid such a variance as 0."""
+    nk = stats.nk[components]
+    means = stats.means[components]
+    magnitude = np.maximum(np.abs(means + stats.shift), np.abs(means))
+    floor = np.square(LAST_DIGITS * stats.eps * magnitude)  # (m, d)
+    scatter = stats.scatter.copy()
+    if stats.kind == "trace":
+        below = scatter[components] < nk * means.shape[1] * floor.max(axis=1)
+        scatter[components[below]] = 0.0
+    elif stats.kind == "diag":
+        scatter[components] = np.where(
+            scatter[components] < nk[:, None] * floor, 0.0, scatter[components]
+        )
+    elif stats.kind == "full":
+        for j, c, f in zip(components, nk, floor):
+            below = np.diagonal(scatter[j]) < c * f
+            scatter[j][below, :] = scatter[j][:, below] = 0.0
+    else:  # pooled: all components' (their rows' largest magnitude)
+        below = np.diagonal(scatter) < stats.nk.sum() * floor.max(axis=0)
+        scatter[below, :] = scatter[:, below] = 0.0
+    return replace(stats, scatter=scatter)
+
+
+def _pass_statistics(plan, parts, n_features, n_worst, floor, most=None):
+    """The statistics of a pass whose blocks' additive parts are ``parts(plan)``, in order.
+
+    The plan was made from the previous parameters: a component that collapses in this
+    M-step far from the shift (sd 305 to 0.028, 6,000 units away) is not among its exact
+    ones, and its new scatter, from the moments about the shift, is rounding
+    (:meth:`KernelPlan.unresolved`). Such components' scatter is taken again, about their
+    new means: the pass is repeated (it is deterministic: the same responsibilities) under
+    the plan :meth:`~KernelPlan.recentred` on them. Rare, and one vectorised test otherwise.
+    """
+    stats = _statistics(plan, n_features, n_worst, parts(plan))
+    again = plan.unresolved(stats, floor, most)
+    if again.size:
+        plan = plan.recentred(again, stats.means[again])
+        stats = _last_digits_zeroed(_statistics(plan, n_features, n_worst, parts(plan)), again)
+    return stats
+
+
 def merge_all(stats):
     """Fold :meth:`SufficientStats.merge` over an iterable of statistics, in order."""
     total = None
@@ -687,7 +853,7 @@ def merge_all(stats):
     return total
 
 
-def accumulate(X, sample_weight, params, n_worst=0, prepared=None):
+def accumulate(X, sample_weight, params, n_worst=0, prepared=None, floor=0.0):
     """One E-step over all of X, fused with the statistics of the next M-step.
 
     :func:`block_statistics` over row chunks (on the BLAS threads), combined in chunk order.
@@ -695,6 +861,10 @@ def accumulate(X, sample_weight, params, n_worst=0, prepared=None):
     once, rather than each chunk centred and merged: the same statistics (up to rounding),
     without k (d x d) merges per chunk. ``prepared``: X's :class:`PreparedRows` (or None),
     which a pass of a small X takes its shift, shifted rows and features from.
+    ``floor``: a lower bound of the variances the M-step will make (``_em.variance_floor``;
+    0 judges the bare scatter). A component whose new scatter the moments about the shift
+    cannot resolve against that (one that collapsed far from the shift) has its scatter
+    taken again about its new mean (``_pass_statistics``).
 
     Returns
     -------
@@ -704,15 +874,22 @@ def accumulate(X, sample_weight, params, n_worst=0, prepared=None):
     """
     shift = None if prepared is None or prepared.X is not X else prepared.shift
     plan = KernelPlan.from_params(params, X.dtype, shift)
+    most = None
     if plan.uses(prepared, X, sample_weight):
-        part = _block_moments(X, sample_weight, plan, n_worst, prepared)
-        return _statistics(plan, X.shape[1], n_worst, [part])
+        most = prepared.most
 
-    def chunk(sl):
-        w = None if sample_weight is None else sample_weight[sl]
-        return _block_moments(X[sl], w, plan, n_worst)
+        def parts(plan):
+            return [_block_moments(X, sample_weight, plan, n_worst, prepared)]
+    else:
 
-    return _statistics(plan, X.shape[1], n_worst, _map_chunks(chunk, X, params))
+        def parts(plan):
+            def chunk(sl):
+                w = None if sample_weight is None else sample_weight[sl]
+                return _block_moments(X[sl], w, plan, n_worst)
+
+            return _map_chunks(chunk, X, params)
+
+    return _pass_statistics(plan, parts, X.shape[1], n_worst, floor, most)
 
 
 class PreparedRows:
@@ -740,6 +917,11 @@ class PreparedRows:
         # (inf if it overflows: the plans then look for far rows themselves)
         with np.errstate(over="ignore", invalid="ignore"):
             self.square_sum = float(np.dot(flat, flat))
+            # a bound on every pass's moment nk (m_i - c_i)^2 (a mean is one of the rows'
+            # weighted means): whether a pass's scatter needs a second look costs one
+            # reduction (see unresolved)
+            total = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
+            self.most = total * float(np.abs(flat).max()) ** 2 if flat.size else 0.0
         self._features = {}
         self._scatter = None
 
@@ -777,10 +959,10 @@ class PreparedRows:
         return self._scatter
 
 
-def _moments_stats(kernel, moments, d, scale, exact=None):
+def _moments_stats(kernel, moments, d, scale, centred=None):
     """(nk, means, centred scatter) from summed moments of ``(x - shift) / scale``, in the
     data's units (means relative to the shift)."""
-    nk, means, scatter = kernel.moments_stats(moments, d, exact)
+    nk, means, scatter = kernel.moments_stats(moments, d, centred)
     if scale == 1.0:
         return nk, means, scatter
     # a power of two (see power_of_two_scale): exact in float64
@@ -794,14 +976,17 @@ def _sum_moments(chunks):
     return total
 
 
-def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
+def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components, floor=0.0):
     """Sufficient statistics of X under responsibilities given chunk by chunk.
 
     ``resp_fn(slice)`` returns the (n, k) responsibilities of those rows;
     ``covariance_type`` (a model name or alias) names the kernel, hence the statistics kind.
-    The result carries no log-likelihood and no worst rows.
+    The result carries no log-likelihood and no worst rows. As in :func:`accumulate`, a
+    component whose scatter the moments about the shift cannot resolve against ``floor``
+    (a start on one row far from it) has it taken again about its mean.
     """
-    kernel = get_model(covariance_type).kernel_type
+    model = get_model(covariance_type)
+    kernel = model.kernel_type
     n, d = X.shape
     rows = chunk_rows(n, n_components, d, X.dtype.itemsize, covariance_type)
     shift = _representable(np.asarray(shift, dtype=np.float64), X.dtype)
@@ -817,24 +1002,38 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components):
         else 1.0
     )
     inv_scale = X.dtype.type(1.0 / scale)
-    moments = None
-    for sl in row_slices(n, rows):
-        XsT = np.subtract(X[sl].T, shift_cast[:, None], dtype=X.dtype, order="C")
-        if scale != 1.0:
-            XsT *= inv_scale
-        FT = kernel.features(XsT, np.empty((kernel.n_features_out(d), XsT.shape[1]), X.dtype))
-        respT = np.array(np.asarray(resp_fn(sl)).T, dtype=X.dtype, order="C")
-        if sample_weight is not None:
-            respT *= sample_weight[sl]
-        moments = _sum_moments([m for m in (moments, kernel.chunk_moments(FT, XsT, respT)) if m])
     n_rows = n if sample_weight is None else np.count_nonzero(sample_weight > 0)
-    return SufficientStats(
-        kernel.stats_kind,
-        *_moments_stats(kernel, moments, d, scale),
-        shift,
-        n_rows=float(n_rows),
-        eps=float(np.finfo(X.dtype).eps),
+
+    def about(centred):
+        moments = None
+        for sl in row_slices(n, rows):
+            XsT = np.subtract(X[sl].T, shift_cast[:, None], dtype=X.dtype, order="C")
+            if scale != 1.0:
+                XsT *= inv_scale
+            FT = kernel.features(XsT, np.empty((kernel.n_features_out(d), XsT.shape[1]), X.dtype))
+            respT = np.array(np.asarray(resp_fn(sl)).T, dtype=X.dtype, order="C")
+            if sample_weight is not None:
+                respT *= sample_weight[sl]
+            part = kernel.chunk_moments(FT, XsT, respT, centred)
+            moments = _sum_moments([m for m in (moments, part) if m])
+        return SufficientStats(
+            kernel.stats_kind,
+            *_moments_stats(kernel, moments, d, scale, centred),
+            shift,
+            n_rows=float(n_rows),
+            eps=float(np.finfo(X.dtype).eps),
+        )
+
+    stats = about(None)
+    limit = _exact_limit(np.dtype(X.dtype))
+    again = unresolved(
+        stats.kind, stats.nk, stats.means, stats.scatter, limit, floor, pooled_judgement(model)
     )
+    if again.size:
+        # (resp_fn gives the same responsibilities again)
+        centred = (again, (stats.means[again] / scale).astype(X.dtype))
+        stats = _last_digits_zeroed(about(centred), again)
+    return stats
 
 
 def _centred(D, w, matrix):

@@ -324,20 +324,47 @@ def _embedded_sum(R, cond_cov, patterns, d):
     return np.bincount(index, weights=values, minlength=k * d * d).reshape(k, d, d)
 
 
-def accumulate_incomplete(X, sample_weight, params, layout, n_worst=0):
+def accumulate_incomplete(X, sample_weight, params, layout, n_worst=0, floor=0.0):
     """E-step and expected statistics over the rows of ``layout.groups``.
 
     Returns the statistics value the complete-row kernel makes, with ``loglik`` the
     weighted sum of the rows' observed-data log-likelihoods and, as ``worst_rows``, the
     ``n_worst`` rows of positive weight with the lowest one, completed by their conditional
-    means under ``params``.
+    means under ``params``. The moments are taken about each component's current mean; a
+    component whose new mean moved so far from it that its new scatter is below what those
+    moments resolve (``_kernels.unresolved``, against ``floor``: one that collapsed) has
+    them taken again about its new mean, as the complete-row kernel does.
     """
     plan = MissingPlan(params, layout)
+    stats = _incomplete_pass(X, sample_weight, params, layout, plan, n_worst)
+    moved = stats.means - (plan.means - plan.shift)
+    again = _kernels.unresolved(
+        stats.kind,
+        stats.nk,
+        moved,
+        stats.scatter,
+        _kernels._exact_limit(np.dtype(np.float64)),
+        floor,
+        _kernels.pooled_judgement(params.model),
+    )
+    if again.size:
+        # (deterministic: the same responsibilities)
+        centres = np.zeros_like(moved)
+        centres[again] = moved[again]
+        stats = _incomplete_pass(X, sample_weight, params, layout, plan, n_worst, centres)
+    return stats
+
+
+def _incomplete_pass(X, sample_weight, params, layout, plan, n_worst, centres=None):
+    """:func:`accumulate_incomplete`'s pass, its moments about the current means plus
+    ``centres`` ((k, d), None: zero)."""
     k, d = plan.k, plan.d
 
     def chunk(gi, sl):
         group, gplan = layout.groups[gi], plan.groups[gi]
         log_prob, D = plan.chunk(X, group, gplan, sl, deviations=True)
+        if centres is not None:
+            D -= centres[:, None, :]
         ll = _kernels.normalize_inplace(log_prob)
         resp = log_prob
         rows = group.rows[sl]
@@ -380,6 +407,8 @@ def accumulate_incomplete(X, sample_weight, params, layout, n_worst=0):
     delta = np.divide(first, nk[:, None], out=np.zeros_like(first), where=nk[:, None] > 0)
     scatter = second - nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
     means = plan.means - plan.shift + delta
+    if centres is not None:
+        means += centres
     rows = np.concatenate([r[5] for r in results]) if results else np.empty(0, np.intp)
     ll = np.concatenate([r[6] for r in results]) if results else np.empty(0)
     order = np.argsort(ll, kind="stable")[:n_worst]
@@ -516,14 +545,19 @@ class IncompleteData:
         self.X_complete = X[c] if c.size else None
         self.w_complete = None if sample_weight is None or not c.size else sample_weight[c]
 
-    def accumulate(self, params, n_worst=0):
+    def accumulate(self, params, n_worst=0, floor=0.0):
         """The statistics value of a pass over all rows (what ``_kernels.accumulate`` gives
         for complete data): complete rows by the chunked kernel, the others observed-data,
-        merged; ``worst_rows`` completed by their conditional means."""
-        stats = accumulate_incomplete(self.X, self.sample_weight, params, self.layout, n_worst)
+        merged; ``worst_rows`` completed by their conditional means. ``floor``: as for
+        ``_kernels.accumulate``."""
+        stats = accumulate_incomplete(
+            self.X, self.sample_weight, params, self.layout, n_worst, floor
+        )
         if self.X_complete is None:
             return stats
-        complete = _kernels.accumulate(self.X_complete, self.w_complete, params, n_worst=n_worst)
+        complete = _kernels.accumulate(
+            self.X_complete, self.w_complete, params, n_worst=n_worst, floor=floor
+        )
         return complete.merge(stats)
 
     def mean_filled(self):
@@ -575,13 +609,13 @@ def filled(X, means):
     return np.where(np.isnan(X), means.astype(X.dtype), X)
 
 
-def accumulate(X, sample_weight, params, n_worst=0):
+def accumulate(X, sample_weight, params, n_worst=0, floor=0.0):
     """A statistics pass over X, which may have missing cells: ``_kernels.accumulate`` if
     it has none, else its complete rows by that kernel and the others observed-data, merged
-    (a batch of a stream, a block: any rows)."""
+    (a batch of a stream, a block: any rows). ``floor``: as for ``_kernels.accumulate``."""
     if not missing_cells(X):
-        return _kernels.accumulate(X, sample_weight, params, n_worst=n_worst)
-    return IncompleteData(X, sample_weight).accumulate(params, n_worst)
+        return _kernels.accumulate(X, sample_weight, params, n_worst=n_worst, floor=floor)
+    return IncompleteData(X, sample_weight).accumulate(params, n_worst, floor)
 
 
 # ---------------------------------------------------------------- inference on any X

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._em import lost_components, m_step
+from ._em import lost_components, m_step, variance_floor
 from ._missing import accumulate  # batches may have missing cells
 from ._stats import SufficientStats
 
@@ -66,10 +66,14 @@ def _without_worst_rows(stats):
     return stats.with_worst_rows(np.empty((0, stats.n_features)))
 
 
-def start(X, sample_weight, params, prior=None):
+def start(X, sample_weight, params, prior=None, reg_covar=0.0):
     """The stream after its first batch: the model ``params`` (fitted to the batch) and the
-    batch's statistics under it."""
-    stats = accumulate(X, sample_weight, params)
+    batch's statistics under it, resolved as the M-step with ``reg_covar`` needs them."""
+    total = float(X.shape[0] if sample_weight is None else sample_weight.sum())
+    floor = variance_floor(
+        params.model, reg_covar, prior, total, params.n_components, params.n_features
+    )
+    stats = accumulate(X, sample_weight, params, floor=floor)
     return Stream(stats, params, 1, stats.total_weight, prior)
 
 
@@ -90,12 +94,16 @@ def update(stream, X, sample_weight, *, learning_offset, learning_decay, reg_cov
     params = stream.params
     t = stream.n_batches + 1
     rho = step_size(t, learning_offset, learning_decay)
-    stats = accumulate(X, sample_weight, params)
+    # (the M-step reads the running statistics, of the weight seen so far)
+    k, d = params.n_components, params.n_features
+    batch = float(X.shape[0] if sample_weight is None else sample_weight.sum())
+    floor = variance_floor(params.model, reg_covar, stream.prior, stream.total_weight + batch, k, d)
+    stats = accumulate(X, sample_weight, params, floor=floor)
     total = stream.total_weight + stats.total_weight
     running = blend(stream.stats, stats, rho, total)
     if lost_components(running).size:
         # as run_em: the worst rows (a selection over the batch) only where they are needed
-        stats = accumulate(X, sample_weight, params, n_worst=params.n_components)
+        stats = accumulate(X, sample_weight, params, n_worst=params.n_components, floor=floor)
         running = blend(stream.stats, stats, rho, total)
     new_params = m_step(
         running, params.model, reg_covar, previous=params, prior=stream.prior, iteration=t

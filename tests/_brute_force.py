@@ -120,3 +120,61 @@ def brute_force_missing_em_step(
         "spherical": lambda: np.trace(scatter, axis1=1, axis2=2) / (nk * d) + reg_covar,
     }[covariance_type]()
     return nk / w.sum(), new_means, new_cov, (w @ ll) / w.sum()
+
+
+def brute_force_statistics(X, covariance_type, weights, means, covariances):
+    """One E-step written out: each component's weight, mean and scatter about that mean
+    (two passes, in float64, plus the conditional covariances of missing cells), the
+    scatter in the covariance type's statistics (see ``scatter_of_type``)."""
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    k = len(weights)
+    if np.isnan(X).any():
+        log_prob, filled, cond_cov = brute_force_marginals(
+            X, covariance_type, weights, means, covariances
+        )
+    else:
+        covs = component_covariances(covariance_type, covariances, k, d)
+        log_prob = np.column_stack(
+            [np.log(weights[j]) + gaussian_log_density(X, means[j], covs[j]) for j in range(k)]
+        )
+        filled = np.broadcast_to(X[:, None, :], (n, k, d))
+        cond_cov = np.zeros((n, k, d, d))
+    resp = np.exp(log_prob - logsumexp(log_prob, axis=1)[:, None])
+    nk = resp.sum(axis=0)
+    new_means = np.einsum("nk,nkd->kd", resp, filled) / nk[:, None]
+    scatter = np.empty((k, d, d))
+    for j in range(k):
+        e = filled[:, j] - new_means[j]
+        scatter[j] = (resp[:, j, None] * e).T @ e + np.einsum(
+            "n,nij->ij", resp[:, j], cond_cov[:, j]
+        )
+    return nk, new_means, scatter_of_type(scatter, covariance_type)
+
+
+def collapse_problem(covariance_type, dtype=np.float64):
+    """Three tight clusters (standard deviations about 0.03), two of them thousands of units
+    from the first and largest, where a pass's shift (a median) lies; and the parameters of
+    the pass in which components of standard deviation 305 near them collapse onto them:
+    ``(X, (weights, means, covariances))``, the covariances in the type's storage."""
+    rng = np.random.RandomState(0)
+    k, d = 3, 3
+    centres = np.array([[1e3, -2e3, 500.0], [7350.0, -2e3, 500.0], [-3e3, 3e3, 520.0]])
+    sizes = (120, 40, 30)
+    X = np.vstack(
+        [
+            c + rng.randn(n, d) @ (0.03 * (np.eye(d) + 0.4 * rng.randn(d, d)))
+            for c, n in zip(centres, sizes)
+        ]
+    ).astype(dtype)
+    weights = np.array(sizes, dtype=np.float64) / sum(sizes)
+    means = centres + rng.uniform(-50.0, 50.0, size=(k, d))
+    means[1, 0] -= 2e3  # the second moves 2,000 units (6.6 of its sd) in the M-step
+    variance = 305.0**2
+    covariances = {
+        "full": np.tile(variance * np.eye(d), (k, 1, 1)),
+        "tied": variance * np.eye(d),
+        "diag": np.full((k, d), variance),
+        "spherical": np.full(k, variance),
+    }[covariance_type]
+    return X, (weights, means, covariances)

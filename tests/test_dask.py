@@ -19,10 +19,12 @@ dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe is not install
 
 import dask  # noqa: E402
 import pandas as pd  # noqa: E402
+from _brute_force import brute_force_statistics, collapse_problem  # noqa: E402
 from conftest import COVARIANCE_TYPES, hide_cells  # noqa: E402
 
 from sklearn_em import GaussianMixtureEM, _dask, _kernels  # noqa: E402
 from sklearn_em._models import MODEL_NAMES, get_model  # noqa: E402
+from sklearn_em._params import GaussianMixtureParams  # noqa: E402
 
 WORKER_MEMORY = 500 * 2**20
 
@@ -401,6 +403,26 @@ def test_data_statistics_are_those_of_the_mean_filled_data(client, covariance_ty
     got = data.data_statistics(covariance_type)
     expected = _kernels.data_statistics(_filled_by_numpy(Xm, w), w, covariance_type)
     _assert_same_statistics(got, expected)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_collapse_far_from_the_shift_by_blocks(covariance_type):
+    # a pass whose components collapse onto tight clusters 6,000 units from the shift (see
+    # test_stats.test_collapse_far_from_the_shift_gets_two_pass_statistics): each block
+    # takes the collapsed components' scatter again about their new means, and the merge of
+    # the blocks is the two-pass statistics of all rows
+    X, problem = collapse_problem(covariance_type)
+    weights, means, covariances = problem
+    prec_chol, _ = get_model(covariance_type).kernel_type.precisions_cholesky(covariances)
+    params = GaussianMixtureParams(covariance_type, weights, means, prec_chol, covariances)
+    # blocks cut through every cluster (rows 0-119, 120-159, 160-189)
+    Xd = da.from_array(X, chunks=((70, 70, 30, 20), X.shape[1]))
+    with dask.config.set(scheduler="synchronous"):
+        got = _dask.FitData(Xd, None, 3).e_pass(params)
+    nk, means, scatter = brute_force_statistics(X, covariance_type, *problem)
+    np.testing.assert_allclose(got.nk, nk, rtol=1e-10)
+    np.testing.assert_allclose(got.means + got.shift, means, rtol=1e-12)
+    np.testing.assert_allclose(got.scatter, scatter, rtol=1e-9)
 
 
 def test_block_statistics_by_chunks_equal_in_memory(monkeypatch):

@@ -1,11 +1,17 @@
 """The statistics seam and the chunked kernels: merging, chunking and threading change nothing."""
 
 import re
+import warnings
 from dataclasses import replace
 
 import numpy as np
 import pytest
-from _brute_force import component_covariances, scatter_of_type
+from _brute_force import (
+    brute_force_statistics,
+    collapse_problem,
+    component_covariances,
+    scatter_of_type,
+)
 from conftest import COVARIANCE_TYPES, quiet_fit
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,10 +21,12 @@ from scipy.stats import multivariate_normal
 from sklearn import config_context
 from threadpoolctl import threadpool_limits
 
-from sklearn_em import GaussianMixtureEM, _covariance, _kernels, _missing
+from sklearn_em import GaussianMixtureEM, _covariance, _kernels, _missing, _online
 from sklearn_em._covariance import _FullDirect
-from sklearn_em._em import DegenerateComponentWarning, Prior, m_step
-from sklearn_em._models import CovarianceModel, get_model
+from sklearn_em._em import DegenerateComponentWarning, Prior, m_step, variance_floor
+from sklearn_em._gpcm import PRIOR_MODELS
+from sklearn_em._models import MODEL_NAMES, CovarianceModel, get_model
+from sklearn_em._params import GaussianMixtureParams
 from sklearn_em._stats import SufficientStats
 
 
@@ -384,6 +392,101 @@ def test_prepared_rows_with_far_rows_and_exact_components():
     assert_allclose(prepared.nk, chunked.nk, rtol=1e-10)
     assert_allclose(prepared.means, chunked.means, rtol=1e-10)
     assert_allclose(prepared.scatter, chunked.scatter, rtol=1e-9)
+
+
+def _collapse_params(covariance_type, problem):
+    weights, means, covariances = problem
+    prec_chol, failed = get_model(covariance_type).kernel_type.precisions_cholesky(covariances)
+    assert not failed
+    return GaussianMixtureParams(covariance_type, weights, means, prec_chol, covariances)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("path", ["prepared", "chunked", "block", "missing", "online", "given"])
+def test_collapse_far_from_the_shift_gets_two_pass_statistics(covariance_type, path):
+    # Components of sd 305 collapse in one M-step onto clusters of sd 0.03 that lie 6,000
+    # units from the pass's shift: their scatter, as raw moments about the shift centred
+    # afterwards, cancels like eps * 4e7 / 1e-3 (1e-5 relative; for 'tied' the shared
+    # covariance collapses). Such components' statistics are taken again about their new
+    # means: those of a two-pass computation in float64, on every path.
+    X, problem = collapse_problem(covariance_type)
+    params = _collapse_params(covariance_type, problem)
+    if path == "missing":
+        # rows with missing cells in the bulk and in the second cluster (observed-data
+        # statistics, about the previous means: the second's moved by 2,000)
+        X[:20, 2] = np.nan
+        X[120:135, 1] = np.nan
+    nk, means, scatter = brute_force_statistics(X, covariance_type, *problem)
+    if path == "given":  # an initial M-step's: the clusters as hard labels
+        labels = np.repeat([0, 1, 2], [120, 40, 30])
+        resp = np.eye(3)[labels]
+        nk, means, scatter = _brute_force(X, resp, covariance_type)
+        got = _stats(X, resp, covariance_type, _kernels.robust_centre(X))
+    elif path == "online":  # a partial_fit batch
+        got = _online.start(X, None, params).stats
+    elif path == "prepared":
+        rows = _kernels.PreparedRows.of(X)
+        assert _kernels.KernelPlan.from_params(params, X.dtype, rows.shift).uses(rows, X, None)
+        got = _kernels.accumulate(X, None, params, prepared=rows)
+    elif path == "chunked":
+        with config_context(working_memory=0.002):
+            got = _kernels.accumulate(X, None, params)
+    elif path == "block":
+        got = _kernels.block_statistics(X, None, _kernels.KernelPlan.from_params(params, X.dtype))
+    else:
+        got = _missing.accumulate(X, None, params)
+    # the shift lies at the first cluster (or the first component's mean, 50 from it): the
+    # others are 6,000 units away
+    assert np.abs(got.shift - np.nanmedian(X[:120], axis=0)).max() < 100.0
+    assert_allclose(got.nk, nk, rtol=1e-10)
+    assert_allclose(got.means + got.shift, means, rtol=1e-12)
+    assert_allclose(got.scatter, scatter, rtol=1e-9)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_collapse_far_from_the_shift_in_float32(covariance_type):
+    # float32 moments about a shift 6,000 units away resolve no variance below ~eps32 * 4e7
+    # (about 5): the collapsed components' variances (1e-3) came out as rounding, thousands
+    # of times too large. Taken again about the new means, they are within float32's rows'
+    # own rounding (half a unit of 7e3, 2.4e-4, against sd 0.03), and float32 stays float32.
+    X, problem = collapse_problem(covariance_type, np.float32)
+    params = _collapse_params(covariance_type, problem)
+    nk, means, scatter = brute_force_statistics(X, covariance_type, *problem)
+    got = _kernels.accumulate(X, None, params, prepared=_kernels.PreparedRows.of(X))
+    assert got.eps == np.finfo(np.float32).eps
+    assert_allclose(got.nk, nk, rtol=1e-5)
+    assert_allclose(got.scatter, scatter, rtol=2e-2)
+
+
+@pytest.mark.parametrize(
+    "model, strength",
+    [(m, None) for m in MODEL_NAMES] + [(m, s) for m in PRIOR_MODELS for s in (0.05, 1.0)],
+)
+@pytest.mark.parametrize("reg_covar", [1e-9, 1e-3])
+def test_variance_floor_bounds_the_m_step_variances(model, strength, reg_covar):
+    # what a pass resolves its scatter against must not exceed any variance the M-step
+    # makes: here of components on identical rows and on 3 rows (singular scatter, which
+    # the mclust models' steps pool with the others' volumes or shapes)
+    rng = np.random.RandomState(0)
+    X = np.vstack(
+        [
+            rng.randn(50, 3) * [1.0, 5.0, 0.2],
+            np.tile([[4.0, -3.0, 1.0]], (10, 1)),
+            rng.randn(3, 3) * 0.01 + [-5.0, 5.0, 0.0],
+        ]
+    )
+    labels = np.repeat([0, 1, 2, 3], [25, 25, 10, 3])
+    k, d = 4, 3
+    stats = _kernels.label_statistics(X, None, labels, k, model, np.zeros(d))
+    stats = stats.with_data(_kernels.data_statistics(X, None, model))
+    prior = None if strength is None else Prior.default(X, None, model, k, strength)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DegenerateComponentWarning)
+        params = m_step(stats, model, reg_covar, prior=prior)
+    covs = get_model(model).kernel_type.expand(params.covariances, k, d)
+    floor = variance_floor(model, reg_covar, prior, float(X.shape[0]), k, d)
+    assert floor > 0
+    assert np.linalg.eigvalsh(covs).min() >= floor
 
 
 def test_log_likelihood_and_map_are_the_scores_and_largest_probabilities():
