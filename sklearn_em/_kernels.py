@@ -55,7 +55,8 @@ UNSCALED = {np.dtype(np.float64): 128, np.dtype(np.float32): 16}
 def _exact_limit(dtype):
     """Squared Mahalanobis distance from the shift beyond which a component is computed
     exactly (see EXACT_BUDGET)."""
-    return EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps
+    # (a Python float: a float32 scalar would make every comparison with it float32)
+    return float(EXACT_BUDGET.get(dtype, 1e-10) / np.finfo(dtype).eps)
 
 
 _NONE = np.empty(0, dtype=np.intp)
@@ -87,6 +88,12 @@ def unresolved(kind, nk, offsets, scatter, limit, floor=0.0, pooled=False, most=
     whose own share exceeds 1/k of the budget. ``most``: a bound on every nk (m_i - a_i)^2,
     if known (:attr:`PreparedRows.most`). Usually a reduction or three say none.
     """
+    # (offsets far beyond the data's range overflow: inf, which the comparisons handle)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _unresolved(kind, nk, offsets, scatter, limit, floor, pooled, most)
+
+
+def _unresolved(kind, nk, offsets, scatter, limit, floor, pooled, most):
     k, d = offsets.shape
     # the variances' scatter: (k, d) ((d,) pooled, (k,) 'trace')
     variance = scatter if kind in ("diag", "trace") else scatter.diagonal(0, -2, -1)
@@ -921,7 +928,8 @@ class PreparedRows:
             # weighted means): whether a pass's scatter needs a second look costs one
             # reduction (see unresolved)
             total = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
-            self.most = total * float(np.abs(flat).max()) ** 2 if flat.size else 0.0
+            largest = float(np.abs(flat).max()) if flat.size else 0.0
+            self.most = total * largest * largest  # (inf, not OverflowError, beyond float64)
         self._features = {}
         self._scatter = None
 

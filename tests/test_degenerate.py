@@ -922,3 +922,16 @@ def _sklearn_score_samples(model, X):
         setattr(sk, name, np.asarray(getattr(model, name), dtype=np.float64))
     sk.n_features_in_ = model.n_features_in_
     return sk.score_samples(X)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_float64_rows_too_large_to_square_say_so(covariance_type):
+    # rows at 1e200: their squared moments overflow float64; the fit says why (the bound a
+    # pass's collapse check keeps on the moments once raised OverflowError instead)
+    X = np.random.RandomState(0).randn(300, 2) * 1e200
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (overflow on the way, and k-means's own)
+        with pytest.raises(ValueError) as caught:
+            GaussianMixtureEM(2, covariance_type=covariance_type, random_state=0).fit(X)
+    assert any(word in str(caught.value) for word in OVERFLOW)
+    assert REMEDY.search(str(caught.value))
