@@ -95,10 +95,10 @@ def _triu(d):
 
 # OpenBLAS, the BLAS of NumPy's wheels, multiplies matrices of at most SMALL_PRODUCT
 # multiply-adds (M N K) with dedicated small-matrix kernels on AVX-512 machines. A chunk's
-# products run over its rows, and cut into pieces of that size they run 1.3-3x faster than
-# whole (the moments' (p x m) @ (m x r), whose inner dimension is the rows, gains most;
-# benchmarks/product_pieces.py). Elsewhere a piece costs one call more; pieces of fewer rows than
-# MIN_PIECE_ROWS are not worth it.
+# two products run over its rows; cut into pieces of that size, the moments' (p x m) @ (m x r),
+# whose inner dimension is the rows, ran 1.6-3x faster than whole and the E-step's (r x p) @
+# (p x m) up to 2x (benchmarks/product_pieces.py). Elsewhere a piece costs one call more;
+# pieces of fewer rows than MIN_PIECE_ROWS are not worth it.
 SMALL_PRODUCT = 1_000_000
 MIN_PIECE_ROWS = 1024
 
@@ -106,8 +106,8 @@ MIN_PIECE_ROWS = 1024
 def _row_pieces(size, m):
     """Boundaries of the pieces of m rows for products of ``size`` multiply-adds per row,
     or None for one piece."""
-    rows = SMALL_PRODUCT // size  # the most a piece may have
-    if m <= rows:
+    rows = SMALL_PRODUCT // max(size, 1)  # the most a piece may have (0: none is small)
+    if m <= rows or rows < MIN_PIECE_ROWS:
         return None
     pieces = -(-m // rows)
     if m < pieces * MIN_PIECE_ROWS:

@@ -193,31 +193,23 @@ def _params_from_responsibilities(
     prior,
     data_stats=None,
     step_options=None,
-    labels=None,
 ):
     """One M-step from responsibilities given chunk by chunk; returns (params, stats).
 
     ``data_stats``: the data's ``_kernels.data_statistics`` (computed here if None);
-    ``step_options``: as for ``_em.m_step``. ``labels`` (with ``resp_fn`` None): a hard
-    partition, whose statistics are summed per component in float64
-    (``_kernels.label_statistics``) rather than through the kernel's features in X's dtype.
-    The estimator's own starts keep the latter (its float32 starts are those it has always
-    had); the selector's take the former.
+    ``step_options``: as for ``_em.m_step``. The statistics go through the kernel's features
+    in X's dtype (the estimator's starts; a hard partition's, :func:`params_from_labels`,
+    are summed per component in float64).
     """
     from ._em import variance_floor
 
     # the shift need only be near the bulk of the data (one row far out must not drag it)
     shift = _kernels.robust_centre(X, sample_weight)
-    if labels is not None:
-        stats = _kernels.label_statistics(
-            X, sample_weight, labels, n_components, covariance_type, shift
-        )
-    else:
-        total = float(X.shape[0] if sample_weight is None else sample_weight.sum())
-        floor = variance_floor(covariance_type, reg_covar, prior, total, n_components, X.shape[1])
-        stats = _kernels.statistics(
-            X, sample_weight, resp_fn, covariance_type, shift, n_components, floor
-        )
+    total = float(X.shape[0] if sample_weight is None else sample_weight.sum())
+    floor = variance_floor(covariance_type, reg_covar, prior, total, n_components, X.shape[1])
+    stats = _kernels.statistics(
+        X, sample_weight, resp_fn, covariance_type, shift, n_components, floor
+    )
     return params_from_statistics(
         stats,
         X,
@@ -283,19 +275,14 @@ def params_from_labels(
     labelled rows; as everywhere, the M-step re-seeds a component without rows.
     ``data_stats``: the data's ``_kernels.data_statistics`` (computed here if None).
     """
-    params, _ = _params_from_responsibilities(
-        X,
-        sample_weight,
-        None,
-        n_components,
-        covariance_type,
-        reg_covar,
-        random_state,
-        prior,
-        data_stats,
-        labels=np.asarray(labels, dtype=np.intp),
+    # the shift need only be near the bulk of the data (one row far out must not drag it)
+    shift = _kernels.robust_centre(X, sample_weight)
+    stats = _kernels.label_statistics(
+        X, sample_weight, np.asarray(labels, dtype=np.intp), n_components, covariance_type, shift
     )
-    return params
+    return params_from_statistics(
+        stats, X, sample_weight, covariance_type, reg_covar, random_state, prior, data_stats
+    )
 
 
 def _positive_rows(sample_weight, n_samples, m, random_state):

@@ -640,12 +640,13 @@ def normalize_inplace(log_probT):
             np.exp(log_probT, out=dens)
             total = np.add.reduce(dens, axis=0)
             ll = np.log(total)
-            top = np.maximum.reduce(ll)
-            if offset or not top < _DIRECT_BOTTOM[dtype] + math.log(log_probT.shape[0]):
+            top = float(np.maximum.reduce(ll))  # (a float: float32 would round the bound)
+            if offset or not top < _DIRECT_BOTTOM[dtype] + math.log(log_probT.shape[0]) + 1.0:
                 break
             # every row may be below the block's bottom (the usual case, its largest
             # log-probability above it, is known from the rows' largest log-likelihood, which
-            # is at most log k above it): the offset if the largest is below the bottom
+            # is at most log k above it; 1 more for its rounding): the offset if the largest
+            # is below the bottom
             offset = float(np.maximum.reduce(log_probT, axis=None))
             if not -np.inf < offset < _DIRECT_BOTTOM[dtype]:  # (nan or -inf: every row careful)
                 offset = 0.0
@@ -704,8 +705,8 @@ def block_statistics(X_block, sample_weight, plan, n_worst=0, floor=0.0):
     n_worst : int, default=0
         How many worst-explained rows (lowest log-likelihood) to carry, for re-seeding.
     floor : float, default=0.0
-        A lower bound of the variances the M-step will make of these statistics (at least
-        its reg_covar; see :func:`accumulate`).
+        A lower bound of the variances the M-step will make of these statistics
+        (``_em.variance_floor``; see :func:`accumulate`).
 
     Returns
     -------

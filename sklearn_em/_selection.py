@@ -351,8 +351,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         kinds = {units.kind(t) for t, _ in grid}
         scaled = {kind: units.scaled(X, kind) for kind in kinds}
         columns = scaled["columns"] if "columns" in scaled else units.scaled(X, "columns")
-        # what the cells fitted on one scaling share (in this process; each worker process
-        # makes its own)
+        # what the cells fitted on one scaling share (cells run in worker processes each
+        # get a copy of their own: joblib pickles every task apart)
         shared = {kind: _ScaledRows(Xs, sample_weight) for kind, Xs in scaled.items()}
         # missing cells: the starts see them filled with column means (EM fits the observed)
         columns = _missing.mean_filled(columns, sample_weight)
@@ -419,7 +419,15 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         best_index = int(np.flatnonzero(results["rank"] == 1)[0])
         # the cells' criteria may come from their scaled rows (equal up to rounding): the
         # chosen model's are those of X itself, as its own bic(X) etc. give them
-        exact = cells[best_index].estimator._criteria_of(X, sample_weight, classification=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            exact = cells[best_index].estimator._criteria_of(
+                X, sample_weight, classification=True
+            )
+        # (its warnings join the cell's, which surface below)
+        for w in caught:
+            if (str(w.message), w.category) not in cells[best_index].warnings:
+                cells[best_index].warnings.append((str(w.message), w.category))
         for name in ("log_likelihood", "bic", "aic", "icl"):
             results[name][best_index] = exact[name]
         self.results_ = results
@@ -853,9 +861,9 @@ class _ScaledRows:
     Every cell on one scaling runs EM on the same rows (those of positive weight) from the
     same partitions: the data's statistics (per statistics kind), the partitions' label
     moments (per kind of scatter), the prepared rows of the passes and the starts' shift are
-    made once, by the first cell that needs them (cells run in worker processes make their
-    own). Each is a pure function of the rows, so a cell gets the same numbers whether it
-    made them or another did.
+    made once, by the first cell that needs them (a cell run in a worker process makes its
+    own: joblib pickles every task apart). Each is a pure function of the rows, so a cell
+    gets the same numbers whether it made them or another did.
     """
 
     def __init__(self, Xs, sample_weight):
@@ -865,13 +873,16 @@ class _ScaledRows:
         self._lock = threading.Lock()  # (cells may run on threads: joblib's threading backend)
 
     def __getstate__(self):
-        # a worker process makes its own (the lock does not pickle)
+        # pickled with a task: the copy starts empty (and a lock does not pickle)
         return {"Xs": self.Xs, "sample_weight": self.sample_weight}
 
     def __setstate__(self, state):
         self.__init__(state["Xs"], state["sample_weight"])
 
     def _get(self, key, make):
+        made = self._made.get(key)
+        if made is not None:  # (made already: no lock to wait for)
+            return made
         with self._lock:
             if key not in self._made:
                 self._made[key] = make()

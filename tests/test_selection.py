@@ -171,6 +171,33 @@ def test_parallel_equals_sequential(blobs, monkeypatch):
     np.testing.assert_array_equal(seq.best_estimator_.means_, par.best_estimator_.means_)
 
 
+def test_cells_on_threads_share_their_rows_and_equal_sequential(blobs, monkeypatch):
+    # joblib's threading backend runs cells concurrently on one _ScaledRows per scaling: what
+    # they share is made once (under its lock), and the fits are those of one thread
+    from joblib import parallel_backend
+
+    kw = dict(n_components=[1, 2, 3], covariance_type=["full", "tied", "diag"], random_state=0)
+    seq = GaussianMixtureSelector(**kw).fit(blobs)
+    made = []
+    real = _selection._ScaledRows._get
+
+    def counting(self, key, make):
+        return real(self, key, lambda: (made.append(key), make())[1])
+
+    monkeypatch.setattr(_selection._ScaledRows, "_get", counting)
+    monkeypatch.setattr(_selection, "_PROCESS_WORTHWHILE_SECONDS", -1.0)
+    with parallel_backend("threading", n_jobs=2):
+        par = GaussianMixtureSelector(n_jobs=2, **kw).fit(blobs)
+    # each thing once: rows, data statistics of two kinds, prepared rows, the starts' shift,
+    # and the label moments of each partition once per kind of scatter
+    assert len(made) == len(set(made))
+    assert {"rows", "prepared", "shift"} <= set(made)
+    assert {key[1] for key in made if key[0] == "data"} == {"full", "diag"}
+    for name in ("bic", "aic", "icl", "log_likelihood", "n_iter", "rank"):
+        np.testing.assert_array_equal(seq.results_[name], par.results_[name])
+    np.testing.assert_array_equal(seq.best_estimator_.means_, par.best_estimator_.means_)
+
+
 def test_small_grids_stay_in_one_process():
     grid = [(t, k) for t in COVARIANCE_TYPES for k in range(1, 10)]
     assert _selection._worth_processes(None, (10**7, 8), grid) is None

@@ -505,6 +505,50 @@ def test_prepared_rows_only_for_one_chunk():
         assert _kernels.PreparedRows.of(X) is None
 
 
+def _normalize_by_the_block_maximum(log_probT):
+    """normalize_inplace as it was written before it skipped the block's maximum in the usual
+    case: the offset (the block's largest log-probability) decided first."""
+    dtype = log_probT.dtype
+    low, bottom = _kernels._DIRECT_LOW[dtype], _kernels._DIRECT_BOTTOM[dtype]
+    offset = float(log_probT.max())
+    if -np.inf < offset < bottom:
+        log_probT -= dtype.type(offset)
+    else:
+        offset = 0.0
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        dens = np.exp(log_probT)
+        total = dens.sum(axis=0)
+        ll = np.log(total)
+        careful = np.flatnonzero(~((ll >= low) & (ll < np.inf)))
+        held = log_probT[:, careful]
+        np.divide(dens, total, out=log_probT)
+    ll[careful] = _kernels._normalize_shifted(held)
+    log_probT[:, careful] = held
+    if offset:
+        ll += dtype.type(offset)
+    return ll
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_normalize_decides_the_offset_as_the_block_maximum_does(dtype):
+    # the usual case skips the block's maximum; blocks whose largest log-probability is near
+    # the bottom below which it is subtracted must get the same bits as when it decided
+    rng = np.random.RandomState(0)
+    bottom = _kernels._DIRECT_BOTTOM[np.dtype(dtype)]
+    for k in (1, 3, 9):
+        for i in range(300):
+            lp = rng.normal(0.0, 3.0, size=(k, 20))
+            lp += bottom + rng.uniform(-6.0, 6.0) - lp.max()
+            if i % 2:  # a row of equal terms just below the bottom: its log-likelihood is
+                # log k above them, at the bound the usual case is told by
+                lp[:, 0] = bottom - rng.choice([1e-7, 1e-6, 1e-5, 1e-3, 0.1])
+            lp = lp.astype(dtype)
+            got, want = lp.copy(), lp.copy()
+            ll_got, ll_want = _kernels.normalize_inplace(got), _normalize_by_the_block_maximum(want)
+            assert_array_equal(ll_got, ll_want)
+            assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("offset", [0.0, -1500.0, 1500.0])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_normalize_matches_logsumexp_at_every_range(dtype, offset):
@@ -625,13 +669,16 @@ def test_m_step_checks_model_and_statistics():
 # --- products over a chunk's rows, in pieces ------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
-@given(size=st.integers(1, 5000), m=st.integers(1, 200_000))
+@settings(max_examples=300, deadline=None)
+@given(size=st.one_of(st.integers(1, 5000), st.integers(5000, 10**7)), m=st.integers(1, 200_000))
 def test_row_pieces_cover_the_rows_in_small_products(size, m):
     bounds = _covariance._row_pieces(size, m)
-    rows = _covariance.SMALL_PRODUCT // size
-    if bounds is None:  # one piece: small already, or pieces would be too few rows
-        assert m <= rows or m < -(-m // rows) * _covariance.MIN_PIECE_ROWS
+    small, least = _covariance.SMALL_PRODUCT, _covariance.MIN_PIECE_ROWS
+    most = small // size  # rows a small product may have
+    # pieces exist where some number of them, each of least..most rows, covers the m rows
+    possible = any(p * least <= m <= p * most for p in range(2, m // least + 1))
+    assert (bounds is None) == (size * m <= small or not possible)
+    if bounds is None:
         return
     assert bounds[0] == 0 and bounds[-1] == m
     lengths = np.diff(bounds)
@@ -641,7 +688,11 @@ def test_row_pieces_cover_the_rows_in_small_products(size, m):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("p, r, m", [(14, 9, 9083), (44, 5, 12800), (4, 3, 500), (44, 25, 3000)])
+@pytest.mark.parametrize(
+    "p, r, m",
+    # in pieces: the first two; one piece: small, too few rows per piece, no piece small
+    [(14, 9, 9083), (44, 5, 12800), (4, 3, 500), (44, 25, 3000), (1100, 1000, 1500)],
+)
 def test_products_in_pieces_equal_the_whole_product(p, r, m, dtype):
     rng = np.random.RandomState(0)
     A = rng.randn(p, m).astype(dtype)
