@@ -421,9 +421,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         # chosen model's are those of X itself, as its own bic(X) etc. give them
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            exact = cells[best_index].estimator._criteria_of(
-                X, sample_weight, classification=True
-            )
+            exact = cells[best_index].estimator._criteria_of(X, sample_weight, classification=True)
         # (its warnings join the cell's, which surface below)
         for w in caught:
             if (str(w.message), w.category) not in cells[best_index].warnings:
