@@ -764,39 +764,26 @@ def _statistics(plan, n_features, n_worst, parts):
     """One statistics value from the additive parts of blocks of one pass, in order."""
     if len(parts) == 1 and not n_worst:  # (a small X's pass: one part, nothing to add up)
         moments, loglik, n_rows, rows, scores = parts[0]
-        nk, means, scatter = _moments_stats(
-            plan.kernel, moments, n_features, plan.scale, plan.centred
-        )
-        return SufficientStats(
-            plan.kernel.stats_kind,
-            nk,
-            means,
-            scatter,
-            plan.shift,
-            float(loglik),
-            float(n_rows),
-            n_worst,
-            rows,
-            scores,
-            eps=_EPS_OF[plan.dtype],
-        )
-    moments = _sum_moments(p[0] for p in parts)
+    else:
+        moments = _sum_moments(p[0] for p in parts)
+        loglik, n_rows = sum(p[1] for p in parts), sum(p[2] for p in parts)
+        rows = np.concatenate([p[3] for p in parts])
+        scores = np.concatenate([p[4] for p in parts])
+        # ties go to the earlier block, as in SufficientStats.merge
+        order = np.argsort(scores, kind="stable")[:n_worst]
+        rows, scores = rows[order], scores[order]
     nk, means, scatter = _moments_stats(plan.kernel, moments, n_features, plan.scale, plan.centred)
-    rows = np.concatenate([p[3] for p in parts])
-    scores = np.concatenate([p[4] for p in parts])
-    # ties go to the earlier block, as in SufficientStats.merge
-    order = np.argsort(scores, kind="stable")[:n_worst]
     return SufficientStats(
         plan.kernel.stats_kind,
         nk,
         means,
         scatter,
         plan.shift,
-        float(sum(p[1] for p in parts)),
-        float(sum(p[2] for p in parts)),
+        float(loglik),
+        float(n_rows),
         n_worst,
-        rows[order],
-        scores[order],
+        rows,
+        scores,
         eps=_EPS_OF[plan.dtype],
     )
 

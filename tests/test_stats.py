@@ -270,9 +270,9 @@ def test_direct_full_kernel_matches_sklearn(dtype, rtol):
 
 
 # ----------------------------------------------------------------------------- the block protocol
-def _params_and_oracle(X, covariance_type, w=None):
-    """Parameters of a short fit, and SciPy's per-row log-likelihoods and responsibilities."""
-    k = 3
+def _params_and_oracle(X, covariance_type, w=None, k=3):
+    """Parameters of a short fit of k components, and SciPy's per-row log-likelihoods and
+    responsibilities."""
     est = quiet_fit(
         GaussianMixtureEM(k, covariance_type=covariance_type, max_iter=2, random_state=0), X
     )
@@ -718,20 +718,8 @@ def test_pass_over_rows_in_pieces_equals_brute_force(covariance_type):
     X, _ = _data(n=6000, d=4, k=4, offset=20.0)
     k = 16
     assert _covariance._row_pieces(14 * k, X.shape[0]) is not None
-    est = quiet_fit(
-        GaussianMixtureEM(k, covariance_type=covariance_type, max_iter=2, random_state=0), X
-    )
-    covs = component_covariances(covariance_type, est.covariances_, k, X.shape[1])
-    log_prob = np.column_stack(
-        [
-            np.log(est.weights_[j]) + multivariate_normal(est.means_[j], covs[j]).logpdf(X)
-            for j in range(k)
-        ]
-    )
-    ll = logsumexp(log_prob, axis=1)
-    resp = np.exp(log_prob - ll[:, None])
+    params, ll, resp = _params_and_oracle(X, covariance_type, k=k)
     nk, means, scatter = _brute_force(X, resp, covariance_type)
-    params = est._model().astype(np.float64)
     rows = _kernels.PreparedRows.of(X)
     for prepared in (rows, None):
         s = _kernels.accumulate(X, None, params, prepared=prepared)
