@@ -73,13 +73,18 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
       for the regularisation, relative to the data's own variance, or fewer effective rows
       than its covariance needs) is marked ``degenerate`` in ``results_`` and never chosen,
       like mclust's NA cells.
-    * **No units.** Each column is divided by its standard deviation before fitting (one
-      common scale for 'spherical', which must stay spherical), and the fitted mixture is
-      mapped back, so ``reg_covar`` is a fraction of each column's variance and the choice
-      and the labels do not change when a column changes its unit ('spherical' models: when
-      every column changes by the same factor; likewise EEV, VEV, EVE and VVE, whose
-      constraints a change of one column's unit does not keep). :class:`GaussianMixtureEM` keeps
-      scikit-learn's absolute ``reg_covar``.
+    * **No units.** Each column is divided by its scale before fitting (one common scale for
+      'spherical', which must stay spherical), and the fitted mixture is mapped back, so
+      ``reg_covar`` is a fraction of each column's squared scale and the choice and the
+      labels do not change when a column changes its unit ('spherical' models: when every
+      column changes by the same factor; likewise EEV, VEV, EVE and VVE, whose constraints a
+      change of one column's unit does not keep). A column's scale is its standard deviation,
+      capped at ten times its normalised median absolute deviation (1.4826 MAD, where not
+      0): a few far rows, which inflate the standard deviation without bound, do not inflate
+      the regularisation with it (one row at 1e6 among clusters of sd 1 would otherwise add
+      a variance of 1,600 to them). The k-means starts partition the columns divided by their
+      standard deviations. :class:`GaussianMixtureEM` keeps scikit-learn's absolute
+      ``reg_covar``.
 
     A combination that cannot be fitted (e.g. more components than rows) is recorded with
     its reason and skipped. After ``fit`` the selector predicts, scores and samples with the
@@ -350,12 +355,12 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         units = _Units.of(X, sample_weight)
         kinds = {units.kind(t) for t, _ in grid}
         scaled = {kind: units.scaled(X, kind) for kind in kinds}
-        columns = scaled["columns"] if "columns" in scaled else units.scaled(X, "columns")
         # what the cells fitted on one scaling share (cells run in worker processes each
         # get a copy of their own: joblib pickles every task apart)
         shared = {kind: _ScaledRows(Xs, sample_weight) for kind, Xs in scaled.items()}
-        # missing cells: the starts see them filled with column means (EM fits the observed)
-        columns = _missing.mean_filled(columns, sample_weight)
+        # the starts partition the standardised columns; missing cells: they see them
+        # filled with column means (EM fits the observed)
+        columns = _missing.mean_filled(units.standardised(X), sample_weight)
         starts = self._starts(columns, sample_weight, sorted({k for _, k in grid}), seed)
         settings = dict(
             init_params=self.init_params,
@@ -722,16 +727,24 @@ class _Units:
     A Gaussian mixture refitted after rescaling a column is the same model in the new units
     (means and covariances rescale with it, the log-likelihood shifts by the same constant
     for every combination), except for the regularisation added to every covariance, which
-    is in the data's units. The selector therefore fits on columns divided by their
-    standard deviation, so that ``reg_covar`` is a fraction of each column's variance, and
-    maps the fitted parameters back. Spherical models are divided by one common scale (the
-    root mean square of the standard deviations): a spherical model is not spherical after
-    rescaling one column, so it can only be invariant to a change of unit common to all
-    columns.
+    is in the data's units. The selector therefore fits on columns divided by their scale,
+    so that ``reg_covar`` is a fraction of each column's squared scale, and maps the fitted
+    parameters back. Spherical models are divided by one common scale (the root mean square
+    of the columns' scales): a spherical model is not spherical after rescaling one column,
+    so it can only be invariant to a change of unit common to all columns.
+
+    A column's scale is its standard deviation, but not more than ten times the spread of
+    its bulk (:func:`_bulk_scale`), which a few far rows cannot inflate. One row at 1e6
+    among three clusters of sd 1 and 600 rows makes the standard deviation 4e4:
+    ``reg_covar`` of its square (1,600) would be added to clusters of variance 1 and hide
+    them. The starts' k-means partitions the columns divided by their standard deviations
+    (:meth:`standardised`, as the tree's SVD transform does): which rows a start groups is a
+    matter of the columns' relative weights, not of the regularisation.
     """
 
-    def __init__(self, std):
+    def __init__(self, std, scale=None):
         self.std = std
+        self.scale = std if scale is None else scale
 
     @classmethod
     def of(cls, X, sample_weight):
@@ -743,17 +756,21 @@ class _Units:
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 mean = (w * Xo).sum(axis=0) / w.sum(axis=0)
                 var = (w * (Xo - mean) ** 2).sum(axis=0) / w.sum(axis=0)
-            return cls._checked(np.sqrt(var), mean, X, w > 0)
+            std = np.sqrt(var)
+            cls._checked(std, mean, X, w > 0)
+            return cls(std, _bulk_scale(X, w, std))
         # (a column too large to square overflows: _checked says so)
         with np.errstate(over="ignore", invalid="ignore"):
             mean = np.average(X, axis=0, weights=sample_weight).astype(np.float64)
             var = np.average((X - mean) ** 2, axis=0, weights=sample_weight).astype(np.float64)
         weighted = None if sample_weight is None else (sample_weight > 0)[:, None]
-        return cls._checked(np.sqrt(var), mean, X, weighted)
+        std = np.sqrt(var)
+        cls._checked(std, mean, X, weighted)
+        return cls(std, _bulk_scale(X, sample_weight, std))
 
     @classmethod
     def _checked(cls, std, mean, X, kept=None):
-        """``_Units(std)``, or a :class:`ColumnsError` for the columns that have no scale:
+        """Raise a :class:`ColumnsError` for the columns that have no scale:
         too large to square (their variance, computed in float64, overflows), constant (their
         rows of positive weight, ``kept``, all equal), varying only in the last digits of
         their magnitude, or by less than float64 can square (their variance underflows)."""
@@ -766,7 +783,7 @@ class _Units:
             )
         flat = np.flatnonzero(~(std > 64 * np.finfo(X.dtype).eps * np.abs(mean)))
         if not flat.size:
-            return cls(std)
+            return
         if kept is not None:  # (n, 1) for every column alike, or (n, d)
             kept = kept if kept.shape[1] == 1 else kept[:, flat]
         values = X[:, flat] if kept is None else np.where(kept, X[:, flat], np.nan)
@@ -803,15 +820,72 @@ class _Units:
     def factor(self, kind):
         """Per-column divisor of the data for models of this kind."""
         if kind == "overall":
-            return np.full_like(self.std, np.sqrt(np.mean(self.std**2)))
-        return self.std
+            return np.full_like(self.scale, np.sqrt(np.mean(self.scale**2)))
+        return self.scale
 
     def scaled(self, X, kind):
         return X / self.factor(kind).astype(X.dtype)
 
+    def standardised(self, X):
+        """X with each column divided by its standard deviation (the starts' k-means)."""
+        return X / self.std.astype(X.dtype)
+
     def variance(self, kind):
-        """The data's variance per column, in the scaled units of ``kind``."""
-        return (self.std / self.factor(kind)) ** 2
+        """The data's squared scale per column, in the scaled units of ``kind`` (what a
+        component's variances are judged against, see :func:`_degenerate`)."""
+        return (self.scale / self.factor(kind)) ** 2
+
+
+# 1 / Phi^-1(3/4): the median absolute deviation of a normal sample times this estimates
+# its standard deviation
+_MAD_TO_SD = 1.482602218505602
+# A column's scale is at most this many times its bulk's (see _bulk_scale)
+_SPREAD_CAP = 10.0
+
+
+def _bulk_scale(X, weights, std):
+    """Each column's scale, (d,): its standard deviation ``std``, capped at ``_SPREAD_CAP``
+    times its normalised median absolute deviation (``_MAD_TO_SD`` times the weighted median
+    of ``|x - median|``) where that is not 0 (it is where more than half the weight is on one
+    value: a discrete column).
+
+    A few far rows inflate the sd without bound and the MAD hardly at all. On the bulk of a
+    column the two agree (1.48 MAD is the sd of normal data); clusters of unequal sizes or
+    heavy tails put the sd a few times above it, and it stays the unit (within the cap the
+    scale is the sd itself, to the bit). Beyond the cap, the regularisation is at most
+    ``_SPREAD_CAP**2 * reg_covar`` of the bulk's variance. Both scale with the column, so the
+    selection stays free of units. ``weights``: None, (n,) or, with missing cells, (n, d)
+    with 0 on them (NaN cells and rows of weight 0 are left out). The medians are the lower
+    ones (the smallest value with at least half the weight at or below it), so integer
+    weights give the scale of the rows repeated.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if weights is None:
+        # (no weights, no missing cells: each column's lower median by partition)
+        middle = (X.shape[0] - 1) // 2
+        median = np.partition(X, middle, axis=0)[middle]
+        deviation = np.abs(X - median)
+        mad = np.partition(deviation, middle, axis=0)[middle]
+    else:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.ndim == 1:
+            weights = np.broadcast_to(weights[:, None], X.shape)
+        mad = np.empty(X.shape[1])
+        for j in range(X.shape[1]):
+            kept = weights[:, j] > 0
+            x, w = X[kept, j], weights[kept, j]
+            median = _lower_median(x, w)
+            mad[j] = _lower_median(np.abs(x - median), w)
+    robust = _MAD_TO_SD * mad
+    return np.where(robust > 0, np.minimum(std, _SPREAD_CAP * robust), std)
+
+
+def _lower_median(x, w):
+    """The smallest of the values ``x`` with at least half the weights ``w`` (> 0) at or
+    below it."""
+    order = np.argsort(x, kind="stable")
+    cumulative = np.cumsum(w[order])
+    return x[order[np.searchsorted(cumulative, 0.5 * cumulative[-1], side="left")]]
 
 
 def _unscale(params, factor):

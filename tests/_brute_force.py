@@ -178,3 +178,29 @@ def collapse_problem(covariance_type, dtype=np.float64):
         "spherical": np.full(k, variance),
     }[covariance_type]
     return X, (weights, means, covariances)
+
+
+def bulk_scale(X, weights=None):
+    """The selector's unit of each column, from its definition, row by row: the (weighted)
+    standard deviation, capped at 10 times 1.4826 times the median absolute deviation (the
+    lower median: the smallest value with at least half the weight at or below it) where
+    that is not 0. Integer weights count as repeated rows."""
+    X = np.asarray(X, dtype=np.float64)
+    w = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    out = []
+    for x in X.T:
+        keep = ~np.isnan(x) & (w > 0)
+        x, wj = x[keep], w[keep]
+        std = np.sqrt(np.sum(wj * (x - np.sum(wj * x) / wj.sum()) ** 2) / wj.sum())
+
+        def lower_median(values):
+            pairs = sorted(zip(values.tolist(), wj.tolist()))
+            total, running = sum(wj.tolist()), 0.0
+            for value, weight in pairs:
+                running += weight
+                if running >= total / 2:
+                    return value
+
+        mad = lower_median(np.abs(x - lower_median(x)))
+        out.append(std if mad == 0 else min(std, 10 * 1.482602218505602 * mad))
+    return np.array(out)

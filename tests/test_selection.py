@@ -16,6 +16,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _brute_force import bulk_scale
 from conftest import COVARIANCE_TYPES
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -565,10 +566,10 @@ def test_one_component_is_fitted_from_one_start_to_the_datas_own_estimate(blobs,
     GaussianMixtureSelector(n_components=[1], covariance_type=types, random_state=0).fit(X)
     assert runs == [1] * len(types)
     # the estimate is the data's mean and covariance (plus the selector's reg_covar, a
-    # fraction of each column's variance)
+    # fraction of each column's squared scale)
     est = GaussianMixtureSelector(n_components=1, covariance_type="full", random_state=0)
     est = est.fit(blobs).best_estimator_
-    expected = np.cov(blobs.T, bias=True) + np.diag(est.reg_covar * blobs.var(axis=0))
+    expected = np.cov(blobs.T, bias=True) + np.diag(est.reg_covar * bulk_scale(blobs) ** 2)
     assert_allclose(est.means_[0], blobs.mean(axis=0), rtol=1e-12, atol=1e-12)
     assert_allclose(est.covariances_[0], expected, rtol=1e-10)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _brute_force import bulk_scale
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -121,9 +122,9 @@ def test_small_tables_choose_mclusts_model_not_a_degenerate_one(name):
 
 def _assert_not_collapsed(sel, X, reg=1e-6):
     """The chosen mixture's covariances, less the regularisation, are not singular relative
-    to the data's variance (computed here from X, independently of the selector)."""
+    to the data's squared scale (computed here from X, independently of the selector)."""
     est = sel.best_estimator_
-    var = X.var(axis=0)
+    var = bulk_scale(X) ** 2
     cov = est.covariances_
     d = X.shape[1]
     if est.covariance_type in ("full", "tied"):
@@ -319,6 +320,91 @@ def test_a_column_without_a_scale_is_an_error_that_says_why(column, dtype, messa
     # worker processes pickle it
     again = pickle.loads(pickle.dumps(caught.value))
     assert str(again) == str(caught.value) and again.columns == [1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 3),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["none", "integer", "fractional"]),
+    st.booleans(),
+    st.sampled_from([1e-6, 1.0, 1e6]),
+)
+def test_the_selectors_unit_is_the_bulk_scale(n, d, seed, weights, missing, unit):
+    from sklearn_em._selection import _bulk_scale
+
+    rng = np.random.default_rng(seed)
+    # values with ties (rounded) and, sometimes, a far row
+    X = np.round(rng.standard_normal((n, d)) * 3, 1) * unit
+    if n > 3 and rng.random() < 0.5:
+        X[rng.integers(n)] *= 1e6
+    w = {
+        "none": None,
+        "integer": np.r_[1, rng.integers(0, 4, n - 1)].astype(float),  # (0: left out)
+        "fractional": rng.uniform(0.1, 2.0, n),
+    }[weights]
+    if missing and n > 1:
+        gone = rng.random((n, d)) < 0.2
+        gone[0] = False  # (every column keeps an observed cell, of positive weight)
+        X[gone] = np.nan
+    # the selector's weights: (n, d), 0 on missing cells and rows of weight 0
+    w_cells = np.ones(X.shape) if w is None else np.repeat(w[:, None], d, axis=1)
+    w_cells = np.where(np.isnan(X), 0.0, w_cells)
+    Xo = np.where(np.isnan(X), 0.0, X)
+    std = np.sqrt(
+        (w_cells * (Xo - (w_cells * Xo).sum(0) / w_cells.sum(0)) ** 2).sum(0) / w_cells.sum(0)
+    )
+    ours = _bulk_scale(X, None if (w is None and not missing) else w_cells, std)
+    expected = bulk_scale(X, w)
+    assert_allclose(ours, expected, rtol=1e-12)
+    # scale-equivariant: a change of unit of X changes the scale by the same factor
+    assert_allclose(
+        _bulk_scale(X * 1024.0, None if (w is None and not missing) else w_cells, std * 1024.0),
+        1024.0 * ours,
+        rtol=1e-12,
+    )
+    if weights == "integer" and not missing:
+        # integer weights are repeated rows
+        repeated = np.repeat(X, w.astype(int), axis=0)
+        std_r = repeated.std(axis=0)
+        assert_allclose(_bulk_scale(repeated, None, std_r), ours, rtol=1e-12)
+
+
+_FAR_ROWS = {
+    "none": None,
+    "both_1e6": [1e6, 1e6],
+    "x_1e6": [1e6, 0.0],
+    "x_minus_1e9": [-1e9, 3.0],
+}
+
+
+@pytest.mark.parametrize("case", list(_FAR_ROWS))
+def test_one_far_row_does_not_change_the_clusters(case):
+    # three round clusters of sd 1; a row far out inflates the standard deviation (to 4e4
+    # at 1e6) but not the selector's unit beyond 10 times its bulk's: mclust (which has no
+    # regularisation) gives the far row a component of its own and keeps the clusters'
+    # variance, and so must we
+    header, rows = _read_csv(FIXTURES / "outlier_choices.csv")
+    col = {c: i for i, c in enumerate(header)}
+    (ref,) = [r for r in rows if r[col["case"]] == case]
+    X = _table("three_blobs")
+    if _FAR_ROWS[case] is not None:
+        X = np.vstack([X, _FAR_ROWS[case]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = GaussianMixtureSelector(n_components=range(1, 7), random_state=0).fit(X)
+    assert sel.best_params_ == {
+        "covariance_type": ref[col["model"]],
+        "n_components": int(ref[col["G"]]),
+    }
+    ll = float(ref[col["loglik"]])
+    assert abs(sel.best_estimator_.score(X) * X.shape[0] - ll) <= 1e-4 * abs(ll)
+    # EII: one variance per component; ours with reg_covar of the mean squared column scale
+    # added (a row at 1e6 made that 1,600 when the scale was the standard deviation)
+    cov = sel.best_estimator_.covariances_ - 1e-6 * np.mean(bulk_scale(X) ** 2)
+    assert_allclose(cov, float(ref[col["smallest"]]), rtol=1e-4)
+    assert_allclose(cov, float(ref[col["largest"]]), rtol=1e-4)
 
 
 # --- all 14 of mclust's models (the selector's default grid) -------------------------------------
