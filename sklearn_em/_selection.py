@@ -70,8 +70,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
       log-likelihood below ``tol * (1 + |L|)``, accelerated by SQUAREM (Varadhan & Roland
       2008), which reaches the same fixed point in fewer passes.
     * **No spurious fits.** A fit in which a component collapsed (a covariance singular but
-      for the regularisation, relative to the data's own variance, or fewer effective rows
-      than its covariance needs) is marked ``degenerate`` in ``results_`` and never chosen,
+      for the regularisation, relative to the data's scale, or fewer effective rows than
+      its covariance needs) is marked ``degenerate`` in ``results_`` and never chosen,
       like mclust's NA cells.
     * **No units.** Each column is divided by its scale before fitting (one common scale for
       'spherical', which must stay spherical), and the fitted mixture is mapped back, so
@@ -79,8 +79,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
       labels do not change when a column changes its unit ('spherical' models: when every
       column changes by the same factor; likewise EEV, VEV, EVE and VVE, whose constraints a
       change of one column's unit does not keep). A column's scale is its standard deviation,
-      capped at ten times its normalised median absolute deviation (1.4826 MAD, where not
-      0): a few far rows, which inflate the standard deviation without bound, do not inflate
+      capped at ten times the spread of its bulk (1.4826 times its median absolute
+      deviation; where that is 0, times the median of its deviations that are not): a few
+      far rows, which inflate the standard deviation without bound, do not inflate
       the regularisation with it (one row at 1e6 among clusters of sd 1 would otherwise add
       a variance of 1,600 to them). The k-means starts partition the columns divided by their
       standard deviations. :class:`GaussianMixtureEM` keeps scikit-learn's absolute
@@ -117,7 +118,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         Relative convergence threshold (mclust's): EM stops when the total log-likelihood
         changes by less than ``tol * (1 + |L|)`` in one iteration.
     reg_covar : float, default=1e-6
-        Added to the diagonal of every covariance, as a fraction of each column's variance.
+        Added to the diagonal of every covariance, as a fraction of each column's squared
+        scale (see "No units" above).
     max_iter : int, default=1000
         Maximum number of EM iterations per start.
     prior_strength : float or None, default=None
@@ -752,6 +754,13 @@ class _Units:
             # each column's scale from its observed cells
             w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
             w = np.where(np.isnan(X), 0.0, w.astype(np.float64)[:, None])
+            empty = np.flatnonzero(~np.any(w > 0, axis=0))
+            if empty.size:
+                raise ColumnsError(
+                    empty,
+                    "have no observed value (in rows of positive sample_weight): they cannot "
+                    "be fitted. Drop them.",
+                )
             Xo = np.where(np.isnan(X), 0.0, X).astype(np.float64)
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 mean = (w * Xo).sum(axis=0) / w.sum(axis=0)
@@ -845,47 +854,56 @@ _SPREAD_CAP = 10.0
 
 def _bulk_scale(X, weights, std):
     """Each column's scale, (d,): its standard deviation ``std``, capped at ``_SPREAD_CAP``
-    times its normalised median absolute deviation (``_MAD_TO_SD`` times the weighted median
-    of ``|x - median|``) where that is not 0 (it is where more than half the weight is on one
-    value: a discrete column).
+    times the spread of its bulk, ``_MAD_TO_SD`` times its median absolute deviation (the
+    weighted median of ``|x - median|``), or, where that is 0 (about half the weight or more
+    on one value: a discrete or zero-inflated column), the median of the deviations that
+    are not 0.
 
-    A few far rows inflate the sd without bound and the MAD hardly at all. On the bulk of a
-    column the two agree (1.48 MAD is the sd of normal data); clusters of unequal sizes or
-    heavy tails put the sd a few times above it, and it stays the unit (within the cap the
-    scale is the sd itself, to the bit). Beyond the cap, the regularisation is at most
-    ``_SPREAD_CAP**2 * reg_covar`` of the bulk's variance. Both scale with the column, so the
-    selection stays free of units. ``weights``: None, (n,) or, with missing cells, (n, d)
-    with 0 on them (NaN cells and rows of weight 0 are left out). The medians are the lower
-    ones (the smallest value with at least half the weight at or below it), so integer
-    weights give the scale of the rows repeated.
+    A few far rows inflate the sd without bound and the bulk's spread hardly at all. On the
+    bulk of a column the two agree (1.48 MAD is the sd of normal data); clusters of unequal
+    sizes or heavy tails put the sd a few times above it, and it stays the unit (within the
+    cap the scale is the sd itself, to the bit). Beyond the cap, the regularisation is at
+    most ``_SPREAD_CAP**2 * reg_covar`` of the bulk's variance. Both scale with the column,
+    so the selection stays free of units. ``weights``: None, (n,) or, with missing cells,
+    (n, d) with 0 on them (NaN cells and rows of weight 0 are left out). The medians are the
+    lower ones (see :func:`_lower_median`), so integer weights give the scale of the rows
+    repeated. Column by column: the temporaries are a few columns' size, not X's.
     """
-    X = np.asarray(X, dtype=np.float64)
-    if weights is None:
-        # (no weights, no missing cells: each column's lower median by partition)
-        middle = (X.shape[0] - 1) // 2
-        median = np.partition(X, middle, axis=0)[middle]
-        deviation = np.abs(X - median)
-        mad = np.partition(deviation, middle, axis=0)[middle]
-    else:
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.ndim == 1:
-            weights = np.broadcast_to(weights[:, None], X.shape)
-        mad = np.empty(X.shape[1])
-        for j in range(X.shape[1]):
-            kept = weights[:, j] > 0
-            x, w = X[kept, j], weights[kept, j]
-            median = _lower_median(x, w)
-            mad[j] = _lower_median(np.abs(x - median), w)
-    robust = _MAD_TO_SD * mad
-    return np.where(robust > 0, np.minimum(std, _SPREAD_CAP * robust), std)
+    scale = np.array(std, dtype=np.float64)
+    for j in range(X.shape[1]):
+        x, w = X[:, j], None
+        if weights is not None:
+            w = weights if weights.ndim == 1 else weights[:, j]
+            kept = w > 0
+            x, w = x[kept], w[kept]
+        deviation = np.abs(x.astype(np.float64) - _lower_median(x.astype(np.float64), w))
+        spread = _lower_median(deviation, w)
+        if not spread > 0:
+            off = deviation > 0
+            if not off.any():  # (a constant column: _Units._checked has said so)
+                continue
+            spread = _lower_median(deviation[off], None if w is None else w[off])
+        scale[j] = min(scale[j], _SPREAD_CAP * _MAD_TO_SD * spread)
+    return scale
 
 
-def _lower_median(x, w):
-    """The smallest of the values ``x`` with at least half the weights ``w`` (> 0) at or
-    below it."""
+def _lower_median(x, w=None):
+    """The smallest of the values ``x`` with at least half the weights ``w`` (> 0; None:
+    equal) at or below it.
+
+    Equal weights, whatever their value, are one case (no sums to round); otherwise the
+    half is judged within the rounding of the weights' running sum (normalised integer
+    weights, c_i / C, reach half their total exactly, as the counts do)."""
+    if w is not None and w.size and np.all(w == w[0]):
+        w = None
+    if w is None:
+        middle = (x.size - 1) // 2
+        return np.partition(x, middle)[middle]
     order = np.argsort(x, kind="stable")
     cumulative = np.cumsum(w[order])
-    return x[order[np.searchsorted(cumulative, 0.5 * cumulative[-1], side="left")]]
+    half = 0.5 * cumulative[-1]
+    half -= half * x.size * np.finfo(np.float64).eps
+    return x[order[np.searchsorted(cumulative, half, side="left")]]
 
 
 def _unscale(params, factor):
@@ -1261,10 +1279,10 @@ def _distinct(partitions, n_components):
 def _degenerate(params, data_variance, reg_covar, total, count_rows=True):
     """Why a fit is spurious (a component collapsed), or '' if it is not.
 
-    ``params`` are in scaled units, where the data's variance per column is
-    ``data_variance``. A component is degenerate when its covariance, less the
-    regularisation, is singular relative to the data's variance (its smallest variance in
-    some direction is below ``reg_covar`` of the data's: the likelihood is unbounded there,
+    ``params`` are in scaled units, where the data's squared scale per column (see
+    ``_Units``) is ``data_variance``. A component is degenerate when its covariance, less
+    the regularisation, is singular relative to the data's (its smallest variance in some
+    direction is below ``reg_covar`` of the data's: the likelihood is unbounded there,
     and only the regularisation keeps it finite), or (``count_rows``) when it has fewer
     effective rows than its covariance needs. These are mclust's "NA" cells: spurious
     maxima, never chosen. (EM does not come back from the first; a component can regain

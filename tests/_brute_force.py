@@ -181,26 +181,37 @@ def collapse_problem(covariance_type, dtype=np.float64):
 
 
 def bulk_scale(X, weights=None):
-    """The selector's unit of each column, from its definition, row by row: the (weighted)
-    standard deviation, capped at 10 times 1.4826 times the median absolute deviation (the
-    lower median: the smallest value with at least half the weight at or below it) where
-    that is not 0. Integer weights count as repeated rows."""
+    """The selector's unit of each column, from its definition, row by row, in exact
+    arithmetic: the (weighted) standard deviation, capped at 10 times 1.4826 times the
+    median absolute deviation, or, where that is 0, the median of the deviations that are
+    not 0. Medians are lower ones: the smallest value with at least half the weight at or
+    below it. NaN cells and rows of weight 0 are left out; integer weights count as
+    repeated rows."""
+    from fractions import Fraction
+
     X = np.asarray(X, dtype=np.float64)
     w = np.ones(X.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+
+    def lower_median(values, weights):
+        pairs = sorted(zip(values, weights))
+        total = sum(Fraction(wi) for _, wi in pairs)
+        running = Fraction(0)
+        for value, weight in pairs:
+            running += Fraction(weight)
+            if 2 * running >= total:
+                return value
+
     out = []
     for x in X.T:
         keep = ~np.isnan(x) & (w > 0)
         x, wj = x[keep], w[keep]
         std = np.sqrt(np.sum(wj * (x - np.sum(wj * x) / wj.sum()) ** 2) / wj.sum())
-
-        def lower_median(values):
-            pairs = sorted(zip(values.tolist(), wj.tolist()))
-            total, running = sum(wj.tolist()), 0.0
-            for value, weight in pairs:
-                running += weight
-                if running >= total / 2:
-                    return value
-
-        mad = lower_median(np.abs(x - lower_median(x)))
-        out.append(std if mad == 0 else min(std, 10 * 1.482602218505602 * mad))
+        values, weights_j = x.tolist(), wj.tolist()
+        median = lower_median(values, weights_j)
+        deviations = [abs(v - median) for v in values]
+        spread = lower_median(deviations, weights_j)
+        if spread == 0:
+            off = [(dv, wi) for dv, wi in zip(deviations, weights_j) if dv > 0]
+            spread = lower_median(*zip(*off)) if off else 0.0
+        out.append(std if spread == 0 else min(std, 10 * 1.482602218505602 * spread))
     return np.array(out)

@@ -313,6 +313,8 @@ def test_a_constant_column_is_an_error_that_names_it():
         (np.r_[5.0, np.nan, np.full(18, 3.0)], np.float64, "are constant"),
         # squares beyond float64
         (np.where(np.arange(20) % 2, 1.5e308, -1e308), np.float64, "are too large"),
+        # no observed cell on the rows that count (the one observed row has weight 0)
+        (np.r_[5.0, np.full(19, np.nan)], np.float64, "have no observed value"),
     ],
 )
 def test_a_column_without_a_scale_is_an_error_that_says_why(column, dtype, message):
@@ -330,53 +332,65 @@ def test_a_column_without_a_scale_is_an_error_that_says_why(column, dtype, messa
     assert str(again) == str(caught.value) and again.columns == [1]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.integers(1, 40),
     st.integers(1, 3),
     st.integers(0, 2**32 - 1),
-    st.sampled_from(["none", "integer", "fractional"]),
+    st.sampled_from(["none", "integer", "fractional", "equal"]),
+    st.booleans(),
     st.booleans(),
     st.sampled_from([1e-6, 1.0, 1e6]),
 )
-def test_the_selectors_unit_is_the_bulk_scale(n, d, seed, weights, missing, unit):
-    from sklearn_em._selection import _bulk_scale
-
+def test_the_selectors_unit_is_the_bulk_scale(n, d, seed, weights, missing, spike, unit):
     rng = np.random.default_rng(seed)
-    # values with ties (rounded) and, sometimes, a far row
+    # values with ties (rounded), sometimes half or more of a column on one value, and
+    # sometimes a far row
     X = np.round(rng.standard_normal((n, d)) * 3, 1) * unit
+    if spike:
+        X[: (n + 1) // 2, 0] = 2.5 * unit
     if n > 3 and rng.random() < 0.5:
         X[rng.integers(n)] *= 1e6
     w = {
         "none": None,
         "integer": np.r_[1, rng.integers(0, 4, n - 1)].astype(float),  # (0: left out)
         "fractional": rng.uniform(0.1, 2.0, n),
+        "equal": np.full(n, 0.3),  # the same as none
     }[weights]
     if missing and n > 1:
         gone = rng.random((n, d)) < 0.2
         gone[0] = False  # (every column keeps an observed cell, of positive weight)
         X[gone] = np.nan
-    # the selector's weights: (n, d), 0 on missing cells and rows of weight 0
-    w_cells = np.ones(X.shape) if w is None else np.repeat(w[:, None], d, axis=1)
-    w_cells = np.where(np.isnan(X), 0.0, w_cells)
-    Xo = np.where(np.isnan(X), 0.0, X)
-    std = np.sqrt(
-        (w_cells * (Xo - (w_cells * Xo).sum(0) / w_cells.sum(0)) ** 2).sum(0) / w_cells.sum(0)
-    )
-    ours = _bulk_scale(X, None if (w is None and not missing) else w_cells, std)
-    expected = bulk_scale(X, w)
-    assert_allclose(ours, expected, rtol=1e-12)
+    try:
+        units = _Units.of(X, w)
+    except ColumnsError:  # (a column constant on its observed cells: not this test's)
+        return
+    assert_allclose(units.scale, bulk_scale(X, w), rtol=1e-12)
     # scale-equivariant: a change of unit of X changes the scale by the same factor
-    assert_allclose(
-        _bulk_scale(X * 1024.0, None if (w is None and not missing) else w_cells, std * 1024.0),
-        1024.0 * ours,
-        rtol=1e-12,
-    )
-    if weights == "integer" and not missing:
-        # integer weights are repeated rows
-        repeated = np.repeat(X, w.astype(int), axis=0)
-        std_r = repeated.std(axis=0)
-        assert_allclose(_bulk_scale(repeated, None, std_r), ours, rtol=1e-12)
+    assert_allclose(_Units.of(X * 1024.0, w).scale, 1024.0 * units.scale, rtol=1e-12)
+    if weights in ("integer", "equal"):
+        # integer weights are repeated rows (equal ones, no weights), and normalised
+        # integer weights are the same weights
+        counts = np.ones(n, dtype=int) if weights == "equal" else w.astype(int)
+        repeated = _Units.of(np.repeat(X, counts, axis=0), None).scale
+        assert_allclose(repeated, units.scale, rtol=1e-12)
+        assert_allclose(_Units.of(X, w / w.sum()).scale, units.scale, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "counts", [[1, 4, 1, 3, 1, 2, 5, 3], [1, 1, 3, 1, 1, 1, 3, 3], [5, 1, 3, 1, 2, 1, 4, 3]]
+)
+def test_normalised_integer_weights_are_repeated_rows(counts):
+    # the running sum of c_i / C reaches half of its total a rounding short of it
+    from sklearn_em._selection import _lower_median
+
+    counts = np.array(counts)
+    x = np.arange(len(counts), dtype=float) ** 2
+    expected = np.sort(np.repeat(x, counts))[(counts.sum() - 1) // 2]
+    assert _lower_median(x, counts / counts.sum()) == expected
+    X = np.column_stack([x, x[::-1]])
+    repeated = _Units.of(np.repeat(X, counts, axis=0), None).scale
+    assert_allclose(_Units.of(X, counts / counts.sum()).scale, repeated, rtol=1e-12)
 
 
 _FAR_ROWS = {
