@@ -72,7 +72,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     * **No spurious fits.** A fit in which a component collapsed (a covariance singular but
       for the regularisation, relative to the data's scale, or fewer effective rows than
       its covariance needs) is marked ``degenerate`` in ``results_`` and never chosen,
-      like mclust's NA cells.
+      like mclust's NA cells. Models whose components have shapes of their own but share a
+      volume or an orientation (EVI, EVE, EVV, VVE) are also judged on their covariances
+      estimated again without the regularisation, which their constraint multiplies.
     * **No units.** Each column is divided by its scale before fitting (one common scale for
       'spherical', which must stay spherical), and the fitted mixture is mapped back, so
       ``reg_covar`` is a fraction of each column's squared scale and the choice and the
@@ -1104,6 +1106,17 @@ def _fit_cell(
                     total=total,
                 ),
             )
+            if not note and best.params.model.name in _OWN_SHAPES:
+                note = _collapsed_shape(
+                    best.params,
+                    fit_X,
+                    fit_w,
+                    incomplete,
+                    data.prepared(),
+                    data_stats,
+                    units.variance(kind),
+                    reg_covar,
+                )
             # (a start stopped because it collapsed is not a convergence failure: the note
             # says what happened)
             if not best.converged and not best.stopped and max_iter > 0:
@@ -1322,6 +1335,48 @@ def _degenerate(params, data_variance, reg_covar, total, count_rows=True):
                 f"component {j} has {nk_check[j]:.1f} effective rows, fewer than the {need} "
                 "its covariance needs"
             )
+    return ""
+
+
+# Models whose components have shapes of their own while sharing their volume or
+# orientation: their fitted covariances carry reg_covar multiplied by what the constraint
+# makes of it (EVI: the common volume over the collapsed component's own, up to thousands),
+# so the fitted covariance alone cannot say whether a component collapsed.
+_OWN_SHAPES = ("EVI", "EVE", "EVV", "VVE")
+
+
+def _collapsed_shape(params, X, sample_weight, incomplete, prepared, data_stats, variance, reg):
+    """Why a fit of one of ``_OWN_SHAPES`` is degenerate, or '': its covariances estimated
+    again from its own statistics (one pass at ``params``) without the regularisation. A
+    component whose own scatter is singular (all its rows on one value of a column: a spike)
+    then has a singular covariance, or none (the shape divides by its zero geometric mean),
+    as mclust's unregularised fit has, where it reports NA. ``variance``: the data's squared
+    scale per column, in the units of X (scaled); ``reg``: ``reg_covar``."""
+    if incomplete is None:
+        stats = _kernels.accumulate(X, sample_weight, params, prepared=prepared)
+    else:
+        stats = incomplete.accumulate(params)
+    failed = "its covariances, without reg_covar, cannot be estimated (a component collapsed)"
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cov = params.model.estimate(stats.with_data(data_stats), 0.0, params)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return failed
+    cov = np.asarray(getattr(cov, "covariances", cov), dtype=np.float64)
+    if not np.all(np.isfinite(cov)):
+        return failed
+    z = 1.0 / np.sqrt(variance)
+    if cov.ndim == 3:
+        smallest = np.linalg.eigvalsh(cov * z[:, None] * z[None, :])[:, 0]
+    else:
+        smallest = (cov * z**2).min(axis=1)
+    floor = max(reg, _SINGULAR_FLOOR)
+    for j in np.flatnonzero(~(smallest >= floor)):
+        return (
+            f"component {j} collapsed: without reg_covar its smallest variance is "
+            f"{max(smallest[j], 0):.1e} of the data's (singular)"
+        )
     return ""
 
 

@@ -460,7 +460,33 @@ def test_all_models_reach_mclusts_log_likelihood_and_choice(name, choice):
     assert chosen == [choice]
 
 
-@pytest.mark.parametrize("name", ["swiss", "trees"])
+def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate():
+    # one cluster on a single value of column 1: under EVI (equal volumes) its covariance
+    # is the regularisation times the common volume over its own (far above reg_covar), yet
+    # without the regularisation its shape is singular (mclust: NA); under VEI (one shape
+    # for all) it is not, and under VVI its variance is reg_covar itself
+    rng = np.random.default_rng(0)
+    spike = np.column_stack([rng.normal(0, 1, 60), np.full(60, 5.0)])
+    X = np.vstack([spike, rng.normal([6, 0], 1, (60, 2))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = GaussianMixtureSelector(
+            n_components=[2], covariance_type=["EVI", "VEI", "VVI"], random_state=0
+        ).fit(X)
+    res = sel.results_
+    assert list(res["degenerate"]) == [True, False, True]
+    assert "without reg_covar" in res["note"][0]
+    assert sel.best_params_ == {"covariance_type": "VEI", "n_components": 2}
+    # the EVI fit's covariance in column 1 is well above reg_covar of the data's: the
+    # fitted parameters alone could not tell
+    est = GaussianMixtureSelector(n_components=[2], covariance_type="EVI", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cov = est.fit(X).best_estimator_.covariances_
+    assert cov[:, 1].min() > 100 * 1e-6 * X[:, 1].var()
+
+
+@pytest.mark.parametrize("name", ["swiss", "trees", "airquality"])
 def test_all_models_on_small_tables(name):
     X = _table(name)
     reference = _mclust(name)
