@@ -1330,9 +1330,11 @@ def _degenerate(params, data_variance, reg_covar, total, count_rows=True):
                 f"component {j} collapsed: its smallest variance is {max(smallest[j], 0):.1e} "
                 "of the data's (singular but for reg_covar)"
             )
-        if count_rows and nk_check[j] < need:
+        # (to the nearest row: responsibilities just short of 1 leave a component that holds
+        # its rows a rounding short of their count, 3.986 of 4)
+        if count_rows and nk_check[j] < need - 0.5:
             return (
-                f"component {j} has {nk_check[j]:.1f} effective rows, fewer than the {need} "
+                f"component {j} has {nk_check[j]:.2f} effective rows, fewer than the {need} "
                 "its covariance needs"
             )
     return ""

@@ -460,6 +460,31 @@ def test_all_models_reach_mclusts_log_likelihood_and_choice(name, choice):
     assert chosen == [choice]
 
 
+@pytest.mark.parametrize(
+    "rows, degenerate", [(3.986, False), (3.6, False), (3.4, True), (2.0, True)]
+)
+def test_effective_rows_are_counted_to_the_nearest_row(rows, degenerate):
+    # a full covariance in 3 dimensions needs 4 rows; a component holding 4 rows with
+    # responsibilities just short of 1 (EuroUnemployment, EEV k=2: 3.986) has them
+    from sklearn_em._params import GaussianMixtureParams
+    from sklearn_em._selection import _degenerate
+
+    total = 31.0
+    weights = np.array([rows, total - rows]) / total
+    cov = np.array([np.eye(3), 2 * np.eye(3)])
+    params = GaussianMixtureParams(
+        "full",
+        weights,
+        np.zeros((2, 3)),
+        np.linalg.inv(np.linalg.cholesky(cov)).transpose(0, 2, 1),
+        cov,
+    )
+    why = _degenerate(params, np.ones(3), 1e-6, total)
+    assert bool(why) == degenerate
+    if degenerate:
+        assert f"{rows:.2f} effective rows, fewer than the 4" in why
+
+
 def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate():
     # one cluster on a single value of column 1: under EVI (equal volumes) its covariance
     # is the regularisation times the common volume over its own (far above reg_covar), yet
