@@ -85,9 +85,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
       deviation; where that is 0, times the median of its deviations that are not): a few
       far rows, which inflate the standard deviation without bound, do not inflate
       the regularisation with it (one row at 1e6 among clusters of sd 1 would otherwise add
-      a variance of 1,600 to them). The k-means starts partition the columns divided by their
-      standard deviations. :class:`GaussianMixtureEM` keeps scikit-learn's absolute
-      ``reg_covar``.
+      a variance of 1,600 to them). The models fitted in one common unit take ``reg_covar``
+      of the smallest column's squared scale, so that no column is swamped by it. The
+      k-means starts partition the columns divided by their standard deviations.
+      :class:`GaussianMixtureEM` keeps scikit-learn's absolute ``reg_covar``.
 
     A combination that cannot be fitted (e.g. more components than rows) is recorded with
     its reason and skipped. After ``fit`` the selector predicts, scores and samples with the
@@ -121,7 +122,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         changes by less than ``tol * (1 + |L|)`` in one iteration.
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance, as a fraction of each column's squared
-        scale (see "No units" above).
+        scale (see "No units" above; for the models fitted in one common unit, of the
+        smallest column's).
     max_iter : int, default=1000
         Maximum number of EM iterations per start.
     prior_strength : float or None, default=None
@@ -846,6 +848,14 @@ class _Units:
         component's variances are judged against, see :func:`_degenerate`)."""
         return (self.scale / self.factor(kind)) ** 2
 
+    def reg_fraction(self, kind):
+        """What ``reg_covar`` is multiplied by in the scaled units of ``kind``: 1 where each
+        column is divided by its own scale; in one common unit, the smallest column's
+        squared scale in it, so that ``reg_covar`` is at most that fraction of any column's
+        (of the common unit's, it would swamp a column whose scale is far below the others':
+        wdbc's smoothness, 1e-4 of its area's, would get 60 times its own variance)."""
+        return 1.0 if kind == "columns" else float(np.min(self.variance(kind)))
+
 
 # 1 / Phi^-1(3/4): the median absolute deviation of a normal sample times this estimates
 # its standard deviation
@@ -1038,6 +1048,7 @@ def _fit_cell(
     start, keep the best, and express it in the units of X; returns ``(index, _Cell)``."""
     k, t = n_components, covariance_type
     reg_covar, tol, max_iter = settings["reg_covar"], settings["tol"], settings["max_iter"]
+    reg_covar *= units.reg_fraction(units.kind(t))
     start = perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -1132,7 +1143,7 @@ def _fit_cell(
                 covariance_type=t,
                 init_params=settings["init_params"],
                 tol=tol,
-                reg_covar=reg_covar,
+                reg_covar=settings["reg_covar"],
                 max_iter=max_iter,
                 n_init=settings["n_init"],
                 prior_strength=settings["prior_strength"],

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from conftest import COVARIANCE_TYPES
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sklearn_em._em import run_em
@@ -61,12 +61,18 @@ def test_squarem_reaches_plain_em_fixed_point(covariance_type):
     k=st.integers(1, 5),
     d=st.integers(1, 4),
 )
+# found by the search: near convergence a component of variance 4e-4 moved the
+# log-likelihood down by 1.2e-9 of it from one step to the next, with or without SQUAREM:
+# regularised EM is not exactly EM (reg_covar moves the covariances off Q's maximum), so
+# the property is tested with a regularisation too small to move it (then the steps rise,
+# up to rounding, 1e-15 there)
+@example(seed=644, covariance_type="full", k=5, d=3)
 def test_squarem_log_likelihood_never_decreases(seed, covariance_type, k, d):
     X = _blobs(seed, n=120, d=d, k=3)
     p0 = _start(X, k, covariance_type, seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = run_em(X, None, p0, tol=1e-10, max_iter=300, reg_covar=1e-6, accelerate=True)
+        result = run_em(X, None, p0, tol=1e-10, max_iter=300, reg_covar=1e-12, accelerate=True)
     bounds = np.array(result.lower_bounds)
     assert np.all(np.diff(bounds) >= -1e-9 * (1 + np.abs(bounds[1:])))
 

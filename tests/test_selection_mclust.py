@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _brute_force import bulk_scale
+from _brute_force import bulk_scale, gaussian_log_density
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -422,9 +422,9 @@ def test_one_far_row_does_not_change_the_clusters(case):
     }
     ll = float(ref[col["loglik"]])
     assert abs(sel.best_estimator_.score(X) * X.shape[0] - ll) <= 1e-4 * abs(ll)
-    # EII: one variance per component; ours with reg_covar of the mean squared column scale
-    # added (a row at 1e6 made that 1,600 when the scale was the standard deviation)
-    cov = sel.best_estimator_.covariances_ - 1e-6 * np.mean(bulk_scale(X) ** 2)
+    # EII: one variance per component; ours with reg_covar of the smallest squared column
+    # scale added (a row at 1e6 made it 1,600 when the scale was the standard deviation)
+    cov = sel.best_estimator_.covariances_ - 1e-6 * np.min(bulk_scale(X) ** 2)
     assert_allclose(cov, float(ref[col["smallest"]]), rtol=1e-4)
     assert_allclose(cov, float(ref[col["largest"]]), rtol=1e-4)
 
@@ -483,6 +483,23 @@ def test_effective_rows_are_counted_to_the_nearest_row(rows, degenerate):
     assert bool(why) == degenerate
     if degenerate:
         assert f"{rows:.2f} effective rows, fewer than the 4" in why
+
+
+def test_one_common_unit_does_not_swamp_a_small_column():
+    # columns of scales 1e3, 1 and 1e-3: the models fitted in one common unit (EEV, VEV,
+    # EVE, VVE) with reg_covar of that unit's square added a variance of 0.33 to a column of
+    # variance 1e-6; with one component each is the full-covariance fit (VVV), as in mclust
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((3, 3))
+    X = rng.standard_normal((300, 3)) @ A * np.array([1e3, 1.0, 1e-3])
+    one = ["VVV", "EEV", "VEV", "EVE", "VVE"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = GaussianMixtureSelector(n_components=[1], covariance_type=one, random_state=0)
+        res = sel.fit(X).results_
+    # the maximum-likelihood full covariance's log-likelihood, from SciPy (Cholesky-based)
+    exact = gaussian_log_density(X, X.mean(axis=0), np.cov(X.T, bias=True)).sum()
+    assert_allclose(res["log_likelihood"], exact, rtol=1e-6)
 
 
 def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate():
