@@ -502,14 +502,18 @@ def test_one_common_unit_does_not_swamp_a_small_column():
     assert_allclose(res["log_likelihood"], exact, rtol=1e-6)
 
 
-def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate():
+@pytest.mark.parametrize("missing", [False, True])
+def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate(missing):
     # one cluster on a single value of column 1: under EVI (equal volumes) its covariance
     # is the regularisation times the common volume over its own (far above reg_covar), yet
     # without the regularisation its shape is singular (mclust: NA); under VEI (one shape
-    # for all) it is not, and under VVI its variance is reg_covar itself
+    # for all) it is not, and under VVI its variance is reg_covar itself. With missing
+    # cells (in column 0 of the other cluster) the re-estimate takes the observed-data pass
     rng = np.random.default_rng(0)
     spike = np.column_stack([rng.normal(0, 1, 60), np.full(60, 5.0)])
     X = np.vstack([spike, rng.normal([6, 0], 1, (60, 2))])
+    if missing:
+        X[60::7, 0] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sel = GaussianMixtureSelector(
