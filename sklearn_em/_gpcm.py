@@ -624,6 +624,13 @@ def _common_orientation_mm(stacked, D, B):
     return P @ Rt
 
 
+def _one_component_orientation(W):
+    """For one component, the eigenvectors of its scatter (decreasing): the common
+    orientation's maximum itself, which the MM updates only creep towards (hundreds of EM
+    passes for wine's 13 columns); None for more components."""
+    return _eigh_descending(W[0])[1] if W.shape[0] == 1 else None
+
+
 def _eve(W, nk, previous, tol, max_iter):
     """mclust's ``mseve``: common volume and orientation, variable shapes."""
     k, d = W.shape[:2]
@@ -634,9 +641,10 @@ def _eve(W, nk, previous, tol, max_iter):
         D, shape = previous.orientation[0], previous.shape
     target_prev = np.inf
     n_iter, converged = 0, False
+    one = _one_component_orientation(W)  # (then the maximum at once)
     while n_iter < max_iter:
         n_iter += 1
-        D = _common_orientation_mm(stacked, D, 1 / shape)
+        D = _common_orientation_mm(stacked, D, 1 / shape) if one is None else one
         diagonals = stacked.rotated_diagonals(D)
         shape = diagonals / _geomean(diagonals)[:, None]
         target = np.sum(diagonals / shape)
@@ -659,12 +667,13 @@ def _vve(W, nk, previous, tol, max_iter, volume_weighted):
         D, shape, scale = previous.orientation[0], previous.shape, previous.scale
     target_prev = np.inf
     n_iter, converged = 0, False
+    one = _one_component_orientation(W)  # (then the maximum at once)
     while n_iter < max_iter:
         n_iter += 1
         B = 1 / shape
         if volume_weighted:
             B = B / scale[:, None]
-        D = _common_orientation_mm(stacked, D, B)
+        D = _common_orientation_mm(stacked, D, B) if one is None else one
         diagonals = stacked.rotated_diagonals(D) / nk[:, None]
         scale = _geomean(diagonals)
         shape = diagonals / scale[:, None]

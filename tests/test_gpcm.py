@@ -389,3 +389,26 @@ def test_vve_em_is_monotone_and_beats_mclust_me(mclust, table, k):
     ours = em("volume", z)
     assert np.all(np.diff(ours) >= -1e-10 * abs(ours[-1]))
     assert ours[-1] > ref["me_loglik"] + 1e-4 * abs(ref["me_loglik"])
+
+
+@pytest.mark.parametrize("model", ["EVE", "VVE"])
+@pytest.mark.parametrize("d", [2, 5, 13])
+def test_one_component_common_orientation_is_the_full_covariance(model, d):
+    # with one component, a common orientation is the component's own: the maximum is the
+    # full covariance W / n, reached at once (the MM updates crept towards it from the
+    # identity or from a warm start elsewhere: hundreds of EM passes on wine)
+    rng = np.random.default_rng(d)
+    A = rng.standard_normal((d, d)) * np.geomspace(1, 100, d)
+    W = (A @ A.T)[None] + np.eye(d)
+    nk = np.array([40.0])
+    full = _gpcm.m_step("VVV", nk, W).covariances
+    start = _gpcm.m_step(model, nk, W)
+    assert_allclose(start.covariances, full, rtol=1e-10, atol=1e-12 * np.abs(full).max())
+    assert start.n_iter <= 3
+    # from a warm start in another orientation, too
+    turned = special_ortho_group.rvs(d, random_state=1)
+    previous = _gpcm.GPCMStep(
+        model, None, start.scale, start.shape, np.tile(turned, (1, 1, 1)), 0, True
+    )
+    warm = _gpcm.m_step(model, nk, W, previous=previous)
+    assert_allclose(warm.covariances, full, rtol=1e-10, atol=1e-12 * np.abs(full).max())
