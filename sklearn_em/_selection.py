@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import warnings
@@ -1110,24 +1111,15 @@ def _fit_cell(
                 incomplete=incomplete,
                 data_stats=data_stats,
                 prepared=data.prepared(),
-                degenerate=partial(
-                    _degenerate,
-                    data_variance=units.variance(kind),
-                    reg_covar=reg_covar,
-                    total=total,
-                ),
-            )
-            if not note and best.params.model.name in _OWN_SHAPES:
-                note = _collapsed_shape(
-                    best.params,
-                    fit_X,
-                    fit_w,
-                    incomplete,
-                    data.prepared(),
-                    data_stats,
+                degenerate=_judge(
+                    t,
                     units.variance(kind),
                     reg_covar,
-                )
+                    settings["reg_covar"],
+                    total,
+                    (fit_X, fit_w, incomplete, data.prepared(), data_stats),
+                ),
+            )
             # (a start stopped because it collapsed is not a convergence failure: the note
             # says what happened)
             if not best.converged and not best.stopped and max_iter > 0:
@@ -1300,23 +1292,25 @@ def _distinct(partitions, n_components):
     return kept
 
 
-def _degenerate(params, data_variance, reg_covar, total, count_rows=True):
+def _degenerate(params, data_variance, reg_covar, total, count_rows=True, floor=None):
     """Why a fit is spurious (a component collapsed), or '' if it is not.
 
     ``params`` are in scaled units, where the data's squared scale per column (see
     ``_Units``) is ``data_variance``. A component is degenerate when its covariance, less
     the regularisation, is singular relative to the data's (its smallest variance in some
-    direction is below ``reg_covar`` of the data's: the likelihood is unbounded there,
-    and only the regularisation keeps it finite), or (``count_rows``) when it has fewer
-    effective rows than its covariance needs. These are mclust's "NA" cells: spurious
-    maxima, never chosen. (EM does not come back from the first; a component can regain
-    rows, so the selector stops a run early for the first only.)
+    direction is below ``floor``, by default ``reg_covar``, of the data's: the likelihood
+    is unbounded there, and only the regularisation keeps it finite), or (``count_rows``)
+    when it has fewer effective rows than its covariance needs (to the nearest row). These
+    are mclust's "NA" cells: spurious maxima, never chosen. (EM does not come back from
+    the first; a component can regain rows, so the selector stops a run early for the
+    first only.)
     """
     k, d = params.means.shape
     nk = params.weights / params.weights.sum() * total
     cov = np.asarray(params.covariance_matrices(), dtype=np.float64)
     z = 1.0 / np.sqrt(data_variance)
-    floor = max(reg_covar, _SINGULAR_FLOOR)
+    if floor is None:
+        floor = max(reg_covar, _SINGULAR_FLOOR)
     if params.kernel.matrix:
         ml = cov - reg_covar * np.eye(d)
         smallest = np.linalg.eigvalsh(ml * z[:, None] * z[None, :])[..., 0]
@@ -1345,8 +1339,9 @@ def _degenerate(params, data_variance, reg_covar, total, count_rows=True):
         # its rows a rounding short of their count, 3.986 of 4)
         if count_rows and nk_check[j] < need - 0.5:
             return (
-                f"component {j} has {nk_check[j]:.2f} effective rows, fewer than the {need} "
-                "its covariance needs"
+                # (rounded down: 3.4996 is not "3.50")
+                f"component {j} has {math.floor(nk_check[j] * 100) / 100:.2f} effective rows, "
+                f"fewer than the {need} its covariance needs"
             )
     return ""
 
@@ -1358,13 +1353,39 @@ def _degenerate(params, data_variance, reg_covar, total, count_rows=True):
 _OWN_SHAPES = ("EVI", "EVE", "EVV", "VVE")
 
 
-def _collapsed_shape(params, X, sample_weight, incomplete, prepared, data_stats, variance, reg):
+def _judge(covariance_type, variance, reg, fraction, total, rows):
+    """The cell's ``degenerate(params, count_rows=True)`` (see :func:`_best_start`):
+    :func:`_degenerate`, with variances judged against ``fraction`` (the selector's
+    ``reg_covar``) of the data's whatever ``reg`` the cell's fits carry (less, in one common
+    unit: ``_Units.reg_fraction``), and for ``_OWN_SHAPES`` a start's final fit also
+    re-estimated without the regularisation (:func:`_collapsed_shape`; not while EM runs:
+    it costs a pass). ``rows``: ``(X, sample_weight, incomplete, prepared, data_stats)``."""
+    floor = max(fraction, _SINGULAR_FLOOR)
+    judged = partial(_degenerate, data_variance=variance, reg_covar=reg, total=total, floor=floor)
+    if get_model(covariance_type).name not in _OWN_SHAPES:
+        return judged
+
+    def degenerate(params, count_rows=True):
+        why = judged(params, count_rows=count_rows)
+        if why or not count_rows:
+            return why
+        return _collapsed_shape(params, *rows, variance, floor)
+
+    return degenerate
+
+
+def _collapsed_shape(params, X, sample_weight, incomplete, prepared, data_stats, variance, floor):
     """Why a fit of one of ``_OWN_SHAPES`` is degenerate, or '': its covariances estimated
     again from its own statistics (one pass at ``params``) without the regularisation. A
     component whose own scatter is singular (all its rows on one value of a column: a spike)
     then has a singular covariance, or none (the shape divides by its zero geometric mean),
     as mclust's unregularised fit has, where it reports NA. ``variance``: the data's squared
-    scale per column, in the units of X (scaled); ``reg``: ``reg_covar``."""
+    scale per column, in the units of X (scaled); ``floor``: the least variance, relative
+    to the data's, of a component that has not collapsed.
+
+    With missing cells the pass fills a row's missing cells with their conditional variance
+    under ``params``, which carries the regularisation: a spike with a row missing in its
+    column is not seen here (the fitted covariance's test still applies)."""
     if incomplete is None:
         stats = _kernels.accumulate(X, sample_weight, params, prepared=prepared)
     else:
@@ -1384,7 +1405,6 @@ def _collapsed_shape(params, X, sample_weight, incomplete, prepared, data_stats,
         smallest = np.linalg.eigvalsh(cov * z[:, None] * z[None, :])[:, 0]
     else:
         smallest = (cov * z**2).min(axis=1)
-    floor = max(reg, _SINGULAR_FLOOR)
     for j in np.flatnonzero(~(smallest >= floor)):
         return (
             f"component {j} collapsed: without reg_covar its smallest variance is "

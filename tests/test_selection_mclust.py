@@ -502,6 +502,45 @@ def test_one_common_unit_does_not_swamp_a_small_column():
     assert_allclose(res["log_likelihood"], exact, rtol=1e-6)
 
 
+def test_every_start_is_judged_on_its_shape_without_the_regularisation():
+    # the re-estimate is part of each start's verdict (so a cell is degenerate only if every
+    # start is, as _best_start says), and is not made while EM runs (it costs a pass)
+    from sklearn_em import _kernels
+    from sklearn_em._init import params_from_labels
+    from sklearn_em._selection import _best_start, _judge
+
+    rng = np.random.default_rng(0)
+    spike = np.column_stack([rng.normal(0, 1, 60), np.full(60, 5.0)])
+    X = np.vstack([spike, rng.normal([6, 0], 1, (60, 2))])
+    X = X / X.std(axis=0)
+    data = _kernels.data_statistics(X, None, "EVI")
+    judge = _judge("EVI", np.ones(2), 1e-6, 1e-6, 120.0, (X, None, None, None, data))
+    labels = np.repeat([0, 1], 60)
+    start = params_from_labels(X, None, labels, 2, "EVI", 1e-6, np.random.RandomState(0), None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit, why = _best_start([start], X, None, 1e-5, 1000, 1e-6, None, degenerate=judge)
+    assert "without reg_covar" in why
+    assert judge(fit.params, count_rows=False) == ""
+    assert "without reg_covar" in judge(fit.params)
+
+
+@pytest.mark.parametrize("unit", [1.0, 1e-4])
+def test_a_collapse_is_judged_in_each_columns_own_scale(unit):
+    # a cluster of 20 rows of variance 1e-7 of the data's: collapsed under VVV and under
+    # VVE alike, whatever the unit of one column (VVE is fitted in one common unit, where
+    # reg_covar is reduced to the smallest column's share; the judgement is not)
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (200, 3)), 3 + rng.normal(0, np.sqrt(1e-7), (20, 3))])
+    X[:, 2] *= unit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = GaussianMixtureSelector(
+            n_components=[2], covariance_type=["VVV", "VVE"], random_state=0
+        ).fit(X)
+    assert list(sel.results_["degenerate"]) == [True, True]
+
+
 @pytest.mark.parametrize("missing", [False, True])
 def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate(missing):
     # one cluster on a single value of column 1: under EVI (equal volumes) its covariance
