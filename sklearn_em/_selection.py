@@ -749,9 +749,9 @@ class _Units:
     matter of the columns' relative weights, not of the regularisation.
     """
 
-    def __init__(self, std, scale=None):
+    def __init__(self, std, scale):
         self.std = std
-        self.scale = std if scale is None else scale
+        self.scale = scale
 
     @classmethod
     def of(cls, X, sample_weight):
@@ -771,19 +771,19 @@ class _Units:
                 mean = (w * Xo).sum(axis=0) / w.sum(axis=0)
                 var = (w * (Xo - mean) ** 2).sum(axis=0) / w.sum(axis=0)
             std = np.sqrt(var)
-            cls._checked(std, mean, X, w > 0)
+            cls._check(std, mean, X, w > 0)
             return cls(std, _bulk_scale(X, w, std))
-        # (a column too large to square overflows: _checked says so)
+        # (a column too large to square overflows: _check says so)
         with np.errstate(over="ignore", invalid="ignore"):
             mean = np.average(X, axis=0, weights=sample_weight).astype(np.float64)
             var = np.average((X - mean) ** 2, axis=0, weights=sample_weight).astype(np.float64)
         weighted = None if sample_weight is None else (sample_weight > 0)[:, None]
         std = np.sqrt(var)
-        cls._checked(std, mean, X, weighted)
+        cls._check(std, mean, X, weighted)
         return cls(std, _bulk_scale(X, sample_weight, std))
 
     @classmethod
-    def _checked(cls, std, mean, X, kept=None):
+    def _check(cls, std, mean, X, kept=None):
         """Raise a :class:`ColumnsError` for the columns that have no scale:
         too large to square (their variance, computed in float64, overflows), constant (their
         rows of positive weight, ``kept``, all equal), varying only in the last digits of
@@ -889,11 +889,12 @@ def _bulk_scale(X, weights, std):
             w = weights if weights.ndim == 1 else weights[:, j]
             kept = w > 0
             x, w = x[kept], w[kept]
-        deviation = np.abs(x.astype(np.float64) - _lower_median(x.astype(np.float64), w))
+        x = x.astype(np.float64)
+        deviation = np.abs(x - _lower_median(x, w))
         spread = _lower_median(deviation, w)
         if not spread > 0:
             off = deviation > 0
-            if not off.any():  # (a constant column: _Units._checked has said so)
+            if not off.any():  # (a constant column: _Units._check has said so)
                 continue
             spread = _lower_median(deviation[off], None if w is None else w[off])
         scale[j] = min(scale[j], _SPREAD_CAP * _MAD_TO_SD * spread)
@@ -1308,23 +1309,17 @@ def _degenerate(params, data_variance, reg_covar, total, count_rows=True, floor=
     k, d = params.means.shape
     nk = params.weights / params.weights.sum() * total
     cov = np.asarray(params.covariance_matrices(), dtype=np.float64)
-    z = 1.0 / np.sqrt(data_variance)
     if floor is None:
         floor = max(reg_covar, _SINGULAR_FLOOR)
+    ml = cov - reg_covar * np.eye(d) if params.kernel.matrix else cov - reg_covar
+    smallest = np.broadcast_to(_smallest_variances(ml, data_variance, params.kernel.matrix), (k,))
     if params.kernel.matrix:
-        ml = cov - reg_covar * np.eye(d)
-        smallest = np.linalg.eigvalsh(ml * z[:, None] * z[None, :])[..., 0]
-        smallest = np.broadcast_to(smallest, (k,))
         if params.kernel.shared:
             # the shared scatter has rank at most n - k
             need, nk_check = k + d, np.full(k, total)
         else:
             need, nk_check = d + 1, nk
-    elif cov.ndim == 2:
-        smallest = ((cov - reg_covar) * z**2).min(axis=1)
-        need, nk_check = 2, nk
     else:
-        smallest = (cov - reg_covar) / np.mean(data_variance)
         need, nk_check = 2, nk
     if params.model.equal_covariances:
         # one covariance for all (EII, EEI): estimated from every row
@@ -1344,6 +1339,19 @@ def _degenerate(params, data_variance, reg_covar, total, count_rows=True, floor=
                 f"fewer than the {need} its covariance needs"
             )
     return ""
+
+
+def _smallest_variances(cov, data_variance, matrix):
+    """Each component's smallest variance in any direction, relative to the data's squared
+    scale per column ``data_variance``: of covariance matrices (``matrix``: (k, d, d), or
+    one (d, d) shared), else of diagonals ((k, d)) or spherical variances ((k,), relative
+    to the columns' mean)."""
+    if not matrix and cov.ndim == 1:
+        return cov / np.mean(data_variance)
+    z = 1.0 / np.sqrt(data_variance)
+    if matrix:
+        return np.linalg.eigvalsh(cov * z[:, None] * z[None, :])[..., 0]
+    return (cov * z**2).min(axis=1)
 
 
 # Models whose components have shapes of their own while sharing their volume or
@@ -1400,17 +1408,15 @@ def _collapsed_shape(params, X, sample_weight, incomplete, prepared, data_stats,
     cov = np.asarray(getattr(cov, "covariances", cov), dtype=np.float64)
     if not np.all(np.isfinite(cov)):
         return failed
-    z = 1.0 / np.sqrt(variance)
-    if cov.ndim == 3:
-        smallest = np.linalg.eigvalsh(cov * z[:, None] * z[None, :])[:, 0]
-    else:
-        smallest = (cov * z**2).min(axis=1)
-    for j in np.flatnonzero(~(smallest >= floor)):
-        return (
-            f"component {j} collapsed: without reg_covar its smallest variance is "
-            f"{max(smallest[j], 0):.1e} of the data's (singular)"
-        )
-    return ""
+    smallest = _smallest_variances(cov, variance, params.kernel.matrix)
+    below = np.flatnonzero(~(smallest >= floor))
+    if not below.size:
+        return ""
+    j = below[0]
+    return (
+        f"component {j} collapsed: without reg_covar its smallest variance is "
+        f"{max(smallest[j], 0):.1e} of the data's (singular)"
+    )
 
 
 def _results_table(grid, cells, criterion, tie=0.0):
