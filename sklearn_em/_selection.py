@@ -1365,19 +1365,31 @@ def _judge(covariance_type, variance, reg, fraction, total, rows):
     """The cell's ``degenerate(params, count_rows=True)`` (see :func:`_best_start`):
     :func:`_degenerate`, with variances judged against ``fraction`` (the selector's
     ``reg_covar``) of the data's whatever ``reg`` the cell's fits carry (less, in one common
-    unit: ``_Units.reg_fraction``), and for ``_OWN_SHAPES`` a start's final fit also
-    re-estimated without the regularisation (:func:`_collapsed_shape`; not while EM runs:
-    it costs a pass). ``rows``: ``(X, sample_weight, incomplete, prepared, data_stats)``."""
+    unit: ``_Units.reg_fraction``); a start's final fit to data with missing cells, where
+    components have shapes of their own, also by its observed cells alone
+    (:func:`_observed_spike`), and for ``_OWN_SHAPES`` re-estimated
+    without the regularisation (:func:`_collapsed_shape`); neither while EM runs: each
+    costs a pass. ``rows``: ``(X, sample_weight, incomplete, prepared, data_stats)``."""
     floor = max(fraction, _SINGULAR_FLOOR)
     judged = partial(_degenerate, data_variance=variance, reg_covar=reg, total=total, floor=floor)
-    if get_model(covariance_type).name not in _OWN_SHAPES:
+    model = get_model(covariance_type)
+    own_shape = model.name in _OWN_SHAPES
+    X, sample_weight, incomplete = rows[:3]
+    # (a component can collapse onto a column alone only with a shape of its own; a shared
+    # or spherical shape keeps it bounded there, as mclust's VEI on a spike is)
+    observed = incomplete is not None and model.shape == "V"
+    if not own_shape and not observed:
         return judged
 
     def degenerate(params, count_rows=True):
         why = judged(params, count_rows=count_rows)
         if why or not count_rows:
             return why
-        return _collapsed_shape(params, *rows, variance, floor)
+        if observed:
+            why = _observed_spike(params, X, sample_weight, variance, floor)
+        if not why and own_shape:
+            why = _collapsed_shape(params, *rows, variance, floor)
+        return why
 
     return degenerate
 
@@ -1392,8 +1404,9 @@ def _collapsed_shape(params, X, sample_weight, incomplete, prepared, data_stats,
     to the data's, of a component that has not collapsed.
 
     With missing cells the pass fills a row's missing cells with their conditional variance
-    under ``params``, which carries the regularisation: a spike with a row missing in its
-    column is not seen here (the fitted covariance's test still applies)."""
+    under ``params``, which carries the regularisation (times what the constraint makes of
+    it): a spike with a row missing in its column would pass here. :func:`_judge` judges
+    the observed cells on their own first (:func:`_observed_spike`)."""
     if incomplete is None:
         stats = _kernels.accumulate(X, sample_weight, params, prepared=prepared)
     else:
@@ -1417,6 +1430,42 @@ def _collapsed_shape(params, X, sample_weight, incomplete, prepared, data_stats,
         f"component {j} collapsed: without reg_covar its smallest variance is "
         f"{max(smallest[j], 0):.1e} of the data's (singular)"
     )
+
+
+def _observed_spike(params, X, sample_weight, variance, floor):
+    """Why a fit to X with missing cells is degenerate by its observed cells alone, or '':
+    a component whose observed cells in some column (weighted by its responsibilities, at
+    least one row's worth) vary by less than ``floor`` of the data's variance there
+    (``variance``, per column). Their unregularised estimate is then singular whatever the
+    missing cells hold: the conditional variance EM fills them with shrinks with the
+    component's own (mclust, without missing cells, reports such a fit as NA)."""
+    counts, spread = _observed_spreads(params, X, sample_weight, variance)
+    # (to the nearest row, as the effective-row rule counts them; nan: nothing observed)
+    below = np.argwhere((counts >= 0.5) & ~(spread >= floor))
+    if not below.size:
+        return ""
+    j, c = below[0]
+    return (
+        f"component {j} collapsed: its observed cells in column {c} vary by "
+        f"{max(spread[j, c], 0):.1e} of the data's (singular without reg_covar)"
+    )
+
+
+def _observed_spreads(params, X, sample_weight, variance):
+    """``(counts, spreads)``, (k, d): each component's weight of observed cells per column
+    of X (NaN: missing) and their weighted variance about their weighted mean, relative to
+    ``variance`` (per column); weights are the responsibilities (times sample_weight)."""
+    resp = _missing.predict_proba(X, params).astype(np.float64)
+    if sample_weight is not None:
+        resp *= sample_weight[:, None]
+    observed = ~np.isnan(X)
+    counts = resp.T @ observed
+    spreads = np.empty_like(counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for j, r in enumerate(resp.T):  # (two passes: no cancellation, no n x k x d array)
+            centre = (r @ np.where(observed, X, 0.0)) / counts[j]
+            spreads[j] = (r @ np.square(np.where(observed, X - centre, 0.0))) / counts[j]
+    return counts, spreads / variance
 
 
 def _results_table(grid, cells, criterion, tie=0.0):
