@@ -1313,32 +1313,68 @@ def _degenerate(params, data_variance, reg_covar, total, count_rows=True, floor=
         floor = max(reg_covar, _SINGULAR_FLOOR)
     ml = cov - reg_covar * np.eye(d) if params.kernel.matrix else cov - reg_covar
     smallest = np.broadcast_to(_smallest_variances(ml, data_variance, params.kernel.matrix), (k,))
-    if params.kernel.matrix:
-        if params.kernel.shared:
-            # the shared scatter has rank at most n - k
-            need, nk_check = k + d, np.full(k, total)
-        else:
-            need, nk_check = d + 1, nk
-    else:
-        need, nk_check = 2, nk
-    if params.model.equal_covariances:
-        # one covariance for all (EII, EEI): estimated from every row
-        nk_check = np.full(k, total)
     for j in range(k):
         if smallest[j] < floor:
             return (
                 f"component {j} collapsed: its smallest variance is {max(smallest[j], 0):.1e} "
                 "of the data's (singular but for reg_covar)"
             )
-        # (to the nearest row: responsibilities just short of 1 leave a component that holds
-        # its rows a rounding short of their count, 3.986 of 4)
-        if count_rows and nk_check[j] < need - 0.5:
+    if not count_rows:
+        return ""
+    own, pooled, largest = _rows_needed(params.model, k, d)
+    # (to the nearest row: responsibilities just short of 1 leave a component that holds
+    # its rows a rounding short of their count, 3.986 of 4; rounded down in the note:
+    # 3.4996 is not "3.50")
+    for j in range(k):
+        if nk[j] < own - 0.5:
             return (
-                # (rounded down: 3.4996 is not "3.50")
-                f"component {j} has {math.floor(nk_check[j] * 100) / 100:.2f} effective rows, "
-                f"fewer than the {need} its covariance needs"
+                f"component {j} has {_rows(nk[j])} effective rows, fewer than the {own} its "
+                "covariance needs"
             )
+    if pooled and total < pooled - 0.5:
+        return (
+            f"the {_rows(total)} effective rows are fewer than the {pooled} the common "
+            "covariance needs"
+        )
+    if largest and nk.max() < largest - 0.5:
+        return (
+            f"no component has the {largest} effective rows the common shape needs (the "
+            f"most is {_rows(nk.max())})"
+        )
     return ""
+
+
+def _rows(count):
+    """An effective number of rows as the notes show it: two decimals, rounded down."""
+    return f"{math.floor(count * 100) / 100:.2f}"
+
+
+def _rows_needed(model, k, d):
+    """``(own, pooled, largest)``: the effective rows each component needs for the parts
+    of its covariance that are its own; all rows together for the parts all share (a
+    pooled scatter has rank n - k: ``k + d`` for a shared matrix, ``k + 1`` for a shared
+    diagonal or variance), or None; and one component for a shared shape with orientations
+    of their own (``d + 1``: that shape sums the components' sorted eigenvalues, singular
+    only if every component's scatter is), or None.
+
+    A component with its own shape and orientation (VVV, EVV), or its own shape along a
+    common orientation (VVE, EVE, where the orientation can turn onto a deficient
+    component's null space), needs ``d + 1`` rows: with fewer its scatter is singular and
+    the likelihood unbounded. An own volume, or a diagonal or spherical covariance of its
+    own, needs 2 (a scatter that is not zero); an orientation alone (EEV), none. A shared
+    shape keeps a component with fewer rows bounded (EEV, VEV, VEE; mclust fits
+    EuroUnemployment's VEV k=6 with components of 2 and 3 rows in 3 dimensions)."""
+    matrix = model.kernel_type.matrix
+    if model.kernel_type.shared or model.equal_covariances:  # EEE; EII, EEI
+        return 0, k + (d if matrix else 1), None
+    if not matrix:  # VII, VVI, EVI, VEI
+        return 2, None, None
+    if model.shape == "V":  # VVV, EVV, VVE, EVE
+        return d + 1, None, None
+    own = 2 if model.volume == "V" else 0
+    if model.orientation == "V":  # EEV, VEV
+        return own, None, d + 1
+    return own, k + d, None  # VEE
 
 
 def _smallest_variances(cov, data_variance, matrix):
