@@ -94,10 +94,11 @@ def _extrapolates_within(model):
     return model.shape == "V" and model.orientation == "V"  # VVV, EVV
 
 
-def _converged(change, lower_bound, tol, relative, total):
+def _converged(change, lower_bound, tol, relative, total, offset=0.0):
     if relative:
-        # mclust's rule on the total log-likelihood: |dL| / (1 + |L|) < tol
-        return abs(change) * total < tol * (1.0 + abs(lower_bound) * total)
+        # mclust's rule on the total log-likelihood: |dL| / (1 + |L|) < tol (L taken with
+        # ``offset`` added to the mean: see run_squarem)
+        return abs(change) * total < tol * (1.0 + abs(lower_bound + offset) * total)
     return abs(change) < tol
 
 
@@ -111,6 +112,7 @@ def run_squarem(
     total=1.0,
     lower_bound=-np.inf,
     on_iteration=None,
+    offset=0.0,
 ):
     """Iterate ``step`` with SQUAREM acceleration.
 
@@ -134,6 +136,10 @@ def run_squarem(
         The mean log-likelihood before ``params`` (for warm starts).
     on_iteration : callable, optional
         ``on_iteration(n_iter, change)`` after every recorded E-step.
+    offset : float, default=0.0
+        Added to the mean log-likelihood where the relative rule takes its size ``|L|``:
+        the log-likelihood in other units (the selector's cells fitted in one common unit
+        are judged in the columns' own, as every other cell).
 
     Returns
     -------
@@ -166,9 +172,9 @@ def run_squarem(
         lower_bound, theta0 = step(theta0, n_iter)
         record(lower_bound, previous)
         change = lower_bound - previous
-        if _converged(change, lower_bound, tol, relative, total):
+        if _converged(change, lower_bound, tol, relative, total, offset):
             return theta0, lower_bound, lower_bounds, n_iter, True
-        if _converged(change, lower_bound, WARMUP_FACTOR * tol, relative, total):
+        if _converged(change, lower_bound, WARMUP_FACTOR * tol, relative, total, offset):
             break
     # (theta2, its bound) of the last cycle, while the step from its accepted extrapolation
     # is on trial: the first pass of the next cycle gives that step's log-likelihood
@@ -201,14 +207,14 @@ def run_squarem(
                 # (a gain over theta2 that includes a jump is no EM step's: not judged)
                 previous, judged = l_before, False
         record(l0, previous)
-        if judged and _converged(l0 - previous, l0, tol, relative, total):
+        if judged and _converged(l0 - previous, l0, tol, relative, total, offset):
             return theta1, l0, lower_bounds, n_iter, True
         if n_iter >= max_iter:
             return theta1, l0, lower_bounds, n_iter, False
         n_iter += 1
         l1, theta2 = step(theta1, n_iter)
         record(l1, l0)
-        if _converged(l1 - l0, l1, tol, relative, total):
+        if _converged(l1 - l0, l1, tol, relative, total, offset):
             return theta2, l1, lower_bounds, n_iter, True
         if n_iter >= max_iter:
             return theta2, l1, lower_bounds, n_iter, False

@@ -336,13 +336,16 @@ def run_em(
     incomplete=None,
     stop=None,
     prepared=None,
+    tol_offset=0.0,
 ):
     """Iterate E- and M-steps from ``params`` until the gain in mean log-likelihood
     is below ``tol`` or ``max_iter`` iterations have run.
 
     ``relative_tol`` judges the gain relative to the log-likelihood, as mclust does
-    (``|dL| / (1 + |L|) < tol`` on the total); ``accelerate`` extrapolates with SQUAREM
-    (see ``_accel``), which reaches the same fixed point in fewer passes over X.
+    (``|dL| / (1 + |L|) < tol`` on the total; ``L`` with ``tol_offset`` added to the mean:
+    the log-likelihood in other units, see ``_accel.run_squarem``'s ``offset``);
+    ``accelerate`` extrapolates with SQUAREM (see ``_accel``), which reaches the same fixed
+    point in fewer passes over X.
     ``data_stats`` (``_kernels.data_statistics(X, sample_weight, model)``, computed here if
     None) rides along with every pass's statistics: the data's covariance, should the
     M-step need it. ``step_options`` go to every M-step (see :func:`m_step`).
@@ -389,6 +392,7 @@ def run_em(
         accelerate=accelerate,
         step_options=step_options,
         stop=stop,
+        tol_offset=tol_offset,
     )
 
 
@@ -408,6 +412,7 @@ def iterate(
     accelerate=False,
     step_options=None,
     stop=None,
+    tol_offset=0.0,
 ):
     """The EM loop of :func:`run_em` over data of any origin.
 
@@ -454,14 +459,25 @@ def iterate(
 
     try:
         return _loop(
-            step, params, tol, max_iter, relative_tol, total, lower_bound, on_iteration, accelerate
+            step,
+            params,
+            tol,
+            max_iter,
+            relative_tol,
+            total,
+            lower_bound,
+            on_iteration,
+            accelerate,
+            tol_offset,
         )
     except _Stopped as end:
         # the bound of the last pass is that of the parameters before its M-step
         return EMResult(end.params, end.lower_bounds[-1], end.lower_bounds, end.n_iter, False, True)
 
 
-def _loop(step, params, tol, max_iter, relative_tol, total, lower_bound, on_iteration, accelerate):
+def _loop(
+    step, params, tol, max_iter, relative_tol, total, lower_bound, on_iteration, accelerate, offset
+):
     """:func:`iterate`'s loop over ``step``: SQUAREM's, or plain EM's."""
     if accelerate:
         params, lower_bound, lower_bounds, n_iter, converged = run_squarem(
@@ -473,6 +489,7 @@ def _loop(step, params, tol, max_iter, relative_tol, total, lower_bound, on_iter
             total=total,
             lower_bound=lower_bound,
             on_iteration=on_iteration,
+            offset=offset,
         )
         return EMResult(params, lower_bound, lower_bounds, n_iter, converged)
 
@@ -486,7 +503,7 @@ def _loop(step, params, tol, max_iter, relative_tol, total, lower_bound, on_iter
         change = lower_bound - previous
         if on_iteration is not None:
             on_iteration(n_iter, change)
-        if _converged(change, lower_bound, tol, relative_tol, total):
+        if _converged(change, lower_bound, tol, relative_tol, total, offset):
             converged = True
             break
     return EMResult(params, lower_bound, lower_bounds, n_iter, converged)
