@@ -1128,6 +1128,7 @@ def _fit_cell(
                     settings["reg_covar"],
                     total,
                     (fit_X, fit_w, incomplete, data.prepared(), data_stats),
+                    units.offset(kind),
                 ),
             )
             # (a start stopped because it collapsed is not a convergence failure: the note
@@ -1366,17 +1367,23 @@ def _rows_needed(model, k, d):
     """``(own, pooled, largest)``: the effective rows each component needs for the parts
     of its covariance that are its own; all rows together for the parts all share (a
     pooled scatter has rank n - k: ``k + d`` for a shared matrix, ``k + 1`` for a shared
-    diagonal or variance), or None; and one component for a shared shape with orientations
-    of their own (``d + 1``: that shape sums the components' sorted eigenvalues, singular
-    only if every component's scatter is), or None.
+    diagonal or variance), or None; and one component with ``d + 1`` rows for a shared
+    shape with orientations of their own (EEV's shape sums the components' sorted
+    eigenvalues, singular if every component's scatter is; VEV's weighs them by the inverse
+    volumes), or None.
 
     A component with its own shape and orientation (VVV, EVV), or its own shape along a
     common orientation (VVE, EVE, where the orientation can turn onto a deficient
-    component's null space), needs ``d + 1`` rows: with fewer its scatter is singular and
-    the likelihood unbounded. An own volume, or a diagonal or spherical covariance of its
-    own, needs 2 (a scatter that is not zero); an orientation alone (EEV), none. A shared
-    shape keeps a component with fewer rows bounded (EEV, VEV, VEE; mclust fits
-    EuroUnemployment's VEV k=6 with components of 2 and 3 rows in 3 dimensions)."""
+    component's null space), needs ``d + 1`` rows: with fewer its own scatter is singular
+    (VVV and VVE are then unbounded; a shared volume can hold EVV and EVE at a finite
+    supremum, not always attained: the rule asks for the rows all the same). An own volume,
+    or a diagonal or spherical covariance of its own, needs 2 (a scatter that is not zero);
+    an orientation alone (EEV), none. A shared shape can keep a component with fewer rows
+    bounded (mclust fits EuroUnemployment's VEV k=6 with components of 2 and 3 rows in 3
+    dimensions), but not always: small components that hold a large share of the rows
+    make VEV and VEE unbounded too. These counts are necessary, not sufficient; a fit that
+    passes them is still refitted with less regularisation where a variance is small
+    (:func:`_follows_the_regularisation`), which finds the unbounded ones."""
     matrix = model.kernel_type.matrix
     if model.kernel_type.shared or model.equal_covariances:  # EEE; EII, EEI
         return 0, k + (d if matrix else 1), None
@@ -1410,7 +1417,7 @@ def _smallest_variances(cov, data_variance, matrix):
 _OWN_SHAPES = ("EVI", "EVE", "EVV", "VVE")
 
 
-def _judge(covariance_type, variance, reg, fraction, total, rows):
+def _judge(covariance_type, variance, reg, fraction, total, rows, tol_offset=0.0):
     """The cell's ``degenerate(params, count_rows=True)`` (see :func:`_best_start`):
     :func:`_degenerate`, with variances judged against ``fraction`` (the selector's
     ``reg_covar``) of the data's whatever ``reg`` the cell's fits carry (less, in one common
@@ -1424,11 +1431,7 @@ def _judge(covariance_type, variance, reg, fraction, total, rows):
     model = get_model(covariance_type)
     own_shape = model.name in _OWN_SHAPES
     X, sample_weight, incomplete = rows[:3]
-    # (a component can collapse onto a column alone only with a shape of its own; a shared
-    # or spherical shape keeps it bounded there, as mclust's VEI on a spike is)
     observed = incomplete is not None and model.shape == "V"
-    if not own_shape and not observed:
-        return judged
 
     def degenerate(params, count_rows=True):
         why = judged(params, count_rows=count_rows)
@@ -1438,6 +1441,8 @@ def _judge(covariance_type, variance, reg, fraction, total, rows):
             why = _observed_spike(params, X, sample_weight, variance, floor)
         if not why and own_shape:
             why = _collapsed_shape(params, *rows, variance, floor)
+        if not why:
+            why = _follows_the_regularisation(params, rows, reg, variance, floor, tol_offset)
         return why
 
     return degenerate
@@ -1481,13 +1486,75 @@ def _collapsed_shape(params, X, sample_weight, incomplete, prepared, data_stats,
     )
 
 
+# A component whose smallest variance (relative to the data's) is below this many times
+# the floor is fitted again with less regularisation (see _follows_the_regularisation).
+_SUSPECT_FACTOR = 1e3
+# ... with reg_covar divided by this, for at most this many EM passes
+_REG_DIVISOR = 100.0
+_REG_PASSES = 40
+
+
+def _follows_the_regularisation(params, rows, reg, variance, floor, tol_offset):
+    """Why a fit is degenerate by the way its smallest variances follow ``reg_covar``, or
+    '': EM continued from ``params`` with ``reg_covar / _REG_DIVISOR``; a component whose
+    smallest variance (relative to the data's, :func:`_smallest_variances`) was below
+    ``_SUSPECT_FACTOR * floor`` and falls by more than a tenth of the divisor with it
+    collapses as the regularisation goes: its likelihood is unbounded, and only
+    ``reg_covar`` holds it (at a multiple of it where the model shares a shape or volume:
+    1.9 reg_covar for a VEE component of 2 rows in 3 dimensions, which the floor passes).
+    A bounded fit's variances hardly move. ``rows``: ``(X, sample_weight, incomplete,
+    prepared, data_stats)``."""
+    k, d = params.means.shape
+    matrix = params.kernel.matrix
+
+    def smallest(p):
+        cov = np.asarray(p.covariance_matrices(), dtype=np.float64)
+        return np.broadcast_to(_smallest_variances(cov, variance, matrix), (k,))
+
+    before = smallest(params)
+    suspects = np.flatnonzero(~(before >= _SUSPECT_FACTOR * floor))
+    if not suspects.size:
+        return ""
+    X, sample_weight, incomplete, prepared, data_stats = rows
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            again = run_em(
+                X,
+                sample_weight,
+                params,
+                tol=1e-9,
+                max_iter=_REG_PASSES,
+                reg_covar=reg / _REG_DIVISOR,
+                relative_tol=True,
+                tol_offset=tol_offset,
+                incomplete=incomplete,
+                data_stats=data_stats,
+                prepared=prepared,
+            )
+        after = smallest(again.params)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return "it cannot be fitted with less regularisation (a component collapsed)"
+    for j in suspects:
+        if not after[j] * (0.1 * _REG_DIVISOR) < before[j]:
+            continue
+        return (
+            f"component {j} collapsed: its smallest variance, {max(before[j], 0):.1e} of the "
+            f"data's, falls to {max(after[j], 0):.1e} with reg_covar / {_REG_DIVISOR:g}"
+        )
+    return ""
+
+
 def _observed_spike(params, X, sample_weight, variance, floor):
     """Why a fit to X with missing cells is degenerate by its observed cells alone, or '':
     a component whose observed cells in some column (weighted by its responsibilities, at
     least one row's worth) vary by less than ``floor`` of the data's variance there
-    (``variance``, per column). Their unregularised estimate is then singular whatever the
-    missing cells hold: the conditional variance EM fills them with shrinks with the
-    component's own (mclust, without missing cells, reports such a fit as NA)."""
+    (``variance``, per column): a spike. Under VVI, VVV and VVE its likelihood is then
+    unbounded whatever the missing cells hold; under EVI, EVV and EVE a shared volume and
+    the missing cells can hold it at a finite maximum, but the same data without those
+    cells are NA for the model (its unregularised shape is singular, as in mclust), and the
+    verdict must not turn on a missing cell. Models of a shared or spherical shape are
+    judged by :func:`_follows_the_regularisation` instead."""
     counts, spread = _observed_spreads(params, X, sample_weight, variance)
     # (to the nearest row, as the effective-row rule counts them; nan: nothing observed)
     below = np.argwhere((counts >= 0.5) & ~(spread >= floor))
@@ -1495,8 +1562,8 @@ def _observed_spike(params, X, sample_weight, variance, floor):
         return ""
     j, c = below[0]
     return (
-        f"component {j} collapsed: its observed cells in column {c} vary by "
-        f"{max(spread[j, c], 0):.1e} of the data's (singular without reg_covar)"
+        f"component {j} is a spike: its observed cells in column {c} vary by "
+        f"{max(spread[j, c], 0):.1e} of the data's"
     )
 
 

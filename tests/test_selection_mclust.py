@@ -602,12 +602,13 @@ def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate(missin
     # is the regularisation times the common volume over its own (far above reg_covar), yet
     # without the regularisation its shape is singular (mclust: NA); under VEI (one shape
     # for all) it is not, and under VVI its variance is reg_covar itself. With missing
-    # cells (in column 0 of the other cluster) the re-estimate takes the observed-data pass
+    # cells (in the spike's column 0) the re-estimate takes the observed-data pass. (Cells
+    # missing in the other cluster's column 0 make VEI unbounded: see the next test)
     rng = np.random.default_rng(0)
     spike = np.column_stack([rng.normal(0, 1, 60), np.full(60, 5.0)])
     X = np.vstack([spike, rng.normal([6, 0], 1, (60, 2))])
     if missing:
-        X[60::7, 0] = np.nan
+        X[0:60:7, 0] = np.nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sel = GaussianMixtureSelector(
@@ -615,7 +616,8 @@ def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate(missin
         ).fit(X)
     res = sel.results_
     assert list(res["degenerate"]) == [True, False, True]
-    assert "without reg_covar" in res["note"][0]
+    # (with missing cells the observed cells alone say it first: a spike in column 1)
+    assert ("is a spike" if missing else "without reg_covar") in res["note"][0]
     assert sel.best_params_ == {"covariance_type": "VEI", "n_components": 2}
     # the EVI fit's covariance in column 1 is well above reg_covar of the data's: the
     # fitted parameters alone could not tell
@@ -623,7 +625,7 @@ def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate(missin
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cov = est.fit(X).best_estimator_.covariances_
-    assert cov[:, 1].min() > 100 * 1e-6 * X[:, 1].var()
+    assert cov[:, 1].min() > (1.0 if missing else 100.0) * 1e-6 * X[:, 1].var()
 
 
 def test_cells_in_one_common_unit_converge_as_far_as_mclusts():
@@ -682,6 +684,9 @@ def test_a_spike_with_missing_cells_in_its_column_is_degenerate_as_without_them(
     st.booleans(),
     st.booleans(),
 )
+# (a component on the spike's rows: the verdict names it)
+@example(seed=1, covariance_type="full", k=3, weighted=True, spike=True)
+@example(seed=1, covariance_type="diag", k=3, weighted=False, spike=True)
 def test_observed_spreads_match_a_loop_over_rows(seed, covariance_type, k, weighted, spike):
     # each component's weighted variance of its observed cells per column, against SciPy's
     # marginal densities (the responsibilities) and a loop over the rows
@@ -724,10 +729,63 @@ def test_observed_spreads_match_a_loop_over_rows(seed, covariance_type, k, weigh
     why = _observed_spike(est._model(), X, w, variance, floor)
     if below:
         assert why.startswith(
-            f"component {below[0][0]} collapsed: its observed cells in column {below[0][1]}"
+            f"component {below[0][0]} is a spike: its observed cells in column {below[0][1]}"
         )
     else:
         assert why == ""
+
+
+def _spike_and_blob(spike_rows, other_rows, holes=None):
+    rng = np.random.default_rng(0)
+    spike = np.column_stack([rng.normal(0, 1, spike_rows), np.full(spike_rows, 5.0)])
+    X = np.vstack([spike, rng.normal([6, 0], 1, (other_rows, 2))])
+    if holes is not None:
+        X[holes] = np.nan
+    return X
+
+
+def _groups(sizes, seed=0, d=3):
+    rng = np.random.default_rng(seed)
+    return np.vstack(
+        [
+            rng.normal(0, 1, (n, d)) + 10 * np.eye(d)[j % d] * (1 + j // d)
+            for j, n in enumerate(sizes)
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "X, model, k",
+    [
+        # a spike under one shape for all: bounded with 60 rows against 60 ...
+        (_spike_and_blob(60, 60), "VEI", 2),
+        # ... unbounded once the other cluster misses cells in column 0, or is smaller
+        (_spike_and_blob(60, 60, (slice(60, None, 7), 0)), "VEI", 2),
+        (_spike_and_blob(66, 54), "VEI", 2),
+        # components of fewer rows than d + 1 under a shared shape: bounded or not
+        (_groups([2, 3]), "VEE", 2),
+        (_groups([3, 3, 3, 4]), "VEV", 4),
+        (_groups([2, 3, 26]), "VEV", 3),
+        (_groups([2, 4, 20]), "VEE", 3),
+    ],
+)
+def test_a_cell_is_degenerate_when_its_likelihood_grows_as_the_regularisation_goes(X, model, k):
+    # the oracle: the cell fitted again with reg_covar 100 and 10,000 times smaller. An
+    # unbounded likelihood, which only the regularisation holds, climbs by about
+    # log(100) per collapsed direction each time; a bounded one settles
+    lls, verdicts = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for reg in (1e-6, 1e-8, 1e-10):
+            sel = GaussianMixtureSelector(
+                n_components=[k], covariance_type=model, reg_covar=reg, random_state=0
+            ).fit(X)
+            lls.append(sel.results_["log_likelihood"][0])
+            verdicts.append(bool(sel.results_["degenerate"][0]))
+    unbounded = lls[2] - lls[1] > 1.0 and lls[1] - lls[0] > 1.0
+    bounded = abs(lls[2] - lls[1]) < 0.1
+    assert unbounded or bounded, lls
+    assert verdicts[0] == unbounded, (lls, sel.results_["note"][0])
 
 
 @pytest.mark.parametrize("name", ["swiss", "trees", "airquality", "EuroUnemployment"])
@@ -754,12 +812,14 @@ def test_all_models_on_small_tables(name):
         j = sel.best_index_
         ref_best = reference[best][0]
         if np.isnan(ref_best):
-            # (not a collapse: every component's covariance keeps a good fraction of the
-            # data's variance in every direction)
-            cov = sel.best_estimator_.covariances_
-            z = 1.0 / X.std(axis=0)
-            smallest = np.linalg.eigvalsh(cov * z[:, None] * z[None, :])[:, 0]
-            assert smallest.min() > 1e-3
+            # (not a collapse: with reg_covar 100 times smaller the cell's log-likelihood
+            # stays where it is, as a bounded likelihood's maximum does)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                again = GaussianMixtureSelector(
+                    n_components=[best[1]], covariance_type=best[0], reg_covar=1e-8, random_state=0
+                ).fit(X)
+            assert abs(again.results_["log_likelihood"][0] - res["log_likelihood"][j]) < 0.1
         else:
             assert res["log_likelihood"][j] > ref_best + 1e-3 * abs(ref_best)
         assert res["bic"][j] < res["bic"][i]
