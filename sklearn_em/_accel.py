@@ -252,4 +252,10 @@ def run_squarem(
             # the extrapolation overshot: keep the plain EM step and be less bold next time
             step_max = max(1.0, step_max / 4.0)
             theta0, lower_bound = theta2, l1
+    if trial is not None and not judge_after_jump:
+        # max_iter came right after an accepted extrapolation off the model: the step from
+        # it is unconfirmed and may lie below the extrapolated point's bound, so the run
+        # ends at theta2, whose bound (theta1's) it does not fall below
+        lower_bounds.pop()
+        theta0, lower_bound = trial
     return theta0, lower_bound, lower_bounds, n_iter, False

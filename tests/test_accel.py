@@ -116,6 +116,31 @@ def test_squarem_stops_no_earlier_than_plain_em_where_it_leaves_the_model(model,
     assert accelerated >= plain - 1e-5 * (1 + abs(plain))
 
 
+def test_a_run_cut_by_max_iter_reports_a_bound_its_parameters_reach():
+    # max_iter right after an accepted extrapolation off the model: the step from it is
+    # unconfirmed, and its bound (the extrapolated point's) was returned with it, above the
+    # returned parameters' own log-likelihood (3172.66 against 3161.47 at max_iter=76)
+    from sklearn.datasets import load_breast_cancer
+
+    from sklearn_em import GaussianMixtureSelector
+
+    X = load_breast_cancer().data[:, :10]
+    n = X.shape[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for max_iter in range(70, 82, 2):
+            est = (
+                GaussianMixtureSelector(
+                    n_components=[2], covariance_type="EVE", random_state=0, max_iter=max_iter
+                )
+                .fit(X)
+                .best_estimator_
+            )
+            # (the bound is that of the pass before the last M-step: EM's step only rises)
+            score = est.score(X) * n
+            assert est.lower_bound_ * n <= score + 1e-9 * abs(score), max_iter
+
+
 def test_relative_tolerance_is_mclusts_rule():
     # mclust stops when |L_t - L_{t-1}| / (1 + |L_t|) < tol on the total log-likelihood L
     X = _blobs(1)
