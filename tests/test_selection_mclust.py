@@ -602,8 +602,9 @@ def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate(missin
     # is the regularisation times the common volume over its own (far above reg_covar), yet
     # without the regularisation its shape is singular (mclust: NA); under VEI (one shape
     # for all) it is not, and under VVI its variance is reg_covar itself. With missing
-    # cells (in the spike's column 0) the re-estimate takes the observed-data pass. (Cells
-    # missing in the other cluster's column 0 make VEI unbounded: see the next test)
+    # cells (in the spike's column 0) the observed cells alone name EVI's spike. (Cells
+    # missing in the other cluster's column 0 make VEI unbounded: see
+    # test_a_cell_is_degenerate_when_its_likelihood_grows_as_the_regularisation_goes)
     rng = np.random.default_rng(0)
     spike = np.column_stack([rng.normal(0, 1, 60), np.full(60, 5.0)])
     X = np.vstack([spike, rng.normal([6, 0], 1, (60, 2))])
@@ -626,6 +627,39 @@ def test_a_shape_of_its_own_collapsed_under_a_shared_volume_is_degenerate(missin
         warnings.simplefilter("ignore")
         cov = est.fit(X).best_estimator_.covariances_
     assert cov[:, 1].min() > (1.0 if missing else 100.0) * 1e-6 * X[:, 1].var()
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_the_offset_is_what_the_log_likelihood_gains_in_the_columns_units(missing):
+    # a mixture fitted in one common unit, mapped to the columns' own units: its rows'
+    # log-densities there exceed the common unit's by the offset on average (a row with a
+    # missing cell has that column's change of unit in neither)
+    import copy
+
+    from sklearn.datasets import load_breast_cancer
+
+    from sklearn_em import GaussianMixtureEM
+
+    X = load_breast_cancer().data[:, :10].copy()
+    observed = None
+    if missing:
+        rng = np.random.RandomState(0)
+        X[rng.rand(len(X)) < 0.5, 9] = np.nan
+        X[rng.rand(len(X)) < 0.5, 4] = np.nan
+        observed = (~np.isnan(X)).mean(axis=0)
+    units = _Units.of(X, None)
+    common, columns = units.factor("overall"), units.factor("columns")
+    ratio = common / columns
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = GaussianMixtureEM(3, covariance_type="VEV", random_state=0).fit(X / common)
+    mapped = copy.deepcopy(est)
+    mapped.means_ = est.means_ * ratio
+    mapped.covariances_ = est.covariances_ * np.outer(ratio, ratio)
+    mapped.precisions_cholesky_ = est.precisions_cholesky_ / ratio[None, :, None]
+    gain = mapped.score_samples(X / columns) - est.score_samples(X / common)
+    assert_allclose(gain.mean(), units.offset("overall", observed), rtol=1e-10)
+    assert units.offset("columns", observed) == 0.0
 
 
 def test_cells_in_one_common_unit_converge_as_far_as_mclusts():
@@ -786,6 +820,42 @@ def test_a_cell_is_degenerate_when_its_likelihood_grows_as_the_regularisation_go
     bounded = abs(lls[2] - lls[1]) < 0.1
     assert unbounded or bounded, lls
     assert verdicts[0] == unbounded, (lls, sel.results_["note"][0])
+
+
+def _breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    return load_breast_cancer().data
+
+
+@pytest.mark.parametrize(
+    "X, model, k, prior_strength",
+    [
+        # a prior holds a spike at 8e-4 of the data's variance (the check's passes left the
+        # prior out, and the spike fell without it)
+        (_spike_and_blob(600, 600), "VVI", 2, 1.0),
+        # 27 rows in 30 dimensions under a shared shape: the singular scatter's null
+        # directions turn freely, and the smallest variance per column with them
+        (_breast_cancer(), "EEV", 7, None),
+    ],
+)
+def test_a_bounded_fit_is_not_taken_for_a_collapse(X, model, k, prior_strength):
+    # the oracle: refitted with reg_covar 100 times smaller, a bounded fit's log-likelihood
+    # moves by a little per row (a collapse gains about log(100) / 2 per row of it)
+    lls = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for reg in (1e-6, 1e-8):
+            sel = GaussianMixtureSelector(
+                n_components=[k],
+                covariance_type=model,
+                reg_covar=reg,
+                prior_strength=prior_strength,
+                random_state=0,
+            ).fit(X)
+            lls.append(sel.results_["log_likelihood"][0])
+            assert not sel.results_["degenerate"][0], sel.results_["note"][0]
+    assert abs(lls[1] - lls[0]) < 0.01 * X.shape[0]
 
 
 @pytest.mark.parametrize("name", ["swiss", "trees", "airquality", "EuroUnemployment"])
