@@ -1027,6 +1027,19 @@ class _ScaledRows:
 
         return self._get("rows", make)
 
+    def observed_share(self):
+        """Each column's share of the fitted rows' weight that is observed in it, (d,), or
+        None without missing cells (see :meth:`_Units.offset`)."""
+        fit_X, fit_w, incomplete, _, _ = self.rows()
+        if incomplete is None:
+            return None
+
+        def make():
+            seen = ~np.isnan(fit_X)
+            return seen.mean(axis=0) if fit_w is None else fit_w @ seen / fit_w.sum()
+
+        return self._get("observed", make)
+
     def data_statistics(self, covariance_type):
         """``_kernels.data_statistics`` of the (mean-filled) rows EM fits."""
         kernel = get_model(covariance_type).kernel_type
@@ -1118,11 +1131,7 @@ def _fit_cell(
                 ]
             kind = units.kind(t)
             total = float(fit_X.shape[0] if fit_w is None else fit_w.sum())
-            observed = None
-            if incomplete is not None:
-                seen = ~np.isnan(fit_X)
-                observed = seen.mean(axis=0) if fit_w is None else fit_w @ seen / total
-            tol_offset = units.offset(kind, observed)
+            tol_offset = units.offset(kind, data.observed_share())
             best, note = _best_start(
                 initial,
                 fit_X,
@@ -1337,11 +1346,9 @@ def _degenerate(params, data_variance, reg_covar, total, count_rows=True, floor=
     """
     k, d = params.means.shape
     nk = params.weights / params.weights.sum() * total
-    cov = np.asarray(params.covariance_matrices(), dtype=np.float64)
     if floor is None:
         floor = max(reg_covar, _SINGULAR_FLOOR)
-    ml = cov - reg_covar * np.eye(d) if params.kernel.matrix else cov - reg_covar
-    smallest = np.broadcast_to(_smallest_variances(ml, data_variance, params.kernel.matrix), (k,))
+    smallest = _fit_smallest_variances(params, data_variance, reg_covar)
     for j in range(k):
         if smallest[j] < floor:
             return (
@@ -1412,6 +1419,16 @@ def _rows_needed(model, k, d):
     return own, k + d, None  # VEE
 
 
+def _fit_smallest_variances(params, data_variance, reg_covar=0.0):
+    """:func:`_smallest_variances` of each of the fit's components, (k,), less
+    ``reg_covar`` (the regularisation they carry)."""
+    k, d = params.means.shape
+    matrix = params.kernel.matrix
+    cov = np.asarray(params.covariance_matrices(), dtype=np.float64)
+    ml = cov - reg_covar * np.eye(d) if matrix else cov - reg_covar
+    return np.broadcast_to(_smallest_variances(ml, data_variance, matrix), (k,))
+
+
 def _smallest_variances(cov, data_variance, matrix):
     """Each component's smallest variance in any direction, relative to the data's squared
     scale per column ``data_variance``: of covariance matrices (``matrix``: (k, d, d), or
@@ -1438,9 +1455,11 @@ def _judge(covariance_type, variance, reg, fraction, total, rows, tol_offset=0.0
     ``reg_covar``) of the data's whatever ``reg`` the cell's fits carry (less, in one common
     unit: ``_Units.reg_fraction``); a start's final fit to data with missing cells, where
     components have shapes of their own, also by its observed cells alone
-    (:func:`_observed_spike`), and for ``_OWN_SHAPES`` re-estimated
-    without the regularisation (:func:`_collapsed_shape`); neither while EM runs: each
-    costs a pass. ``rows``: ``(X, sample_weight, incomplete, prepared, data_stats)``."""
+    (:func:`_observed_spike`), for ``_OWN_SHAPES`` re-estimated without the
+    regularisation (:func:`_collapsed_shape`), and, where a variance is small, continued
+    with less of it (:func:`_follows_the_regularisation`, with ``tol_offset`` and the
+    cell's ``prior``); none of these while EM runs: each costs passes. ``rows``: ``(X,
+    sample_weight, incomplete, prepared, data_stats)``."""
     floor = max(fraction, _SINGULAR_FLOOR)
     judged = partial(_degenerate, data_variance=variance, reg_covar=reg, total=total, floor=floor)
     model = get_model(covariance_type)
@@ -1457,7 +1476,9 @@ def _judge(covariance_type, variance, reg, fraction, total, rows, tol_offset=0.0
         if not why and own_shape:
             why = _collapsed_shape(params, *rows, variance, floor)
         if not why:
-            why = _follows_the_regularisation(params, rows, reg, variance, floor, tol_offset, prior)
+            why = _follows_the_regularisation(
+                params, rows, reg, variance, floor, total, tol_offset, prior
+            )
         return why
 
     return degenerate
@@ -1512,7 +1533,7 @@ _REG_PASSES = 40
 _REG_GAIN = 0.1
 
 
-def _follows_the_regularisation(params, rows, reg, variance, floor, tol_offset, prior=None):
+def _follows_the_regularisation(params, rows, reg, variance, floor, total, tol_offset, prior):
     """Why a fit is degenerate by the way it follows ``reg_covar``, or '': EM continued from
     ``params`` with ``reg_covar / _REG_DIVISOR`` (and the same ``prior``). A component whose
     smallest variance (relative to the data's, :func:`_smallest_variances`) was below
@@ -1526,20 +1547,12 @@ def _follows_the_regularisation(params, rows, reg, variance, floor, tol_offset, 
     gains about 5e-4 per row), even where a singular scatter's null directions turn
     freely under a shared shape and the per-column measure of the smallest variance
     falls (breast cancer's 30 columns, EEV k=7: 27 rows in 30 dimensions). ``rows``:
-    ``(X, sample_weight, incomplete, prepared, data_stats)``."""
-    k, d = params.means.shape
-    matrix = params.kernel.matrix
-
-    def smallest(p):
-        cov = np.asarray(p.covariance_matrices(), dtype=np.float64)
-        return np.broadcast_to(_smallest_variances(cov, variance, matrix), (k,))
-
-    before = smallest(params)
+    ``(X, sample_weight, incomplete, prepared, data_stats)``; ``total`` their weight."""
+    before = _fit_smallest_variances(params, variance)
     suspects = np.flatnonzero(~(before >= _SUSPECT_FACTOR * floor))
     if not suspects.size:
         return ""
     X, sample_weight, incomplete, prepared, data_stats = rows
-    total = float(X.shape[0] if sample_weight is None else np.sum(sample_weight))
     nk = params.weights / params.weights.sum() * total
     try:
         with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -1558,7 +1571,7 @@ def _follows_the_regularisation(params, rows, reg, variance, floor, tol_offset, 
                 data_stats=data_stats,
                 prepared=prepared,
             )
-        after = smallest(again.params)
+        after = _fit_smallest_variances(again.params, variance)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         return "it cannot be fitted with less regularisation (a component collapsed)"
     # (the first pass's bound is that of ``params``, the last of the run's final step)
@@ -1607,8 +1620,9 @@ def _observed_spreads(params, X, sample_weight, variance):
     counts = resp.T @ observed
     spreads = np.empty_like(counts)
     with np.errstate(invalid="ignore", divide="ignore"):
-        for j, r in enumerate(resp.T):  # (two passes: no cancellation, no n x k x d array)
-            centre = (r @ np.where(observed, X, 0.0)) / counts[j]
+        centres = (resp.T @ np.where(observed, X, 0.0)) / counts
+        # (about each centre in turn: no cancellation, no n x k x d array)
+        for j, (r, centre) in enumerate(zip(resp.T, centres)):
             spreads[j] = (r @ np.square(np.where(observed, X - centre, 0.0))) / counts[j]
     return counts, spreads / variance
 
