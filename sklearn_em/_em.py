@@ -181,9 +181,11 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
         Named in warnings and errors.
     step_options : dict, default=None
         Settings of the iterative covariance steps (``_gpcm.m_step``'s ``max_iter``, ``tol``,
-        ``vve_weights``, and ``warm_start``: whether to continue from ``previous``); None
-        for the defaults (at most ``_models.INNER_MAX_ITER`` inner iterations from the
-        previous step, volume-weighted VVE).
+        ``vve_weights``, ``warm_start``: whether to continue from ``previous``, and
+        ``data_units``: whether to step in the data's own units, as mclust does, rather than
+        in units where a row weighs about 1 and the pooled variance is about 1); None for the
+        defaults (at most ``_models.INNER_MAX_ITER`` inner iterations from the previous step,
+        volume-weighted VVE, unit-free stopping).
 
     Returns
     -------
@@ -238,7 +240,9 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
     # the data (``stats.data``, accumulated in float64) are judged at float64's
     ratio = _SINGULAR_RATIO * max(1.0, stats.eps / _EPS)
     prec_chol, failed = _factor(kernel, cov, ratio)
-    weights = nk + 10 * _EPS
+    # scikit-learn's 10 eps, in units of a row's weight: frequency weights scaled by any
+    # constant give the same fit (a plain 10 eps outweighs components of a tiny total weight)
+    weights = nk + 10 * _EPS * stats.unit_weight
     lost = lost_components(stats)
     bad = []
     if failed or lost.size:

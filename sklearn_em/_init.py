@@ -163,7 +163,9 @@ def initial_params(
     # scikit-learn scales initial weights by the total weight, not by their sum; 'hc' has no
     # scikit-learn counterpart and labels only a subset of large data: its weights sum to 1
     total = X.shape[0] if sample_weight is None else sample_weight.sum()
-    scale = (stats.total_weight + 10 * np.finfo(np.float64).eps * n_components) / total
+    # (its 10 eps per component in units of a row's weight, as in the M-step)
+    pad = 10 * np.finfo(np.float64).eps * n_components * stats.unit_weight
+    scale = (stats.total_weight + pad) / total
     if init_params == "hc":
         scale = 1.0
     weights = (

@@ -24,6 +24,7 @@ step, carried in the parameters (``GaussianMixtureParams.state``), and run at mo
 expected complete-data log-likelihood, so the log-likelihood never decreases.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,8 +58,9 @@ class CovarianceModel:
         ``state``, the warm start of the next step). ``previous`` is the previous
         :class:`~sklearn_em._params.GaussianMixtureParams` (None before the first M-step),
         the starting point of iterative steps; closed forms ignore it. ``options`` are
-        ``_gpcm.m_step``'s inner-iteration settings (``max_iter``, ``tol``, ``vve_weights``)
-        and ``warm_start`` (default True: continue from ``previous``).
+        ``_gpcm.m_step``'s inner-iteration settings (``max_iter``, ``tol``, ``vve_weights``),
+        ``warm_start`` (default True: continue from ``previous``) and ``data_units`` (default
+        False: iterative steps run in units of their own, see ``_gpcm_estimate``).
     map_estimate : callable or None
         ``map_estimate(stats, between, prior, reg_covar, previous) -> covariances``:
         the posterior mode under the conjugate prior of Fraley & Raftery (2007) raised to
@@ -240,10 +242,18 @@ def _usable(stats, reg_covar, equal):
         return keep & positive & (smallest > 64 * d * np.finfo(np.float64).eps)
 
 
-def _warm_start(previous, name, keep, d):
-    """The previous step's state for the components ``keep``; without one (the previous
-    parameters were given, not estimated), the model's decomposition of the previous
-    covariances, so that the step still starts from them."""
+# The decomposition of given covariances (a warm start without a state) is iterated far below
+# mclust's inner tolerance: a start that is its own fixed point must stay where it is (at
+# sqrt(eps) the rebuilt EVE covariances were 5e-5 off the given ones, and the first EM step
+# from a converged fit went down)
+_REBUILD_TOL = 1e-13
+
+
+def _warm_start(previous, name, keep, d, unit=1.0):
+    """The previous step's state for the components ``keep``, in covariance units of
+    ``unit`` (see :func:`_step_unit`); without one (the previous parameters were given, not
+    estimated), the model's decomposition of the previous covariances, so that the step
+    still starts from them."""
     if previous is None or name not in _gpcm.ITERATIVE:
         return None
     state = previous.state
@@ -254,12 +264,49 @@ def _warm_start(previous, name, keep, d):
             cov = np.einsum("kii->ki", cov)
         try:
             with np.errstate(all="ignore"):
-                state = _gpcm.m_step(name, np.ones(k), cov)
+                state = _gpcm.m_step(name, np.ones(k), cov / unit, tol=_REBUILD_TOL)
         except (ValueError, np.linalg.LinAlgError):
             return None
         if not all(np.all(np.isfinite(a)) for a in (state.scale, state.shape)):
             return None
+    else:
+        state = _rescaled(state, 1.0 / unit)
     return _select(state, keep)
+
+
+def _nearest_power_of_two(x):
+    """The power of two nearest to ``x`` (on a log scale); 1 where x is 0 or not finite."""
+    x = float(x)
+    if not (math.isfinite(x) and x > 0):
+        return 1.0
+    mantissa, exponent = math.frexp(x)  # x = mantissa 2^exponent, 0.5 <= mantissa < 1
+    if mantissa < math.sqrt(0.5):
+        exponent -= 1
+    return math.ldexp(1.0, min(max(exponent, -1000), 1000))
+
+
+def _step_unit(nk, W, d):
+    """The power of two nearest to the pooled variance ``sum_k tr(W_k) / (d sum_k n_k)``
+    of the scatters ``W`` (full, diagonal or traces) with weights ``nk``."""
+    total = float(nk.sum())
+    trace = float(W.sum()) if W.ndim < 3 else float(np.einsum("kii->", W))
+    return _nearest_power_of_two(trace / (total * d) if total > 0 else 1.0)
+
+
+def _rescaled(step, factor):
+    """A GPCMStep with its covariances and volumes multiplied by ``factor`` (shapes and
+    orientations have no units)."""
+    if factor == 1.0:
+        return step
+    return _gpcm.GPCMStep(
+        step.model,
+        None if step.covariances is None else step.covariances * factor,
+        step.scale * factor,
+        step.shape,
+        step.orientation,
+        step.n_iter,
+        step.converged,
+    )
 
 
 def _select(step, keep):
@@ -304,29 +351,39 @@ def _fill(step, keep, equal):
 
 
 def _gpcm_estimate(name):
-    def estimate(stats, reg_covar, previous=None, *, warm_start=True, **options):
+    def estimate(stats, reg_covar, previous=None, *, warm_start=True, data_units=False, **options):
         # warm_start=False starts every step where mclust's mstep does (mclust's me does so
-        # for VEE only)
+        # for VEE only); data_units=True steps in the data's own units, as mclust does (its
+        # inner stopping points then depend on the units, see below)
         options = {"max_iter": INNER_MAX_ITER, **options}
         equal = get_model(name).equal_covariances
         keep = _usable(stats, reg_covar, equal)
         if not keep.any():
             return _nan_step(name, stats)
+        nk, W, d = stats.nk[keep], stats.scatter[keep], stats.n_features
+        # The iterative steps stop by mclust's rules, |change| / (1 + |objective|), which
+        # are relative only where the objective is well above 1: in the data's own units
+        # (1e-3, or weights summing to 1e-10) they became absolute and stopped early, so the
+        # fit depended on the units. They run on statistics in units where a row weighs
+        # about 1 and the pooled variance is about 1 (powers of two: nothing is rounded, and
+        # data already in such units are stepped exactly as mclust steps them)
+        weight_unit = _nearest_power_of_two(stats.unit_weight)
+        unit = _step_unit(nk, W, d)
+        if data_units or name not in _gpcm.ITERATIVE:
+            weight_unit = unit = 1.0
         try:
             step = _gpcm.m_step(
                 name,
-                stats.nk[keep],
-                stats.scatter[keep],
-                n_features=stats.n_features,
-                previous=_warm_start(previous, name, keep, stats.n_features)
-                if warm_start
-                else None,
-                reg_covar=reg_covar,
+                nk / weight_unit,
+                W / (weight_unit * unit),
+                n_features=d,
+                previous=_warm_start(previous, name, keep, d, unit) if warm_start else None,
+                reg_covar=reg_covar / unit,
                 **options,
             )
         except np.linalg.LinAlgError:
             return _nan_step(name, stats)
-        return _fill(step, keep, equal)
+        return _fill(_rescaled(step, unit), keep, equal)
 
     estimate.__name__ = f"_{name.lower()}"
     return estimate

@@ -183,6 +183,72 @@ def test_scaled_data_scales_means_and_covariances(covariance_type, scale):
     assert_allclose(scaled.lower_bound_, base.lower_bound_ - 2 * np.log(scale), rtol=1e-9)
 
 
+ITERATIVE_MODELS = ["VEI", "VEE", "EVE", "VVE", "VEV"]
+
+
+def _wine6():
+    from sklearn.datasets import load_wine
+
+    return load_wine().data[:, :6]
+
+
+@pytest.mark.parametrize("covariance_type", ITERATIVE_MODELS)
+@pytest.mark.parametrize("scale", [1e-6, 1e-3, 1e3])
+def test_iterative_models_do_not_depend_on_the_units(covariance_type, scale):
+    # The same data in other units (one factor on every column, reg_covar with it) and the
+    # same start give the same fit, with the default tolerance: mclust's inner stopping rules
+    # (|change| / (1 + |objective|)) were absolute where the objective is small, and EVE
+    # stopped 0.5 log-likelihood units lower on wine's columns in units of 1e-6. The oracle
+    # is the fit in the data's own units; the scales are no powers of two.
+    X = _wine6()
+    n, d = X.shape
+    start = quiet_fit(GaussianMixtureEM(3, covariance_type="VVV", max_iter=3, random_state=0), X)
+    kw = dict(
+        covariance_type=covariance_type, weights_init=start.weights_, tol=1e-8, random_state=0
+    )
+    base = quiet_fit(GaussianMixtureEM(3, means_init=start.means_, max_iter=400, **kw), X)
+    scaled = quiet_fit(
+        GaussianMixtureEM(
+            3, means_init=start.means_ * scale, max_iter=400, reg_covar=1e-6 * scale**2, **kw
+        ),
+        X * scale,
+    )
+    # (the scales are no powers of two: rounding differs, and EM may stop a pass apart)
+    assert abs(scaled.n_iter_ - base.n_iter_) <= 3
+    assert abs(scaled.lower_bound_ + d * np.log(scale) - base.lower_bound_) < 1e-8
+    assert_allclose(scaled.means_, base.means_ * scale, rtol=1e-5)
+    cov, expected = np.asarray(scaled.covariances_), np.asarray(base.covariances_) * scale**2
+    assert_allclose(cov, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("covariance_type", ITERATIVE_MODELS)
+@pytest.mark.parametrize("scale", [1e-6, 1.0])
+def test_an_iterative_fit_restarted_from_itself_stays_there(covariance_type, scale):
+    # Given parameters carry no state of the covariance step: it is rebuilt from the given
+    # covariances, and the first EM step from a converged fit must not go down (EVE's went
+    # down by 3.2 log-likelihood units at scale 1e-6, and by 2e-9 at scale 1: the rebuild
+    # stopped at mclust's inner tolerance, 5e-5 off the given covariances)
+    X = _wine6() * scale
+    n = X.shape[0]
+    kw = dict(covariance_type=covariance_type, reg_covar=1e-6 * scale**2)
+    fit = quiet_fit(GaussianMixtureEM(2, random_state=0, tol=1e-12, max_iter=2000, **kw), X)
+    again = quiet_fit(
+        GaussianMixtureEM(
+            2,
+            weights_init=fit.weights_,
+            means_init=fit.means_,
+            precisions_init=fit.precisions_,
+            max_iter=1,
+            tol=0,
+            **kw,
+        ),
+        X,
+    )
+    before = again.lower_bounds_[0] * n
+    assert again.score(X) * n >= before - 1e-10 * abs(before)
+    assert_allclose(again.means_, fit.means_, rtol=1e-7, atol=1e-9 * scale)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_float32_with_large_offset_matches_float64(covariance_type):
     X64 = (_blobs(90) + 1e4).astype(np.float32).astype(np.float64)  # the same values

@@ -31,7 +31,9 @@ TABLES = ("faithful", "iris", "banknote")
 # mclust's me: relative tolerance 1e-5 on the log-likelihood, inner iterations to sqrt(eps)
 # (unbounded), mclust's own VVE orientation step, and VEE's inner iterations restarted every
 # EM iteration (its meVEE does so; the other models continue from the previous step)
-MCLUST_ME = dict(max_iter=100_000, vve_weights="mclust")
+# mclust's me: inner steps to convergence, mclust's VVE orientation update, and its inner
+# stopping rules in the data's own units (the estimator's steps run in units of their own)
+MCLUST_ME = dict(max_iter=100_000, vve_weights="mclust", data_units=True)
 
 
 def _start(X, z, model, step_options=None):

@@ -159,6 +159,25 @@ def test_constant_weights_equal_no_weights(covariance_type):
         assert_allclose(weighted.bic(X, np.full(X.shape[0], c)), expected)
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "spherical", "VEV", "EVE"])
+@pytest.mark.parametrize("init_params", ["kmeans", "random"])
+def test_weights_of_any_size_give_the_same_fit(covariance_type, init_params):
+    # Frequency weights all multiplied by one constant, however small or large, give the
+    # unweighted fit, from the estimator's own start too (scikit-learn's 10 eps added to each
+    # component's weight is in units of a row's weight: a plain 10 eps outweighed components
+    # of total weight 1e-13, and the start's weights no longer summed to 1)
+    X = _blobs(60)
+    kw = dict(covariance_type=covariance_type, init_params=init_params, random_state=0)
+    plain = _fit(GaussianMixtureEM(3, tol=1e-10, max_iter=60, **kw), X)
+    start = GaussianMixtureEM(3, max_iter=0, **kw)
+    for c in (1e-100, 1e-20, 1e-13, 1e30, 1e200):
+        w = np.full(X.shape[0], c)
+        weighted = _fit(GaussianMixtureEM(3, tol=1e-10, max_iter=60, **kw), X, w)
+        _assert_same_fit(weighted, plain)
+        assert weighted.lower_bound_ == pytest.approx(plain.lower_bound_, rel=1e-10)
+        assert _fit(start, X, w).weights_.sum() == pytest.approx(1.0, rel=1e-12)
+
+
 def _bic_n_shift(model, X, c):
     # -2 c log L + p log(c n)  vs  -2 log L + p log n, with log L the unweighted sum
     ll = model.score_samples(X).sum()
