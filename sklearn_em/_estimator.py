@@ -21,7 +21,7 @@ from . import _kernels, _missing, _online
 from ._em import Prior, run_em
 from ._hc import HC_MAX_ROWS, _tree_on_kept_rows, hc_tree
 from ._init import initial_params
-from ._models import COVARIANCE_NAMES, get_model
+from ._models import COVARIANCE_NAMES, constraints_broken, get_model
 from ._params import GaussianMixtureParams
 
 
@@ -114,7 +114,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Initial means.
     precisions_init : array-like, default=None
         Initial precisions (inverse covariances), shaped by ``covariance_type`` as
-        ``precisions_``; must be symmetric positive definite (positive for diag/spherical).
+        ``precisions_``; must be symmetric positive definite (positive for diag/spherical),
+        and for mclust's models those of a mixture of the model (its equal volumes, shapes or
+        orientations, to 1e-8 relative; 1e-4 for float32 precisions).
     random_state : int, RandomState instance or None, default=None
         Seed for initialisation and for :meth:`sample`.
     warm_start : bool, default=False
@@ -644,6 +646,17 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             if kernel.check_precisions(p):
                 need = "symmetric, positive-definite" if kernel.matrix else "positive"
                 raise ValueError(f"'{ctype} precision' should be {need}")
+            # (float32 precisions, e.g. a float32 fit's, satisfy the model to float32's eps)
+            rtol = 1e-8 if np.asarray(self.precisions_init).dtype == np.float64 else 1e-4
+            broken = constraints_broken(ctype, p, k, d, rtol)
+            if broken:
+                # (EM from such a start is no ascent: its first M-step projects onto the
+                # model, and the log-likelihood can fall)
+                raise ValueError(
+                    f"'{ctype} precision' should be the precisions of a mixture of the "
+                    f"{get_model(ctype).name} model, whose components have {broken}: the "
+                    "given precisions do not."
+                )
             out["precisions_init"] = p
         return out
 

@@ -274,6 +274,54 @@ def _warm_start(previous, name, keep, d, unit=1.0):
     return _select(state, keep)
 
 
+def constraints_broken(model, precisions, n_components, n_features, rtol=1e-8):
+    """What ``precisions`` (in ``model``'s kernel storage, symmetric positive definite)
+    break of the model's equal volumes, shapes or orientations: '' where they are the
+    precisions of a mixture of the model, else the model's equalities, named (e.g. 'equal
+    volumes and orientations').
+
+    Checked on the covariances ``Sigma_k`` directly, to ``rtol``: equal volumes, equal
+    ``det(Sigma_k)^(1/d)``; an equal shape with an equal (or no) orientation, equal
+    ``Sigma_k`` divided by their volumes; an equal shape alone (VEV, EEV), equal sorted
+    eigenvalues of those; an equal orientation alone (EVE, VVE), covariances that commute
+    (symmetric matrices share their eigenvectors exactly when they commute). scikit-learn's
+    four types constrain nothing beyond their storage.
+    """
+    model = get_model(model)
+    if model.alias is not None:
+        return ""
+    k, d = n_components, n_features
+    kernel = model.kernel_type
+    cov = kernel.covariances_from_precisions_cholesky(
+        kernel.precisions_cholesky_from_precisions(precisions)
+    )
+    full = np.asarray(kernel.expand(cov, k, d), dtype=np.float64)
+    log_volumes = np.linalg.slogdet(full)[1] / d
+    normalised = full / np.exp(log_volumes)[:, None, None]
+    ok = True
+    if model.volume == "E":
+        ok &= bool(np.ptp(log_volumes) <= rtol)
+    if model.shape == "E" and model.orientation != "V":
+        ok &= bool(np.abs(normalised - normalised[0]).max() <= rtol * np.abs(normalised).max())
+    elif model.shape == "E":
+        values = np.linalg.eigvalsh(normalised)
+        ok &= bool(np.abs(values - values[0]).max() <= rtol * values.max())
+    elif model.orientation == "E":
+        size = np.abs(full).max(axis=(1, 2))
+        for a in range(k):
+            for b in range(a + 1, k):
+                commutator = full[a] @ full[b] - full[b] @ full[a]
+                ok &= bool(np.abs(commutator).max() <= rtol * size[a] * size[b])
+    if ok:
+        return ""
+    equal = [
+        part
+        for letter, part in zip(model.name, ("volumes", "shapes", "orientations"))
+        if letter == "E"
+    ]
+    return "equal " + " and ".join(equal)
+
+
 def _nearest_power_of_two(x):
     """The power of two nearest to ``x`` (on a log scale); 1 where x is 0 or not finite."""
     x = float(x)

@@ -257,6 +257,56 @@ def test_attributes_sampling_and_precisions_init_for_every_model(model):
         GaussianMixtureEM(3, covariance_type=model, precisions_init=np.ones(2)).fit(X)
 
 
+CONSTRAINED = [m for m in MODEL_NAMES if get_model(m).alias is None]
+
+
+@pytest.mark.parametrize("model", CONSTRAINED)
+def test_precisions_init_must_satisfy_the_models_constraints(model):
+    # Precisions of components with unequal volumes, shapes or orientations where the model
+    # makes them equal are no start for it: EM's first M-step projected them onto the model
+    # and the log-likelihood fell (EII from a VII fit: -3.33 to -4.69 per row). They are an
+    # error that names the constraint. The oracle for what is broken: the covariances'
+    # volumes (determinants), shapes and orientations (eigenvectors), compared directly.
+    X = _blobs({"seed": 3, "n_features": 3, "n_components": 3, "spread": 6.0})
+    row = get_model(model)
+    rng = np.random.default_rng(0)
+    shape = row.storage_shape(3, 3)
+    if len(shape) == 3:
+        A = rng.standard_normal((3, 3, 3))
+        cov = A @ A.transpose(0, 2, 1) + np.eye(3)
+        precisions = np.linalg.inv(cov)
+    else:
+        precisions = rng.uniform(0.2, 5.0, size=shape)
+    full = np.asarray(row.kernel_type.expand(1.0 / precisions if len(shape) < 3 else cov, 3, 3))
+    values, vectors = np.linalg.eigh(full)
+    volumes = np.prod(values, axis=1) ** (1 / 3)
+    shapes = values / volumes[:, None]
+    unequal = [
+        part
+        for letter, part, differ in zip(
+            model,
+            ("volumes", "shapes", "orientations"),
+            (
+                np.ptp(volumes) > 1e-6,
+                np.ptp(shapes, axis=0).max() > 1e-6,
+                np.abs(np.abs(vectors[0].T @ vectors[1]) - np.eye(3)).max() > 1e-6,
+            ),
+        )
+        if letter == "E" and differ
+    ]
+    assert unequal  # the random precisions break at least one of the model's equalities
+    named = "equal " + " and ".join(
+        p for p, l in zip(("volumes", "shapes", "orientations"), model) if l == "E"
+    )
+    with pytest.raises(ValueError, match=re.escape(f"components have {named}: the given")):
+        GaussianMixtureEM(3, covariance_type=model, precisions_init=precisions).fit(X)
+    # the model's own precisions, and those of the components made equal, are accepted
+    fitted = GaussianMixtureEM(3, covariance_type=model, random_state=0).fit(X)
+    equal = np.broadcast_to(precisions[:1], shape).copy()
+    for start in (fitted.precisions_, equal):
+        GaussianMixtureEM(3, covariance_type=model, precisions_init=start, max_iter=1).fit(X)
+
+
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_prior_covers_mclust_models_and_names_the_others(model):
     X = _blobs({"seed": 1, "n_features": 3, "n_components": 2, "spread": 6.0})
