@@ -39,9 +39,10 @@ class Prior:
 
     @classmethod
     def default(cls, X, sample_weight, covariance_type, n_components, strength):
-        """The data-scaled defaults: the data's mean, kappa = 0.01, dof = d + 2, and the
-        data's covariance (its mean variance where the kernel stores no matrices: 'diag'
-        and 'spherical') / k^(2/d); :meth:`from_data_statistics` of X's statistics."""
+        """The data-scaled defaults (mclust's ``defaultPrior``): the data's mean, kappa =
+        0.01, dof = d + 2, and the data's covariance (divisor n - 1, as R's ``var``; its mean
+        variance where the kernel stores no matrices: 'diag' and 'spherical') / k^(2/d);
+        :meth:`from_data_statistics` of X's statistics."""
         data_stats = data_statistics(X, sample_weight, covariance_type)
         return cls.from_data_statistics(data_stats, n_components, strength)
 
@@ -50,7 +51,10 @@ class Prior:
         """The same defaults from the data's statistics (``_kernels.data_statistics``),
         for data that are not in memory: no pass of their own."""
         d = data_stats.n_features
-        cov = data_stats.scatter[0] / data_stats.nk[0]
+        # mclust's var(data): the divisor n - 1, with frequency weights the total weight
+        # less one (a row of weight 2 counts twice); a total of at most 1 keeps it whole
+        total = float(data_stats.nk[0])
+        cov = data_stats.scatter[0] / (total - 1.0 if total > 1.0 else total)
         if data_stats.kind != "full":  # the mean variance: of the diagonal, or trace / d
             cov = np.eye(d) * (cov.mean() if data_stats.kind == "diag" else cov / d)
         scale = cov / n_components ** (2.0 / d)

@@ -130,8 +130,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         posterior mode (MAP-EM) under the conjugate prior of Fraley & Raftery (2007),
         "Bayesian regularization for normal mixture estimation and model-based clustering":
         means ~ N(data mean, Sigma / 0.01), covariances ~ inverse-Wishart with d + 2 degrees of
-        freedom and scale (data covariance) / n_components^(2/d) (the mean data variance times
-        the identity for 'diag' and 'spherical'), the prior's log-density multiplied by ``s``.
+        freedom and scale (data covariance, divisor n - 1 as R's ``var``) / n_components^(2/d)
+        (the mean data variance times the identity for 'diag' and 'spherical'), the prior's
+        log-density multiplied by ``s``.
         ``s = 1`` is their default prior; it removes singular solutions (e.g. a component on
         duplicated points) by construction. As ``s`` goes to 0 the fit tends to the maximum
         likelihood fit. ``lower_bound_`` and ``score`` still report the log-likelihood.

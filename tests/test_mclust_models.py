@@ -389,6 +389,27 @@ def test_map_m_step_equals_mclust_mstep_with_prior(mclust, table, model, k):
         assert _rel(params.means, ref["mstep_prior"]["mean"]) < 1e-9
 
 
+@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("model", PRIOR_MODELS)
+@pytest.mark.parametrize("table", TABLES)
+def test_default_prior_is_mclusts_default_prior(mclust, table, model, k):
+    """prior_strength=1's hyperparameters are those mclust's ``priorControl()`` makes of the
+    data (``defaultPrior``; its scale from R's var, divisor n - 1: ours used n, 0.4% off on
+    Old Faithful)."""
+    from sklearn_em._em import Prior
+
+    X, _ = mclust_start(mclust, table, k)
+    hyper = mclust["tables"][table]["fits"][f"{model}_{k}"]["prior"]
+    d = X.shape[1]
+    scale = np.array(hyper["scale"], dtype=float)
+    if scale.ndim == 0:
+        scale = scale * np.eye(d)
+    ours = Prior.default(X, None, model, k, 1.0)
+    assert_allclose(ours.scale_matrix, scale, rtol=1e-12)
+    assert_allclose(ours.mean, hyper["mean"], rtol=1e-12)
+    assert ours.kappa == hyper["shrinkage"] and ours.dof == hyper["dof"]
+
+
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_partial_fit_keeps_the_model(model):
     """Online EM (partial_fit) runs the same M-step on blended statistics: the covariances
