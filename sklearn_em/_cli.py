@@ -309,8 +309,8 @@ def build_parser():
     out.add_argument(
         "--impute",
         metavar="OUT.csv",
-        help="write the table with each missing cell (empty or NA) filled by its conditional "
-        "mean under the chosen mixture",
+        help="write the fitted columns (and the --id column), one row per input row, each "
+        "missing cell (empty or NA) filled by its conditional mean under the chosen mixture",
     )
     out.add_argument(
         "--plot",
@@ -661,14 +661,15 @@ def format_missing(report):
     )
 
 
-def write_table(path, columns, values):
+def write_table(path, columns, values, ids=None, id_name=None):
     """Write a complete numeric table as CSV (header, then ``repr`` of each float: the
-    observed cells round-trip exactly)."""
+    observed cells round-trip exactly), each row led by its --id where given."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(columns)
-        for row in values:
-            writer.writerow([repr(float(v)) for v in row])
+        writer.writerow(columns if ids is None else [id_name, *columns])
+        for i, row in enumerate(values):
+            cells = [repr(float(v)) for v in row]
+            writer.writerow(cells if ids is None else [str(ids[i]), *cells])
 
 
 def run_fit(args, stdout, stderr):
@@ -739,7 +740,7 @@ def run_fit(args, stdout, stderr):
         filled = impute(table.values, selector.best_estimator_._model())
     if args.impute is not None:
         try:
-            write_table(args.impute, table.columns, filled)
+            write_table(args.impute, table.columns, filled, table.ids, table.id_name)
         except OSError as exc:
             raise InputError(
                 f"--impute {args.impute}: cannot write: {exc.strerror or exc}"

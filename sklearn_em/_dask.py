@@ -481,10 +481,19 @@ class FitData:
 
 
 # ---------------------------------------------------------------- inference
-def _rows(fn, empty_columns, X, params):
-    """``fn(X, params)``, also for a block of no rows (which the chunked kernels refuse)."""
+def _rows(fn, empty_columns, X, params, block_info=None):
+    """``fn(X, params)``, also for a block of no rows (which the chunked kernels refuse).
+
+    A row without any observed cell is named by its row in all of X (``block_info`` gives
+    the block's first row), not in its block."""
     if X.shape[0] == 0:
         return np.empty((0,) + empty_columns, dtype=np.intp if fn is _missing.predict else X.dtype)
+    if block_info is not None and _missing.missing_cells(X):
+        empty = _missing.empty_rows(X)
+        if empty.size:
+            first = block_info[0]["array-location"][0][0]
+            shown = empty[: _missing.EMPTY_ROWS_SHOWN] + first
+            raise _missing.empty_rows_error(empty.size, shown, at_least=True)
     return fn(X, params)
 
 
@@ -511,9 +520,10 @@ def predict(X, params):
     return X.map_blocks(partial(_rows, _missing.predict, ()), params, drop_axis=1, dtype=np.intp)
 
 
-def _ll_and_log_map(X, params):
+def _ll_and_log_map(X, params, block_info=None):
     if X.shape[0] == 0:
         return np.empty((0, 2))
+    _rows(lambda X, params: None, (), X, params, block_info)  # (names an empty row in X)
     ll, top = _missing.log_likelihood_and_map(X, params)
     with np.errstate(divide="ignore"):
         log_map = np.log(top.astype(np.float64))

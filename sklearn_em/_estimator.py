@@ -490,7 +490,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         turns s into the parameters. One pass over a large data set in batches of ~1000 rows
         comes close to a batch fit (``benchmarks/bench_online.py``).
 
-        The first call starts a stream: it is ``fit`` on its batch (so ``init_params``,
+        A batch is held in memory (a dask batch is computed). The first call starts a
+        stream: it is ``fit`` on its batch (so ``init_params``,
         ``n_init``, the given initial parameters and ``warm_start`` apply as in ``fit``;
         ``n_init > 1`` guards the stream against a poor initialisation of its first batch),
         and the running statistics start as the batch's statistics under the fitted
@@ -534,6 +535,21 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         array([0., 8.])
         """
         stream = getattr(self, "_stream", None)
+        # a batch is one step's rows, in memory: a dask batch is computed (the first call's
+        # fit, and the statistics of the stream's start, take it as any batch)
+        if is_dask_collection(X):
+            X = X.compute()
+        if sample_weight is not None and is_dask_collection(sample_weight):
+            sample_weight = sample_weight.compute()
+        if stream is not None:
+            model, k = stream.params.model, stream.params.n_components
+            if get_model(self.covariance_type).name != model.name or self.n_components != k:
+                raise ValueError(
+                    f"partial_fit continues a stream of {k} components of the {model.name} "
+                    f"model, but the estimator now has n_components={self.n_components!r} "
+                    f"and covariance_type={self.covariance_type!r} (changed by set_params): "
+                    "call fit to start a new stream, or set them back."
+                )
         if stream is None:
             X = self._fit(X, sample_weight)
         else:

@@ -82,13 +82,15 @@ def _statistics_value(params, nk, means, scatter_full, shift, **extra):
 EMPTY_ROWS_SHOWN = 10
 
 
-def empty_rows_error(n_empty, shown):
+def empty_rows_error(n_empty, shown, at_least=False):
     """The error for ``n_empty`` rows of X without any observed cell, naming the rows
-    ``shown`` (the first EMPTY_ROWS_SHOWN of them)."""
+    ``shown`` (the first EMPTY_ROWS_SHOWN of them); ``at_least``: more rows of X may be
+    empty (one block of a dask X was looked at)."""
     text = ", ".join(str(int(i)) for i in shown)
     text += ", ..." if n_empty > len(shown) else ""
     return ValueError(
-        f"{n_empty} row(s) of X have no observed value (every cell is NaN): "
+        f"{'at least ' if at_least else ''}{n_empty} row(s) of X have no observed value "
+        "(every cell is NaN): "
         f"rows {text}. A row without any observed cell carries no information; "
         "remove it."
     )

@@ -116,6 +116,11 @@ def sniff_delimiter(sample):
     Tab, semicolon, comma or bar; else runs of spaces (R's ``read.table``), else the most
     frequent of the four on the first line.
     """
+    # a tab that splits every line evenly is the delimiter (a spreadsheet's tab-delimited
+    # export, decimal commas and all: runs of spaces would merge an empty cell away)
+    tabbed = {len(row) for row in _split(sample, "\t")}
+    if len(tabbed) == 1 and tabbed.pop() > 1:
+        return "\t"
     # numbers with decimal commas between runs of spaces ('1,5  2,5'): commas would split
     # each number in two (and leave the halves as numbers)
     spaced = _split(sample, WHITESPACE)
@@ -156,15 +161,22 @@ def _is_number(text):
     return True
 
 
-def sniff_decimal(rows, delimiter):
-    """',' when the cells write decimals with a comma (and none with a point), else '.'."""
+def sniff_decimal(rows, delimiter, rest=()):
+    """',' when the cells write decimals with a comma (and none with a point), else '.'.
+
+    ``rest``: blocks of further rows (an iterable of lists of split rows), looked at only
+    while ``rows`` show no decimal mark at all (whole numbers before the first fraction).
+    """
     if delimiter == ",":
         return "."
     comma = point = False
-    for row in rows:
-        for cell in row:
-            comma = comma or _DECIMAL_COMMA.fullmatch(cell) is not None
-            point = point or _DECIMAL_POINT.fullmatch(cell) is not None
+    for block in (rows, *rest) if rest else (rows,):
+        for row in block:
+            for cell in row:
+                comma = comma or _DECIMAL_COMMA.fullmatch(cell) is not None
+                point = point or _DECIMAL_POINT.fullmatch(cell) is not None
+        if comma or point:
+            break
     return "," if comma and not point else "."
 
 
@@ -247,7 +259,7 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
     lines, line_numbers = _content_lines(text.lstrip("\ufeff").rstrip("\r\n"), source)
     delimiter = "\t" if tab else sniff_delimiter(lines[:50])
     sample = _split(lines[: SAMPLE_ROWS + 1], delimiter)
-    decimal = sniff_decimal(sample[1:], delimiter)
+    decimal = sniff_decimal(sample[1:], delimiter, _blocks(lines, SAMPLE_ROWS + 1, delimiter))
     names = _header(sample, decimal)
     if names is None:
         names = [f"x{j + 1}" for j in range(len(sample[0]))]
@@ -257,6 +269,10 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
         raise InputError(f"{source}: has a header line but no data rows")
     _check_widths(lines, line_numbers, delimiter, len(names), source)
     kinds = _column_kinds(names, sample, line_numbers, decimal, source)
+    if "empty" in kinds and len(lines) > len(sample):
+        # a column with no value in the sample may have some further down (a measurement
+        # added later): judged on every row, not called empty
+        kinds = _column_kinds(names, _split(lines, delimiter), line_numbers, decimal, source)
     id_index = None if id_column is None else resolve_column(id_column, names, "--id", source)
     chosen, dropped, excluded = _choose_columns(names, kinds, id_index, columns, exclude, source)
 
@@ -326,9 +342,23 @@ def _header(sample, decimal):
         bool(below) and all(j < len(r) and (is_missing(r[j]) or number(r[j])) for r in below)
         for j in range(len(sample[0]))
     ]
-    if all(first_text) or any(t and b for t, b in zip(first_text, numbers_below)):
+    # (a row of no numbers whose cells are all distinct is names, even names that read as
+    # missing values: 'Na', sodium; a row of 'NA, NA' is a row without values)
+    no_numbers = not any(number(s) for s in sample[0])
+    distinct = len(set(sample[0])) == len(sample[0])
+    if (
+        all(first_text)
+        or any(t and b for t, b in zip(first_text, numbers_below))
+        or (no_numbers and distinct and any(numbers_below))
+    ):
         return [name or f"x{j + 1}" for j, name in enumerate(sample[0])]
     return None
+
+
+def _blocks(lines, start, delimiter, size=SAMPLE_ROWS):
+    """The lines from ``start`` on, split, in blocks of ``size`` (made as they are asked)."""
+    for i in range(start, len(lines), size):
+        yield _split(lines[i : i + size], delimiter)
 
 
 def _column_kinds(names, sample, line_numbers, decimal, source):

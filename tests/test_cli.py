@@ -654,6 +654,110 @@ def test_text_after_the_sampled_rows_is_found(tmp_path, capsys):
     assert code == 2 and err.endswith(f"column 'b' mixes numbers and text (line {line}: 'oops')\n")
 
 
+def _pandas(path, **kw):
+    pd = pytest.importorskip("pandas")
+    return pd.read_csv(path, **kw)
+
+
+def test_a_column_whose_values_start_after_the_sample_is_read(tmp_path):
+    # A column with no value in the first rows (a measurement added later) was called empty
+    # and left out, though it holds numbers further down. Oracle: pandas' reader.
+    from sklearn_em import _table
+
+    n = _table.SAMPLE_ROWS + 500
+    rows = [f"{i % 7}.5,{'' if i < _table.SAMPLE_ROWS + 5 else f'{i % 11}.25'}" for i in range(n)]
+    path = write(tmp_path, "late.csv", "a,b\n" + "\n".join(rows) + "\n")
+    table = _table.read_table(open(path, "rb").read(), path)
+    expected = _pandas(path)
+    assert table.columns == ["a", "b"] and not table.dropped
+    np.testing.assert_array_equal(table.values, expected.to_numpy())
+
+
+def test_a_column_without_any_value_is_still_empty(tmp_path):
+    from sklearn_em import _table
+
+    rows = [f"{i % 7}.5,," for i in range(_table.SAMPLE_ROWS + 50)]
+    path = write(tmp_path, "empty.csv", "a,b,c\n" + "\n".join(rows) + "\n")
+    table = _table.read_table(open(path, "rb").read(), path)
+    assert table.columns == ["a"] and table.dropped == ["b (empty)", "c (empty)"]
+
+
+def test_tab_separated_decimal_commas_with_a_late_empty_cell(tmp_path):
+    # a spreadsheet's tab-delimited export (decimal commas) saved as .txt, an empty cell
+    # after the lines the delimiter is sniffed from: runs of spaces were taken for the
+    # delimiter and merged the empty cell away ("line 60 has 2 fields")
+    rng = np.random.RandomState(0)
+    X = np.round(rng.rand(80, 3) * 10, 2)
+    lines = ["a\tb\tc"] + ["\t".join(f"{v:.2f}".replace(".", ",") for v in row) for row in X]
+    lines[60] = lines[60].split("\t")[0] + "\t\t" + lines[60].split("\t")[2]
+    path = write(tmp_path, "export.txt", "\n".join(lines) + "\n")
+    from sklearn_em import _table
+
+    table = _table.read_table(open(path, "rb").read(), path)
+    expected = _pandas(path, sep="\t", decimal=",").to_numpy()
+    assert table.delimiter == "\t" and table.decimal == ","
+    np.testing.assert_array_equal(table.values, expected)
+
+
+def test_decimal_commas_after_the_sample_in_a_semicolon_file(tmp_path):
+    # whole numbers in the sampled rows, decimal commas after them: a semicolon file's
+    # commas can only be decimal marks (it was "column 'a' mixes numbers and text")
+    from sklearn_em import _table
+
+    n = _table.SAMPLE_ROWS + 200
+    rows = [
+        f"{i % 7};{i % 5}" if i <= _table.SAMPLE_ROWS else f"{i % 7},5;{i % 5},25" for i in range(n)
+    ]
+    path = write(tmp_path, "late.csv", "a;b\n" + "\n".join(rows) + "\n")
+    table = _table.read_table(open(path, "rb").read(), path)
+    np.testing.assert_array_equal(table.values, _pandas(path, sep=";", decimal=",").to_numpy())
+
+
+@pytest.mark.parametrize(
+    "text, columns",
+    [("Na\n1.5\n2.5\n3\n", ["Na"]), ("sample,Na\ns1,1.5\ns2,2.5\ns3,3\n", ["Na"])],
+)
+def test_a_header_of_names_that_read_as_missing_values(tmp_path, text, columns):
+    # 'Na' (sodium) is a column name, not a missing cell: a first row with no number whose
+    # cells are distinct is the header (it was taken for a data row without values)
+    from sklearn_em import _table
+
+    table = _table.read_table(text.encode(), "t")
+    assert table.columns == columns
+    np.testing.assert_array_equal(table.values[:, 0], [1.5, 2.5, 3.0])
+
+
+def test_a_first_row_of_repeated_missing_tokens_is_no_header():
+    from sklearn_em import _table
+
+    with pytest.raises(_table.InputError, match="line 1 has no value"):
+        from sklearn_em._cli import _check_rows
+
+        table = _table.read_table(b"NA,NA\n1,2\n3,4\n5,6\n", "t")
+        _check_rows(table, [1])
+
+
+def test_impute_file_carries_the_id_column(tmp_path, capsys):
+    rng = np.random.RandomState(1)
+    X = rng.randn(40, 2)
+    cells = [[repr(float(v)) for v in row] for row in X]
+    cells[3][1] = "NA"
+    lines = ["pid,date,x,y"] + [
+        f"p{i},2020-01-{i % 28 + 1:02d},{c[0]},{c[1]}" for i, c in enumerate(cells)
+    ]
+    path = write(tmp_path, "ids.csv", "\n".join(lines) + "\n")
+    out_path = tmp_path / "filled.csv"
+    argv = ["fit", path, "--quiet", "--components", "1-2", "--id", "pid", "--impute", str(out_path)]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    written = list(csv.reader(open(out_path)))
+    assert written[0] == ["pid", "x", "y"]
+    assert [row[0] for row in written[1:]] == [f"p{i}" for i in range(40)]
+    np.testing.assert_array_equal(
+        np.array([row[1:] for row in written[1:]], float)[np.arange(40) != 3], X[np.arange(40) != 3]
+    )
+
+
 # ----------------------------------------------------------------------------- argument errors
 @pytest.mark.parametrize(
     "args, message",

@@ -181,6 +181,38 @@ def test_inference_with_missing_cells_equals_in_memory(client, fitted):
         np.testing.assert_allclose(getattr(gm, method)(Xd), getattr(gm, method)(X), rtol=1e-12)
 
 
+def test_inference_names_a_row_without_observed_cells_by_its_row_in_x(client, fitted):
+    # in memory the error names row 1500; each dask block named it by its row in the block
+    # (500, for the block that starts at row 1000)
+    X, gm = fitted
+    X = X.copy()
+    X[1500] = np.nan
+    Xd = _as_dask(X)  # blocks start at rows 0, 1000, 1001, 1800
+    with pytest.raises(ValueError, match=r"rows 1500\.") as in_memory:
+        gm.predict(X)
+    for method in ("predict", "score_samples", "predict_proba"):
+        with pytest.raises(ValueError) as lazy:
+            getattr(gm, method)(Xd).compute()
+        assert str(lazy.value) == "at least " + str(in_memory.value), method
+    for method in ("score", "bic", "icl"):
+        with pytest.raises(ValueError, match=r"^at least 1 row\(s\) .*: rows 1500\."):
+            getattr(gm, method)(Xd)
+
+
+def test_partial_fit_takes_a_dask_batch_first(client):
+    # the first call is fit on its batch, and a dask batch is computed like later ones (it
+    # failed in the statistics of the stream's start)
+    X = _blobs(600)
+    batches = [X[:300], X[300:]]
+    in_memory = GaussianMixtureEM(3, random_state=0)
+    lazy = GaussianMixtureEM(3, random_state=0)
+    for batch in batches:
+        in_memory.partial_fit(batch)
+        lazy.partial_fit(da.from_array(batch, chunks=100))
+    np.testing.assert_array_equal(lazy.means_, in_memory.means_)
+    np.testing.assert_array_equal(lazy.covariances_, in_memory.covariances_)
+
+
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "dask-weights"])
 def test_criteria_equal_in_memory(client, fitted, weighted):
     X, gm = fitted

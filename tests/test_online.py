@@ -223,6 +223,19 @@ def test_lower_bound_is_the_batch_loglik_before_its_step():
     assert_allclose(model.lower_bound_, before, rtol=1e-12)
 
 
+@pytest.mark.parametrize("change", [{"covariance_type": "diag"}, {"n_components": 3}])
+def test_a_stream_refuses_a_changed_model(change):
+    # after set_params the stream went on with its old model without a word (diag set,
+    # full covariances kept, and predict then failed on the shapes)
+    X = np.random.RandomState(0).randn(200, 2)
+    gm = GaussianMixtureEM(2, random_state=0).partial_fit(X[:100]).set_params(**change)
+    with pytest.raises(ValueError, match=r"\(changed by set_params\): call fit to start a new"):
+        gm.partial_fit(X[100:])
+    gm.fit(X)  # fit starts a new stream, with the new settings
+    gm.partial_fit(X[:50])
+    assert gm.means_.shape[0] == gm.n_components
+
+
 def test_fit_ends_the_stream():
     X = _blobs()
     a, b, c = np.array_split(X, 3)
