@@ -22,6 +22,8 @@ DELIMITERS = ("\t", ";", ",", "|")
 # runs of spaces (and tabs) between fields, as R's read.table and NumPy's loadtxt default
 WHITESPACE = " "
 SAMPLE_ROWS = 1000
+# the name of a first column without a name in the header: R's row names
+ROW_NAMES = "(row names)"
 MIN_ID_ROWS = 10
 _DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
 _DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
@@ -102,8 +104,16 @@ def decode(data, source, encoding=None):
 def _split(lines, delimiter):
     """The fields of each line (one list per line: a quote left open ends with its line)."""
     if delimiter == WHITESPACE:
-        return [line.split() for line in lines]
+        # quoted fields, as R's write.table writes them ('"x y" 0.5'), are one field
+        return [_spaced_fields(line) if '"' in line else line.split() for line in lines]
     return [[f.strip() for f in _fields(line, delimiter)] for line in lines]
+
+
+def _spaced_fields(line):
+    """The fields of a line between runs of spaces (or tabs), quotes understood."""
+    return next(
+        csv.reader([line.replace("\t", " ").strip()], delimiter=" ", skipinitialspace=True), []
+    )
 
 
 def _fields(line, delimiter):
@@ -133,9 +143,14 @@ def sniff_delimiter(sample):
     ):
         return WHITESPACE
     for d in DELIMITERS + (WHITESPACE,):
-        widths = {len(row) for row in _split(sample, d)}
+        rows = _split(sample, d)
+        widths = {len(row) for row in rows}
         if len(widths) == 1 and widths.pop() > 1:
             return d
+    # R's write.table: runs of spaces, and a header without a name for the row names
+    below = {len(row) for row in spaced[1:]}
+    if len(below) == 1 and len(spaced[0]) + 1 == below.pop() > 2:
+        return WHITESPACE
     counts = {d: sample[0].count(d) for d in DELIMITERS}
     best = max(counts, key=counts.get)
     return best if counts[best] else ","
@@ -265,6 +280,14 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
         names = [f"x{j + 1}" for j in range(len(sample[0]))]
     else:
         lines, line_numbers, sample = lines[1:], line_numbers[1:], sample[1:]
+        if (
+            sample
+            and len(names) + 1 == len(sample[0])
+            and all(len(r) == len(sample[0]) for r in sample)
+        ):
+            # one name fewer than the rows' fields: the first field is the row's name, as R's
+            # write.table writes it (and read.table reads it)
+            names = [ROW_NAMES, *names]
     if not lines:
         raise InputError(f"{source}: has a header line but no data rows")
     _check_widths(lines, line_numbers, delimiter, len(names), source)
@@ -273,6 +296,8 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
         # a column with no value in the sample may have some further down (a measurement
         # added later): judged on every row, not called empty
         kinds = _column_kinds(names, _split(lines, delimiter), line_numbers, decimal, source)
+    if names[0] == ROW_NAMES:
+        kinds[0] = "text"  # names, never fitted (--id 1 carries them into --out)
     id_index = None if id_column is None else resolve_column(id_column, names, "--id", source)
     chosen, dropped, excluded = _choose_columns(names, kinds, id_index, columns, exclude, source)
 
@@ -467,6 +492,11 @@ def _check_widths(lines, line_numbers, delimiter, width, source):
 
 def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, source):
     """The chosen columns as a float64 array; missing cells become NaN."""
+    if delimiter == WHITESPACE and any('"' in line for line in lines):
+        # quoted fields between spaces (R's write.table): NumPy's reader splits at every
+        # space, so the fields are split here and handed over between tabs
+        lines = ["\t".join(_spaced_fields(line)) for line in lines]
+        delimiter = "\t"
     if decimal == ",":
         lines = [line.replace(",", ".") for line in lines]
     try:

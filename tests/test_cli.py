@@ -737,6 +737,26 @@ def test_a_first_row_of_repeated_missing_tokens_is_no_header():
         _check_rows(table, [1])
 
 
+R_WRITE_TABLE = [
+    # write.table(df, quote = TRUE): a header without a name for the row names
+    ('"a" "b"\n"1" 0.5 2.1\n"2" 0.7 3.3\n"3" 1.5 2\n', ["a", "b"], ["(row names)"]),
+    # write.table(df, row.names = FALSE) with a quoted text column holding a space
+    ('"name" "a" "b"\n"x y0" 0.5 2.1\n"x y1" 0.7 3.3\n"x y2" 1.5 2\n', ["a", "b"], ["name"]),
+    ('"a" "b"\n0.5 2.1\n0.7 3.3\n1.5 2\n', ["a", "b"], []),
+]
+
+
+@pytest.mark.parametrize("text, columns, dropped", R_WRITE_TABLE)
+def test_files_written_by_rs_write_table(text, columns, dropped):
+    # space-separated, quoted: the quotes are understood (names kept their quotes, a quoted
+    # text with a space split in two, and the row names' header made the file unreadable)
+    from sklearn_em import _table
+
+    table = _table.read_table(text.encode(), "t")
+    assert table.columns == columns and table.dropped == dropped
+    np.testing.assert_array_equal(table.values, [[0.5, 2.1], [0.7, 3.3], [1.5, 2.0]])
+
+
 def test_impute_file_carries_the_id_column(tmp_path, capsys):
     rng = np.random.RandomState(1)
     X = rng.randn(40, 2)
