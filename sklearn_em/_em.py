@@ -51,10 +51,12 @@ class Prior:
         """The same defaults from the data's statistics (``_kernels.data_statistics``),
         for data that are not in memory: no pass of their own."""
         d = data_stats.n_features
-        # mclust's var(data): the divisor n - 1, with frequency weights the total weight
-        # less one (a row of weight 2 counts twice); a total of at most 1 keeps it whole
+        # mclust's var(data): the divisor n - 1; with weights the total weight less one row
+        # of weight 1 (frequency weights: a row of weight 2 counts twice), or less an average
+        # row's weight where that is below 1 (weights summing to about 1: no divisor near 0)
         total = float(data_stats.nk[0])
-        cov = data_stats.scatter[0] / (total - 1.0 if total > 1.0 else total)
+        divisor = total - min(1.0, data_stats.unit_weight)
+        cov = data_stats.scatter[0] / (divisor if divisor > 0 else total)
         if data_stats.kind != "full":  # the mean variance: of the diagonal, or trace / d
             cov = np.eye(d) * (cov.mean() if data_stats.kind == "diag" else cov / d)
         scale = cov / n_components ** (2.0 / d)

@@ -116,7 +116,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Initial precisions (inverse covariances), shaped by ``covariance_type`` as
         ``precisions_``; must be symmetric positive definite (positive for diag/spherical),
         and for mclust's models those of a mixture of the model (its equal volumes, shapes or
-        orientations, to 1e-8 relative; 1e-4 for float32 precisions).
+        orientations; to 1e-6 on a log scale, more for ill-conditioned covariances: see
+        ``_models.constraints_broken``).
     random_state : int, RandomState instance or None, default=None
         Seed for initialisation and for :meth:`sample`.
     warm_start : bool, default=False
@@ -663,9 +664,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             if kernel.check_precisions(p):
                 need = "symmetric, positive-definite" if kernel.matrix else "positive"
                 raise ValueError(f"'{ctype} precision' should be {need}")
-            # (float32 precisions, e.g. a float32 fit's, satisfy the model to float32's eps)
-            rtol = 1e-8 if np.asarray(self.precisions_init).dtype == np.float64 else 1e-4
-            broken = constraints_broken(ctype, p, k, d, rtol)
+            broken = constraints_broken(ctype, p, k, d)
             if broken:
                 # (EM from such a start is no ascent: its first M-step projects onto the
                 # model, and the log-likelihood can fall)

@@ -10,7 +10,7 @@ works after a plain ``pip install sklearn-em``.
 import csv
 import re
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -185,7 +185,7 @@ def sniff_decimal(rows, delimiter, rest=()):
     if delimiter == ",":
         return "."
     comma = point = False
-    for block in (rows, *rest) if rest else (rows,):
+    for block in chain((rows,), rest):  # (the further blocks are split only if asked for)
         for row in block:
             for cell in row:
                 comma = comma or _DECIMAL_COMMA.fullmatch(cell) is not None
@@ -281,21 +281,27 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
     else:
         lines, line_numbers, sample = lines[1:], line_numbers[1:], sample[1:]
         if (
-            sample
+            delimiter == WHITESPACE
+            and sample
             and len(names) + 1 == len(sample[0])
             and all(len(r) == len(sample[0]) for r in sample)
         ):
-            # one name fewer than the rows' fields: the first field is the row's name, as R's
-            # write.table writes it (and read.table reads it)
+            # between spaces, one name fewer than the rows' fields: the first field is the
+            # row's name, as R's write.table writes it (and read.table reads it); in a
+            # delimited file that is rather a delimiter ending every data row, an error below
             names = [ROW_NAMES, *names]
     if not lines:
         raise InputError(f"{source}: has a header line but no data rows")
     _check_widths(lines, line_numbers, delimiter, len(names), source)
     kinds = _column_kinds(names, sample, line_numbers, decimal, source)
-    if "empty" in kinds and len(lines) > len(sample):
+    empty = [j for j, kind in enumerate(kinds) if kind == "empty"]
+    if empty and len(lines) > len(sample):
         # a column with no value in the sample may have some further down (a measurement
-        # added later): judged on every row, not called empty
-        kinds = _column_kinds(names, _split(lines, delimiter), line_numbers, decimal, source)
+        # added later): those columns are judged on every row, not called empty
+        rows = [[row[j] for j in empty] for row in _split(lines, delimiter)]
+        later = _column_kinds([names[j] for j in empty], rows, line_numbers, decimal, source)
+        for j, kind in zip(empty, later):
+            kinds[j] = kind
     if names[0] == ROW_NAMES:
         kinds[0] = "text"  # names, never fitted (--id 1 carries them into --out)
     id_index = None if id_column is None else resolve_column(id_column, names, "--id", source)

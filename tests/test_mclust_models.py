@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from conftest import mclust_start
+from conftest import mclust_start, quiet_fit
 from hypothesis import HealthCheck, example, given, reject, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
@@ -307,6 +307,34 @@ def test_precisions_init_must_satisfy_the_models_constraints(model):
         GaussianMixtureEM(3, covariance_type=model, precisions_init=start, max_iter=1).fit(X)
 
 
+@pytest.mark.parametrize("model", ["EVV", "VEV", "EVE", "VVE", "VEE", "EEV"])
+def test_a_fits_own_precisions_pass_the_constraint_check(model):
+    # ill-conditioned covariances (a nearly redundant column, data in units of 100) and a
+    # float32 fit's precisions read back as float64: inverting them loses about eps * cond,
+    # and a fixed tolerance refused the fit's own precisions (a reviewer's second read)
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(400, 2))
+    z[:200] += 4
+    X = np.hstack([z, z[:, :1] + 1e-5 * rng.normal(size=(400, 1))]) * 100
+    for data in (
+        X,
+        np.asarray(
+            _blobs({"seed": 3, "n_features": 3, "n_components": 2, "spread": 6.0}), np.float32
+        ),
+    ):
+        fit = quiet_fit(GaussianMixtureEM(2, covariance_type=model, random_state=0), data)
+        for precisions in (fit.precisions_, np.asarray(fit.precisions_, np.float64)):
+            GaussianMixtureEM(
+                2,
+                covariance_type=model,
+                weights_init=np.asarray(fit.weights_, np.float64)
+                / np.sum(fit.weights_, dtype=np.float64),
+                means_init=fit.means_,
+                precisions_init=precisions,
+                max_iter=1,
+            ).fit(data)
+
+
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_prior_covers_mclust_models_and_names_the_others(model):
     X = _blobs({"seed": 1, "n_features": 3, "n_components": 2, "spread": 6.0})
@@ -408,6 +436,21 @@ def test_default_prior_is_mclusts_default_prior(mclust, table, model, k):
     assert_allclose(ours.scale_matrix, scale, rtol=1e-12)
     assert_allclose(ours.mean, hyper["mean"], rtol=1e-12)
     assert ours.kappa == hyper["shrinkage"] and ours.dof == hyper["dof"]
+
+
+@pytest.mark.parametrize("model", ["VVV", "EEE", "VVI", "VII"])
+def test_default_prior_of_weights_that_sum_to_about_one(model):
+    # weights w / w.sum() (which sum to 1 give or take a rounding) give mclust's prior of
+    # the unweighted rows (var: divisor n - 1); a divisor "total - 1" made the scale 4.5e15
+    # times the data's at a total of 1 + 2e-16 (found by a reviewer's second read)
+    from sklearn_em._em import Prior
+
+    X = np.random.RandomState(0).randn(200, 2) * [1.0, 3.0]
+    plain = Prior.default(X, None, model, 2, 1.0)
+    for total in (1.0, 1.0 + 2.2e-16, 1.0 - 1.1e-16):
+        w = np.full(200, total / 200)
+        weighted = Prior.default(X, w, model, 2, 1.0)
+        assert_allclose(weighted.scale_matrix, plain.scale_matrix, rtol=1e-12)
 
 
 @pytest.mark.parametrize("model", MODEL_NAMES)
