@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+import textwrap
 import threading
 import warnings
 from collections.abc import Sequence
@@ -651,8 +652,10 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             row per combination with every number.
         max_width : int, default=None
             'wide' only: split the columns into blocks (each with the ``k`` column, separated
-            by a blank line) so that no line is longer than this, as R prints a wide matrix;
-            at least one covariance type per block. None: one block, however wide.
+            by a blank line), as R prints a wide matrix, and wrap the lines of text (the
+            title, the degenerate and failed cells) so that no line is longer than this; at
+            least one covariance type per block (and a word longer than this is not broken).
+            None: one block, however wide, and no wrapping.
 
         Returns
         -------
@@ -1772,6 +1775,23 @@ def _format_wide(results, criterion, best_index, max_width=None):
     ]
     for t, k, reason in failures:
         lines.append(f"failed: {t}, k={k}: {reason}")
+    if max_width is not None:
+        # the lines of text (title, degenerate and failed cells) wrapped, the table's kept
+        lines = [
+            piece
+            for line in lines
+            for piece in (
+                textwrap.wrap(
+                    line,
+                    max_width,
+                    subsequent_indent="  ",
+                    break_long_words=False,
+                    break_on_hyphens=False,
+                )
+                if len(line) > max_width and not line[:3].strip().isdigit() and line[:3] != "  k"
+                else [line]
+            )
+        ]
     return "\n".join(lines)
 
 

@@ -270,20 +270,37 @@ def component_ellipse(mean: ArrayLike, cov: ArrayLike, n_std: float, **kwargs: A
 
 
 def _data(estimator, X, feature_names):
-    """X as a float array, and the names of its columns (given, X's own, or the model's)."""
+    """X as a float array, the names of its columns (given, X's own, or the ones the
+    estimator or selector was fitted with), and whether cells were missing.
+
+    Missing cells are drawn at their conditional means under the mixture (as the CLI draws
+    them): the points of incomplete rows stay in the plot, and the principal axes of wider
+    data are those of complete rows.
+    """
     model = getattr(estimator, "best_estimator_", estimator)
     if feature_names is None:
         columns = getattr(X, "columns", None)
         if columns is not None:
             feature_names = [str(c) for c in columns]
-        elif getattr(model, "feature_names_in_", None) is not None:
-            feature_names = [str(c) for c in model.feature_names_in_]
+        else:
+            for fitted in (estimator, model):
+                if getattr(fitted, "feature_names_in_", None) is not None:
+                    feature_names = [str(c) for c in fitted.feature_names_in_]
+                    break
     values = np.asarray(X, dtype=np.float64)
     if values.ndim == 1:
         values = values[:, None]
+    missing = bool(np.isnan(values).any())
+    if missing:
+        from ._missing import impute
+
+        values = impute(values, model._model())
     if feature_names is None:
         feature_names = [f"x{j + 1}" for j in range(values.shape[1])]
-    return model, values, list(feature_names)
+    return model, values, list(feature_names), missing
+
+
+_FILLED = "missing cells at their conditional means"
 
 
 def _projection(model, values, feature_names):
@@ -429,7 +446,7 @@ def plot_classification(
     ('eruptions', 'waiting')
     """
     ax = _axes(ax)
-    model, values, names = _data(estimator, X, feature_names)
+    model, values, names, missing = _data(estimator, X, feature_names)
     labels = estimator.predict(X)
     k = model.means_.shape[0]
     colors = _colors(k)
@@ -448,7 +465,8 @@ def plot_classification(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     subset = f"{len(shown):,} of {len(P):,} points shown" if len(shown) < len(P) else ""
-    detail = "; ".join(part for part in (projected, subset) if part)
+    filled = _FILLED if missing else ""
+    detail = "; ".join(part for part in (projected, subset, filled) if part)
     ax.set_title(f"Classification: {title}" + (f"\n({detail})" if detail else ""))
     ax.autoscale_view()
     return ax
@@ -537,7 +555,7 @@ def plot_uncertainty(
     uncertainty : The numbers drawn.
     """
     ax = _axes(ax)
-    model, values, names = _data(estimator, X, feature_names)
+    model, values, names, missing = _data(estimator, X, feature_names)
     u = uncertainty(estimator, X)
     k = model.means_.shape[0]
     colors = _colors(k)
@@ -550,9 +568,11 @@ def plot_uncertainty(
     # the most uncertain drawn last, on top
     shown = _shown(len(u), max_points)
     if len(shown) < len(u):
+        # (a tenth of the points are the most uncertain, the rest an even subset: no more
+        # than max_points in all)
         doubtful = np.flatnonzero(u >= 0.05 * top)
         doubtful = doubtful[np.argsort(u[doubtful], kind="stable")[-(max_points // 10) :]]
-        shown = np.union1d(shown, doubtful)
+        shown = np.union1d(_shown(len(u), max_points - len(doubtful)), doubtful)
     order = shown[np.argsort(u[shown], kind="stable")]
     if values.shape[1] == 1:
         ax.scatter(
@@ -589,9 +609,10 @@ def plot_uncertainty(
     ax.figure.colorbar(points, ax=ax, label="uncertainty (1 - max probability)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    detail = "; ".join(part for part in (projected, _FILLED if missing else "") if part)
     ax.set_title(
         f"Uncertainty: {model.covariance_type}, {k} components"
-        + (f"\n({projected})" if projected else "")
+        + (f"\n({detail})" if detail else "")
     )
     ax.autoscale_view()
     return ax

@@ -333,6 +333,63 @@ def test_many_points_are_thinned_and_translucent():
     assert all(c.get_alpha() >= 0.7 for c in small.collections)
 
 
+def test_uncertainty_plot_draws_at_most_max_points():
+    # an even subset plus the most uncertain rows: it drew 1,082 points for max_points=1,000
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, (3000, 2)), rng.normal(2.5, 1, (3000, 2))])
+    est = GaussianMixtureEM(2, random_state=0).fit(X)
+    ax = plotting.plot_uncertainty(est, X, ax=new_axes(), max_points=1000)
+    drawn = np.vstack([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+    assert len(drawn) <= 1000
+    u = plotting.uncertainty(est, X)
+    # the most uncertain tenth is among them
+    worst = X[np.argsort(u)[-100:]]
+    assert {tuple(r) for r in worst} <= {tuple(p) for p in drawn}
+
+
+def test_missing_cells_are_drawn_at_their_conditional_means():
+    # wider data with a missing cell made the plots fail (the principal axes of rows with
+    # NaN: "SVD did not converge"); two columns silently left the row out. Oracle: the
+    # conditional mean of x2 given x1 under the fitted mixture, by hand.
+    from scipy.stats import norm
+
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, (80, 2)), rng.normal(5, 1, (80, 2)) @ [[1, 0.5], [0, 1]]])
+    est = GaussianMixtureEM(2, random_state=0).fit(X)
+    Xm = X.copy()
+    Xm[7, 1] = np.nan
+    ax = plotting.plot_classification(est, Xm, ax=new_axes())
+    drawn = np.vstack([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+    assert len(drawn) == len(X)
+    cov = est.covariances_
+    x1 = Xm[7, 0]
+    r = est.weights_ * norm.pdf(x1, est.means_[:, 0], np.sqrt(cov[:, 0, 0]))
+    r /= r.sum()
+    cond = est.means_[:, 1] + cov[:, 1, 0] / cov[:, 0, 0] * (x1 - est.means_[:, 0])
+    expected = (x1, float(r @ cond))
+    assert np.min(np.hypot(*(drawn - expected).T)) < 1e-9
+    assert "missing cells at their conditional means" in ax.get_title()
+    X4 = np.hstack([X, X @ [[1.0, 0.2], [0.3, 1.0]] + rng.normal(0, 0.5, X.shape)])
+    X4[[3, 50, 90], [1, 2, 3]] = np.nan
+    est4 = GaussianMixtureEM(2, random_state=0).fit(X4)
+    for plot in (plotting.plot_classification, plotting.plot_uncertainty):
+        ax = plot(est4, X4, ax=new_axes())
+        drawn = np.vstack([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+        assert len(drawn) == len(X4) and np.all(np.isfinite(drawn))
+
+
+def test_a_selector_fitted_on_a_dataframe_names_the_axes():
+    pd = pytest.importorskip("pandas")
+    from sklearn_em.datasets import load_faithful
+
+    frame = load_faithful(as_frame=True).data
+    sel = GaussianMixtureSelector(n_components=[2], covariance_type="full", random_state=0)
+    sel.fit(frame)
+    ax = plotting.plot_classification(sel, frame.to_numpy(), ax=new_axes())
+    assert (ax.get_xlabel(), ax.get_ylabel()) == tuple(frame.columns)
+    assert isinstance(frame, pd.DataFrame)
+
+
 def test_one_dimensional_data_get_a_histogram_and_the_mixture_density():
     rng = np.random.RandomState(2)
     X = np.concatenate([rng.normal(0, 1, 300), rng.normal(6, 0.5, 200)])[:, None]

@@ -474,6 +474,23 @@ def test_wide_table_in_blocks_fits_the_width(blobs, max_width):
         sel.format_results(max_width=0)
 
 
+def test_the_wide_tables_lines_of_text_are_wrapped_too():
+    # the title and the degenerate and failed cells' lines were never wrapped (108
+    # characters at max_width=40); their words must all still be there
+    rng = np.random.RandomState(0)
+    X = np.round(rng.normal(0, 1, (30, 2)), 0)  # integers: spikes, degenerate cells
+    sel = GaussianMixtureSelector(n_components=[1, 2, 3, 40], random_state=0).fit(X)
+    wide = sel.format_results()
+    assert "degenerate" in wide and "failed" in wide
+    for max_width in (40, 60):
+        text = sel.format_results(max_width=max_width)
+        longest = max(len(word) for word in text.split())
+        assert all(len(line) <= max(max_width, 3 + 2 + 12, longest) for line in text.splitlines())
+        body = [line for line in wide.splitlines() if not line[:3].strip().isdigit()]
+        words = " ".join(line for line in body if not line.startswith("  k")).split()
+        assert set(words) <= set(text.split())
+
+
 def test_long_table_has_one_row_per_cell(blobs):
     sel = GaussianMixtureSelector(
         n_components=[1, 2], covariance_type=["full", "tied"], random_state=0
