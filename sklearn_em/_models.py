@@ -287,9 +287,10 @@ def constraints_broken(model, precisions, n_components, n_features):
     volumes; an equal orientation alone (EVE, VVE), covariances that commute (symmetric
     matrices share their eigenvectors exactly when they commute). The tolerance is 1e-6
     for diagonal storage (the covariances are the precisions' reciprocals, exact to an ulp)
-    and grows with the condition number for full matrices (``1e-5 cond``: inverting the
-    precisions of a float32 fit loses about ``1.2e-7 cond``), so a fit's own precisions
-    always pass, and only a start that is clearly off the model is refused.
+    and grows with the condition number of the correlation matrices for full matrices
+    (``1e-5 cond``: inverting the precisions of a float32 fit loses about
+    ``1.2e-7 cond``), so a fit's own precisions pass, and a start off the model is refused
+    unless its correlations are nearly singular.
     scikit-learn's four types constrain nothing beyond their storage.
     """
     model = get_model(model)
@@ -306,7 +307,14 @@ def constraints_broken(model, precisions, n_components, n_features):
         return ""  # (numerically singular: nothing can be judged, and nothing is refused)
     tol = 1e-6
     if kernel.matrix:
-        tol = max(tol, 1e-5 * float(np.max(values[:, -1] / values[:, 0])))
+        # the condition number of the correlation matrices: the columns' units scale the
+        # covariances' own without making their inversion any less exact
+        scale = 1.0 / np.sqrt(np.einsum("kii->ki", full))
+        correlation = full * scale[:, :, None] * scale[:, None, :]
+        corr_values = np.linalg.eigvalsh(correlation)
+        if not np.all(corr_values > 0):
+            return ""
+        tol = max(tol, 1e-5 * float(np.max(corr_values[:, -1] / corr_values[:, 0])))
     log_volumes = np.log(values).sum(axis=1) / d
     ok = True
     if model.volume == "E":

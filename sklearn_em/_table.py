@@ -281,14 +281,15 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
     else:
         lines, line_numbers, sample = lines[1:], line_numbers[1:], sample[1:]
         if (
-            delimiter == WHITESPACE
-            and sample
+            sample
             and len(names) + 1 == len(sample[0])
             and all(len(r) == len(sample[0]) for r in sample)
+            and not all(r[-1] == "" for r in sample)
         ):
-            # between spaces, one name fewer than the rows' fields: the first field is the
-            # row's name, as R's write.table writes it (and read.table reads it); in a
-            # delimited file that is rather a delimiter ending every data row, an error below
+            # one name fewer than the rows' fields: the first field is the row's name, as R's
+            # write.table writes it (and read.table reads it), whatever the delimiter; an
+            # empty last field in every row is rather a delimiter ending each data row (an
+            # error below)
             names = [ROW_NAMES, *names]
     if not lines:
         raise InputError(f"{source}: has a header line but no data rows")

@@ -287,7 +287,9 @@ def _data(estimator, X, feature_names):
                 if getattr(fitted, "feature_names_in_", None) is not None:
                     feature_names = [str(c) for c in fitted.feature_names_in_]
                     break
-    values = np.asarray(X, dtype=np.float64)
+    from sklearn.utils import check_array  # (reads pandas' nullable columns, pd.NA as NaN)
+
+    values = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan", ensure_2d=False)
     if values.ndim == 1:
         values = values[:, None]
     missing = bool(np.isnan(values).any())
@@ -571,7 +573,8 @@ def plot_uncertainty(
         # (a tenth of the points are the most uncertain, the rest an even subset: no more
         # than max_points in all)
         doubtful = np.flatnonzero(u >= 0.05 * top)
-        doubtful = doubtful[np.argsort(u[doubtful], kind="stable")[-(max_points // 10) :]]
+        order = np.argsort(u[doubtful], kind="stable")
+        doubtful = doubtful[order[len(order) - min(len(order), max_points // 10) :]]
         shown = np.union1d(_shown(len(u), max_points - len(doubtful)), doubtful)
     order = shown[np.argsort(u[shown], kind="stable")]
     if values.shape[1] == 1:

@@ -307,6 +307,23 @@ def test_precisions_init_must_satisfy_the_models_constraints(model):
         GaussianMixtureEM(3, covariance_type=model, precisions_init=start, max_iter=1).fit(X)
 
 
+@pytest.mark.parametrize("model", ["EEV", "VEE", "EVE", "VVE", "EVV", "VEV"])
+@pytest.mark.parametrize("unit", [1.0, 1e3])
+def test_an_off_model_start_is_refused_in_any_units(model, unit):
+    # a VVV fit's precisions (volumes 3.7 times apart, shapes and orientations of their
+    # own) are no start for these models, whatever the columns' units: the tolerance took
+    # the covariances' condition number, which one column in other units raises (1e7 at a
+    # unit of 1e3), and accepted them (a reviewer's second read); it is the correlations'
+    rng = np.random.default_rng(0)
+    X = np.vstack(
+        [rng.normal(size=(150, 2)) @ [[2.0, 0.8], [0.0, 0.5]], rng.normal(5, 1, (150, 2))]
+    )
+    X = X * [1.0, unit]
+    full = GaussianMixtureEM(2, covariance_type="VVV", random_state=0).fit(X)
+    with pytest.raises(ValueError, match="should be the precisions of a mixture of the"):
+        GaussianMixtureEM(2, covariance_type=model, precisions_init=full.precisions_).fit(X)
+
+
 @pytest.mark.parametrize("model", ["EVV", "VEV", "EVE", "VVE", "VEE", "EEV"])
 def test_a_fits_own_precisions_pass_the_constraint_check(model):
     # ill-conditioned covariances (a nearly redundant column, data in units of 100) and a

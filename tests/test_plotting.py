@@ -347,6 +347,33 @@ def test_uncertainty_plot_draws_at_most_max_points():
     assert {tuple(r) for r in worst} <= {tuple(p) for p in drawn}
 
 
+@pytest.mark.parametrize("max_points", [1, 5, 9, 10, 50])
+def test_uncertainty_plot_draws_at_most_a_few_points(max_points):
+    # below 10 points the most uncertain tenth is none (the slice [-0:] took them all, and
+    # the even subset's size went negative)
+    rng = np.random.RandomState(1)
+    X = np.vstack([rng.normal(0, 1, (300, 2)), rng.normal(2.0, 1, (300, 2))])
+    est = GaussianMixtureEM(2, random_state=0).fit(X)
+    ax = plotting.plot_uncertainty(est, X, ax=new_axes(), max_points=max_points)
+    drawn = np.vstack([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+    assert len(drawn) == max_points
+
+
+def test_pandas_missing_values_are_plotted():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(0, 1, (50, 3)), rng.normal(4, 1, (50, 3))])
+    frame = pd.DataFrame(X, columns=["a", "b", "c"]).astype("Float64")
+    frame.iloc[3, 1] = pd.NA
+    est = GaussianMixtureEM(2, random_state=0).fit(frame)
+    Xm = X.copy()
+    Xm[3, 1] = np.nan
+    ax = plotting.plot_classification(est, frame, ax=new_axes())
+    same = plotting.plot_classification(est, Xm, ax=new_axes())
+    for a, b in zip(ax.collections, same.collections):
+        np.testing.assert_allclose(a.get_offsets(), b.get_offsets(), rtol=1e-12, atol=1e-12)
+
+
 def test_missing_cells_are_drawn_at_their_conditional_means():
     # wider data with a missing cell made the plots fail (the principal axes of rows with
     # NaN: "SVD did not converge"); two columns silently left the row out. Oracle: the
