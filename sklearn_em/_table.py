@@ -110,7 +110,11 @@ def _split(lines, delimiter):
 
 
 def _spaced_fields(line):
-    """The fields of a line between runs of spaces (or tabs), quotes understood."""
+    """The fields of a line between runs of spaces (or tabs), quotes understood where they
+    pair up (a lone quote, as in '"Bob 1.5', is part of its cell, as it was before quotes
+    were understood here)."""
+    if line.count('"') % 2:
+        return line.split()
     return next(
         csv.reader([line.replace("\t", " ").strip()], delimiter=" ", skipinitialspace=True), []
     )
@@ -502,7 +506,9 @@ def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, sourc
     if delimiter == WHITESPACE and any('"' in line for line in lines):
         # quoted fields between spaces (R's write.table): NumPy's reader splits at every
         # space, so the fields are split here and handed over between tabs
-        lines = ["\t".join(_spaced_fields(line)) for line in lines]
+        # (the fields are unquoted already; a lone quote left in a text cell is dropped, so
+        # that NumPy's reader does not take it for an opening one)
+        lines = ["\t".join(f.replace('"', "") for f in _spaced_fields(line)) for line in lines]
         delimiter = "\t"
     if decimal == ",":
         lines = [line.replace(",", ".") for line in lines]

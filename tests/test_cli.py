@@ -750,6 +750,17 @@ R_WRITE_TABLE = [
 ]
 
 
+def test_a_lone_quote_between_spaces_is_part_of_its_cell():
+    # a text cell that opens a quote and never closes it ('"Bob') was read before quotes
+    # were understood between spaces, and must still be (a reviewer's second read)
+    from sklearn_em import _table
+
+    text = 'name a b\n"Bob 1.5 2.5\nAnn 0.5 1.0\nCy 2.0 3.0\n'
+    table = _table.read_table(text.encode(), "t")
+    assert table.columns == ["a", "b"] and table.dropped == ["name"]
+    np.testing.assert_array_equal(table.values, [[1.5, 2.5], [0.5, 1.0], [2.0, 3.0]])
+
+
 @pytest.mark.parametrize("text, columns, dropped", R_WRITE_TABLE)
 def test_files_written_by_rs_write_table(text, columns, dropped):
     # space-separated, quoted: the quotes are understood (names kept their quotes, a quoted
