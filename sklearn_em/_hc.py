@@ -24,8 +24,12 @@ are those of computing every cost exactly. Each slot keeps its least cost to the
 before it; a merge updates these with the merged cluster's new costs in one vectorised pass,
 and one whose pair has changed since is looked for again when it comes up. Of tied pairs the
 one mclust merges is merged (its slot bookkeeping is reproduced), so the merge sequence is
-mclust's, not only the partitions. Memory is O(n^2) in the rows clustered, which is why
-large data are clustered on a random subset (mclust's ``subset`` default, 2000).
+mclust's, not only the partitions -- where the costs tie exactly. On data of a few repeated
+values (integers, a grid) pairs at one distance get costs that differ in their last bits
+after the SVD transform, differently here and in mclust: there the trees can differ from
+the first merge on, both greedy trees of the same criterion. Memory is O(n^2) in the rows
+clustered, which is why large data are clustered on a random subset (mclust's ``subset``
+default, 2000).
 """
 
 import math

@@ -474,13 +474,21 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         if self.init_params == "hc" and ks:
             for k, start in _hc_starts(X, sample_weight, ks, seed).items():
                 starts[k].append(start)
+        # k-means on the rows of positive weight only: rows of weight 0 are not there (they
+        # moved scikit-learn's stopping tolerance, which takes the rows' unweighted
+        # variances, and so the labels); they get the label of their nearest centre
+        keep = None
+        if sample_weight is not None and not np.all(sample_weight > 0):
+            keep = sample_weight > 0
         for j in range(self.n_init):
             for k in ks:
-                labels = (
-                    KMeans(n_clusters=k, n_init=1, random_state=seed + j)
-                    .fit(X, sample_weight=sample_weight)
-                    .labels_
-                )
+                km = KMeans(n_clusters=k, n_init=1, random_state=seed + j)
+                if keep is None:
+                    labels = km.fit(X, sample_weight=sample_weight).labels_
+                else:
+                    km.fit(X[keep], sample_weight=sample_weight[keep])
+                    labels = km.predict(X)
+                    labels[keep] = km.labels_
                 starts[k].append(labels)
         return starts
 

@@ -470,6 +470,28 @@ def test_default_prior_of_weights_that_sum_to_about_one(model):
         assert_allclose(weighted.scale_matrix, plain.scale_matrix, rtol=1e-12)
 
 
+@pytest.mark.parametrize("model", ["EVE", "VVE"])
+def test_the_cold_step_runs_to_mclusts_inner_tolerance(model):
+    # The first iterative step, from a partition, runs as mclust's first does (to its inner
+    # tolerance, here past INNER_MAX_ITER); cut at INNER_MAX_ITER it left EVE on quakes'
+    # columns 56 log-likelihood units below mclust's fit from mclust's own partition (a
+    # reviewer helper's hunt). The warm steps after it stay capped.
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import load_wine
+
+    from sklearn_em._em import m_step
+    from sklearn_em._kernels import statistics
+    from sklearn_em._models import INNER_MAX_ITER
+
+    X = load_wine().data
+    z = np.eye(3)[KMeans(3, n_init=1, random_state=0).fit(X).labels_]
+    stats = statistics(X, None, lambda sl: z[sl], model, X.mean(axis=0), 3)
+    cold = m_step(stats, model, 0.0)
+    assert cold.state.n_iter > INNER_MAX_ITER
+    warm = m_step(stats, model, 0.0, previous=cold)
+    assert warm.state.n_iter <= INNER_MAX_ITER
+
+
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_partial_fit_keeps_the_model(model):
     """Online EM (partial_fit) runs the same M-step on blended statistics: the covariances
