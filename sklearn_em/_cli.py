@@ -733,12 +733,10 @@ def run_fit(args, stdout, stderr):
             write_labels(args.out, table, labels, selector.predict_proba(table.values))
         except OSError as exc:
             raise InputError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
-    filled = None
-    if args.impute is not None or args.plot is not None:
+    if args.impute is not None:
         from ._missing import impute
 
         filled = impute(table.values, selector.best_estimator_._model())
-    if args.impute is not None:
         try:
             write_table(args.impute, table.columns, filled, table.ids, table.id_name)
         except OSError as exc:
@@ -751,9 +749,11 @@ def run_fit(args, stdout, stderr):
         if np.isnan(table.values).any():
             notes.append("in the plot, missing cells are drawn at their conditional means")
         try:
+            # (it draws missing cells at their conditional means; rows are classified on
+            # their observed cells, as --out labels them)
             save_selection_figure(
                 selector,
-                filled,
+                table.values,
                 args.plot,
                 feature_names=table.columns,
                 format=_plot_format(args.plot),

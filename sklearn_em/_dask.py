@@ -488,13 +488,20 @@ def _rows(fn, empty_columns, X, params, block_info=None):
     the block's first row), not in its block."""
     if X.shape[0] == 0:
         return np.empty((0,) + empty_columns, dtype=np.intp if fn is _missing.predict else X.dtype)
-    if block_info is not None and _missing.missing_cells(X):
-        empty = _missing.empty_rows(X)
-        if empty.size:
-            first = block_info[0]["array-location"][0][0]
-            shown = empty[: _missing.EMPTY_ROWS_SHOWN] + first
-            raise _missing.empty_rows_error(empty.size, shown, at_least=True)
+    _check_block_rows(X, block_info)
     return fn(X, params)
+
+
+def _check_block_rows(X, block_info):
+    """Raise for a row of the block X without any observed cell, named by its row in all
+    of X (``block_info``, map_blocks', gives the block's first row)."""
+    if block_info is None or not _missing.missing_cells(X):
+        return
+    empty = _missing.empty_rows(X)
+    if empty.size:
+        first = block_info[0]["array-location"][0][0]
+        shown = empty[: _missing.EMPTY_ROWS_SHOWN] + first
+        raise _missing.empty_rows_error(empty.size, shown, at_least=True)
 
 
 def score_samples(X, params):
@@ -523,7 +530,7 @@ def predict(X, params):
 def _ll_and_log_map(X, params, block_info=None):
     if X.shape[0] == 0:
         return np.empty((0, 2))
-    _rows(lambda X, params: None, (), X, params, block_info)  # (names an empty row in X)
+    _check_block_rows(X, block_info)
     ll, top = _missing.log_likelihood_and_map(X, params)
     with np.errstate(divide="ignore"):
         log_map = np.log(top.astype(np.float64))

@@ -1753,7 +1753,16 @@ def _format_wide(results, criterion, best_index, max_width=None):
             text = _fmt(values[i])
         texts[key] = text + mark
     width = max([len(s) for s in texts.values()] + [len(t) + 1 for t in types] + [9])
-    lines = [f"{criterion.upper()} (lower is better; * = best, - = not finite)"]
+
+    def text(line):
+        # a line of text (not of the table), wrapped to max_width, words kept whole
+        if max_width is None or len(line) <= max_width:
+            return [line]
+        return textwrap.wrap(
+            line, max_width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+        )
+
+    lines = text(f"{criterion.upper()} (lower is better; * = best, - = not finite)")
     # as many columns per block as fit in max_width (at least one), as R prints a matrix
     per_block = len(types)
     if max_width is not None:
@@ -1772,7 +1781,7 @@ def _format_wide(results, criterion, best_index, max_width=None):
             str(results["n_components"][i])
         )
     if degenerate:
-        lines.append(
+        lines += text(
             "degenerate (a component collapsed; left out of the choice, as mclust's NA): "
             + "; ".join(f"{t} k={','.join(ks_)}" for t, ks_ in degenerate.items())
         )
@@ -1782,24 +1791,7 @@ def _format_wide(results, criterion, best_index, max_width=None):
         if results["error"][i]
     ]
     for t, k, reason in failures:
-        lines.append(f"failed: {t}, k={k}: {reason}")
-    if max_width is not None:
-        # the lines of text (title, degenerate and failed cells) wrapped, the table's kept
-        lines = [
-            piece
-            for line in lines
-            for piece in (
-                textwrap.wrap(
-                    line,
-                    max_width,
-                    subsequent_indent="  ",
-                    break_long_words=False,
-                    break_on_hyphens=False,
-                )
-                if len(line) > max_width and not line[:3].strip().isdigit() and line[:3] != "  k"
-                else [line]
-            )
-        ]
+        lines += text(f"failed: {t}, k={k}: {reason}")
     return "\n".join(lines)
 
 

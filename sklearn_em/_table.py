@@ -147,8 +147,7 @@ def sniff_delimiter(sample):
     ):
         return WHITESPACE
     for d in DELIMITERS + (WHITESPACE,):
-        rows = _split(sample, d)
-        widths = {len(row) for row in rows}
+        widths = {len(row) for row in _split(sample, d)}
         if len(widths) == 1 and widths.pop() > 1:
             return d
     # R's write.table: runs of spaces, and a header without a name for the row names

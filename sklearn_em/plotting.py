@@ -305,6 +305,12 @@ def _data(estimator, X, feature_names):
 _FILLED = "missing cells at their conditional means"
 
 
+def _details(*parts):
+    """A title's notes, one per line in brackets (side by side they ran into the next
+    panel's title)."""
+    return "".join(f"\n({part})" for part in parts if part)
+
+
 def _projection(model, values, feature_names):
     """Points, means and covariances on the plotting plane, and its axis labels.
 
@@ -468,8 +474,7 @@ def plot_classification(
     ax.set_ylabel(ylabel)
     subset = f"{len(shown):,} of {len(P):,} points shown" if len(shown) < len(P) else ""
     filled = _FILLED if missing else ""
-    detail = "; ".join(part for part in (projected, subset, filled) if part)
-    ax.set_title(f"Classification: {title}" + (f"\n({detail})" if detail else ""))
+    ax.set_title(f"Classification: {title}" + _details(projected, subset, filled))
     ax.autoscale_view()
     return ax
 
@@ -568,8 +573,8 @@ def plot_uncertainty(
     greys = ListedColormap(_colormap("Greys")(np.linspace(0.3, 1.0, 256)))
     # an even subset of many rows, plus the most uncertain ones (what this plot is for),
     # the most uncertain drawn last, on top
-    shown = _shown(len(u), max_points)
-    if len(shown) < len(u):
+    shown = np.arange(len(u))
+    if len(u) > max_points:
         # (a tenth of the points are the most uncertain, the rest an even subset: no more
         # than max_points in all)
         doubtful = np.flatnonzero(u >= 0.05 * top)
@@ -612,11 +617,8 @@ def plot_uncertainty(
     ax.figure.colorbar(points, ax=ax, label="uncertainty (1 - max probability)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    detail = "; ".join(part for part in (projected, _FILLED if missing else "") if part)
-    ax.set_title(
-        f"Uncertainty: {model.covariance_type}, {k} components"
-        + (f"\n({detail})" if detail else "")
-    )
+    detail = _details(projected, _FILLED if missing else "")
+    ax.set_title(f"Uncertainty: {model.covariance_type}, {k} components" + detail)
     ax.autoscale_view()
     return ax
 
