@@ -139,7 +139,9 @@ def hc_tree(
         'SVD' is mclust's ``use="SVD"``: centre and scale every column, then rotate onto the
         right singular vectors, each divided by the square root of its singular value.
         Constant columns carry no information and are left out of the transform (as mclust
-        does). None clusters the columns as they are (mclust's ``use="VARS"``).
+        does); if every column is constant (every row the same) the rows are clustered as
+        they are, as mclust does. None clusters the columns as they are (mclust's
+        ``use="VARS"``).
     model : {'VVV'}, default='VVV'
         The cluster model whose likelihood the merges follow: 'VVV', ellipsoidal clusters of
         varying volume, shape and orientation.
@@ -214,10 +216,9 @@ def _svd_transform(Z):
     sd = np.sqrt(np.einsum("ij,ij->j", Z, Z) / (Z.shape[0] - 1))
     varying = sd > 0
     if not np.any(varying):
-        raise ValueError(
-            "Hierarchical clustering needs at least one column that is not constant: every "
-            "row of X is the same."
-        )
+        # every row is the same: nothing to transform, and every merge costs the same (mclust
+        # then clusters the data as they are, its use="VARS"; the tree is that of the ties)
+        return Z
     Z = Z[:, varying] / sd[varying]
     _, s, vt = np.linalg.svd(Z, full_matrices=False)
     # with fewer rows than columns the centred data have rank < n: those directions are empty

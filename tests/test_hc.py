@@ -398,7 +398,6 @@ def test_tree_of_other_data():
         ({"transform": "PCS"}, np.eye(3), "transform must be one of"),
         ({"model": "EII"}, np.eye(3), "model must be one of"),
         ({}, np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 1.0]]), "needs finite data"),
-        ({}, np.ones((5, 2)), "at least one column that is not constant"),
         ({}, np.ones((1, 2)), "needs at least 2 rows"),
         ({}, np.ones(4), "must be 2-dimensional"),
     ],
@@ -406,6 +405,31 @@ def test_tree_of_other_data():
 def test_bad_input(kwargs, X, message):
     with pytest.raises(ValueError, match=message):
         hc_tree(X, **kwargs)
+
+
+@pytest.mark.parametrize("value, n, d", [(1.0, 10, 2), (None, 7, 3), (3.0, 5, 1)])
+def test_rows_all_the_same_merge_as_in_mclust(value, n, d):
+    # mclust 6.0 on data whose columns are all constant clusters them as they are (its use
+    # becomes "VARS"); hc(matrix(1, 10, 2)), hc(cbind(rep(2.5, 7), rep(-1, 7), rep(0, 7)))
+    # and hc(matrix(3, 5, 1)) print the merges (n-1, n), (n-2, n-1), ..., (1, 2), 1-based
+    X = np.full((n, d), value) if value is not None else np.tile([2.5, -1.0, 0.0], (n, 1))
+    mclust = np.array([[i, i + 1] for i in range(n - 1, 0, -1)]) - 1
+    assert_array_equal(hc_tree(X).merges, mclust)
+
+
+def test_hc_start_on_rows_all_the_same_fits_as_kmeans_does():
+    # every row the same: the hierarchical start is no error where the k-means start fits
+    X = np.ones((50, 2))
+    fits = {}
+    for init in ("kmeans", "hc"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits[init] = GaussianMixtureEM(2, init_params=init, random_state=0).fit(X)
+    # both put every component on the row, with reg_covar for covariance: the density of
+    # N(1, 1e-6 I) at its mean, -log(2 pi 1e-6)
+    for gm in fits.values():
+        assert_allclose(gm.means_, 1.0)
+        assert_allclose(gm.lower_bound_, -np.log(2 * np.pi * 1e-6), rtol=1e-12)
 
 
 def test_constant_column_is_left_out():
