@@ -361,7 +361,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
         units = _Units.of(X, sample_weight)
-        kinds = {units.kind(t) for t, _ in grid}
+        prior = self.prior_strength is not None
+        kinds = {units.kind(t, prior) for t, _ in grid}
         scaled = {kind: units.scaled(X, kind) for kind in kinds}
         # what the cells fitted on one scaling share (cells run in worker processes each
         # get a copy of their own: joblib pickles every task apart)
@@ -391,7 +392,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                     t,
                     k,
                     X,
-                    shared[units.kind(t)],
+                    shared[units.kind(t, prior)],
                     sample_weight,
                     units,
                     starts.get(k, []),
@@ -839,8 +840,20 @@ class _Units:
         )
 
     @staticmethod
-    def kind(covariance_type):
-        return "overall" if covariance_type in _ONE_SCALE else "columns"
+    def kind(covariance_type, prior=False):
+        """'overall' (one common unit) or 'columns' (each column in its own): see the class.
+
+        With ``prior`` (a MAP fit), also 'overall' for the models whose prior scale is one
+        number, the data's mean variance (mclust's ``defaultPrior`` for the spherical and
+        diagonal models): the mean of variances each in its column's own unit would be
+        another prior, not mclust's (it moved USArrests' EEI k=1 by 7.6 log-likelihood units
+        and chose VEI k=3 where mclust's prior puts that cell 50 units lower).
+        """
+        if covariance_type in _ONE_SCALE:
+            return "overall"
+        if prior and not get_model(covariance_type).kernel_type.matrix:
+            return "overall"
+        return "columns"
 
     def factor(self, kind):
         """Per-column divisor of the data for models of this kind."""
@@ -1090,8 +1103,11 @@ def _fit_cell(
     """Fit one combination on the scaled rows ``data`` (a :class:`_ScaledRows`) from every
     start, keep the best, and express it in the units of X; returns ``(index, _Cell)``."""
     k, t = n_components, covariance_type
+    # (the model EM fits: t's family's at one component, see _fitted_as)
+    fit_t = _fitted_as(t, k)
     reg_covar, tol, max_iter = settings["reg_covar"], settings["tol"], settings["max_iter"]
-    reg_covar *= units.reg_fraction(units.kind(t))
+    kind = units.kind(t, settings["prior_strength"] is not None)
+    reg_covar *= units.reg_fraction(kind)
     start = perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -1105,17 +1121,17 @@ def _fit_cell(
             random_state = np.random.RandomState(settings["seed"])
             # the data's own statistics, once for every start and every pass of the cell
             # (missing cells: EM fits the observed cells; starts and prior see them mean-filled)
-            data_stats = data.data_statistics(t)
+            data_stats = data.data_statistics(fit_t)
             prior = None
             if settings["prior_strength"] is not None:
                 prior = Prior.from_data_statistics(data_stats, k, settings["prior_strength"])
             if starts:
                 initial = [
                     params_from_statistics(
-                        data.label_statistics(labels, (k, i), k, t),
+                        data.label_statistics(labels, (k, i), k, fit_t),
                         init_Xs,
                         sample_weight,
-                        t,
+                        fit_t,
                         reg_covar,
                         random_state,
                         prior,
@@ -1129,7 +1145,7 @@ def _fit_cell(
                         init_X,
                         fit_w,
                         n_components=k,
-                        covariance_type=t,
+                        covariance_type=fit_t,
                         init_params=settings["init_params"],
                         reg_covar=reg_covar,
                         weights_init=None,
@@ -1140,7 +1156,6 @@ def _fit_cell(
                     )
                     for _ in range(settings["n_init"])
                 ]
-            kind = units.kind(t)
             total = float(fit_X.shape[0] if fit_w is None else fit_w.sum())
             tol_offset = units.offset(kind, data.observed_share())
             best, note = _best_start(
@@ -1156,7 +1171,7 @@ def _fit_cell(
                 prepared=data.prepared(),
                 tol_offset=tol_offset,
                 degenerate=_judge(
-                    t,
+                    fit_t,
                     units.variance(kind),
                     reg_covar,
                     settings["reg_covar"],
@@ -1187,7 +1202,12 @@ def _fit_cell(
                 prior_strength=settings["prior_strength"],
                 random_state=settings["seed"],
             )
-            est._store(_unscale(best.params, factor), X.dtype)
+            params = best.params
+            if fit_t != t:  # (the same storage: the family's fit as a fit of t)
+                params = GaussianMixtureParams(
+                    t, params.weights, params.means, params.precisions_cholesky, params.covariances
+                )
+            est._store(_unscale(params, factor), X.dtype)
             log_jacobian = float(np.sum(np.log(factor)))
             est.converged_ = best.converged
             est.n_iter_ = best.n_iter
@@ -1200,7 +1220,7 @@ def _fit_cell(
             # chosen cell's are then taken on X itself, in _fit_grid)
             prepared = data.prepared()
             if prepared is not None and X.dtype == np.float64:
-                ll, top = _kernels.log_likelihood_and_map(fit_X, best.params, prepared)
+                ll, top = _kernels.log_likelihood_and_map(fit_X, params, prepared)
                 numbers = _criteria_of_rows(
                     ll, top, fit_w, est._model().n_parameters(), log_jacobian
                 )
@@ -1219,6 +1239,28 @@ def _fit_cell(
     # dedupe: EM can repeat one warning per start
     seen = list(dict.fromkeys((str(w.message), w.category) for w in caught))
     return index, _Cell(est, numbers, seen, fit_time=fit_time, note=note)
+
+
+def _fitted_as(covariance_type, n_components):
+    """The model a cell of ``covariance_type`` is fitted as: itself, but at one component
+    its family's model of the same storage (VII for EII, VVI for EEI, VEI and EVI, VVV for
+    the ellipsoidal ones stored as one matrix per component).
+
+    One component leaves nothing to be equal or to vary across components: the models of a
+    family (spherical, diagonal, ellipsoidal) are one model, and mclust's ``Mclust`` fits
+    it once per family (its XII, XXI and XXX). Fitted each as itself they agree up to
+    rounding by maximum likelihood, but not under a prior: mclust's posterior modes differ
+    by model (VEI's is not VVI's, EEV's is not VVV's), and on USArrests VEV k=1 came out
+    1.7 log-likelihood units above VVV k=1 and was chosen, where mclust's cells of the
+    family tie. EEE (one shared matrix) is VVV's fit at one component already.
+    """
+    if n_components != 1:
+        return covariance_type
+    model = get_model(covariance_type)
+    family = {"spherical": "VII", "diag": "VVI", "full": "VVV"}.get(model.kernel)
+    if family is None or get_model(family) is model:
+        return covariance_type
+    return family
 
 
 # Starting worker processes (each imports NumPy, SciPy and scikit-learn) costs about a second
@@ -1479,7 +1521,9 @@ def _judge(covariance_type, variance, reg, fraction, total, rows, tol_offset=0.0
     observed = incomplete is not None and model.shape == "V"
 
     def degenerate(params, count_rows=True):
-        why = judged(params, count_rows=count_rows)
+        # under a prior the posterior mode is well posed whatever a component's rows (mclust
+        # reports such cells): no count of rows
+        why = judged(params, count_rows=count_rows and prior is None)
         if why or not count_rows:
             return why
         if observed:

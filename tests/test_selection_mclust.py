@@ -46,9 +46,9 @@ def _table(name):
     return np.array(rows, dtype=float)
 
 
-def _mclust(name):
+def _mclust(name, prefix="selection"):
     """{(mclust model name, G): (log-likelihood or nan, chosen)}"""
-    header, rows = _read_csv(FIXTURES / f"selection_{name}.csv")
+    header, rows = _read_csv(FIXTURES / f"{prefix}_{name}.csv")
     col = {c: i for i, c in enumerate(header)}
     return {
         (r[col["model"]], int(r[col["G"]])): (
@@ -905,3 +905,58 @@ def test_all_models_on_small_tables(name):
         else:
             assert res["log_likelihood"][j] > ref_best + 1e-3 * abs(ref_best)
         assert res["bic"][j] < res["bic"][i]
+
+
+# ---------------------------------------------------------------- under mclust's prior
+# (stored numbers made by tests/fixtures/mclust/make_prior_selection_fixtures.R)
+PRIOR_MODELS = ["EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "EEV", "VEV", "VVV"]
+FAMILY = {"EII": "XII", "VII": "XII", "EEI": "XXI", "VEI": "XXI", "EVI": "XXI", "VVI": "XXI"}
+
+
+@pytest.fixture(scope="module")
+def prior_fits():
+    fits = {}
+    for name in ("USArrests", "trees", "faithful"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits[name] = GaussianMixtureSelector(
+                covariance_type=PRIOR_MODELS, prior_strength=1.0, random_state=0
+            ).fit(_table(name))
+    return fits
+
+
+@pytest.mark.parametrize("name", ["USArrests", "trees", "faithful"])
+def test_map_selection_chooses_what_mclust_chooses(prior_fits, name):
+    # USArrests chose VEV k=1 (its posterior mode at one component is not VVV's) and, with
+    # the diagonal models' prior taken over columns each in its own unit, VEI k=3
+    mclust = _mclust(name, "prior_selection")
+    chosen = [cell for cell, (_, is_chosen) in mclust.items() if is_chosen]
+    sel = prior_fits[name]
+    assert [(sel.best_params_["covariance_type"], sel.best_params_["n_components"])] == chosen
+
+
+@pytest.mark.parametrize("name", ["USArrests", "trees", "faithful"])
+def test_map_cells_of_one_component_are_mclusts_families(prior_fits, name):
+    # mclust fits one model per family at G = 1 (XII, XXI, XXX): every model of a family has
+    # its numbers; the diagonal models' prior is mclust's (the columns' mean variance taken
+    # in one unit), and each cell's fit is its family's
+    mclust = _mclust(name, "prior_selection")
+    res = prior_fits[name].results_
+    for t, k, ll in zip(res["covariance_type"], res["n_components"], res["log_likelihood"]):
+        if k == 1:
+            assert_allclose(ll, mclust[(t, 1)][0], rtol=1e-6, err_msg=f"{t} ({FAMILY.get(t, 'XXX')})")
+
+
+@pytest.mark.parametrize("name", ["USArrests", "trees", "faithful"])
+def test_map_cells_are_not_marked_for_their_rows(prior_fits, name):
+    # the posterior mode is well posed whatever a component's rows: every cell mclust fits
+    # is one (trees' VVV k=6-9 have components of 3 rows in 3 dimensions and were marked)
+    mclust = _mclust(name, "prior_selection")
+    res = prior_fits[name].results_
+    for t, k, degenerate in zip(res["covariance_type"], res["n_components"], res["degenerate"]):
+        if np.isfinite(mclust[(t, k)][0]):
+            assert not degenerate, (t, k)
+    # ... and trees' VVV k=7 is mclust's fit
+    cells = dict(zip(zip(res["covariance_type"], res["n_components"]), res["log_likelihood"]))
+    if name == "trees":
+        assert_allclose(cells[("VVV", 7)], mclust[("VVV", 7)][0], rtol=1e-5)
