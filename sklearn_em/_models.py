@@ -217,17 +217,25 @@ def _vii_map(stats, between, prior, reg_covar, previous=None):
 INNER_MAX_ITER = 50
 
 
-def _usable(stats, reg_covar, equal):
+def _usable(stats, reg_covar, needs):
     """Components the covariance step can use: with support (see ``_em.lost_components``)
-    and, unless all covariances are equal, a non-singular scatter. The step leaves the others
-    out (a zero scatter would poison the parts shared with the rest); the M-step re-seeds
-    them."""
+    and a scatter that gives them the covariance the model makes of it (``needs``, see
+    :func:`_own_scatter_needs`). The step leaves the others out (a zero scatter would
+    poison the parts shared with the rest); the M-step re-seeds them."""
     nk = stats.nk
     keep = nk >= SUPPORT_FRACTION * stats.unit_weight
-    if equal:
+    if needs == "nothing":
         return keep
     W = stats.scatter
     with np.errstate(invalid="ignore", divide="ignore"):
+        if needs == "trace":
+            # a volume of its own: tr(W_k A^-1) / (n_k d) > 0, A the shared shape
+            if W.ndim == 3:
+                trace = np.einsum("kii->k", W)
+            else:
+                trace = W if W.ndim == 1 else W.sum(axis=1)
+            d = stats.n_features
+            return keep & (trace + reg_covar * nk * d > 0) & np.isfinite(trace)
         if W.ndim == 1:
             return keep & (W + reg_covar * nk * stats.n_features > 0)
         if W.ndim == 2:
@@ -241,6 +249,23 @@ def _usable(stats, reg_covar, equal):
         # rounding noise
         smallest = np.linalg.eigvalsh(W * z[:, :, None] * z[:, None, :])[:, 0]
         return keep & positive & (smallest > 64 * d * np.finfo(np.float64).eps)
+
+
+def _own_scatter_needs(model):
+    """What a component's own scatter must give for the model's covariance of it to be
+    non-singular: 'nothing' where the covariances are equal (EII, EEI, EEE) or only the
+    orientation is the component's own (EEV: any rotation of the shared volume and shape);
+    'trace' where its volume is its own and its shape shared (VEI, VEE, VEV: a volume
+    tr(W_k A^-1) / (n_k d), positive for any scatter but a zero one, whatever its rank: a
+    component of fewer rows than dimensions, or whose rows share a column's value);
+    'shape' where its shape is its own (EVI, EVE, EVV, VVE: the shape is its scatter's,
+    singular with it: mclust reports such fits as NA)."""
+    model = get_model(model)
+    if model.equal_covariances or (model.volume == "E" and model.shape == "E"):
+        return "nothing"
+    if model.shape != "V":
+        return "trace"
+    return "shape"
 
 
 # The decomposition of given covariances (a warm start without a state) is iterated far below
@@ -428,7 +453,7 @@ def _gpcm_estimate(name):
         cap = "max_iter" not in options
         options = {"max_iter": INNER_MAX_ITER, **options}
         equal = get_model(name).equal_covariances
-        keep = _usable(stats, reg_covar, equal)
+        keep = _usable(stats, reg_covar, _own_scatter_needs(name))
         if not keep.any():
             return _nan_step(name, stats)
         nk, W, d = stats.nk[keep], stats.scatter[keep], stats.n_features
@@ -493,7 +518,7 @@ def _gpcm_map_estimate(name):
         )
         equal = get_model(name).equal_covariances
         # the prior makes every scatter non-singular; only components without rows stay out
-        keep = _usable(stats, reg_covar, True)
+        keep = _usable(stats, reg_covar, "nothing")
         scatter = stats.scatter
         if scatter.ndim == 1:
             # map_m_step wants diagonals (for d); a spherical step reads only their sum

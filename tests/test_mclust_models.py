@@ -23,7 +23,7 @@ from sklearn_em._em import m_step, run_em
 from sklearn_em._gpcm import MODELS, PRIOR_MODELS
 from sklearn_em._init import _params_from_responsibilities
 from sklearn_em._kernels import statistics
-from sklearn_em._models import FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
+from sklearn_em._models import FEW_ROWS_MODEL_NAMES, MODEL_NAMES, constraints_broken, get_model
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -506,3 +506,35 @@ def test_partial_fit_keeps_the_model(model):
     _assert_constraints(row, np.asarray(row.kernel_type.expand(online.covariances_, 3, 3)))
     batch_fit = GaussianMixtureEM(3, covariance_type=model, random_state=0).fit(X)
     assert online.score(X) == pytest.approx(batch_fit.score(X), abs=0.05)
+
+
+def _small_components():
+    from pathlib import Path
+
+    folder = Path(__file__).parent / "fixtures" / "mclust"
+    lines = [
+        line.split(",")
+        for line in (folder / "small_components.csv").read_text().splitlines()[2:]
+    ]
+    return folder, [(t, m, int(g), float(ll)) for t, m, g, ll in lines]
+
+
+@pytest.mark.parametrize("table, model, k, mclust_loglik", _small_components()[1])
+def test_components_of_few_rows_under_a_shared_shape_are_mclusts(table, model, k, mclust_loglik):
+    # A component of no more rows than dimensions has a singular scatter, but its VEI, VEE,
+    # VEV or EEV covariance is not singular (the shape, or volume and shape, comes from the
+    # others): mclust's me() fits it. It was left out of the covariance step and given the
+    # pooled covariance, a fit outside the model (VEV on mtcars' columns, k=5: the
+    # log-likelihood fell by up to 45 between iterations and never converged).
+    folder, _ = _small_components()
+    X = np.loadtxt(folder / f"data_{table}.csv", delimiter=",", skiprows=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DegenerateComponentWarning)
+        gm = GaussianMixtureEM(
+            k, covariance_type=model, init_params="hc", reg_covar=0.0, tol=1e-10, max_iter=500
+        ).fit(X)
+    assert gm.converged_
+    assert_allclose(gm.score(X) * len(X), mclust_loglik, rtol=1e-7)
+    assert constraints_broken(model, gm.precisions_, k, X.shape[1]) == ""
+    bounds = np.asarray(gm.lower_bounds_) * len(X)
+    assert np.all(np.diff(bounds) >= -1e-9 * np.abs(bounds[1:]))
