@@ -438,8 +438,12 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 lower_bound = self.lower_bound_
 
             def on_iteration(n_iter, change):
+                # scikit-learn's progress lines, word for word
                 nonlocal last
-                if self.verbose >= 2 and n_iter % self.verbose_interval == 0:
+                if self.verbose and n_iter % self.verbose_interval == 0:
+                    if self.verbose == 1:
+                        print(f"  Iteration {n_iter}")
+                        return
                     now = time()
                     print(
                         f"  Iteration {n_iter}\t time lapse {now - last:.5f}s\t "
@@ -456,13 +460,18 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
                 lower_bound=lower_bound,
                 on_iteration=on_iteration,
             )
-            if self.verbose:
+            if self.verbose and self.max_iter > 0:
                 state = "converged" if result.converged else "did not converge"
-                print(
-                    f"Initialization {state}. time lapse {time() - start:.5f}s\t "
-                    f"lower bound {result.lower_bound:.5f}"
-                )
-            if best is None or result.lower_bound > best.lower_bound:
+                if self.verbose == 1:
+                    print(f"Initialization {state}.")
+                else:
+                    print(
+                        f"Initialization {state}. time lapse {time() - start:.5f}s\t "
+                        f"lower bound {result.lower_bound:.5f}."
+                    )
+            # (max_iter=0, scikit-learn's way to have only an initialisation: every start's
+            # bound is -inf, and the last start is kept, as scikit-learn keeps it)
+            if best is None or result.lower_bound > best.lower_bound or self.max_iter == 0:
                 best = result
 
         if not best.converged and self.max_iter > 0:
@@ -475,8 +484,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self._store(best.params, dtype)
         self.converged_ = best.converged
         self.n_iter_ = best.n_iter
-        self.lower_bound_ = best.lower_bound
-        self.lower_bounds_ = best.lower_bounds
+        # NumPy scalars of the data's dtype, as scikit-learn's
+        self.lower_bound_ = np.dtype(dtype).type(best.lower_bound)
+        self.lower_bounds_ = [np.dtype(dtype).type(b) for b in best.lower_bounds]
         self._stream = None  # a fit ends any partial_fit stream
         self.__dict__.pop("n_batch_iter_", None)
 
@@ -591,8 +601,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         self.n_batch_iter_ = stream.n_batches
         self.n_iter_ += 1
         self.converged_ = False  # a stream has no convergence test
-        self.lower_bound_ = batch_loglik
-        self.lower_bounds_.append(batch_loglik)
+        self.lower_bound_ = X.dtype.type(batch_loglik)
+        self.lower_bounds_.append(self.lower_bound_)
         return self
 
     def _store(self, params, dtype):
@@ -678,12 +688,18 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ inference
     def _validate(self, X):
+        """X checked against the fit, in the dtype its numbers are computed in: float32 only
+        where both X and the fitted model are (a float64 model scores float32 rows in
+        float64, and a float32 model float64 rows, as NumPy, and scikit-learn, promote)."""
         check_is_fitted(self)
         if is_dask_collection(X):
-            return _dask().as_dask_array(self, X, reset=False)
-        return validate_data(
-            self, X, reset=False, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan"
-        )
+            X = _dask().as_dask_array(self, X, reset=False)
+        else:
+            X = validate_data(
+                self, X, reset=False, dtype=[np.float64, np.float32], ensure_all_finite="allow-nan"
+            )
+        dtype = np.result_type(X.dtype, self.means_.dtype)
+        return X if X.dtype == dtype else X.astype(dtype)
 
     def _kernels_for(self, X):
         """The inference functions for X: lazy ``map_blocks`` ones for a dask array."""
@@ -700,8 +716,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Returns
         -------
         log_density : ndarray of shape (n_samples,)
-            ``log p(x_i)``, in the dtype of the fitted model (a lazy dask array, row-aligned
-            with X, for a dask X).
+            ``log p(x_i)``, in float32 where both X and the fitted model are, else float64
+            (a lazy dask array, row-aligned with X, for a dask X).
         """
         X = self._validate(X)
         return self._kernels_for(X).score_samples(X, self._model())
