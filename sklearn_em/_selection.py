@@ -34,7 +34,7 @@ from ._estimator import (
     _rows_of_positive_weight,
     _validated_weights,
 )
-from ._hc import hc_tree
+from ._hc import HC_MAX_ROWS, HCTree, hc_tree
 from ._init import initial_params, params_from_statistics
 from ._models import COVARIANCE_NAMES, FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
 from ._params import GaussianMixtureParams
@@ -467,13 +467,18 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         n_rows = X.shape[0] if sample_weight is None else int(np.count_nonzero(sample_weight))
         ks = [k for k in ks if k <= n_rows]
         starts = {k: [] for k in ks}
+        # Random draws (k-means++'s seeds, the tree's subset of a large X) pick rows by their
+        # position: they are drawn on the rows in an order of their own values, so that the
+        # starts, and the choice, do not depend on the order the rows come in (one order of
+        # R's trees chose VEV k=2, another EEV k=5)
+        order = _value_order(X, sample_weight)
         if 1 in starts:
             # one component: its estimate is the data's own (every row in it), whatever the
             # start; one start, not one per method
             starts[1].append(np.zeros(X.shape[0], dtype=np.intp))
             ks = [k for k in ks if k > 1]
         if self.init_params == "hc" and ks:
-            for k, start in _hc_starts(X, sample_weight, ks, seed).items():
+            for k, start in _hc_starts(X, sample_weight, ks, seed, order).items():
                 starts[k].append(start)
         # k-means on the rows of positive weight only: rows of weight 0 are not there (they
         # moved scikit-learn's stopping tolerance, which takes the rows' unweighted
@@ -481,15 +486,20 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         keep = None
         if sample_weight is not None and not np.all(sample_weight > 0):
             keep = sample_weight > 0
+        Xo = X[order]
+        wo = None if sample_weight is None else sample_weight[order]
+        keep_o = None if keep is None else keep[order]
         for j in range(self.n_init):
             for k in ks:
                 km = KMeans(n_clusters=k, n_init=1, random_state=seed + j)
-                if keep is None:
-                    labels = km.fit(X, sample_weight=sample_weight).labels_
+                if keep_o is None:
+                    sorted_labels = km.fit(Xo, sample_weight=wo).labels_
                 else:
-                    km.fit(X[keep], sample_weight=sample_weight[keep])
-                    labels = km.predict(X)
-                    labels[keep] = km.labels_
+                    km.fit(Xo[keep_o], sample_weight=wo[keep_o])
+                    sorted_labels = km.predict(Xo)
+                    sorted_labels[keep_o] = km.labels_
+                labels = np.empty_like(sorted_labels)
+                labels[order] = sorted_labels
                 starts[k].append(labels)
         return starts
 
@@ -978,11 +988,32 @@ def _unscale(params, factor):
     return GaussianMixtureParams(params.model, params.weights, params.means * factor, U, cov)
 
 
-def _hc_starts(X, sample_weight, ks, seed):
+def _hc_starts(X, sample_weight, ks, seed, order=None):
     """mclust's start: the partitions of one model-based hierarchical tree, for every k
-    (rows outside the tree's subset, above 2,000 rows, are labelled -1: in no component)."""
-    tree = hc_tree(X, sample_weight=sample_weight, random_state=seed)
+    (rows outside the tree's subset, above 2,000 rows, are labelled -1: in no component).
+
+    ``order``: the rows in the order the subset is drawn in (:func:`_value_order`); the
+    tree itself is built on the subset's rows in their order in X (as mclust's, whose
+    choice among tied merges follows it)."""
+    pool = np.arange(X.shape[0]) if order is None else order
+    if sample_weight is not None:
+        pool = pool[sample_weight[pool] > 0]
+    if pool.size <= HC_MAX_ROWS:
+        tree = hc_tree(X, sample_weight=sample_weight, random_state=seed)
+    else:
+        rows = np.sort(check_random_state(seed).choice(pool, size=HC_MAX_ROWS, replace=False))
+        subset = hc_tree(X[rows], max_rows=HC_MAX_ROWS)
+        tree = HCTree(rows[subset.rows], subset.merges, X.shape[0])
     return {k: tree.labels(k) for k in ks if k <= tree.n_rows}
+
+
+def _value_order(X, sample_weight=None):
+    """An order of the rows of X by their values (first column first), then their weights:
+    the same rows in any order give the same sequence of rows."""
+    keys = [X[:, j] for j in range(X.shape[1] - 1, -1, -1)]
+    if sample_weight is not None:
+        keys.insert(0, sample_weight)
+    return np.lexsort(keys)
 
 
 # ---------------------------------------------------------------------- one cell
@@ -1211,8 +1242,9 @@ def _fit_cell(
             log_jacobian = float(np.sum(np.log(factor)))
             est.converged_ = best.converged
             est.n_iter_ = best.n_iter
-            est.lower_bound_ = best.lower_bound - log_jacobian
-            est.lower_bounds_ = [b - log_jacobian for b in best.lower_bounds]
+            scalar = np.dtype(X.dtype).type
+            est.lower_bound_ = scalar(best.lower_bound - log_jacobian)
+            est.lower_bounds_ = [scalar(b - log_jacobian) for b in best.lower_bounds]
             est.n_features_in_ = X.shape[1]
             # every criterion from one pass over X; over the scaled rows where the passes'
             # prepared rows serve (float64: rescaling rounds the rows no more than reading

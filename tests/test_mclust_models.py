@@ -513,8 +513,7 @@ def _small_components():
 
     folder = Path(__file__).parent / "fixtures" / "mclust"
     lines = [
-        line.split(",")
-        for line in (folder / "small_components.csv").read_text().splitlines()[2:]
+        line.split(",") for line in (folder / "small_components.csv").read_text().splitlines()[2:]
     ]
     return folder, [(t, m, int(g), float(ll)) for t, m, g, ll in lines]
 
