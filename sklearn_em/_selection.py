@@ -1559,9 +1559,7 @@ def _judge(covariance_type, variance, reg, fraction, total, rows, tol_offset=0.0
         # there turns on rounding (mtcars' VEV k=6 stopped at 1.8e-7 of the data's variance
         # in its units and at 1.4e-6 in units of 1e6, on either side of the floor, and the
         # choice changed); how the fit follows the regularisation decides (below)
-        why = judged(
-            params, count_rows=count_rows and prior is None, floor=floor / _BORDER
-        )
+        why = judged(params, count_rows=count_rows and prior is None, floor=floor / _BORDER)
         if why or not count_rows:
             return why
         if observed:
