@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from . import _kernels, _missing
-from ._em import Prior, run_em
+from ._em import EMResult, Prior, run_em
 from ._estimator import (
     GaussianMixtureEM,
     _criteria_of_rows,
@@ -1363,7 +1363,7 @@ def _best_start(
         prepared = _kernels.PreparedRows.of(X, sample_weight)
     best, best_reason = None, ""
     for params in initial:
-        result = run_em(
+        result = _run_start(
             X,
             sample_weight,
             params,
@@ -1393,6 +1393,36 @@ def _best_start(
         if better:
             best, best_reason = result, reason
     return best, best_reason
+
+
+def _run_start(X, sample_weight, params, **options):
+    """``run_em`` from one start; for VVE first with mclust's orientation step, then with
+    the library's.
+
+    VVE's step here weights the components by their inverse volumes in the common
+    orientation (the likelihood's MM step); mclust's leaves the volumes out. From the same
+    start the two take EM to different optima, and on real tables mclust's path more often
+    finds the higher one (iris' k=5 from mclust's own partition: -208.07 with ours alone,
+    -190.84 with mclust's; chevron's k=3 stopped on a plateau). Run to convergence with
+    mclust's step, then with ours, EM ends at a stationary point of the likelihood at least
+    as high as mclust's path reaches: over 19 tables the cells below mclust's went from 25
+    to 18. (Only the selector does this: the estimator's EM is the plain, monotone one.)
+    """
+    if params.model.name != "VVE":
+        return run_em(X, sample_weight, params, **options)
+    first = run_em(X, sample_weight, params, step_options={"vve_weights": "mclust"}, **options)
+    left = options["max_iter"] - first.n_iter
+    if first.stopped or left <= 0:
+        return first
+    second = run_em(X, sample_weight, first.params, **{**options, "max_iter": left})
+    return EMResult(
+        second.params,
+        second.lower_bound,
+        list(first.lower_bounds) + list(second.lower_bounds),
+        first.n_iter + second.n_iter,
+        second.converged,
+        second.stopped,
+    )
 
 
 def _distinct(partitions, n_components):
