@@ -468,9 +468,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         ks = [k for k in ks if k <= n_rows]
         starts = {k: [] for k in ks}
         # Random draws (k-means++'s seeds, the tree's subset of a large X) pick rows by their
-        # position: they are drawn on the rows in an order of their own values, so that the
-        # starts, and the choice, do not depend on the order the rows come in (one order of
-        # R's trees chose VEV k=2, another EEV k=5)
+        # position: they are drawn on the rows in an order of their own values, so that they
+        # do not depend on the order the rows come in (one order of R's trees chose VEV k=2,
+        # another EEV k=5). (The tree itself follows X's order among tied merges, as mclust's)
         order = _value_order(X, sample_weight)
         if 1 in starts:
             # one component: its estimate is the data's own (every row in it), whatever the
@@ -1135,7 +1135,7 @@ def _fit_cell(
     start, keep the best, and express it in the units of X; returns ``(index, _Cell)``."""
     k, t = n_components, covariance_type
     # (the model EM fits: t's family's at one component, see _fitted_as)
-    fit_t = _fitted_as(t, k)
+    fit_t = _fitted_as(t, k, settings["prior_strength"] is not None)
     reg_covar, tol, max_iter = settings["reg_covar"], settings["tol"], settings["max_iter"]
     kind = units.kind(t, settings["prior_strength"] is not None)
     reg_covar *= units.reg_fraction(kind)
@@ -1273,7 +1273,7 @@ def _fit_cell(
     return index, _Cell(est, numbers, seen, fit_time=fit_time, note=note)
 
 
-def _fitted_as(covariance_type, n_components):
+def _fitted_as(covariance_type, n_components, prior=False):
     """The model a cell of ``covariance_type`` is fitted as: itself, but at one component
     its family's model of the same storage (VII for EII, VVI for EEI, VEI and EVI, VVV for
     the ellipsoidal ones stored as one matrix per component).
@@ -1284,11 +1284,14 @@ def _fitted_as(covariance_type, n_components):
     rounding by maximum likelihood, but not under a prior: mclust's posterior modes differ
     by model (VEI's is not VVI's, EEV's is not VVV's), and on USArrests VEV k=1 came out
     1.7 log-likelihood units above VVV k=1 and was chosen, where mclust's cells of the
-    family tie. EEE (one shared matrix) is VVV's fit at one component already.
+    family tie. EEE (one shared matrix) is VVV's fit at one component already. With a
+    ``prior``, a model mclust's prior does not cover stays itself (and fails as at any k).
     """
     if n_components != 1:
         return covariance_type
     model = get_model(covariance_type)
+    if prior and not model.prior_covered:
+        return covariance_type
     family = {"spherical": "VII", "diag": "VVI", "full": "VVV"}.get(model.kernel)
     if family is None or get_model(family) is model:
         return covariance_type
@@ -1704,7 +1707,13 @@ def _follows_the_regularisation(params, rows, reg, variance, floor, total, tol_o
     # EM's own continuation, at the same regularisation, for as many passes: a fit stopped
     # on a slow climb (by the relative rule) climbs on either way, and its variances move
     # with it (iris' VVV k=4, mclust's own optimum, rose by 1.9 and a variance of 6.4e-4 of
-    # the data's fell to 2.4e-4): only what less regularisation adds is a collapse's
+    # the data's fell to 2.4e-4): only what less regularisation adds is a collapse's. (EM
+    # at the same regularisation never goes down: where the run with less does not climb
+    # past a suspect's threshold from the fit itself, it cannot past the continuation's,
+    # and the continuation is not run)
+    rise = (again.lower_bounds[-1] - again.lower_bounds[0]) * total
+    if not rise > _REG_GAIN * float(np.min(nk[suspects])):
+        return ""
     control = continued(reg)
     held = _fit_smallest_variances(control.params, variance)
     # (the last bound of each run is that of its final step)

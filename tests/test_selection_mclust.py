@@ -994,7 +994,8 @@ def test_map_cells_are_not_marked_for_their_rows(prior_fits, name):
 def test_the_choice_does_not_depend_on_the_order_of_the_rows(name, n_components, types):
     # k-means++'s seeds (and the tree's subset) were drawn by the rows' positions: one order
     # of R's trees chose VEV k=2, another EEV k=5. Now the same rows in any order give the
-    # same starts, so the same cells up to the rounding of EM's sums
+    # same k-means starts and subset, so on data without tied merges in the tree (which
+    # follow X's order, as in mclust) the same cells up to the rounding of EM's sums
     if name == "large":
         rng = np.random.default_rng(0)
         X = np.concatenate([rng.normal(c, 1.0, size=(800, 2)) for c in (0.0, 4.0, 9.0)])
@@ -1068,3 +1069,57 @@ def test_a_fit_still_climbing_is_not_taken_for_a_collapse(monkeypatch):
     assert not sel.results_["degenerate"][0], sel.results_["note"][0]
     ref, _ = _mclust("iris")[("VVV", 4)]
     assert sel.results_["log_likelihood"][0] >= ref - 10 * 1e-5 * (1 + abs(ref)) - 1e-6 * X.size
+
+
+def test_a_tight_cluster_costs_one_continuation_not_two(monkeypatch):
+    # a legitimate cluster of variance about 6e-6 of the data's makes its fits suspects; the
+    # run with less regularisation does not climb past the threshold from the fit itself,
+    # so EM's own continuation (which can only climb less above it) is not run
+    from sklearn_em import _selection
+
+    rng = np.random.RandomState(0)
+    X = np.vstack(
+        [
+            rng.randn(200, 4) * 10,
+            rng.randn(180, 4) * 10 + 40,
+            rng.randn(20, 4) * 0.05 + [0, 60, 0, 0],
+        ]
+    )
+    runs = {"continued": 0, "suspects": 0}
+    follows, run_em = _selection._follows_the_regularisation, _selection.run_em
+
+    def judged(params, rows, reg, variance, floor, *args):
+        if np.any(_selection._fit_smallest_variances(params, variance) < 1e3 * floor):
+            runs["suspects"] += 1
+        return follows(params, rows, reg, variance, floor, *args)
+
+    def counted(*args, **kwargs):
+        if kwargs.get("max_iter") == _selection._REG_PASSES:
+            runs["continued"] += 1
+        return run_em(*args, **kwargs)
+
+    monkeypatch.setattr(_selection, "_follows_the_regularisation", judged)
+    monkeypatch.setattr(_selection, "run_em", counted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = GaussianMixtureSelector(n_components=[3], covariance_type="VVV", random_state=0)
+        sel.fit(X)
+    assert runs["suspects"] >= 1
+    assert runs["continued"] == runs["suspects"]
+    assert not sel.results_["degenerate"][0]
+
+
+def test_models_without_a_prior_stay_out_at_one_component_too():
+    # one-component cells are fitted as their family's model, but under a prior a model
+    # mclust's prior does not cover (VEE, EVE, VVE, EVV) must fail there as at any k: VEE k=1
+    # was fitted as VVV and chosen, and its estimator could not be refitted
+    X = _table("trees")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sel = GaussianMixtureSelector(
+            n_components=[1, 2], covariance_type=["VEE", "EEE"], prior_strength=1.0, random_state=0
+        ).fit(X)
+    res = sel.results_
+    for t, error in zip(res["covariance_type"], res["error"]):
+        assert ("prior_strength is not available" in error) == (t == "VEE"), (t, error)
+    assert sel.best_params_["covariance_type"] == "EEE"
