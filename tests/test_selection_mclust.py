@@ -220,7 +220,7 @@ def test_a_later_start_must_beat_the_best_by_more_than_ems_tolerance(monkeypatch
     from sklearn_em._em import EMResult
 
     results = iter([EMResult(params=i, lower_bound=b) for i, b in enumerate(bounds)])
-    monkeypatch.setattr(_selection, "_run_start", lambda *args, **kwargs: next(results))
+    monkeypatch.setattr(_selection, "_start_runs", lambda *args, **kwargs: [next(results)])
     X = np.zeros((100, 2))
     best, reason = _selection._best_start([None] * len(bounds), X, None, 1e-5, 10, 1e-6, None)
     # tol * (1/n + |L|) = 1e-5 * 5.01 = 5e-5 per row: 1e-7 is within it, 0.1 is not
@@ -448,7 +448,7 @@ def test_all_models_reach_mclusts_log_likelihood_and_choice(name, choice):
         ref, _ = reference[(t, int(k))]
         # the tolerance rule of test_every_cell_reaches_mclusts_log_likelihood (iris' VVE
         # k=5 fell short, at -193.54 against -190.84, before the selector ran VVE first with
-        # mclust's orientation step: see _selection._run_start)
+        # mclust's orientation step too: see _selection._start_runs)
         if np.isfinite(ref) and not ll >= ref - 10 * 1e-5 * (1 + abs(ref)) - 1e-6 * X.size:
             short.append(f"{t} k={k}: {ll:.4f} < mclust {ref:.4f}")
     assert not short, short
