@@ -2,6 +2,7 @@
 tests/fixtures/mclust/make_selection_fixtures.R), degenerate fits never chosen, and no units."""
 
 import csv
+import functools
 import pickle
 import warnings
 from functools import partial
@@ -890,13 +891,19 @@ def test_a_bounded_fit_is_not_taken_for_a_collapse(X, model, k, prior_strength):
             assert abs(lls[1] - lls[0]) < 0.01 * X.shape[0], (reg, lls)
 
 
+@functools.cache
+def _default_fit(name):
+    """The selector at its defaults on a stored table (fitted once for the tests below)."""
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore")
+        return GaussianMixtureSelector(random_state=0).fit(_table(name))
+
+
 @pytest.mark.parametrize("name", ["swiss", "trees", "airquality", "EuroUnemployment"])
 def test_all_models_on_small_tables(name):
     X = _table(name)
     reference = _mclust(name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sel = GaussianMixtureSelector(random_state=0).fit(X)
+    sel = _default_fit(name)
     (mclust_choice,) = [key for key, (_, is_chosen) in reference.items() if is_chosen]
     best = (sel.best_params_["covariance_type"], sel.best_params_["n_components"])
     res = sel.results_
@@ -1123,3 +1130,37 @@ def test_models_without_a_prior_stay_out_at_one_component_too():
     for t, error in zip(res["covariance_type"], res["error"]):
         assert ("prior_strength is not available" in error) == (t == "VEE"), (t, error)
     assert sel.best_params_["covariance_type"] == "EEE"
+
+
+# Cells of the small tables that fall short of mclust's log-likelihood, or that we mark
+# degenerate where mclust fits them, held here so that the list stays true (the test fails
+# if one of them reaches mclust's or another falls short):
+# - EEV k=7 and 8 of swiss and EuroUnemployment: components of fewer rows than dimensions,
+#   whose orientation in their scatter's null space is set by rounding, here and in mclust;
+#   from mclust's own start our EM takes another path (EuroUnemployment k=7: -183.79
+#   against -165.74). They reached mclust while the k-means seeds were drawn by the rows'
+#   positions.
+# - EVE and VVE k=4: a fit with a shape of its own on a component whose scatter is singular
+#   (mclust's reaches a lower, regular optimum; ours a higher one that collapses).
+SMALL_TABLE_EXCEPTIONS = {
+    "swiss": {("EEV", 7), ("EEV", 8), ("EVE", 4), ("VVE", 4)},
+    "EuroUnemployment": {("EEV", 7), ("EEV", 8), ("EVE", 4)},
+}
+
+
+@pytest.mark.parametrize("name", ["swiss", "trees", "airquality", "EuroUnemployment"])
+def test_every_cell_of_the_small_tables_reaches_mclust_or_is_listed(name):
+    X = _table(name)
+    reference = _mclust(name)
+    sel = _default_fit(name)
+    res = sel.results_
+    exceptions = set()
+    for t, k, ll, degenerate in zip(
+        res["covariance_type"], res["n_components"], res["log_likelihood"], res["degenerate"]
+    ):
+        ref, _ = reference[(t, int(k))]
+        if not np.isfinite(ref):
+            continue
+        if degenerate or not ll >= ref - 10 * 1e-5 * (1 + abs(ref)) - 1e-6 * X.size:
+            exceptions.add((t, int(k)))
+    assert exceptions == SMALL_TABLE_EXCEPTIONS.get(name, set())
