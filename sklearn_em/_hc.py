@@ -123,7 +123,14 @@ class HCTree:
 
 
 def hc_tree(
-    X, *, transform="SVD", model="VVV", max_rows=HC_MAX_ROWS, sample_weight=None, random_state=None
+    X,
+    *,
+    transform="SVD",
+    model="VVV",
+    max_rows=HC_MAX_ROWS,
+    sample_weight=None,
+    random_state=None,
+    draw_order=None,
 ):
     """Model-based hierarchical clustering of the rows of X (mclust's ``hc``).
 
@@ -153,6 +160,11 @@ def hc_tree(
         weights enter when a partition is turned into parameters.
     random_state : int, RandomState instance or None, default=None
         Draws the subset; unused when every row is clustered.
+    draw_order : ndarray of shape (n_samples,), default=None
+        The order of the rows the subset is drawn from (a permutation of them; None: their
+        order in X). An order of the rows' own values makes the subset the same whatever
+        order the rows come in; the tree is built on the subset in X's order either way (as
+        mclust's, whose choice among tied merges follows it).
 
     Returns
     -------
@@ -174,17 +186,17 @@ def hc_tree(
     if X.ndim != 2:
         raise ValueError(f"X must be 2-dimensional, got shape {X.shape}.")
     n_samples = X.shape[0]
-    pool = np.arange(n_samples)
+    pool = np.arange(n_samples) if draw_order is None else np.asarray(draw_order)
     if sample_weight is not None:
-        pool = np.flatnonzero(np.asarray(sample_weight) > 0)
+        pool = pool[np.asarray(sample_weight)[pool] > 0]
     if pool.size < 2:
         raise ValueError(
             f"Hierarchical clustering needs at least 2 rows (with positive sample_weight), "
             f"got {pool.size}."
         )
     if pool.size > max_rows:
-        rng = check_random_state(random_state)
-        pool = np.sort(rng.choice(pool, size=max_rows, replace=False))
+        pool = check_random_state(random_state).choice(pool, size=max_rows, replace=False)
+    pool = np.sort(pool)  # (the tree is built in X's order)
     Z = np.asarray(X[pool], dtype=np.float64)
     if not np.all(np.isfinite(Z)):
         raise ValueError("Hierarchical clustering needs finite data: X has NaN or inf.")

@@ -261,7 +261,7 @@ def _own_scatter_needs(model):
     'shape' where its shape is its own (EVI, EVE, EVV, VVE: the shape is its scatter's,
     singular with it: mclust reports such fits as NA)."""
     model = get_model(model)
-    if model.equal_covariances or (model.volume == "E" and model.shape == "E"):
+    if model.volume == "E" and model.shape in "EI":  # (EII, EEI, EEE, EEV)
         return "nothing"
     if model.shape != "V":
         return "trace"

@@ -34,7 +34,7 @@ from ._estimator import (
     _rows_of_positive_weight,
     _validated_weights,
 )
-from ._hc import HC_MAX_ROWS, HCTree, hc_tree
+from ._hc import hc_tree
 from ._init import initial_params, params_from_statistics
 from ._models import COVARIANCE_NAMES, FEW_ROWS_MODEL_NAMES, MODEL_NAMES, get_model
 from ._params import GaussianMixtureParams
@@ -992,18 +992,9 @@ def _hc_starts(X, sample_weight, ks, seed, order=None):
     """mclust's start: the partitions of one model-based hierarchical tree, for every k
     (rows outside the tree's subset, above 2,000 rows, are labelled -1: in no component).
 
-    ``order``: the rows in the order the subset is drawn in (:func:`_value_order`); the
-    tree itself is built on the subset's rows in their order in X (as mclust's, whose
-    choice among tied merges follows it)."""
-    pool = np.arange(X.shape[0]) if order is None else order
-    if sample_weight is not None:
-        pool = pool[sample_weight[pool] > 0]
-    if pool.size <= HC_MAX_ROWS:
-        tree = hc_tree(X, sample_weight=sample_weight, random_state=seed)
-    else:
-        rows = np.sort(check_random_state(seed).choice(pool, size=HC_MAX_ROWS, replace=False))
-        subset = hc_tree(X[rows], max_rows=HC_MAX_ROWS)
-        tree = HCTree(rows[subset.rows], subset.merges, X.shape[0])
+    ``order``: the rows in the order the subset is drawn from (:func:`_value_order`; see
+    ``hc_tree``'s ``draw_order``)."""
+    tree = hc_tree(X, sample_weight=sample_weight, random_state=seed, draw_order=order)
     return {k: tree.labels(k) for k in ks if k <= tree.n_rows}
 
 
@@ -1408,9 +1399,9 @@ def _best_start(
     return best, best_reason
 
 
-def _start_runs(mclusts_start, X, sample_weight, params, **options):
+def _start_runs(is_mclusts_start, X, sample_weight, params, **options):
     """The EM runs from one start (``run_em``'s): one, or for VVE from mclust's own start
-    (``mclusts_start``) two, each judged as a start of its own by :func:`_best_start`.
+    (``is_mclusts_start``) two, each judged as a start of its own by :func:`_best_start`.
 
     VVE's step here weights the components by their inverse volumes in the common
     orientation (the likelihood's MM step); mclust's leaves the volumes out. From the same
@@ -1427,7 +1418,7 @@ def _start_runs(mclusts_start, X, sample_weight, params, **options):
     """
     first = run_em(X, sample_weight, params, **options)
     yield first
-    if params.model.name != "VVE" or not mclusts_start:
+    if params.model.name != "VVE" or not is_mclusts_start:
         return
     mclusts = run_em(X, sample_weight, params, step_options={"vve_weights": "mclust"}, **options)
     if mclusts.stopped:

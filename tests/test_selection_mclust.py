@@ -811,30 +811,40 @@ def test_a_cell_is_degenerate_when_its_likelihood_grows_as_the_regularisation_go
     # GaussianMixtureEM (plain EM) with an absolute reg_covar of 1e-8, 1e-10 and 1e-12. An
     # unbounded likelihood, which only the regularisation holds, climbs by about log(100) /
     # 2 per row and collapsed direction each time; a bounded one settles
-    from sklearn_em import GaussianMixtureEM
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sel = GaussianMixtureSelector(n_components=[k], covariance_type=model, random_state=0)
         sel.fit(X)
-        fit = sel.best_estimator_
-        lls = []
-        for reg in (1e-8, 1e-10, 1e-12):
-            est = GaussianMixtureEM(
-                k,
-                covariance_type=model,
-                weights_init=fit.weights_,
-                means_init=fit.means_,
-                precisions_init=fit.precisions_,
-                reg_covar=reg,
-                tol=1e-10,
-                max_iter=500,
-            ).fit(X)
-            lls.append(est.score(X) * X.shape[0])
+        lls = _continued(X, sel.best_estimator_, (1e-8, 1e-10, 1e-12))
     unbounded = lls[2] - lls[1] > 1.0 and lls[1] - lls[0] > 1.0
     bounded = abs(lls[2] - lls[1]) < 0.1
     assert unbounded or bounded, lls
     assert bool(sel.results_["degenerate"][0]) == unbounded, (lls, sel.results_["note"][0])
+
+
+def _continued(X, fit, regs, prior_strength=None):
+    """The oracle of the degenerate verdicts: ``fit`` (a fitted GaussianMixtureEM) continued
+    by plain EM with each absolute ``reg_covar`` of ``regs``; the total log-likelihoods. An
+    unbounded likelihood, which only the regularisation holds, climbs by about log(100) / 2
+    per row and collapsed direction each time it is divided by 100; a bounded one settles."""
+    from sklearn_em import GaussianMixtureEM
+
+    lls = []
+    for reg in regs:
+        est = GaussianMixtureEM(
+            fit.n_components,
+            covariance_type=fit.covariance_type,
+            weights_init=fit.weights_,
+            means_init=fit.means_,
+            precisions_init=fit.precisions_,
+            reg_covar=reg,
+            prior_strength=prior_strength,
+            tol=1e-10,
+            max_iter=500,
+        ).fit(X)
+        lls.append(est.score(X) * X.shape[0])
+    return lls
 
 
 def _breast_cancer():
@@ -860,7 +870,6 @@ def test_a_bounded_fit_is_not_taken_for_a_collapse(X, model, k, prior_strength):
     # about log(100) / 2 per row of it each time). (Selectors run at two reg_covar can end in
     # different optima: breast cancer's EEV k=7 reaches 25,497 at 1e-6 and 26,049 at 1e-8,
     # both bounded.)
-    from sklearn_em import GaussianMixtureEM
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -873,21 +882,7 @@ def test_a_bounded_fit_is_not_taken_for_a_collapse(X, model, k, prior_strength):
                 random_state=0,
             ).fit(X)
             assert not sel.results_["degenerate"][0], sel.results_["note"][0]
-            fit = sel.best_estimator_
-            lls = []
-            for continued in (1e-8, 1e-10):
-                est = GaussianMixtureEM(
-                    k,
-                    covariance_type=model,
-                    weights_init=fit.weights_,
-                    means_init=fit.means_,
-                    precisions_init=fit.precisions_,
-                    reg_covar=continued,
-                    prior_strength=prior_strength,
-                    tol=1e-10,
-                    max_iter=500,
-                ).fit(X)
-                lls.append(est.score(X) * X.shape[0])
+            lls = _continued(X, sel.best_estimator_, (1e-8, 1e-10), prior_strength)
             assert abs(lls[1] - lls[0]) < 0.01 * X.shape[0], (reg, lls)
 
 
