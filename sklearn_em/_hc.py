@@ -259,19 +259,11 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
     # last slot into b, as mclust does (it decides which of tied pairs is merged first)
     stats = _Clusters(Z, log_ab)
     # cost[j, i], i < j: rise of the criterion if slots i and j merge (the upper triangle is
-    # not used). Where pending[j, i], a lower bound (the criterion without the determinant)
-    cost, key = _initial_costs(Z, alpha, beta, log_ab)
-    pending = np.zeros((n, n), dtype=bool)
-    # key[j] = (least cost[j, i] over i < j) - 1j * (the last i reaching it): the complex
-    # minimum is lexicographic, so it keeps mclust's choice among tied pairs. The real part
-    # is never above any entry of row j; the key is exact while cost[j, i] still equals it
-    least = key.real  # a view
-
-    def refresh(j):
-        row = cost[j, :j]
-        # argmin finds the first minimum: of the reversed row, the last
-        i = j - 1 - int(row[::-1].argmin())
-        key[j] = complex(row[i], -i)
+    # not used). Where the pair has more than det_from rows and its cost is not computed yet
+    # (see _Clusters.singly), a lower bound (the criterion without the determinant).
+    # least[j]: a lower bound of row j's entries, equal to the least of them or below it
+    cost, least = _initial_costs(Z, alpha, beta, log_ab)
+    count, birth, uid, singly = stats.n_rows, stats.births, stats.uid, stats.singly
 
     def price(c, partners):
         # exact costs of slot c with the slots ``partners``, never below the bounds they
@@ -281,72 +273,78 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
         rows = np.where(before, c, partners)
         cols = np.where(before, partners, c)
         cost[rows, cols] = np.maximum(exact, cost[rows, cols])
-        pending[rows, cols] = False
 
-    merges = np.empty((n - 1, 2), dtype=np.intp)
+    merges = []
     for step in range(n - 1):
         m = n - step
         while True:
-            # the last slot holding the least key (argmin of the reversed slots finds the first)
+            # the merge is the least entry; of tied ones the one in the last row, and in it
+            # the last column (mclust's order): the last slot holding the least key (the keys
+            # are stored in reverse, so argmin, which finds the first, finds it), then the
+            # last least entry of its row (its columns are stored in reverse too)
             b = m - 1 - int(least[m - 1 : 0 : -1].argmin())
-            value = key[b]
-            a = int(-value.imag)
-            if cost[b, a] != value.real:
-                refresh(b)  # its pair changed since
+            row = cost[b, b - 1 :: -1]
+            k = int(row.argmin())
+            value = row[k]
+            if value != least[b]:
+                least[b] = value  # the key was below the row (its least entry changed)
                 continue
-            if not pending[b, a]:
-                level = value.real
-                break
-            # the exact cost, priced from the younger cluster of the pair (as it would have
-            # been when that cluster was made)
-            c, other = (b, a) if stats.birth[b] > stats.birth[a] else (a, b)
-            stats.hits[c] += 1
-            if stats.hits[c] < batch_after:
-                cost[b, a] = max(stats.pair_cost(c, other, alpha, beta, det_from), cost[b, a])
-                pending[b, a] = False
-            else:
-                # the pairs c has priced (with older clusters) that are still bounds
-                older = stats.birth[:m] < stats.birth[c]
-                older[:c] &= pending[c, :c]
-                older[c + 1 :] &= pending[c + 1 : m, c]
-                price(c, np.flatnonzero(older))
-        merges[step] = sorted((stats.name[a], stats.name[b]))
+            a = b - 1 - k
+            if count[a] + count[b] > det_from:
+                # the pair's cost is the younger cluster's to compute (as it would have been
+                # when that cluster was made); pending unless it did, in one go or this one
+                c, other = (b, a) if birth[b] > birth[a] else (a, b)
+                done = singly[c]
+                if done is not None and uid[other] not in done:
+                    if len(done) + 1 < batch_after:
+                        done.add(uid[other])
+                        cost[b, a] = max(stats.pair_cost(c, other, alpha, beta, det_from), value)
+                    else:
+                        # all the pairs c has priced (with older clusters) that are pending
+                        price(c, stats.pending_partners(c, m, det_from))
+                        singly[c] = None
+                    continue
+            level = value
+            break
+        name_a, name_b = stats.name[a], stats.name[b]
+        merges.append((name_a, name_b) if name_a < name_b else (name_b, name_a))
 
         last = m - 1
         stats.merge(a, b, step, alpha, beta, det_from)
         if b != last:
             stats.move(last, b)
             # slot b's pairs with the slots before it are its row, with the slots after it
-            # its column (all were in row last)
+            # its column (all were in row last); row last's key bounds row b
             cost[b, :b] = cost[last, :b]
             cost[b + 1 : last, b] = cost[last, b + 1 : last]
-            pending[b, :b] = pending[last, :b]
-            pending[b + 1 : last, b] = pending[last, b + 1 : last]
+            least[b] = least[last]
         m = last
         if m == 1:
             continue
 
-        bound, need = stats.cost_bounds(a, m, alpha, beta, det_from)
-        if np.count_nonzero(need & (bound < level)) >= batch_from:
-            partners = np.flatnonzero(need)
-            exact = stats.merge_costs(a, partners, alpha, beta, det_from)
-            bound[partners] = np.maximum(exact, bound[partners])
-            need[partners] = False
+        bound = stats.cost_bounds(a, m, alpha, beta, det_from)
+        singly[a] = set()
+        low = bound < level
+        if np.count_nonzero(low) >= batch_from:
+            need = stats.count[:m] > det_from - count[a]
+            need[a] = False
+            if np.count_nonzero(need & low) >= batch_from:
+                partners = np.flatnonzero(need)
+                exact = stats.merge_costs(a, partners, alpha, beta, det_from)
+                bound[partners] = np.maximum(exact, bound[partners])
+                singly[a] = None
         cost[a, :a] = bound[:a]
         cost[a + 1 : m, a] = bound[a + 1 :]
-        pending[a, :a] = need[:a]
-        pending[a + 1 : m, a] = need[a + 1 :]
 
         # every slot after a (after b) has a new pair with a (with the moved slot b)
-        after = key[a + 1 : m]
-        np.minimum(after, bound[a + 1 :] - 1j * a, out=after)
-        if b < m:
-            after = key[b + 1 : m]
-            np.minimum(after, cost[last, b + 1 : last] - 1j * b, out=after)
-            refresh(b)
         if a > 0:
-            refresh(a)
-    return merges
+            least[a] = bound[:a].min()
+        after = least[a + 1 : m]
+        np.minimum(after, bound[a + 1 :], out=after)
+        if b < m:
+            after = least[b + 1 : m]
+            np.minimum(after, cost[last, b + 1 : last], out=after)
+    return np.array(merges, dtype=np.intp).reshape(-1, 2)
 
 
 class _Clusters:
@@ -362,13 +360,22 @@ class _Clusters:
         self.trace = np.zeros(n)
         self.term = np.full(n, log_ab)
         self.name = np.arange(n)
-        # the step that made the cluster (-1: a row), how many of its costs were computed
-        # one by one, and its Cholesky factor where well conditioned (for the lemma)
+        # the step that made the cluster (-1: a row), and its Cholesky factor where well
+        # conditioned (for the lemma)
         self.birth = np.full(n, -1)
-        self.hits = np.zeros(n, dtype=np.intp)
         self.factor = np.zeros((n, p, p))
         self.has_factor = np.zeros(n, dtype=bool)
         self.factor_logdet = np.zeros(n)
+        # per slot in plain Python (cheaper one at a time): the rows, the step that made the
+        # cluster, a name that no other cluster has (a row's index, n + the step that made
+        # it), and the older clusters (by that name) whose cost with this one was computed
+        # one at a time, or None once all are (a row's costs with rows are exact)
+        self.n_rows = [1.0] * n
+        self.births = [-1] * n
+        self.uid = list(range(n))
+        self.slot_of = list(range(n)) + [0] * n
+        self.singly = [None] * n
+        self._lists = (self.n_rows, self.births, self.uid, self.singly)
         self._arrays = (
             self.count,
             self.scatter,
@@ -376,7 +383,6 @@ class _Clusters:
             self.term,
             self.name,
             self.birth,
-            self.hits,
             self.factor,
             self.has_factor,
             self.factor_logdet,
@@ -411,20 +417,36 @@ class _Clusters:
         self.count[a], self.trace[a], self.term[a] = nab, new_trace, new_term
         if self.name[b] < self.name[a]:
             self.name[a] = self.name[b]
-        self.birth[a], self.hits[a] = step, 0
+        self.birth[a] = step
+        self.n_rows[a], self.births[a] = float(nab), step
+        self.uid[a] = len(self.uid) + step
+        self.slot_of[self.uid[a]] = a
 
     def move(self, source, target):
         """Put the cluster of slot ``source`` in slot ``target``."""
         for arr in self._arrays:
             arr[target] = arr[source]
         self.meanT[:, target] = self.meanT[:, source]
+        for values in self._lists:
+            values[target] = values[source]
+        self.slot_of[self.uid[target]] = target
+
+    def pending_partners(self, c, m, det_from):
+        """The older slots whose cost with slot c is still a bound (increasing)."""
+        pending = self.birth[:m] < self.births[c]
+        pending &= self.count[:m] > det_from - self.n_rows[c]
+        for u in self.singly[c]:
+            slot = self.slot_of[u]
+            if slot < m and self.uid[slot] == u:
+                pending[slot] = False
+        return np.flatnonzero(pending)
 
     def cost_bounds(self, c, m, alpha, beta, det_from):
-        """Lower bounds of the costs of slot c with slots 0..m-1, and where they are not exact.
+        """Lower bounds of the costs of slot c with slots 0..m-1 (entry c is no pair).
 
         The cost without its determinant: ``_merge_costs`` with logdet = -inf, operation for
         operation, so exact where the merge has at most ``det_from`` rows (no determinant)
-        and never above the exact cost elsewhere (logaddexp(x, y) >= y). +inf for c itself.
+        and never above the exact cost elsewhere (logaddexp(x, y) >= y).
         """
         nc, nj = self.count[c], self.count[:m]
         nij = nj + nc
@@ -442,10 +464,7 @@ class _Clusters:
         merged *= nij
         merged -= self.term[c]
         merged -= self.term[:m]
-        merged[c] = np.inf
-        need = nj > det_from - nc
-        need[c] = False
-        return merged, need
+        return merged
 
     def pair_cost(self, c, x, alpha, beta, det_from):
         """The exact cost of slot c with slot x: ``merge_costs(c, [x])`` in fewer steps."""
@@ -498,10 +517,15 @@ class _Clusters:
 
 
 def _initial_costs(Z, alpha, beta, log_ab, block=256):
-    """The costs of every pair of rows (lower triangle) and each row's key (see _merge_vvv)."""
+    """The costs of every pair of rows (lower triangle) and each row's least (see _merge_vvv).
+
+    Both are views that run backwards in memory: ``cost[j, :j]`` and ``least[1:m]`` read
+    from their last element forwards, so that argmin, which finds the first least element
+    of what it scans forwards, finds the last one of the row or slots (mclust's choice).
+    """
     n = Z.shape[0]
-    cost = np.empty((n, n))
-    key = np.full(n, np.inf, dtype=complex)
+    cost = np.empty((n, n))[:, ::-1]
+    least = np.full(n, np.inf)[::-1]
     upper = np.triu(np.ones((block, block), dtype=bool))
     # in blocks of rows, in one buffer: no second n x n temporary, and no fresh pages for
     # each block (the first tree of a process spends a good part of its time on page faults)
@@ -515,15 +539,12 @@ def _initial_costs(Z, alpha, beta, log_ab, block=256):
         pair *= beta / 2
         np.log(pair, out=pair)
         pair *= 2
-        pair -= 2 * log_ab
-        cost[start:stop, :stop] = pair
-        # the diagonal and above are no pairs
-        pair[:, start:][upper[: stop - start, : stop - start]] = np.inf
-        # argmin finds the first minimum: of the reversed rows, the last
-        arg = stop - 1 - pair[:, ::-1].argmin(axis=1)
-        key[start:stop] = pair[np.arange(stop - start), arg] - 1j * arg
-    key[0] = np.inf
-    return cost, key
+        rows = cost[start:stop, :stop]
+        np.subtract(pair, 2 * log_ab, out=rows)
+        # the diagonal and above are no pairs (never read)
+        rows[:, start:][upper[: stop - start, : stop - start]] = np.inf
+        least[start:stop] = rows.min(axis=1)
+    return cost, least
 
 
 def _logdet(mats):
