@@ -348,85 +348,93 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
 
 
 class _Clusters:
-    """The statistics of the live clusters, one slot (row of each array) per cluster."""
+    """The statistics of the live clusters, one slot per cluster.
+
+    What the costs of one cluster with all the others need is in the rows of ``vectors``
+    (a column per slot, so that a slot moves in one copy); what is read one cluster at a
+    time is also kept in plain Python lists (an item of a list costs a fraction of a NumPy
+    scalar, and its arithmetic is the same IEEE arithmetic).
+    """
 
     def __init__(self, Z, log_ab):
         n, p = Z.shape
-        self.count = np.ones(n)
-        # the means as columns (p, n): a cluster's differences to all others, and their
-        # squared norms, run along contiguous rows
-        self.meanT = np.ascontiguousarray(Z.T)
+        self.p = p
+        # rows: count, trace, term, the step that made the cluster (-1: a row), then the
+        # mean (p rows): a cluster's differences to all others run along contiguous rows
+        self.vectors = np.empty((4 + p, n))
+        self.count, self.trace, self.term, self.birth = self.vectors[:4]
+        self.meanT = self.vectors[4:]
+        self.count[:] = 1
+        self.trace[:] = 0
+        self.term[:] = log_ab
+        self.birth[:] = -1
+        self.meanT[:] = Z.T
         self.scatter = np.zeros((n, p, p))
-        self.trace = np.zeros(n)
-        self.term = np.full(n, log_ab)
-        self.name = np.arange(n)
-        # the step that made the cluster (-1: a row), and its Cholesky factor where well
-        # conditioned (for the lemma)
-        self.birth = np.full(n, -1)
-        self.factor = np.zeros((n, p, p))
-        self.has_factor = np.zeros(n, dtype=bool)
-        self.factor_logdet = np.zeros(n)
-        # per slot in plain Python (cheaper one at a time): the rows, the step that made the
-        # cluster, a name that no other cluster has (a row's index, n + the step that made
-        # it), and the older clusters (by that name) whose cost with this one was computed
-        # one at a time, or None once all are (a row's costs with rows are exact)
+        # per slot in plain Python: the count, trace, term and birth as above; the name of
+        # the tree (the first row); a name no other cluster has (a row's index, n + the
+        # step that made it); the older clusters (by that name) whose cost with this one was
+        # computed one at a time, or None once all are (a row's costs with rows are
+        # exact); and the Cholesky factor of the scatter where well conditioned (for the
+        # lemma), with its rows as lists and its log-determinant, or None
         self.n_rows = [1.0] * n
+        self.traces = [0.0] * n
+        self.terms = [float(log_ab)] * n
         self.births = [-1] * n
+        self.name = list(range(n))
         self.uid = list(range(n))
-        self.slot_of = list(range(n)) + [0] * n
         self.singly = [None] * n
-        self._lists = (self.n_rows, self.births, self.uid, self.singly)
-        self._arrays = (
-            self.count,
-            self.scatter,
-            self.trace,
-            self.term,
+        self.factor = [None] * n
+        self._lists = (
+            self.n_rows,
+            self.traces,
+            self.terms,
+            self.births,
             self.name,
-            self.birth,
+            self.uid,
+            self.singly,
             self.factor,
-            self.has_factor,
-            self.factor_logdet,
         )
+        # the slot of each cluster by that name (stale for clusters merged since)
+        self.slot_of = list(range(n)) + [0] * n
 
     def merge(self, a, b, step, alpha, beta, det_from):
         """Put the union of slots a and b in slot a."""
         meanT, scatter = self.meanT, self.scatter
-        na, nb = float(self.count[a]), float(self.count[b])
+        na, nb = self.n_rows[a], self.n_rows[b]
         nab = na + nb
         delta = meanT[:, b] - meanT[:, a]
         shrink = na * nb / nab
         new_scatter = scatter[a] + scatter[b]
         # the outer product as np.outer forms it
         new_scatter += shrink * (delta[:, None] * delta)
-        new_trace = float(self.trace[a] + self.trace[b] + shrink * (delta @ delta))
-        logdet, factor = -np.inf, None
+        new_trace = self.traces[a] + self.traces[b] + shrink * float(delta @ delta)
+        logdet, factor = -math.inf, None
         if nab > det_from:
-            factor = _cholesky(new_scatter)
-            if factor is not None:
-                self.factor[a] = factor
-                self.factor_logdet[a] = 2 * np.log(factor.diagonal()).sum()
-                logdet = self.factor_logdet[a] - len(delta) * math.log(nab)
+            lower = _cholesky(new_scatter)
+            if lower is not None:
+                lower_logdet = float(2 * np.log(lower.diagonal()).sum())
+                factor = (lower, lower.tolist(), lower_logdet)
+                logdet = lower_logdet - self.p * math.log(nab)
             else:
                 sign, value = np.linalg.slogdet(new_scatter)
                 if sign > 0:
-                    logdet = value - len(delta) * math.log(nab)
-        self.has_factor[a] = factor is not None
-        new_term = nab * np.logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
+                    logdet = float(value) - self.p * math.log(nab)
+        new_term = nab * _logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
         meanT[:, a] += delta * (nb / nab)
         scatter[a] = new_scatter
-        self.count[a], self.trace[a], self.term[a] = nab, new_trace, new_term
+        self.vectors[:4, a] = (nab, new_trace, new_term, step)
+        self.n_rows[a], self.traces[a], self.terms[a] = nab, new_trace, new_term
+        self.births[a] = step
+        self.factor[a] = factor
         if self.name[b] < self.name[a]:
             self.name[a] = self.name[b]
-        self.birth[a] = step
-        self.n_rows[a], self.births[a] = float(nab), step
         self.uid[a] = len(self.uid) + step
         self.slot_of[self.uid[a]] = a
 
     def move(self, source, target):
         """Put the cluster of slot ``source`` in slot ``target``."""
-        for arr in self._arrays:
-            arr[target] = arr[source]
-        self.meanT[:, target] = self.meanT[:, source]
+        self.vectors[:, target] = self.vectors[:, source]
+        self.scatter[target] = self.scatter[source]
         for values in self._lists:
             values[target] = values[source]
         self.slot_of[self.uid[target]] = target
@@ -446,15 +454,16 @@ class _Clusters:
 
         The cost without its determinant: ``_merge_costs`` with logdet = -inf, operation for
         operation, so exact where the merge has at most ``det_from`` rows (no determinant)
-        and never above the exact cost elsewhere (logaddexp(x, y) >= y).
+        and never above the exact cost elsewhere (logaddexp(x, y) >= y). Every step is a
+        NumPy call on whole contiguous rows (a broadcast over two axes costs several times
+        more: NumPy's general iterator).
         """
-        nc, nj = self.count[c], self.count[:m]
+        nc, nj = self.n_rows[c], self.count[:m]
         nij = nj + nc
         shrink = nj * nc
         shrink /= nij
-        delta = self.meanT[:, :m] - self.meanT[:, c : c + 1]
-        trace = self.trace[:m] + self.trace[c]
-        shrink *= _squared_norms(delta)
+        shrink *= _squared_norms_to(self.meanT[:, :m], self.meanT[:, c].tolist())
+        trace = self.trace[:m] + self.traces[c]
         trace += shrink
         trace += alpha
         if beta != 1:  # (multiplying by 1 changes nothing)
@@ -462,47 +471,55 @@ class _Clusters:
         trace /= nij
         merged = np.log(trace, out=trace)
         merged *= nij
-        merged -= self.term[c]
+        merged -= self.terms[c]
         merged -= self.term[:m]
         return merged
 
     def pair_cost(self, c, x, alpha, beta, det_from):
-        """The exact cost of slot c with slot x: ``merge_costs(c, [x])`` in fewer steps."""
-        p = self.meanT.shape[0]
-        nc, nj = self.count[c], self.count[x]
+        """The exact cost of slot c with slot x: ``merge_costs(c, [x])`` in plain floats
+        where that is the same arithmetic (the logarithms stay NumPy's)."""
+        p = self.p
+        nc, nj = self.n_rows[c], self.n_rows[x]
         nij = nc + nj
         shrink = nc * nj / nij
-        delta = self.meanT[:, x : x + 1] - self.meanT[:, c : c + 1]
-        trace = self.trace[c] + self.trace[x] + shrink * _squared_norms(delta)[0]
-        logdet = -np.inf
+        # the squared norm of the difference summed in order, as _squared_norms
+        delta = [u - v for u, v in zip(self.meanT[:, x].tolist(), self.meanT[:, c].tolist())]
+        norm2 = 0.0
+        for i, d in enumerate(delta):
+            norm2 = norm2 + d * d if i else d * d
+        trace = self.traces[c] + self.traces[x] + shrink * norm2
+        logdet = -math.inf
         if nij > det_from:
-            if nj == 1 and self.has_factor[c]:
+            factor = self.factor[c]
+            if nj == 1 and factor is not None:
                 # the lemma, L^-1 d by substitution in plain floats (cheaper for one column)
                 solved, norm2 = [], 0.0
-                for i, (row, d) in enumerate(zip(self.factor[c].tolist(), delta[:, 0].tolist())):
+                for i, (row, d) in enumerate(zip(factor[1], delta)):
                     for k in range(i):
                         d -= row[k] * solved[k]
                     d /= row[i]
                     solved.append(d)
                     norm2 += d * d
-                logdet = self.factor_logdet[c] + np.log1p(shrink * norm2)
+                logdet = factor[2] + np.log1p(shrink * norm2)
             else:
+                column = np.array(delta)[:, None]
                 mat = self.scatter[c] + self.scatter[x]
-                mat += shrink * (delta * delta.T)
+                mat += shrink * (column * column.T)
                 sign, value = np.linalg.slogdet(mat)
                 if sign > 0:
                     logdet = value
             logdet -= p * np.log(nij)
-        merged = nij * np.logaddexp(logdet, np.log(beta * (trace + alpha) / nij))
-        return merged - self.term[c] - self.term[x]
+        merged = nij * _logaddexp(float(logdet), float(np.log(beta * (trace + alpha) / nij)))
+        return merged - self.terms[c] - self.terms[x]
 
     def merge_costs(self, c, partners, alpha, beta, det_from):
         """The exact costs of slot c with the slots ``partners`` (c priced as the new one)."""
+        factor = self.factor[c]
         return _merge_costs(
             self.count[c],
             self.meanT[:, c],
             self.scatter[c],
-            self.factor[c] if self.has_factor[c] else None,
+            None if factor is None else factor[0],
             self.trace[c],
             self.term[c],
             self.count[partners],
@@ -595,6 +612,35 @@ def _merge_costs(nc, mc, wc, factor, trc, termc, nj, mjT, wj, trj, termj, alpha,
         logdet[need] -= p * np.log(nij[need])
     merged = nij * np.logaddexp(logdet, np.log(beta * (trace + alpha) / nij))
     return merged - termc - termj
+
+
+def _squared_norms_to(meanT, centre):
+    """The squared norms of the columns of ``meanT - centre[:, None]``, as _squared_norms
+    forms them (row by row in order), in one-dimensional NumPy calls only."""
+    out = np.empty(meanT.shape)
+    for row, value, diff in zip(meanT, centre, out):
+        np.subtract(row, value, out=diff)
+    squares = np.square(out, out=out)
+    total = squares[0]
+    for row in squares[1:]:
+        total += row
+    return total
+
+
+# numpy's logaddexp in plain floats (its npy_logaddexp, operation for operation, with the
+# same C library's exp and log1p): a NumPy call on two scalars costs more than its arithmetic
+_LOG2 = math.log(2.0)
+
+
+def _logaddexp(x, y):
+    if x == y:
+        return x + _LOG2
+    tmp = x - y
+    if tmp > 0:
+        return x + math.log1p(math.exp(-tmp))
+    if tmp <= 0:
+        return y + math.log1p(math.exp(tmp))
+    return tmp  # NaN
 
 
 def _forward_substitution(lower, rhs):
