@@ -263,6 +263,9 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
     # (see _Clusters.singly), a lower bound (the criterion without the determinant).
     # least[j]: a lower bound of row j's entries, equal to the least of them or below it
     cost, least = _initial_costs(Z, alpha, beta, log_ab)
+    # the same in memory order: row j of cost runs forwards from column n - j (i = j - 1),
+    # and slot j's key is least_stored[n - 1 - j]
+    stored, least_stored = cost[:, ::-1], least[::-1]
     count, birth, uid, singly = stats.n_rows, stats.births, stats.uid, stats.singly
 
     def price(c, partners):
@@ -315,35 +318,37 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
             stats.move(last, b)
             # slot b's pairs with the slots before it are its row, with the slots after it
             # its column (all were in row last); row last's key bounds row b
-            cost[b, :b] = cost[last, :b]
+            stored[b, n - b :] = stored[last, n - b :]
             cost[b + 1 : last, b] = cost[last, b + 1 : last]
             least[b] = least[last]
         m = last
         if m == 1:
             continue
 
+        # backwards (bound[q] is slot m - 1 - q's), as the keys and rows are stored
         bound = stats.cost_bounds(a, m, alpha, beta, det_from)
+        by_slot = bound[::-1]
         singly[a] = set()
         low = bound < level
         if np.count_nonzero(low) >= batch_from:
             need = stats.count[:m] > det_from - count[a]
             need[a] = False
-            if np.count_nonzero(need & low) >= batch_from:
+            if np.count_nonzero(need & low[::-1]) >= batch_from:
                 partners = np.flatnonzero(need)
                 exact = stats.merge_costs(a, partners, alpha, beta, det_from)
-                bound[partners] = np.maximum(exact, bound[partners])
+                by_slot[partners] = np.maximum(exact, by_slot[partners])
                 singly[a] = None
-        cost[a, :a] = bound[:a]
-        cost[a + 1 : m, a] = bound[a + 1 :]
+        stored[a, n - a :] = bound[m - a :]
+        cost[a + 1 : m, a] = by_slot[a + 1 :]
 
         # every slot after a (after b) has a new pair with a (with the moved slot b)
         if a > 0:
-            least[a] = bound[:a].min()
-        after = least[a + 1 : m]
-        np.minimum(after, bound[a + 1 :], out=after)
+            least[a] = np.minimum.reduce(bound[m - a :])
+        after = least_stored[n - m : n - 1 - a]
+        np.minimum(after, bound[: m - 1 - a], out=after)
         if b < m:
-            after = least[b + 1 : m]
-            np.minimum(after, cost[last, b + 1 : last], out=after)
+            after = least_stored[n - m : n - 1 - b]
+            np.minimum(after, stored[last, n - m : n - 1 - b], out=after)
     return np.array(merges, dtype=np.intp).reshape(-1, 2)
 
 
@@ -358,17 +363,20 @@ class _Clusters:
 
     def __init__(self, Z, log_ab):
         n, p = Z.shape
-        self.p = p
-        # rows: count, trace, term, the step that made the cluster (-1: a row), then the
-        # mean (p rows): a cluster's differences to all others run along contiguous rows
-        self.vectors = np.empty((4 + p, n))
-        self.count, self.trace, self.term, self.birth = self.vectors[:4]
-        self.meanT = self.vectors[4:]
-        self.count[:] = 1
-        self.trace[:] = 0
-        self.term[:] = log_ab
-        self.birth[:] = -1
-        self.meanT[:] = Z.T
+        self.n, self.p = n, p
+        # slot j is column n - 1 - j of ``stored`` and row n - 1 - j of ``mean_rows``: the
+        # slots 0..m-1, the last m, run backwards, as the keys do (see _merge_vvv), so that
+        # a new cluster's costs come out in the keys' order. Rows of ``stored``: count,
+        # trace, term and the step that made the cluster (-1: a row); ``count`` etc. are
+        # their views by slot
+        self.stored = np.empty((4, n))
+        self.stored[0] = 1
+        self.stored[1] = 0
+        self.stored[2] = log_ab
+        self.stored[3] = -1
+        self.count, self.trace, self.term, self.birth = self.stored[:, ::-1]
+        self.mean_rows = np.array(Z[::-1], dtype=float)
+        self.means = self.mean_rows[::-1]
         self.scatter = np.zeros((n, p, p))
         # per slot in plain Python: the count, trace, term and birth as above; the name of
         # the tree (the first row); a name no other cluster has (a row's index, n + the
@@ -399,10 +407,10 @@ class _Clusters:
 
     def merge(self, a, b, step, alpha, beta, det_from):
         """Put the union of slots a and b in slot a."""
-        meanT, scatter = self.meanT, self.scatter
+        means, scatter = self.means, self.scatter
         na, nb = self.n_rows[a], self.n_rows[b]
         nab = na + nb
-        delta = meanT[:, b] - meanT[:, a]
+        delta = means[b] - means[a]
         shrink = na * nb / nab
         new_scatter = scatter[a] + scatter[b]
         # the outer product as np.outer forms it
@@ -420,9 +428,9 @@ class _Clusters:
                 if sign > 0:
                     logdet = float(value) - self.p * math.log(nab)
         new_term = nab * _logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
-        meanT[:, a] += delta * (nb / nab)
+        means[a] += delta * (nb / nab)
         scatter[a] = new_scatter
-        self.vectors[:4, a] = (nab, new_trace, new_term, step)
+        self.stored[:, self.n - 1 - a] = (nab, new_trace, new_term, step)
         self.n_rows[a], self.traces[a], self.terms[a] = nab, new_trace, new_term
         self.births[a] = step
         self.factor[a] = factor
@@ -433,7 +441,8 @@ class _Clusters:
 
     def move(self, source, target):
         """Put the cluster of slot ``source`` in slot ``target``."""
-        self.vectors[:, target] = self.vectors[:, source]
+        self.stored[:, self.n - 1 - target] = self.stored[:, self.n - 1 - source]
+        self.means[target] = self.means[source]
         self.scatter[target] = self.scatter[source]
         for values in self._lists:
             values[target] = values[source]
@@ -450,20 +459,24 @@ class _Clusters:
         return np.flatnonzero(pending)
 
     def cost_bounds(self, c, m, alpha, beta, det_from):
-        """Lower bounds of the costs of slot c with slots 0..m-1 (entry c is no pair).
+        """Lower bounds of the costs of slot c with slots m-1, m-2, ..., 0 (backwards; the
+        entry of c itself is no pair).
 
         The cost without its determinant: ``_merge_costs`` with logdet = -inf, operation for
         operation, so exact where the merge has at most ``det_from`` rows (no determinant)
-        and never above the exact cost elsewhere (logaddexp(x, y) >= y). Every step is a
-        NumPy call on whole contiguous rows (a broadcast over two axes costs several times
-        more: NumPy's general iterator).
+        and never above the exact cost elsewhere (logaddexp(x, y) >= y). Every step is one
+        NumPy call on contiguous rows (the per-call cost is most of the time here).
         """
-        nc, nj = self.n_rows[c], self.count[:m]
+        start = self.n - m
+        nc, nj = self.n_rows[c], self.stored[0, start:]
         nij = nj + nc
         shrink = nj * nc
         shrink /= nij
-        shrink *= _squared_norms_to(self.meanT[:, :m], self.meanT[:, c].tolist())
-        trace = self.trace[:m] + self.traces[c]
+        # SciPy's squared Euclidean distance sums each pair's squared differences in order
+        # from 0, as _squared_norms does: the same arithmetic in one call
+        here = self.n - 1 - c
+        shrink *= cdist(self.mean_rows[here : here + 1], self.mean_rows[start:], "sqeuclidean")[0]
+        trace = self.stored[1, start:] + self.traces[c]
         trace += shrink
         trace += alpha
         if beta != 1:  # (multiplying by 1 changes nothing)
@@ -472,7 +485,7 @@ class _Clusters:
         merged = np.log(trace, out=trace)
         merged *= nij
         merged -= self.terms[c]
-        merged -= self.term[:m]
+        merged -= self.stored[2, start:]
         return merged
 
     def pair_cost(self, c, x, alpha, beta, det_from):
@@ -483,7 +496,7 @@ class _Clusters:
         nij = nc + nj
         shrink = nc * nj / nij
         # the squared norm of the difference summed in order, as _squared_norms
-        delta = [u - v for u, v in zip(self.meanT[:, x].tolist(), self.meanT[:, c].tolist())]
+        delta = [u - v for u, v in zip(self.means[x].tolist(), self.means[c].tolist())]
         norm2 = 0.0
         for i, d in enumerate(delta):
             norm2 = norm2 + d * d if i else d * d
@@ -517,13 +530,14 @@ class _Clusters:
         factor = self.factor[c]
         return _merge_costs(
             self.count[c],
-            self.meanT[:, c],
+            self.means[c],
             self.scatter[c],
             None if factor is None else factor[0],
             self.trace[c],
             self.term[c],
             self.count[partners],
-            self.meanT[:, partners],
+            # (the layout _merge_costs was written for: its einsum sums by the layout)
+            np.ascontiguousarray(self.means[partners].T),
             self.scatter[partners],
             self.trace[partners],
             self.term[partners],
@@ -612,19 +626,6 @@ def _merge_costs(nc, mc, wc, factor, trc, termc, nj, mjT, wj, trj, termj, alpha,
         logdet[need] -= p * np.log(nij[need])
     merged = nij * np.logaddexp(logdet, np.log(beta * (trace + alpha) / nij))
     return merged - termc - termj
-
-
-def _squared_norms_to(meanT, centre):
-    """The squared norms of the columns of ``meanT - centre[:, None]``, as _squared_norms
-    forms them (row by row in order), in one-dimensional NumPy calls only."""
-    out = np.empty(meanT.shape)
-    for row, value, diff in zip(meanT, centre, out):
-        np.subtract(row, value, out=diff)
-    squares = np.square(out, out=out)
-    total = squares[0]
-    for row in squares[1:]:
-        total += row
-    return total
 
 
 # numpy's logaddexp in plain floats (its npy_logaddexp, operation for operation, with the
