@@ -555,27 +555,29 @@ def _initial_costs(Z, alpha, beta, log_ab, block=256):
     of what it scans forwards, finds the last one of the row or slots (mclust's choice).
     """
     n = Z.shape[0]
-    cost = np.empty((n, n))[:, ::-1]
-    least = np.full(n, np.inf)[::-1]
-    upper = np.triu(np.ones((block, block), dtype=bool))
+    stored = np.empty((n, n))
+    least = np.full(n, np.inf)
+    upper = np.triu(np.ones((block, block), dtype=bool))[:, ::-1]
     # in blocks of rows, in one buffer: no second n x n temporary, and no fresh pages for
     # each block (the first tree of a process spends a good part of its time on page faults)
     buffer = np.empty(min(block, n) * n)
     for start in range(0, n, block):
         stop = min(start + block, n)
         pair = buffer[: (stop - start) * stop].reshape(stop - start, stop)
-        cdist(Z[start:stop], Z[:stop], "sqeuclidean", out=pair)
-        pair /= 2
+        # with the rows backwards, as they are stored: pair[r, q] prices rows start + r and
+        # stop - 1 - q (cdist prices each pair alone, whatever the order of the rows)
+        cdist(Z[start:stop], Z[stop - 1 :: -1], "sqeuclidean", out=pair)
+        pair *= 0.5  # (the same as dividing by 2, to the bit, and cheaper)
         pair += alpha
         pair *= beta / 2
         np.log(pair, out=pair)
         pair *= 2
-        rows = cost[start:stop, :stop]
-        np.subtract(pair, 2 * log_ab, out=rows)
         # the diagonal and above are no pairs (never read)
-        rows[:, start:][upper[: stop - start, : stop - start]] = np.inf
-        least[start:stop] = rows.min(axis=1)
-    return cost, least
+        pair[:, : stop - start][upper[: stop - start, block - (stop - start) :]] = np.inf
+        rows = stored[start:stop, n - stop :]
+        np.subtract(pair, 2 * log_ab, out=rows)
+        least[n - stop : n - start] = rows.min(axis=1)[::-1]
+    return stored[:, ::-1], least[::-1]
 
 
 def _logdet(mats):
