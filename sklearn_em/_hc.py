@@ -266,7 +266,7 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
     # the same in memory order: row j of cost runs forwards from column n - j (i = j - 1),
     # and slot j's key is least_stored[n - 1 - j]
     stored, least_stored = cost[:, ::-1], least[::-1]
-    count, birth, uid, singly = stats.n_rows, stats.births, stats.uid, stats.singly
+    info, singly, pair_cost = stats.info, stats.singly, stats.pair_cost
 
     def price(c, partners):
         # exact costs of slot c with the slots ``partners``, never below the bounds they
@@ -280,28 +280,32 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
     merges = []
     for step in range(n - 1):
         m = n - step
+        keys = least_stored[n - m : n - 1]  # slots m - 1, ..., 1
         while True:
             # the merge is the least entry; of tied ones the one in the last row, and in it
             # the last column (mclust's order): the last slot holding the least key (the keys
-            # are stored in reverse, so argmin, which finds the first, finds it), then the
-            # last least entry of its row (its columns are stored in reverse too)
-            b = m - 1 - int(least[m - 1 : 0 : -1].argmin())
-            row = cost[b, b - 1 :: -1]
+            # are stored backwards, so argmin, which finds the first, finds it), then the
+            # last least entry of its row (stored backwards too)
+            b = m - 1 - int(keys.argmin())
+            row = stored[b, n - b :]
             k = int(row.argmin())
-            value = row[k]
-            if value != least[b]:
-                least[b] = value  # the key was below the row (its least entry changed)
+            value = row.item(k)
+            if value != least_stored.item(n - 1 - b):
+                least_stored[n - 1 - b] = value  # the key was below the row (it changed)
                 continue
             a = b - 1 - k
-            if count[a] + count[b] > det_from:
+            info_a, info_b = info[a], info[b]
+            if info_a[0] + info_b[0] > det_from:
                 # the pair's cost is the younger cluster's to compute (as it would have been
                 # when that cluster was made); pending unless it did, in one go or this one
-                c, other = (b, a) if birth[b] > birth[a] else (a, b)
+                c, other = (b, a) if info_b[3] > info_a[3] else (a, b)
                 done = singly[c]
-                if done is not None and uid[other] not in done:
+                if done is not None and info[other][5] not in done:
                     if len(done) + 1 < batch_after:
-                        done.add(uid[other])
-                        cost[b, a] = max(stats.pair_cost(c, other, alpha, beta, det_from), value)
+                        done.add(info[other][5])
+                        stored[b, n - 1 - a] = max(
+                            pair_cost(c, other, alpha, beta, det_from), value
+                        )
                     else:
                         # all the pairs c has priced (with older clusters) that are pending
                         price(c, stats.pending_partners(c, m, det_from))
@@ -309,7 +313,7 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
                     continue
             level = value
             break
-        name_a, name_b = stats.name[a], stats.name[b]
+        name_a, name_b = info_a[4], info_b[4]
         merges.append((name_a, name_b) if name_a < name_b else (name_b, name_a))
 
         last = m - 1
@@ -331,7 +335,7 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
         singly[a] = set()
         low = bound < level
         if np.count_nonzero(low) >= batch_from:
-            need = stats.count[:m] > det_from - count[a]
+            need = stats.count[:m] > det_from - info[a][0]
             need[a] = False
             if np.count_nonzero(need & low[::-1]) >= batch_from:
                 partners = np.flatnonzero(need)
@@ -355,10 +359,10 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
 class _Clusters:
     """The statistics of the live clusters, one slot per cluster.
 
-    What the costs of one cluster with all the others need is in the rows of ``vectors``
-    (a column per slot, so that a slot moves in one copy); what is read one cluster at a
-    time is also kept in plain Python lists (an item of a list costs a fraction of a NumPy
-    scalar, and its arithmetic is the same IEEE arithmetic).
+    What the costs of one cluster with all the others need is in arrays, one column or row
+    per slot; what is read one cluster at a time is also kept in a plain Python tuple per
+    slot (an item of a tuple costs a fraction of a NumPy scalar, and its arithmetic is the
+    same IEEE arithmetic).
     """
 
     def __init__(self, Z, log_ab):
@@ -378,49 +382,36 @@ class _Clusters:
         self.mean_rows = np.array(Z[::-1], dtype=float)
         self.means = self.mean_rows[::-1]
         self.scatter = np.zeros((n, p, p))
-        # per slot in plain Python: the count, trace, term and birth as above; the name of
-        # the tree (the first row); a name no other cluster has (a row's index, n + the
-        # step that made it); the older clusters (by that name) whose cost with this one was
-        # computed one at a time, or None once all are (a row's costs with rows are
-        # exact); and the Cholesky factor of the scatter where well conditioned (for the
-        # lemma), with its rows as lists and its log-determinant, or None
-        self.n_rows = [1.0] * n
-        self.traces = [0.0] * n
-        self.terms = [float(log_ab)] * n
-        self.births = [-1] * n
-        self.name = list(range(n))
-        self.uid = list(range(n))
+        # per slot in plain Python: (count, trace, term, birth) as above, the name of the
+        # tree (the first row), a name no other cluster has (a row's index, n + the step
+        # that made it), and the Cholesky factor of the scatter where well conditioned (for
+        # the lemma) with its rows as lists and its log-determinant, or None
+        log_ab = float(log_ab)
+        self.info = [(1.0, 0.0, log_ab, -1, i, i, None) for i in range(n)]
+        # the older clusters (by that name) whose cost with this one was computed one at a
+        # time, or None once all are (a row's costs with rows are exact)
         self.singly = [None] * n
-        self.factor = [None] * n
-        self._lists = (
-            self.n_rows,
-            self.traces,
-            self.terms,
-            self.births,
-            self.name,
-            self.uid,
-            self.singly,
-            self.factor,
-        )
         # the slot of each cluster by that name (stale for clusters merged since)
         self.slot_of = list(range(n)) + [0] * n
 
     def merge(self, a, b, step, alpha, beta, det_from):
         """Put the union of slots a and b in slot a."""
         means, scatter = self.means, self.scatter
-        na, nb = self.n_rows[a], self.n_rows[b]
+        na, trace_a, _, _, name_a, _, _ = self.info[a]
+        nb, trace_b, _, _, name_b, _, _ = self.info[b]
         nab = na + nb
         delta = means[b] - means[a]
         shrink = na * nb / nab
         new_scatter = scatter[a] + scatter[b]
         # the outer product as np.outer forms it
         new_scatter += shrink * (delta[:, None] * delta)
-        new_trace = self.traces[a] + self.traces[b] + shrink * float(delta @ delta)
+        new_trace = trace_a + trace_b + shrink * float(delta @ delta)
         logdet, factor = -math.inf, None
         if nab > det_from:
             lower = _cholesky(new_scatter)
             if lower is not None:
-                lower_logdet = float(2 * np.log(lower.diagonal()).sum())
+                # (np.add.reduce is what ndarray.sum calls, without its Python wrapper)
+                lower_logdet = float(2 * np.add.reduce(np.log(lower.diagonal())))
                 factor = (lower, lower.tolist(), lower_logdet)
                 logdet = lower_logdet - self.p * math.log(nab)
             else:
@@ -431,30 +422,29 @@ class _Clusters:
         means[a] += delta * (nb / nab)
         scatter[a] = new_scatter
         self.stored[:, self.n - 1 - a] = (nab, new_trace, new_term, step)
-        self.n_rows[a], self.traces[a], self.terms[a] = nab, new_trace, new_term
-        self.births[a] = step
-        self.factor[a] = factor
-        if self.name[b] < self.name[a]:
-            self.name[a] = self.name[b]
-        self.uid[a] = len(self.uid) + step
-        self.slot_of[self.uid[a]] = a
+        uid = self.n + step
+        name = name_b if name_b < name_a else name_a
+        self.info[a] = (nab, new_trace, new_term, step, name, uid, factor)
+        self.slot_of[uid] = a
 
     def move(self, source, target):
         """Put the cluster of slot ``source`` in slot ``target``."""
-        self.stored[:, self.n - 1 - target] = self.stored[:, self.n - 1 - source]
+        n = self.n
+        self.stored[:, n - 1 - target] = self.stored[:, n - 1 - source]
         self.means[target] = self.means[source]
         self.scatter[target] = self.scatter[source]
-        for values in self._lists:
-            values[target] = values[source]
-        self.slot_of[self.uid[target]] = target
+        self.info[target] = info = self.info[source]
+        self.singly[target] = self.singly[source]
+        self.slot_of[info[5]] = target
 
     def pending_partners(self, c, m, det_from):
         """The older slots whose cost with slot c is still a bound (increasing)."""
-        pending = self.birth[:m] < self.births[c]
-        pending &= self.count[:m] > det_from - self.n_rows[c]
-        for u in self.singly[c]:
-            slot = self.slot_of[u]
-            if slot < m and self.uid[slot] == u:
+        count, _, _, birth, _, _, _ = self.info[c]
+        pending = self.birth[:m] < birth
+        pending &= self.count[:m] > det_from - count
+        for uid in self.singly[c]:
+            slot = self.slot_of[uid]
+            if slot < m and self.info[slot][5] == uid:
                 pending[slot] = False
         return np.flatnonzero(pending)
 
@@ -468,7 +458,8 @@ class _Clusters:
         NumPy call on contiguous rows (the per-call cost is most of the time here).
         """
         start = self.n - m
-        nc, nj = self.n_rows[c], self.stored[0, start:]
+        nc, trace_c, term_c, _, _, _, _ = self.info[c]
+        nj = self.stored[0, start:]
         nij = nj + nc
         shrink = nj * nc
         shrink /= nij
@@ -476,7 +467,7 @@ class _Clusters:
         # from 0, as _squared_norms does: the same arithmetic in one call
         here = self.n - 1 - c
         shrink *= cdist(self.mean_rows[here : here + 1], self.mean_rows[start:], "sqeuclidean")[0]
-        trace = self.stored[1, start:] + self.traces[c]
+        trace = self.stored[1, start:] + trace_c
         trace += shrink
         trace += alpha
         if beta != 1:  # (multiplying by 1 changes nothing)
@@ -484,7 +475,7 @@ class _Clusters:
         trace /= nij
         merged = np.log(trace, out=trace)
         merged *= nij
-        merged -= self.terms[c]
+        merged -= term_c
         merged -= self.stored[2, start:]
         return merged
 
@@ -492,7 +483,8 @@ class _Clusters:
         """The exact cost of slot c with slot x: ``merge_costs(c, [x])`` in plain floats
         where that is the same arithmetic (the logarithms stay NumPy's)."""
         p = self.p
-        nc, nj = self.n_rows[c], self.n_rows[x]
+        nc, trace_c, term_c, _, _, _, factor = self.info[c]
+        nj, trace_x, term_x, _, _, _, _ = self.info[x]
         nij = nc + nj
         shrink = nc * nj / nij
         # the squared norm of the difference summed in order, as _squared_norms
@@ -500,10 +492,9 @@ class _Clusters:
         norm2 = 0.0
         for i, d in enumerate(delta):
             norm2 = norm2 + d * d if i else d * d
-        trace = self.traces[c] + self.traces[x] + shrink * norm2
+        trace = trace_c + trace_x + shrink * norm2
         logdet = -math.inf
         if nij > det_from:
-            factor = self.factor[c]
             if nj == 1 and factor is not None:
                 # the lemma, L^-1 d by substitution in plain floats (cheaper for one column)
                 solved, norm2 = [], 0.0
@@ -523,11 +514,11 @@ class _Clusters:
                     logdet = value
             logdet -= p * np.log(nij)
         merged = nij * _logaddexp(float(logdet), float(np.log(beta * (trace + alpha) / nij)))
-        return merged - self.terms[c] - self.terms[x]
+        return merged - term_c - term_x
 
     def merge_costs(self, c, partners, alpha, beta, det_from):
         """The exact costs of slot c with the slots ``partners`` (c priced as the new one)."""
-        factor = self.factor[c]
+        factor = self.info[c][6]
         return _merge_costs(
             self.count[c],
             self.means[c],
