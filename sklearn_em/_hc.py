@@ -331,10 +331,12 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
 
         # backwards (bound[q] is slot m - 1 - q's), as the keys and rows are stored
         bound = stats.cost_bounds(a, m, alpha, beta, det_from)
+        bound[m - 1 - a] = np.inf  # (no pair)
         by_slot = bound[::-1]
         singly[a] = set()
-        low = bound < level
-        if np.count_nonzero(low) >= batch_from:
+        # (argmin is the cheapest NumPy reduction: the count only where some bound is low)
+        if batch_from < m and (batch_from <= 0 or bound.item(bound.argmin()) < level):
+            low = bound < level
             need = stats.count[:m] > det_from - info[a][0]
             need[a] = False
             if np.count_nonzero(need & low[::-1]) >= batch_from:
@@ -347,7 +349,7 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
 
         # every slot after a (after b) has a new pair with a (with the moved slot b)
         if a > 0:
-            least[a] = np.minimum.reduce(bound[m - a :])
+            least_stored[n - 1 - a] = bound.item(m - a + int(bound[m - a :].argmin()))
         after = least_stored[n - m : n - 1 - a]
         np.minimum(after, bound[: m - 1 - a], out=after)
         if b < m:
@@ -421,7 +423,10 @@ class _Clusters:
         new_term = nab * _logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
         means[a] += delta * (nb / nab)
         scatter[a] = new_scatter
-        self.stored[:, self.n - 1 - a] = (nab, new_trace, new_term, step)
+        column = self.n - 1 - a
+        stored = self.stored
+        stored[0, column], stored[1, column], stored[2, column] = nab, new_trace, new_term
+        stored[3, column] = step
         uid = self.n + step
         name = name_b if name_b < name_a else name_a
         self.info[a] = (nab, new_trace, new_term, step, name, uid, factor)
