@@ -20,16 +20,17 @@ vectorised pass, the matrix determinant lemma for single rows, a batched determi
 others). On mclust's SVD-transformed data the determinant is small beside the trace term, so
 a merge computes about one determinant instead of one per cluster. As no bound exceeds its
 exact cost, the least exact entry, when it is the least entry, is the least cost: the merges
-are those of computing every cost exactly. Each slot keeps its least cost to the slots
-before it; a merge updates these with the merged cluster's new costs in one vectorised pass,
-and one whose pair has changed since is looked for again when it comes up. Of tied pairs the
-one mclust merges is merged (its slot bookkeeping is reproduced), so the merge sequence is
-mclust's, not only the partitions -- where the costs tie exactly. On data of a few repeated
-values (integers, a grid) pairs at one distance get costs that differ in their last bits
-after the SVD transform, differently here and in mclust: there the trees can differ from
-the first merge on, both greedy trees of the same criterion. Memory is O(n^2) in the rows
-clustered, which is why large data are clustered on a random subset (mclust's ``subset``
-default, 2000).
+are those of computing every cost exactly. Each slot keeps a lower bound of its least cost
+to the slots before it (a key); a merge lowers these with the merged cluster's new costs in
+one vectorised pass, and a key found below its row when it comes up is raised to the row's
+least. Rows and keys are stored backwards, so that argmin finds the last of tied entries. Of
+tied pairs the one mclust merges is merged (its slot bookkeeping is reproduced), so the merge
+sequence is mclust's, not only the partitions -- where the costs tie exactly. On data of a
+few repeated values (integers, a grid) pairs at one distance get costs that differ in their
+last bits after the SVD transform, differently here and in mclust: there the trees can
+differ from the first merge on, both greedy trees of the same criterion. Memory is O(n^2) in
+the rows clustered, which is why large data are clustered on a random subset (mclust's
+``subset`` default, 2000).
 """
 
 import math
@@ -404,8 +405,9 @@ class _Clusters:
         nab = na + nb
         delta = means[b] - means[a]
         shrink = na * nb / nab
-        new_scatter = scatter[a] + scatter[b]
-        # the outer product as np.outer forms it
+        # in place (slot a is the union's): the sum, then the outer product as np.outer forms it
+        new_scatter = scatter[a]
+        new_scatter += scatter[b]
         new_scatter += shrink * (delta[:, None] * delta)
         new_trace = trace_a + trace_b + shrink * float(delta @ delta)
         logdet, factor = -math.inf, None
@@ -422,7 +424,6 @@ class _Clusters:
                     logdet = float(value) - self.p * math.log(nab)
         new_term = nab * _logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
         means[a] += delta * (nb / nab)
-        scatter[a] = new_scatter
         column = self.n - 1 - a
         stored = self.stored
         stored[0, column], stored[1, column], stored[2, column] = nab, new_trace, new_term
