@@ -307,6 +307,8 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
                         stored[b, n - 1 - a] = max(
                             pair_cost(c, other, alpha, beta, det_from), value
                         )
+                        # the row's key at once (it would come up next, found below its row)
+                        least_stored[n - 1 - b] = row.item(int(row.argmin()))
                     else:
                         # all the pairs c has priced (with older clusters) that are pending
                         price(c, stats.pending_partners(c, m, det_from))
@@ -495,9 +497,9 @@ class _Clusters:
         shrink = nc * nj / nij
         # the squared norm of the difference summed in order, as _squared_norms
         delta = [u - v for u, v in zip(self.means[x].tolist(), self.means[c].tolist())]
-        norm2 = 0.0
-        for i, d in enumerate(delta):
-            norm2 = norm2 + d * d if i else d * d
+        norm2 = delta[0] * delta[0]
+        for d in delta[1:]:
+            norm2 += d * d
         trace = trace_c + trace_x + shrink * norm2
         logdet = -math.inf
         if nij > det_from:
