@@ -635,6 +635,8 @@ _LOG2 = math.log(2.0)
 
 
 def _logaddexp(x, y):
+    """``np.logaddexp`` of two Python floats, step for step as NumPy computes it (the same
+    libm exp and log1p): a NumPy call costs more than the arithmetic for one pair."""
     if x == y:
         return x + _LOG2
     tmp = x - y
