@@ -546,7 +546,7 @@ class _Clusters:
         )
 
 
-def _initial_costs(Z, alpha, beta, log_ab, block=256):
+def _initial_costs(Z, alpha, beta, log_ab, block=64):
     """The costs of every pair of rows (lower triangle) and each row's least (see _merge_vvv).
 
     Both are views that run backwards in memory: ``cost[j, :j]`` and ``least[1:m]`` read
@@ -558,7 +558,9 @@ def _initial_costs(Z, alpha, beta, log_ab, block=256):
     least = np.full(n, np.inf)
     upper = np.triu(np.ones((block, block), dtype=bool))[:, ::-1]
     # in blocks of rows, in one buffer: no second n x n temporary, and no fresh pages for
-    # each block (the first tree of a process spends a good part of its time on page faults)
+    # each block (the first tree of a process spends a good part of its time on page faults);
+    # blocks of few rows keep the buffer in the core's cache through the passes over it
+    # (and compute little above the diagonal)
     buffer = np.empty(min(block, n) * n)
     for start in range(0, n, block):
         stop = min(start + block, n)
