@@ -340,13 +340,16 @@ def _merge_vvv(Z, alpha=1.0, beta=1.0, batch_after=16, batch_from=16):
         # (argmin is the cheapest NumPy reduction: the count only where some bound is low)
         if batch_from < m and (batch_from <= 0 or bound.item(bound.argmin()) < level):
             low = bound < level
-            need = stats.count[:m] > det_from - info[a][0]
-            need[a] = False
-            if np.count_nonzero(need & low[::-1]) >= batch_from:
-                partners = np.flatnonzero(need)
-                exact = stats.merge_costs(a, partners, alpha, beta, det_from)
-                by_slot[partners] = np.maximum(exact, by_slot[partners])
-                singly[a] = None
+            # (the low bounds of pairs that need a determinant are among the low bounds:
+            # those are counted first, and are mostly too few)
+            if np.count_nonzero(low) >= batch_from:
+                need = stats.count[:m] > det_from - info[a][0]
+                need[a] = False
+                if np.count_nonzero(need & low[::-1]) >= batch_from:
+                    partners = np.flatnonzero(need)
+                    exact = stats.merge_costs(a, partners, alpha, beta, det_from)
+                    by_slot[partners] = np.maximum(exact, by_slot[partners])
+                    singly[a] = None
         stored[a, n - a :] = bound[m - a :]
         cost[a + 1 : m, a] = by_slot[a + 1 :]
 
