@@ -7,6 +7,8 @@ the hypothesis properties.
 """
 
 import re
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +19,7 @@ from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, special_ortho_group
 
-from sklearn_em import _gpcm
+from sklearn_em import GaussianMixtureEM, _gpcm
 from sklearn_em._gpcm import FORM, ITERATIVE, MODELS, GPCMStep, full_covariances, m_step
 
 
@@ -412,3 +414,49 @@ def test_one_component_common_orientation_is_the_full_covariance(model, d):
     )
     warm = _gpcm.m_step(model, nk, W, previous=previous)
     assert_allclose(warm.covariances, full, rtol=1e-10, atol=1e-12 * np.abs(full).max())
+
+
+@pytest.mark.parametrize("model", ["EEV", "VEV"])
+def test_null_space_orientation_is_canonical(model):
+    # a component of 3 rows in 5 dimensions: its scatter's null space (2 dimensions, each
+    # paired with its own entry of the common shape) gets the same basis whatever basis eigh
+    # returns for it, so the covariances do not depend on the scatter's last bits
+    rng = np.random.default_rng(0)
+    d = 5
+    rows = rng.standard_normal((3, d))
+    rows -= rows.mean(axis=0)
+    full = rng.standard_normal((30, d)) * np.geomspace(1, 10, d)
+    W = np.stack([rows.T @ rows, full.T @ full - 30 * np.outer(full.mean(0), full.mean(0))])
+    nk = np.array([3.0, 30.0])
+    step = m_step(model, nk, W, reg_covar=1e-3)
+    # the same scatter, rounded differently: eigh's null basis moves, the step must not
+    turned = special_ortho_group.rvs(d, random_state=2)
+    W2 = W.copy()
+    W2[0] = turned.T @ ((turned @ W[0] @ turned.T + (turned @ W[0] @ turned.T).T) / 2) @ turned
+    other = m_step(model, nk, W2, reg_covar=1e-3)
+    assert_allclose(other.covariances, step.covariances, rtol=1e-8, atol=1e-10)
+
+
+def test_vev_fit_does_not_depend_on_the_units_of_a_small_component():
+    # mtcars' five columns, k = 5 from mclust's hc: two components of 4 rows have a
+    # 2-dimensional null space; its basis came from the last bits of the scatter, so the
+    # fit ended at -376.04 in units 1 and 1e6 and at -391.30 in units 3.7 and 10
+    # (mclust's me: -376.04). The log-likelihoods are brought back to units 1.
+    path = Path(__file__).parent / "fixtures" / "mclust" / "data_mtcars5.csv"
+    X = np.loadtxt(path, delimiter=",", skiprows=1)
+    n, d = X.shape
+    fits = []
+    for u in (1.0, 3.7, 10.0, 1e6):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = GaussianMixtureEM(
+                5,
+                covariance_type="VEV",
+                init_params="hc",
+                reg_covar=1e-6 * u * u,
+                max_iter=1000,
+                tol=1e-8,
+            ).fit(X * u)
+        fits.append(g.lower_bound_ * n + n * d * np.log(u))
+    assert_allclose(fits, fits[0], rtol=1e-6)
+    assert fits[0] >= -376.042
