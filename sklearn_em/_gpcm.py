@@ -55,6 +55,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+_EPS64 = float(np.finfo(np.float64).eps)
+
 MODELS = (
     "EII",
     "VII",
@@ -145,6 +147,7 @@ def m_step(
     tol=DEFAULT_TOL,
     max_iter=DEFAULT_MAX_ITER,
     vve_weights="volume",
+    eps=_EPS64,
 ):
     """Maximum-likelihood covariances of a Gaussian parsimonious clustering model.
 
@@ -177,6 +180,10 @@ def m_step(
         decreases Q). ``"mclust"`` reproduces mclust 6.0.0's ``msvve``/``mevve``, which leave the
         volumes out of that update: its fixed point is not the VVE maximum likelihood when the
         volumes differ, and a step can decrease Q.
+    eps : float, default=float64's machine epsilon
+        The relative rounding of the arithmetic the scatter was accumulated in (float32's for
+        float32 data): EEV and VEV treat eigenvalues of a component's scatter this close to
+        its smallest as a null space (see :func:`_settle_null_spaces`).
 
     Returns
     -------
@@ -224,6 +231,10 @@ def m_step(
         return _SPHERICAL[model](W, nk, d)
     if model == "VVE":
         return _vve(W, nk, previous, tol, max_iter, vve_weights == "volume")
+    if model == "VEV":
+        return _vev(W, nk, previous, tol, max_iter, eps)
+    if model == "EEV":
+        return _eev(W, nk, eps)
     if model in ITERATIVE:
         return _ITERATIVE[model](W, nk, previous, tol, max_iter)
     return _CLOSED[model](W, nk)
@@ -413,7 +424,7 @@ def _eigh_descending(W):
     return values[..., ::-1], vectors[..., ::-1]
 
 
-def _settle_null_spaces(values, vectors, W):
+def _settle_null_spaces(values, vectors, W, eps=_EPS64):
     """The orientations of EEV and VEV, with a canonical basis in each scatter's null space.
 
     ``values``, ``vectors``: ``_eigh_descending(W)``. A component of at most d rows has a
@@ -432,12 +443,15 @@ def _settle_null_spaces(values, vectors, W):
     """
     d = values.shape[-1]
     # the null eigenvalues of a computed scatter are within ~0.1 eps of each other (relative
-    # to the largest); the threshold is the one for singular scatter in _models._usable
-    close = values - values[:, -1:] <= 64 * d * np.finfo(np.float64).eps * values[:, :1]
+    # to the largest), eps that of the arithmetic the scatter was accumulated in; the
+    # threshold is the one for singular scatter in _models._usable
+    close = values - values[:, -1:] <= 64 * d * eps * values[:, :1]
     size = close.sum(axis=1)
     if not np.any(size >= 2):
         return vectors
     pooled = W.sum(axis=0)
+    if not np.all(np.isfinite(pooled)):  # (a scatter that overflowed: nothing to settle)
+        return vectors
     vectors = vectors.copy()
     for k in np.flatnonzero(size >= 2):
         null = vectors[k, :, d - size[k] :]
@@ -505,10 +519,10 @@ def _eee(W, nk):
     )
 
 
-def _eev(W, nk):
+def _eev(W, nk, eps=_EPS64):
     # D_k: eigenvectors of W_k; A and lambda from the summed (ordered) eigenvalues.
     values, vectors = _eigh_descending(W)
-    vectors = _settle_null_spaces(values, vectors, W)
+    vectors = _settle_null_spaces(values, vectors, W, eps)
     total = values.sum(axis=0)
     g = _geomean(total)
     k = nk.shape[0]
@@ -570,11 +584,11 @@ def _vei(w, nk, previous, tol, max_iter):
     return _diagonal_step("VEI", scale, np.tile(shape, (k, 1)), n_iter, converged)
 
 
-def _vev(W, nk, previous, tol, max_iter):
+def _vev(W, nk, previous, tol, max_iter, eps=_EPS64):
     # With a common shape the orientations are the eigenvectors of each W_k, paired with the
     # shape in decreasing order; only volumes and shape iterate, on the eigenvalues.
     values, vectors = _eigh_descending(W)
-    vectors = _settle_null_spaces(values, vectors, W)
+    vectors = _settle_null_spaces(values, vectors, W, eps)
     k = values.shape[0]
     if previous is None:
         total = values.sum(axis=0)

@@ -482,6 +482,7 @@ def _gpcm_estimate(name):
                 n_features=d,
                 previous=start,
                 reg_covar=reg_covar / unit,
+                eps=stats.eps,
                 **options,
             )
         except np.linalg.LinAlgError:
