@@ -737,14 +737,14 @@ def _vve(W, nk, previous, tol, max_iter, volume_weighted):
     return _full_step("VVE", scale, shape, np.tile(D, (k, 1, 1)), n_iter, converged)
 
 
-_ITERATIVE = {"VEI": _vei, "VEE": _vee, "EVE": _eve, "VEV": _vev}
+# (VVE, VEV and EEV are called by m_step itself: they take more than these signatures)
+_ITERATIVE = {"VEI": _vei, "VEE": _vee, "EVE": _eve}
 _SPHERICAL = {"EII": _eii, "VII": _vii}
 _CLOSED = {
     "EEI": _eei,
     "EVI": _evi,
     "VVI": _vvi,
     "EEE": _eee,
-    "EEV": _eev,
     "EVV": _evv,
     "VVV": _vvv,
 }

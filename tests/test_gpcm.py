@@ -437,27 +437,35 @@ def test_null_space_orientation_is_canonical(model):
     assert_allclose(other.covariances, step.covariances, rtol=1e-8, atol=1e-10)
 
 
-def test_vev_fit_does_not_depend_on_the_units_of_a_small_component():
-    # mtcars' five columns, k = 5 from mclust's hc: two components of 4 rows have a
-    # 2-dimensional null space; its basis came from the last bits of the scatter, so the
-    # fit ended at -376.04 in units 1 and 1e6 and at -391.30 in units 3.7 and 10
-    # (mclust's me: -376.04). The log-likelihoods are brought back to units 1.
-    path = Path(__file__).parent / "fixtures" / "mclust" / "data_mtcars5.csv"
-    X = np.loadtxt(path, delimiter=",", skiprows=1)
+def _log_likelihoods_in_units(table, k, model, dtype=np.float64, units=(1.0, 3.7, 10.0, 1e6)):
+    """The log-likelihood of ``GaussianMixtureEM`` (hc start, ``reg_covar`` scaled with the
+    data) on a stored mclust table (complete rows) in each unit, brought back to units 1."""
+    path = Path(__file__).parent / "fixtures" / "mclust" / f"data_{table}.csv"
+    X = np.genfromtxt(path, delimiter=",", skip_header=1)
+    X = X[~np.isnan(X).any(axis=1)]
     n, d = X.shape
     fits = []
-    for u in (1.0, 3.7, 10.0, 1e6):
+    for u in units:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             g = GaussianMixtureEM(
-                5,
-                covariance_type="VEV",
+                k,
+                covariance_type=model,
                 init_params="hc",
                 reg_covar=1e-6 * u * u,
                 max_iter=1000,
                 tol=1e-8,
-            ).fit(X * u)
-        fits.append(g.lower_bound_ * n + n * d * np.log(u))
+            ).fit((X * u).astype(dtype))
+        fits.append(float(g.lower_bound_) * n + n * d * np.log(u))
+    return fits
+
+
+def test_vev_fit_does_not_depend_on_the_units_of_a_small_component():
+    # mtcars' five columns, k = 5 from mclust's hc: two components of 4 rows have a
+    # 2-dimensional null space; its basis came from the last bits of the scatter, so the
+    # fit ended at -376.04 in units 1 and 1e6 and at -391.30 in units 3.7 and 10
+    # (mclust's me: -376.04)
+    fits = _log_likelihoods_in_units("mtcars5", 5, "VEV")
     assert_allclose(fits, fits[0], rtol=1e-6)
     assert fits[0] >= -376.042
 
@@ -466,23 +474,7 @@ def test_eev_float32_fit_does_not_depend_on_the_units_of_a_small_component():
     # float32 data: the scatter's null eigenvalues spread by float32's rounding, so the null
     # space is judged at float32's eps (with float64's it never was: airquality's EEV k=9
     # ended at -2153.64, -2135.91, -2135.91 and -2115.46 in the four units)
-    path = Path(__file__).parent / "fixtures" / "mclust" / "data_airquality.csv"
-    X = np.genfromtxt(path, delimiter=",", skip_header=1)
-    X = X[~np.isnan(X).any(axis=1)]
-    n, d = X.shape
-    fits = []
-    for u in (1.0, 3.7, 10.0, 1e6):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            g = GaussianMixtureEM(
-                9,
-                covariance_type="EEV",
-                init_params="hc",
-                reg_covar=1e-6 * u * u,
-                max_iter=1000,
-                tol=1e-8,
-            ).fit((X * u).astype(np.float32))
-        fits.append(float(g.lower_bound_) * n + n * d * np.log(u))
+    fits = _log_likelihoods_in_units("airquality", 9, "EEV", np.float32)
     # float32's own rounding of the log-likelihood (a few thousandths here), not 40 units
     assert_allclose(fits, fits[0], atol=0.01)
 
