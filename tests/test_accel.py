@@ -198,3 +198,37 @@ def test_stop_is_asked_only_about_the_path_squarem_keeps(seed, monkeypatch):
     assert asked
     for params, when in asked:
         assert any(p is params for p in passes[when:])
+
+
+def test_a_refused_step_at_the_bound_lowers_the_bound_before_the_next_try():
+    # SQUAREM's step bound (the package's step.max, mstep = 4): raised only once a step at the
+    # bound is taken. Raised before the trial (as it was), a refused step left the bound where
+    # it was and every following cycle tried the same step again: six refusals in a row, a
+    # wasted pass each, on a 9,083-row EEE fit. Here EM is a linear contraction of a mean
+    # towards 0 (S3's alpha is -10, beyond any bound below it) and every extrapolated point
+    # is refused (its log-likelihood is -inf): after each refusal the next cycle is plain EM.
+    from sklearn_em._accel import FIRST_STEP_MAX, run_squarem
+    from sklearn_em._params import GaussianMixtureParams
+
+    def params(mean):
+        return GaussianMixtureParams("spherical", np.ones(1), np.array([[mean]]), np.ones(1))
+
+    start = params(1e-6)
+    produced = [start]  # (kept alive: an id could otherwise be reused)
+    events = []
+
+    def step(current, iteration):
+        theta = float(current.means[0, 0])
+        if not any(current is p for p in produced):  # an extrapolated point
+            events.append("extrapolated")
+            return -np.inf, current
+        events.append("em")
+        produced.append(params(0.9 * theta))
+        return -(theta**2), produced[-1]
+
+    assert FIRST_STEP_MAX < 10
+    run_squarem(step, start, tol=1e-17, max_iter=200)
+    tries = [i for i, e in enumerate(events) if e == "extrapolated"]
+    assert len(tries) >= 5
+    # two EM passes per cycle: a try in the very next cycle would follow 2 passes on
+    assert np.all(np.diff(tries) >= 5), np.diff(tries)
