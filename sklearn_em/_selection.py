@@ -1000,11 +1000,30 @@ def _hc_starts(X, sample_weight, ks, seed, order=None):
 
 def _value_order(X, sample_weight=None):
     """An order of the rows of X by their values (first column first), then their weights:
-    the same rows in any order give the same sequence of rows."""
-    keys = [X[:, j] for j in range(X.shape[1] - 1, -1, -1)]
+    the same rows in any order give the same sequence of rows.
+
+    ``np.lexsort`` of those keys, exactly (rows equal in every key keep their order): a
+    stable sort of the first column, then a lexsort of the rows whose first value is tied
+    with another's, each tied run by the remaining keys. Continuous data have few ties, and
+    a lexsort of all the keys took 91 ms on 100,000 x 8 (1.5% of its grid)."""
+    first = X[:, 0]
+    order = np.argsort(first, kind="stable")
+    rest = [X[:, j] for j in range(X.shape[1] - 1, 0, -1)]
     if sample_weight is not None:
-        keys.insert(0, sample_weight)
-    return np.lexsort(keys)
+        rest.insert(0, sample_weight)
+    if not rest:
+        return order
+    value = first[order]
+    # runs of equal first values (NaNs sort last and tie with each other, as in lexsort)
+    same = value[1:] == value[:-1]
+    same |= np.isnan(value[1:]) & np.isnan(value[:-1])
+    if not same.any():
+        return order
+    tied = np.flatnonzero(np.concatenate([[False], same]) | np.concatenate([same, [False]]))
+    run = np.cumsum(~np.concatenate([[False], same]))[tied]  # the run each tied row is in
+    rows = order[tied]  # in the stable sort's order: by index within a run
+    order[tied] = rows[np.lexsort([key[rows] for key in rest] + [run])]
+    return order
 
 
 # ---------------------------------------------------------------------- one cell

@@ -645,3 +645,29 @@ def test_selector_prior_skips_models_mclusts_prior_does_not_cover(blobs):
         "ValueError: prior_strength is not available for the VEE covariance model"
     )
     assert sel.best_params_["covariance_type"] == "VVV"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(1, 40),
+    d=st.integers(1, 4),
+    levels=st.integers(1, 4),
+    weighted=st.booleans(),
+    nan=st.booleans(),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_the_value_order_is_numpys_lexsort_of_the_values_and_weights(
+    n, d, levels, weighted, nan, seed
+):
+    # (a stable sort of the first column, then a lexsort of the tied runs only): few
+    # distinct values, so that runs tie on several keys; NaN and -0.0 among them
+    rng = np.random.RandomState(seed)
+    X = rng.randint(levels, size=(n, d)).astype(float)
+    X[rng.rand(n, d) < 0.2] = -0.0
+    if nan:
+        X[rng.rand(n, d) < 0.2] = np.nan
+    w = rng.randint(3, size=n).astype(float) if weighted else None
+    keys = [X[:, j] for j in range(d - 1, -1, -1)]
+    if w is not None:
+        keys.insert(0, w)
+    np.testing.assert_array_equal(_selection._value_order(X, w), np.lexsort(keys))
