@@ -1004,8 +1004,8 @@ def _value_order(X, sample_weight=None):
 
     ``np.lexsort`` of those keys, exactly (rows equal in every key keep their order): a
     stable sort of the first column, then a lexsort of the rows whose first value is tied
-    with another's, each tied run by the remaining keys. Continuous data have few ties, and
-    a lexsort of all the keys took 91 ms on 100,000 x 8 (1.5% of its grid)."""
+    with another's, each tied run by the remaining keys. Continuous data have few ties: on
+    100,000 x 8, 13 ms where a lexsort of all the keys took 87-91 ms."""
     first = X[:, 0]
     order = np.argsort(first, kind="stable")
     rest = [X[:, j] for j in range(X.shape[1] - 1, 0, -1)]
