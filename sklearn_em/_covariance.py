@@ -164,6 +164,12 @@ class _Kernel:
     # responsibilities (k, n). Every elementwise operation and every reduction over
     # components then runs along the long, contiguous axis of rows.
 
+    # The features end with a row of ones, and the coefficients with the plan's constants
+    # (``_kernels.KernelPlan.from_params`` writes them there): the E-step's product adds
+    # them, and the M-step's gives each component's weight, where each would otherwise be
+    # a pass of its own over the (k, n) block. Kernels without features add the constants.
+    constant_row = True
+
     @staticmethod
     def log_prob(FT, XsT, coef, out):
         """``out = -1/2 Mahalanobis^2`` (k, n) up to per-component constants."""
@@ -183,10 +189,18 @@ class _Kernel:
         shift, ``sum_i w_i xs_i xs_i^T`` (:func:`weighted_scatter`, or made once for a
         small X): kernels whose moments need it take it from there.
         """
-        moments = [
-            np.add.reduce(respT, axis=1, dtype=np.float64),
-            rows_product(FT, respT),
-        ]
+        G = rows_product(FT, respT)
+        if not cls.constant_row:
+            nk = np.add.reduce(respT, axis=1, dtype=np.float64)
+        else:
+            # the weights are the products with the row of ones (float32 rows' are summed in
+            # float64 apart: the products of float32 pieces would round them to float32)
+            if FT.dtype == np.float64:
+                nk = G[-1].copy()
+            else:
+                nk = np.add.reduce(respT, axis=1, dtype=np.float64)
+            G = G[:-1]
+        moments = [nk, G]
         if centred is not None:
             # about a point a that the new mean is close to
             moments += [cls.weighted_square(XsT - a[:, None], respT[j]) for j, a in zip(*centred)]
@@ -270,18 +284,19 @@ class _Full(_Kernel):
 
     @staticmethod
     def n_features_out(d):
-        return d * (d + 1) // 2 + d
+        return d * (d + 1) // 2 + d + 1
 
     @staticmethod
     def features(XsT, out):
-        # Rows: the upper triangle of x x^T, then x. Built transposed so every product
-        # runs over a long contiguous axis (the chunk's rows).
+        # Rows: the upper triangle of x x^T, then x, then ones. Built transposed so every
+        # product runs over a long contiguous axis (the chunk's rows).
         d = XsT.shape[0]
         off = 0
         for i in range(d):
             np.multiply(XsT[i], XsT[i:], out=out[off : off + d - i])
             off += d - i
-        out[off:] = XsT
+        out[off : off + d] = XsT
+        out[-1] = 1.0
         return out
 
     @staticmethod
@@ -293,9 +308,10 @@ class _Full(_Kernel):
         p = flat.size
         P = prec_chol @ prec_chol.transpose(0, 2, 1)
         # (k, q) in one buffer, returned transposed: the plan's coefficients without a copy
-        C = np.empty((k, p + d))
+        # (the last column, the constants', is the plan's to fill)
+        C = np.empty((k, p + d + 1))
         np.multiply(P.reshape(k, d * d)[:, flat], negative_weights, out=C[:, :p])
-        Pmu = np.einsum("kij,kj->ki", P, means_s, out=C[:, p:])
+        Pmu = np.einsum("kij,kj->ki", P, means_s, out=C[:, p:-1])
         const = -0.5 * np.einsum("ki,ki->k", Pmu, means_s)
         return C.T, const
 
@@ -393,6 +409,8 @@ def _upper_of_inverse_transposed(cov_chol):
 class _NoFeatures:
     """Kernels that work on the shifted rows themselves: no feature matrix."""
 
+    constant_row = False
+
     @staticmethod
     def n_features_out(d):
         return 0
@@ -462,6 +480,10 @@ class _Tied(_NoFeatures, _Kernel):
     @classmethod
     def row_temporaries(cls, k, d):
         return 2 * d
+
+    @classmethod
+    def kernel_for(cls, k, d):
+        return _TiedExpanded if d <= TIED_EXPANDED_MAX_D else cls
 
     @staticmethod
     def log_prob(FT, XsT, coef, out):
@@ -555,6 +577,65 @@ class _Tied(_NoFeatures, _Kernel):
         return [] if _is_spd(precisions) else [0]
 
 
+class _TiedExpanded(_Tied):
+    """The 'tied' kernel on the full kernel's features, for few dimensions: one product of
+    k rows per chunk (the shared -1/2 x'Px expanded on the features) instead of the two
+    products, the square and the sum of :class:`_Tied`; the moments from the features' rows
+    of x and of ones. At 9,083 x 4 with the features made once (a small X's prepared rows)
+    34 against 75 us a pass; made per chunk, the same time as :class:`_Tied`'s at d = 4 and
+    more beyond (``TIED_EXPANDED_MAX_D``). The expanded form rounds like the full kernel's:
+    components it would not resolve are the plan's exact ones, as there."""
+
+    constant_row = True
+    n_features_out = _Full.n_features_out
+    features = _Full.features
+    log_prob = _Kernel.log_prob
+
+    @classmethod
+    def row_temporaries(cls, k, d):
+        return cls.n_features_out(d) + d
+
+    @classmethod
+    def kernel_for(cls, k, d):
+        return cls
+
+    @classmethod
+    def plan(cls, means_s, prec_chol, dtype):
+        d = means_s.shape[1]
+        flat, negative_weights = _quadratic_layout(d)
+        p = flat.size
+        P = prec_chol @ prec_chol.T
+        C = np.empty((means_s.shape[0], p + d + 1))  # (the constants' column is the plan's)
+        C[:, :p] = P.reshape(d * d)[flat] * negative_weights
+        Pmu = np.matmul(means_s, P, out=C[:, p:-1])
+        distance = np.einsum("ki,ki->k", Pmu, means_s)
+        return np.ascontiguousarray(C, dtype=dtype), -0.5 * distance, distance
+
+    @classmethod
+    def chunk_moments(cls, FT, XsT, respT, centred=None, row_scatter=None):
+        d = XsT.shape[0]
+        # the rows of x and of ones: the sums and the weights in one product (float32 rows'
+        # weights summed in float64 apart, as _Kernel.chunk_moments does)
+        G = rows_product(FT[d * (d + 1) // 2 :], respT)
+        if FT.dtype == np.float64:
+            nk = G[-1].copy()
+        else:
+            nk = np.add.reduce(respT, axis=1, dtype=np.float64)
+        moments = [nk, G[:-1]]
+        if centred is None and row_scatter is not None:
+            return moments + [row_scatter()]
+        rest = np.ones(respT.shape[0], dtype=bool)
+        if centred is not None:
+            rest[centred[0]] = False
+            moments += [_Full.weighted_square(XsT - a[:, None], respT[j]) for j, a in zip(*centred)]
+        D = XsT * np.sqrt(respT[rest].sum(axis=0))
+        return moments + [rows_product(D, D)]
+
+
+# the most dimensions the 'tied' kernel is expanded on the features in (_TiedExpanded)
+TIED_EXPANDED_MAX_D = 4
+
+
 class _Elementwise(_Kernel):
     """Diagonal and spherical covariances: factors are elementwise square roots."""
 
@@ -593,22 +674,23 @@ class _Diag(_Elementwise):
 
     @staticmethod
     def n_features_out(d):
-        return 2 * d
+        return 2 * d + 1
 
     @staticmethod
     def features(XsT, out):
         d = XsT.shape[0]
         np.square(XsT, out=out[:d])
-        out[d:] = XsT
+        out[d:-1] = XsT
+        out[-1] = 1.0
         return out
 
     @staticmethod
     def coefficients(means_s, prec_chol):
         k, d = means_s.shape
         prec = prec_chol**2
-        C = np.empty((k, 2 * d))  # (k, q), returned transposed (see _Full.coefficients)
+        C = np.empty((k, 2 * d + 1))  # (k, q), returned transposed (see _Full.coefficients)
         np.multiply(prec, -0.5, out=C[:, :d])
-        np.multiply(prec, means_s, out=C[:, d:])
+        np.multiply(prec, means_s, out=C[:, d:-1])
         return C.T, -0.5 * (prec * means_s**2).sum(axis=1)
 
     @staticmethod
@@ -658,21 +740,22 @@ class _Spherical(_Elementwise):
 
     @staticmethod
     def n_features_out(d):
-        return 1 + d
+        return 1 + d + 1
 
     @staticmethod
     def features(XsT, out):
         np.einsum("ij,ij->j", XsT, XsT, out=out[0])
-        out[1:] = XsT
+        out[1:-1] = XsT
+        out[-1] = 1.0
         return out
 
     @staticmethod
     def coefficients(means_s, prec_chol):
         k, d = means_s.shape
         prec = prec_chol**2
-        C = np.empty((k, 1 + d))  # (k, q), returned transposed (see _Full.coefficients)
+        C = np.empty((k, 1 + d + 1))  # (k, q), returned transposed (see _Full.coefficients)
         np.multiply(prec, -0.5, out=C[:, 0])
-        np.multiply(prec[:, None], means_s, out=C[:, 1:])
+        np.multiply(prec[:, None], means_s, out=C[:, 1:-1])
         return C.T, -0.5 * prec * (means_s**2).sum(axis=1)
 
     @staticmethod

@@ -403,6 +403,8 @@ class KernelPlan:
                 exact_const = base[far]
                 exact_means = means[far].astype(dtype)
             const = (base + quad_const).astype(dtype)
+            if kernel.constant_row:  # (the product with the features' row of ones adds them)
+                coef[:, -1] = const
         return cls(
             kernel,
             shift,
@@ -488,14 +490,18 @@ class KernelPlan:
             q = self.kernel.n_features_out(d)
             FT = self.kernel.features(XsT, _scratch("FT", (q, n), self.dtype))
         out = _scratch("log_prob", (self.const.shape[0], n), self.dtype)
+        # (a kernel with features has the constants in its product, see _Kernel.constant_row)
+        add = not self.kernel.constant_row
         if self.exact is None:
             self.kernel.log_prob(FT, XsT, self.coef, out)
-            out += self.const[:, None]
+            if add:
+                out += self.const[:, None]
         else:
             # the expanded forms of the exact components (replaced below) may overflow
             with np.errstate(over="ignore", invalid="ignore"):
                 self.kernel.log_prob(FT, XsT, self.coef, out)
-                out += self.const[:, None]
+                if add:
+                    out += self.const[:, None]
             # x - m_k from the rows as they are: (x - c) - (m_k - c) would round twice, by
             # up to half a unit of (x - c) each time, which is many widths of a component
             # tight for the dtype (float32 rows at 4e3 and a spike of sd 1e-3 near them).
@@ -938,13 +944,14 @@ class PreparedRows:
 
     def features(self, kernel):
         """The kernel's features of the shifted rows (made on first use)."""
-        FT = self._features.get(kernel)
+        # (keyed by the function that makes them: kernels that share features share them)
+        FT = self._features.get(kernel.features)
         if FT is None:
             d, n = self.XsT.shape
             q = kernel.n_features_out(d)
             FT = kernel.features(self.XsT, np.empty((q, n), self.X.dtype)) if q else self.XsT
             FT.flags.writeable = False
-            self._features[kernel] = FT
+            self._features[kernel.features] = FT
         return FT
 
     def scatter(self):

@@ -369,6 +369,44 @@ def test_prepared_rows_pass_equals_brute_force(covariance_type, weighted):
     assert not rows.XsT.flags.writeable and not rows.features(plan.kernel).flags.writeable
 
 
+@pytest.mark.parametrize("d", [1, 2, 4])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_tied_kernel_on_the_full_features_equals_the_whitened_one(monkeypatch, d, weighted):
+    # in few dimensions the tied kernel evaluates x'Px on the full kernel's features (one
+    # product, the weights from the row of ones): SciPy's densities and the brute-force
+    # statistics, and the whitened kernel's numbers to rounding, prepared and chunked
+    X, _ = _data(n=301, d=d, offset=50.0)
+    w = np.random.RandomState(1).uniform(0.0, 3.0, size=X.shape[0]) if weighted else None
+    weights = np.ones(X.shape[0]) if w is None else w
+    params, ll, resp = _params_and_oracle(X, "tied")
+    assert _covariance.KERNELS["tied"].kernel_for(3, d).__name__ == "_TiedExpanded"
+    limit = _covariance.TIED_EXPANDED_MAX_D
+    assert _covariance.KERNELS["tied"].kernel_for(3, limit + 1).__name__ == "_Tied"
+    nk, means, scatter = _brute_force(X, resp * weights[:, None], "tied")
+
+    def passes():
+        rows = _kernels.PreparedRows.of(X, w)
+        prepared = _kernels.accumulate(X, w, params, n_worst=4, prepared=rows)
+        with config_context(working_memory=0.002):  # chunks of a few rows
+            chunked = _kernels.accumulate(X, w, params, n_worst=4, prepared=rows)
+        return prepared, chunked
+
+    expanded = passes()
+    monkeypatch.setattr(_covariance, "TIED_EXPANDED_MAX_D", 0)  # the whitened kernel
+    assert _kernels.KernelPlan.from_params(params, X.dtype).kernel.__name__ == "_Tied"
+    whitened = passes()
+    for s in expanded + whitened:
+        assert_allclose(s.nk, nk, rtol=1e-10)
+        assert_allclose(s.means + s.shift, means, rtol=1e-10)
+        assert_allclose(s.scatter, scatter, rtol=1e-9)
+        assert_allclose(s.loglik, weights @ ll, rtol=1e-12)
+    for a, b in zip(expanded, whitened):
+        assert_allclose(a.nk, b.nk, rtol=1e-13)
+        assert_allclose(a.scatter, b.scatter, rtol=1e-12)
+        assert_allclose(a.loglik, b.loglik, rtol=1e-13)
+        assert_array_equal(a.worst_rows, b.worst_rows)
+
+
 def test_prepared_rows_with_far_rows_and_exact_components():
     # the prepared pass's other branches: a row beyond the plan's far limit (its densities
     # in float64, directly) and a tight component far from the shift (computed exactly)
