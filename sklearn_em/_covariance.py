@@ -250,8 +250,10 @@ class _Kernel:
         return np.ascontiguousarray(C.T, dtype=dtype), const, -2.0 * const
 
     @classmethod
-    def kernel_for(cls, k, d):
-        """The kernel (this one or a variant) that suits k components in d dimensions."""
+    def kernel_for(cls, k, d, small=False):
+        """The kernel (this one or a variant) that suits k components in d dimensions, over
+        ``small`` data (rows that fit one chunk: their features are made once, see
+        ``_kernels.PreparedRows``) or any."""
         return cls
 
     @classmethod
@@ -275,7 +277,7 @@ class _Full(_Kernel):
         return covariances
 
     @classmethod
-    def kernel_for(cls, k, d):
+    def kernel_for(cls, k, d, small=False):
         # Few components in many dimensions (d >= 32, k <= (d + 3) / 4): the packed features
         # (d(d+1)/2 + d per row) outweigh the k*d whitened coordinates of the direct kernel
         # (measured at d=64, k=8: 1.6x faster). Below that the features are small anyway.
@@ -482,8 +484,8 @@ class _Tied(_NoFeatures, _Kernel):
         return 2 * d
 
     @classmethod
-    def kernel_for(cls, k, d):
-        return _TiedExpanded if d <= TIED_EXPANDED_MAX_D else cls
+    def kernel_for(cls, k, d, small=False):
+        return _TiedExpanded if small and d <= TIED_EXPANDED_MAX_D else cls
 
     @staticmethod
     def log_prob(FT, XsT, coef, out):
@@ -581,10 +583,11 @@ class _TiedExpanded(_Tied):
     """The 'tied' kernel on the full kernel's features, for few dimensions: one product of
     k rows per chunk (the shared -1/2 x'Px expanded on the features) instead of the two
     products, the square and the sum of :class:`_Tied`; the moments from the features' rows
-    of x and of ones. At 9,083 x 4 with the features made once (a small X's prepared rows)
-    34 against 75 us a pass; made per chunk, the same time as :class:`_Tied`'s at d = 4 and
-    more beyond (``TIED_EXPANDED_MAX_D``). The expanded form rounds like the full kernel's:
-    components it would not resolve are the plan's exact ones, as there."""
+    of x and of ones. For small data (one chunk, whose features a fit makes once) in few
+    dimensions (``TIED_EXPANDED_MAX_D``): at 9,083 x 4, 45 against 90 us an E-step; with the
+    features made per chunk (100,000 x 4), 5-25% slower than :class:`_Tied`. The expanded
+    form rounds like the full kernel's: components it would not resolve are the plan's
+    exact ones, as there."""
 
     constant_row = True
     n_features_out = _Full.n_features_out
@@ -596,7 +599,7 @@ class _TiedExpanded(_Tied):
         return cls.n_features_out(d) + d
 
     @classmethod
-    def kernel_for(cls, k, d):
+    def kernel_for(cls, k, d, small=False):
         return cls
 
     @classmethod

@@ -345,11 +345,12 @@ class KernelPlan:
     pooled: bool = False  # the M-step pools the scatter (see ``pooled_judgement``)
 
     @classmethod
-    def from_params(cls, params, dtype, shift=None):
+    def from_params(cls, params, dtype, shift=None, small=False):
         """The plan of a pass at ``params`` over rows of ``dtype``, about ``shift`` (float64
         values that are numbers of the dtype, as :class:`PreparedRows` gives them), or, if
-        None, about the weighted median of the mixture's means."""
-        kernel = params.kernel.kernel_for(params.n_components, params.n_features)
+        None, about the weighted median of the mixture's means; ``small``: over rows that
+        fit one chunk (:func:`fits_one_chunk`), which some kernels evaluate otherwise."""
+        kernel = params.kernel.kernel_for(params.n_components, params.n_features, small)
         weights = np.asarray(params.weights, dtype=np.float64)
         means = np.asarray(params.means, dtype=np.float64)
         prec_chol = np.asarray(params.precisions_cholesky, dtype=np.float64)
@@ -873,8 +874,10 @@ def accumulate(X, sample_weight, params, n_worst=0, prepared=None, floor=0.0):
         With ``loglik`` (weighted sum of per-row log-likelihoods) and the ``n_worst`` rows of
         positive weight with the lowest log-likelihood, worst first.
     """
-    shift = None if prepared is None or prepared.X is not X else prepared.shift
-    plan = KernelPlan.from_params(params, X.dtype, shift)
+    mine = prepared is not None and prepared.X is X
+    shift = prepared.shift if mine else None
+    # (X's prepared rows say it fits one chunk)
+    plan = KernelPlan.from_params(params, X.dtype, shift, mine or fits_one_chunk(X))
     most = None
     if plan.uses(prepared, X, sample_weight):
         most = prepared.most
@@ -891,6 +894,17 @@ def accumulate(X, sample_weight, params, n_worst=0, prepared=None, floor=0.0):
             return _map_chunks(chunk, X, params)
 
     return _pass_statistics(plan, parts, X.shape[1], n_worst, floor, most)
+
+
+def fits_one_chunk(X):
+    """Whether X's rows fit one chunk of the full kernel's features (a small X, whose shifted
+    rows and features a fit makes once: :class:`PreparedRows`)."""
+    from ._covariance import KERNELS
+
+    n, d = X.shape
+    # (the packed features' kernel itself, not the direct one many dimensions hand to)
+    numbers = d + KERNELS["full"].row_temporaries(1, d) + 2
+    return int(_budget() // (X.dtype.itemsize * numbers)) >= n
 
 
 class PreparedRows:
@@ -932,15 +946,9 @@ class PreparedRows:
         """The prepared rows of X, or None where X has more rows than one chunk of the full
         kernel's features holds (large X: their passes build features chunk by chunk, in
         the cache)."""
-        from ._covariance import KERNELS
-
-        n, d = X.shape
-        if not n or not np.all(np.isfinite(X)):
+        if not X.shape[0] or not fits_one_chunk(X) or not np.all(np.isfinite(X)):
             return None
-        # (the packed features' kernel itself, not the direct one many dimensions hand to)
-        numbers = d + KERNELS["full"].row_temporaries(1, d) + 2
-        rows = int(_budget() // (X.dtype.itemsize * numbers))
-        return cls(X, sample_weight) if rows >= n else None
+        return cls(X, sample_weight)
 
     def features(self, kernel):
         """The kernel's features of the shifted rows (made on first use)."""
@@ -1139,8 +1147,10 @@ def _map_rows(X, params, fn, prepared=None):
     """``fn(plan, rows, their log_probT, slice)`` chunk by chunk (chunks write disjoint rows
     of the caller's outputs); with X's :class:`PreparedRows`, in one chunk from them where
     the plan can take them."""
-    shift = None if prepared is None or prepared.X is not X else prepared.shift
-    plan = KernelPlan.from_params(params, X.dtype, shift)
+    mine = prepared is not None and prepared.X is X
+    shift = prepared.shift if mine else None
+    # (X's prepared rows say it fits one chunk)
+    plan = KernelPlan.from_params(params, X.dtype, shift, mine or fits_one_chunk(X))
     if prepared is not None and plan.uses(prepared, X, prepared.sample_weight):
         _, _, log_probT = plan.weighted_log_prob(X, prepared)
         fn(plan, X, log_probT, slice(None))

@@ -379,9 +379,12 @@ def test_tied_kernel_on_the_full_features_equals_the_whitened_one(monkeypatch, d
     w = np.random.RandomState(1).uniform(0.0, 3.0, size=X.shape[0]) if weighted else None
     weights = np.ones(X.shape[0]) if w is None else w
     params, ll, resp = _params_and_oracle(X, "tied")
-    assert _covariance.KERNELS["tied"].kernel_for(3, d).__name__ == "_TiedExpanded"
-    limit = _covariance.TIED_EXPANDED_MAX_D
-    assert _covariance.KERNELS["tied"].kernel_for(3, limit + 1).__name__ == "_Tied"
+    tied = _covariance.KERNELS["tied"]
+    assert tied.kernel_for(3, d, small=True).__name__ == "_TiedExpanded"
+    # (not for large X, whose passes would make the features chunk by chunk)
+    assert tied.kernel_for(3, d).__name__ == "_Tied"
+    assert tied.kernel_for(3, _covariance.TIED_EXPANDED_MAX_D + 1, small=True).__name__ == "_Tied"
+    assert _kernels.KernelPlan.from_params(params, X.dtype, small=True).kernel is not tied
     nk, means, scatter = _brute_force(X, resp * weights[:, None], "tied")
 
     def passes():
@@ -393,7 +396,7 @@ def test_tied_kernel_on_the_full_features_equals_the_whitened_one(monkeypatch, d
 
     expanded = passes()
     monkeypatch.setattr(_covariance, "TIED_EXPANDED_MAX_D", 0)  # the whitened kernel
-    assert _kernels.KernelPlan.from_params(params, X.dtype).kernel.__name__ == "_Tied"
+    assert _kernels.KernelPlan.from_params(params, X.dtype, small=True).kernel is tied
     whitened = passes()
     for s in expanded + whitened:
         assert_allclose(s.nk, nk, rtol=1e-10)
