@@ -40,6 +40,17 @@ from scipy.linalg import lapack
 from scipy.spatial.distance import cdist
 from sklearn.utils import check_random_state
 
+try:
+    # what cdist(..., "sqeuclidean") and np.linalg.slogdet call on float64 arrays, without
+    # their Python wrappers' checks (a few microseconds a call, called at every merge)
+    from numpy.linalg._umath_linalg import slogdet as _slogdet
+    from scipy.spatial._distance_pybind import cdist_sqeuclidean as _cdist_sqeuclidean
+except ImportError:  # (private modules: the public functions if they move)
+    _slogdet = np.linalg.slogdet
+
+    def _cdist_sqeuclidean(XA, XB):
+        return cdist(XA, XB, "sqeuclidean")
+
 TRANSFORMS = ("SVD", None)
 MODELS = ("VVV",)
 # mclust.options("subset"): the rows a tree is built on at most
@@ -424,7 +435,7 @@ class _Clusters:
                 factor = (lower, lower.tolist(), lower_logdet)
                 logdet = lower_logdet - self.p * math.log(nab)
             else:
-                sign, value = np.linalg.slogdet(new_scatter)
+                sign, value = _slogdet(new_scatter)
                 if sign > 0:
                     logdet = float(value) - self.p * math.log(nab)
         new_term = nab * _logaddexp(logdet, math.log(beta * (new_trace + alpha) / nab))
@@ -477,7 +488,7 @@ class _Clusters:
         # SciPy's squared Euclidean distance sums each pair's squared differences in order
         # from 0, as _squared_norms does: the same arithmetic in one call
         here = self.n - 1 - c
-        shrink *= cdist(self.mean_rows[here : here + 1], self.mean_rows[start:], "sqeuclidean")[0]
+        shrink *= _cdist_sqeuclidean(self.mean_rows[here : here + 1], self.mean_rows[start:])[0]
         trace = self.stored[1, start:] + trace_c
         trace += shrink
         trace += alpha
@@ -520,7 +531,7 @@ class _Clusters:
                 column = np.array(delta)[:, None]
                 mat = self.scatter[c] + self.scatter[x]
                 mat += shrink * (column * column.T)
-                sign, value = np.linalg.slogdet(mat)
+                sign, value = _slogdet(mat)
                 if sign > 0:
                     logdet = value
             logdet -= p * np.log(nij)
@@ -586,7 +597,7 @@ def _initial_costs(Z, alpha, beta, log_ab, block=64):
 
 def _logdet(mats):
     # log det of positive semi-definite matrices; -inf where singular (mclust's det2mc)
-    sign, logdet = np.linalg.slogdet(mats)
+    sign, logdet = _slogdet(mats)
     return np.where(sign > 0, logdet, -np.inf)
 
 
