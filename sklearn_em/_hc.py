@@ -51,6 +51,7 @@ except ImportError:  # (private modules: the public functions if they move)
     def _cdist_sqeuclidean(XA, XB):
         return cdist(XA, XB, "sqeuclidean")
 
+
 TRANSFORMS = ("SVD", None)
 MODELS = ("VVV",)
 # mclust.options("subset"): the rows a tree is built on at most
