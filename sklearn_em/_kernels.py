@@ -250,10 +250,11 @@ def _chunk_threads():
                 _active["limiter"] = None
 
 
-def _map_chunks(fn, X, params):
-    """``[fn(slice) for slice in chunks of X]``, in order, on the BLAS threads."""
+def _map_chunks(fn, X, params, kernel):
+    """``[fn(slice) for slice in chunks of X]``, in order, on the BLAS threads; chunks sized
+    for ``kernel`` (the plan's: a variant of the model's may hold more per row)."""
     rows = _rows_per_chunk(
-        params.kernel,
+        kernel,
         X.shape[0],
         params.n_components,
         params.n_features,
@@ -891,7 +892,7 @@ def accumulate(X, sample_weight, params, n_worst=0, prepared=None, floor=0.0):
                 w = None if sample_weight is None else sample_weight[sl]
                 return _block_moments(X[sl], w, plan, n_worst)
 
-            return _map_chunks(chunk, X, params)
+            return _map_chunks(chunk, X, params, plan.kernel)
 
     return _pass_statistics(plan, parts, X.shape[1], n_worst, floor, most)
 
@@ -1160,7 +1161,7 @@ def _map_rows(X, params, fn, prepared=None):
         _, _, log_probT = plan.weighted_log_prob(X[sl])
         fn(plan, X[sl], log_probT, sl)
 
-    _map_chunks(chunk, X, params)
+    _map_chunks(chunk, X, params, plan.kernel)
 
 
 def score_samples(X, params):
