@@ -172,7 +172,8 @@ class _Kernel:
 
     @staticmethod
     def log_prob(FT, XsT, coef, out):
-        """``out = -1/2 Mahalanobis^2`` (k, n) up to per-component constants."""
+        """``out = -1/2 Mahalanobis^2`` (k, n) plus the per-component constants (the last
+        column of ``coef``, on the features' row of ones; see ``constant_row``)."""
         return columns_product(coef, FT, out)
 
     # A pass over the data sums, chunk by chunk, moments about the shift (additive, since
@@ -180,7 +181,8 @@ class _Kernel:
 
     @classmethod
     def chunk_moments(cls, FT, XsT, respT, centred=None, row_scatter=None):
-        """Additive moments of a chunk: [nk, F @ resp^T, centred components' scatters].
+        """Additive moments of a chunk: [nk, F @ resp^T without the row of ones (whose
+        products are nk), centred components' scatters].
 
         ``centred``: ``(indices, centres)`` (relative to the shift, in the chunk's units) of
         the components whose scatter is taken directly about their centre, or None.
@@ -245,15 +247,16 @@ class _Kernel:
         ``dtype``), the constants -1/2 mu'P mu they leave out, and each component's squared
         Mahalanobis distance from the shift (the origin here), mu'P mu: -2 const, which the
         coefficients compute anyway. Means relative to the shift, factors in the kernel's
-        storage (both scaled alike)."""
+        storage (both scaled alike). The coefficients' last column (the constants', on the
+        features' row of ones) is left for ``KernelPlan.from_params`` to fill."""
         C, const = cls.coefficients(means_s, prec_chol)
         return np.ascontiguousarray(C.T, dtype=dtype), const, -2.0 * const
 
     @classmethod
     def kernel_for(cls, k, d, small=False):
         """The kernel (this one or a variant) that suits k components in d dimensions, over
-        ``small`` data (rows that fit one chunk: their features are made once, see
-        ``_kernels.PreparedRows``) or any."""
+        ``small`` data (a fit's prepared rows, taken as one chunk: their features are made
+        once, see ``_kernels.PreparedRows``) or any."""
         return cls
 
     @classmethod
@@ -279,14 +282,14 @@ class _Full(_Kernel):
     @classmethod
     def kernel_for(cls, k, d, small=False):
         # Few components in many dimensions (d >= 32, k <= (d + 3) / 4): the packed features
-        # (d(d+1)/2 + d per row) outweigh the k*d whitened coordinates of the direct kernel
+        # (d(d+1)/2 + d + 1 per row) outweigh the k*d whitened coordinates of the direct kernel
         # (measured at d=64, k=8: 1.6x faster). Below that the features are small anyway.
         q = cls.n_features_out(d)
         return _FullDirect if d >= 32 and 2 * k * d <= q else cls
 
     @staticmethod
     def n_features_out(d):
-        return d * (d + 1) // 2 + d + 1
+        return d * (d + 1) // 2 + d + 1  # (the row of ones last)
 
     @staticmethod
     def features(XsT, out):
@@ -583,7 +586,7 @@ class _TiedExpanded(_Tied):
     """The 'tied' kernel on the full kernel's features, for few dimensions: one product of
     k rows per chunk (the shared -1/2 x'Px expanded on the features) instead of the two
     products, the square and the sum of :class:`_Tied`; the moments from the features' rows
-    of x and of ones. For small data (one chunk, whose features a fit makes once) in few
+    of x and of ones. For a fit's prepared rows taken as one chunk (features made once) in few
     dimensions (``TIED_EXPANDED_MAX_D``): at 9,083 x 4, 45 against 90 us an E-step; with the
     features made per chunk (100,000 x 4), 5-25% slower than :class:`_Tied`. The expanded
     form rounds like the full kernel's: components it would not resolve are the plan's

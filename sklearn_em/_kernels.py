@@ -877,8 +877,7 @@ def accumulate(X, sample_weight, params, n_worst=0, prepared=None, floor=0.0):
     """
     mine = prepared is not None and prepared.X is X
     shift = prepared.shift if mine else None
-    # (X's prepared rows say it fits one chunk)
-    plan = KernelPlan.from_params(params, X.dtype, shift, mine or fits_one_chunk(X))
+    plan = KernelPlan.from_params(params, X.dtype, shift, mine and _prepared_fit(params, X))
     most = None
     if plan.uses(prepared, X, sample_weight):
         most = prepared.most
@@ -895,6 +894,17 @@ def accumulate(X, sample_weight, params, n_worst=0, prepared=None, floor=0.0):
             return _map_chunks(chunk, X, params, plan.kernel)
 
     return _pass_statistics(plan, parts, X.shape[1], n_worst, floor, most)
+
+
+def _prepared_fit(params, X):
+    """Whether a pass over X (whose prepared rows a fit made) takes them as one chunk with
+    the kernel variant for small data: the ``small`` of :meth:`KernelPlan.from_params`.
+    Where it would not (more components than one chunk holds), the variant's features would
+    be made per chunk, and the model's own kernel is the faster one."""
+    n, d = X.shape
+    k = params.n_components
+    kernel = params.kernel.kernel_for(k, d, small=True)
+    return _rows_per_chunk(kernel, n, k, d, X.dtype.itemsize, _budget()) >= n
 
 
 def fits_one_chunk(X):
@@ -1150,8 +1160,7 @@ def _map_rows(X, params, fn, prepared=None):
     the plan can take them."""
     mine = prepared is not None and prepared.X is X
     shift = prepared.shift if mine else None
-    # (X's prepared rows say it fits one chunk)
-    plan = KernelPlan.from_params(params, X.dtype, shift, mine or fits_one_chunk(X))
+    plan = KernelPlan.from_params(params, X.dtype, shift, mine and _prepared_fit(params, X))
     if prepared is not None and plan.uses(prepared, X, prepared.sample_weight):
         _, _, log_probT = plan.weighted_log_prob(X, prepared)
         fn(plan, X, log_probT, slice(None))

@@ -385,6 +385,10 @@ def test_tied_kernel_on_the_full_features_equals_the_whitened_one(monkeypatch, d
     assert tied.kernel_for(3, d).__name__ == "_Tied"
     assert tied.kernel_for(3, _covariance.TIED_EXPANDED_MAX_D + 1, small=True).__name__ == "_Tied"
     assert _kernels.KernelPlan.from_params(params, X.dtype, small=True).kernel is not tied
+    # (only on prepared rows taken as one chunk: elsewhere its features would be made per call)
+    assert _kernels._prepared_fit(params, X)
+    with config_context(working_memory=0.002):
+        assert not _kernels._prepared_fit(params, X)
     nk, means, scatter = _brute_force(X, resp * weights[:, None], "tied")
 
     def passes():
