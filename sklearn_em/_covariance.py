@@ -146,6 +146,15 @@ def _safe_means(sums, nk):
     return np.divide(sums, nk[:, None], out=np.zeros_like(sums), where=nk[:, None] > 0)
 
 
+def _weights_from_ones(G, respT):
+    """``[nk, G without its last row]`` of a product ``G`` of features ending with a row of
+    ones and the responsibilities ``respT``: the weights are that row's products (float32
+    rows' are summed in float64 apart: the products of float32 pieces would round them)."""
+    if respT.dtype == np.float64:  # (G is float64 whatever the rows' dtype)
+        return [G[-1].copy(), G[:-1]]
+    return [np.add.reduce(respT, axis=1, dtype=np.float64), G[:-1]]
+
+
 class _Kernel:
     """What every kernel shares: the chunk's E-step and M-step products.
 
@@ -192,17 +201,10 @@ class _Kernel:
         small X): kernels whose moments need it take it from there.
         """
         G = rows_product(FT, respT)
-        if not cls.constant_row:
-            nk = np.add.reduce(respT, axis=1, dtype=np.float64)
+        if cls.constant_row:
+            moments = _weights_from_ones(G, respT)
         else:
-            # the weights are the products with the row of ones (float32 rows' are summed in
-            # float64 apart: the products of float32 pieces would round them to float32)
-            if FT.dtype == np.float64:
-                nk = G[-1].copy()
-            else:
-                nk = np.add.reduce(respT, axis=1, dtype=np.float64)
-            G = G[:-1]
-        moments = [nk, G]
+            moments = [np.add.reduce(respT, axis=1, dtype=np.float64), G]
         if centred is not None:
             # about a point a that the new mean is close to
             moments += [cls.weighted_square(XsT - a[:, None], respT[j]) for j, a in zip(*centred)]
@@ -507,10 +509,7 @@ class _Tied(_NoFeatures, _Kernel):
         # centred components' rows leave the total (their weights are summed over the other
         # components, not subtracted from w: that difference would carry the cancellation).
         rest = np.ones(respT.shape[0], dtype=bool)
-        moments = [
-            np.add.reduce(respT, axis=1, dtype=np.float64),
-            rows_product(XsT, respT),
-        ]
+        moments = cls.weights_and_sums(FT, XsT, respT)
         if centred is None and row_scatter is not None:
             # a pass's responsibilities of a row sum to its weight: the total is the rows'
             # own weighted scatter (for a small X, made once for every pass)
@@ -520,6 +519,11 @@ class _Tied(_NoFeatures, _Kernel):
             moments += [_Full.weighted_square(XsT - a[:, None], respT[j]) for j, a in zip(*centred)]
         D = XsT * np.sqrt(respT[rest].sum(axis=0))
         return moments + [rows_product(D, D)]
+
+    @staticmethod
+    def weights_and_sums(FT, XsT, respT):
+        """``[nk, sums (d, k)]`` of a chunk."""
+        return [np.add.reduce(respT, axis=1, dtype=np.float64), rows_product(XsT, respT)]
 
     @classmethod
     def moments_stats(cls, moments, d, centred=None):
@@ -617,25 +621,11 @@ class _TiedExpanded(_Tied):
         distance = np.einsum("ki,ki->k", Pmu, means_s)
         return np.ascontiguousarray(C, dtype=dtype), -0.5 * distance, distance
 
-    @classmethod
-    def chunk_moments(cls, FT, XsT, respT, centred=None, row_scatter=None):
+    @staticmethod
+    def weights_and_sums(FT, XsT, respT):
+        # the features' rows of x and of ones: the sums and the weights in one product
         d = XsT.shape[0]
-        # the rows of x and of ones: the sums and the weights in one product (float32 rows'
-        # weights summed in float64 apart, as _Kernel.chunk_moments does)
-        G = rows_product(FT[d * (d + 1) // 2 :], respT)
-        if FT.dtype == np.float64:
-            nk = G[-1].copy()
-        else:
-            nk = np.add.reduce(respT, axis=1, dtype=np.float64)
-        moments = [nk, G[:-1]]
-        if centred is None and row_scatter is not None:
-            return moments + [row_scatter()]
-        rest = np.ones(respT.shape[0], dtype=bool)
-        if centred is not None:
-            rest[centred[0]] = False
-            moments += [_Full.weighted_square(XsT - a[:, None], respT[j]) for j, a in zip(*centred)]
-        D = XsT * np.sqrt(respT[rest].sum(axis=0))
-        return moments + [rows_product(D, D)]
+        return _weights_from_ones(rows_product(FT[d * (d + 1) // 2 :], respT), respT)
 
 
 # the most dimensions the 'tied' kernel is expanded on the features in (_TiedExpanded)

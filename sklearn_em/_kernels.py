@@ -349,8 +349,9 @@ class KernelPlan:
     def from_params(cls, params, dtype, shift=None, small=False):
         """The plan of a pass at ``params`` over rows of ``dtype``, about ``shift`` (float64
         values that are numbers of the dtype, as :class:`PreparedRows` gives them), or, if
-        None, about the weighted median of the mixture's means; ``small``: over rows that
-        fit one chunk (:func:`fits_one_chunk`), which some kernels evaluate otherwise."""
+        None, about the weighted median of the mixture's means; ``small``: over a fit's
+        prepared rows taken as one chunk, which some kernels evaluate otherwise (see
+        :func:`_plan_over`)."""
         kernel = params.kernel.kernel_for(params.n_components, params.n_features, small)
         weights = np.asarray(params.weights, dtype=np.float64)
         means = np.asarray(params.means, dtype=np.float64)
@@ -875,9 +876,7 @@ def accumulate(X, sample_weight, params, n_worst=0, prepared=None, floor=0.0):
         With ``loglik`` (weighted sum of per-row log-likelihoods) and the ``n_worst`` rows of
         positive weight with the lowest log-likelihood, worst first.
     """
-    mine = prepared is not None and prepared.X is X
-    shift = prepared.shift if mine else None
-    plan = KernelPlan.from_params(params, X.dtype, shift, mine and _prepared_fit(params, X))
+    plan = _plan_over(X, params, prepared)
     most = None
     if plan.uses(prepared, X, sample_weight):
         most = prepared.most
@@ -896,26 +895,19 @@ def accumulate(X, sample_weight, params, n_worst=0, prepared=None, floor=0.0):
     return _pass_statistics(plan, parts, X.shape[1], n_worst, floor, most)
 
 
-def _prepared_fit(params, X):
-    """Whether a pass over X (whose prepared rows a fit made) takes them as one chunk with
-    the kernel variant for small data: the ``small`` of :meth:`KernelPlan.from_params`.
-    Where it would not (more components than one chunk holds), the variant's features would
-    be made per chunk, and the model's own kernel is the faster one."""
+def _plan_over(X, params, prepared):
+    """The plan of a pass over X at ``params``: about the shift of X's prepared rows, if
+    given, and with the kernel variant for small data (``small`` of
+    :meth:`KernelPlan.from_params`) where the pass takes them as one chunk with it. Where it
+    would not (more components than one chunk holds, or no prepared rows), the variant's
+    features would be made per chunk, and the model's own kernel is the faster one."""
+    if prepared is None or prepared.X is not X:
+        return KernelPlan.from_params(params, X.dtype)
     n, d = X.shape
     k = params.n_components
     kernel = params.kernel.kernel_for(k, d, small=True)
-    return _rows_per_chunk(kernel, n, k, d, X.dtype.itemsize, _budget()) >= n
-
-
-def fits_one_chunk(X):
-    """Whether X's rows fit one chunk of the full kernel's features (a small X, whose shifted
-    rows and features a fit makes once: :class:`PreparedRows`)."""
-    from ._covariance import KERNELS
-
-    n, d = X.shape
-    # (the packed features' kernel itself, not the direct one many dimensions hand to)
-    numbers = d + KERNELS["full"].row_temporaries(1, d) + 2
-    return int(_budget() // (X.dtype.itemsize * numbers)) >= n
+    small = _rows_per_chunk(kernel, n, k, d, X.dtype.itemsize, _budget()) >= n
+    return KernelPlan.from_params(params, X.dtype, prepared.shift, small)
 
 
 class PreparedRows:
@@ -957,9 +949,15 @@ class PreparedRows:
         """The prepared rows of X, or None where X has more rows than one chunk of the full
         kernel's features holds (large X: their passes build features chunk by chunk, in
         the cache)."""
-        if not X.shape[0] or not fits_one_chunk(X) or not np.all(np.isfinite(X)):
+        from ._covariance import KERNELS
+
+        n, d = X.shape
+        if not n or not np.all(np.isfinite(X)):
             return None
-        return cls(X, sample_weight)
+        # (the packed features' kernel itself, not the direct one many dimensions hand to)
+        numbers = d + KERNELS["full"].row_temporaries(1, d) + 2
+        rows = int(_budget() // (X.dtype.itemsize * numbers))
+        return cls(X, sample_weight) if rows >= n else None
 
     def features(self, kernel):
         """The kernel's features of the shifted rows (made on first use)."""
@@ -1158,9 +1156,7 @@ def _map_rows(X, params, fn, prepared=None):
     """``fn(plan, rows, their log_probT, slice)`` chunk by chunk (chunks write disjoint rows
     of the caller's outputs); with X's :class:`PreparedRows`, in one chunk from them where
     the plan can take them."""
-    mine = prepared is not None and prepared.X is X
-    shift = prepared.shift if mine else None
-    plan = KernelPlan.from_params(params, X.dtype, shift, mine and _prepared_fit(params, X))
+    plan = _plan_over(X, params, prepared)
     if prepared is not None and plan.uses(prepared, X, prepared.sample_weight):
         _, _, log_probT = plan.weighted_log_prob(X, prepared)
         fn(plan, X, log_probT, slice(None))

@@ -386,9 +386,11 @@ def test_tied_kernel_on_the_full_features_equals_the_whitened_one(monkeypatch, d
     assert tied.kernel_for(3, _covariance.TIED_EXPANDED_MAX_D + 1, small=True).__name__ == "_Tied"
     assert _kernels.KernelPlan.from_params(params, X.dtype, small=True).kernel is not tied
     # (only on prepared rows taken as one chunk: elsewhere its features would be made per call)
-    assert _kernels._prepared_fit(params, X)
+    rows = _kernels.PreparedRows.of(X)
+    assert _kernels._plan_over(X, params, rows).kernel is not tied
+    assert _kernels._plan_over(X, params, None).kernel is tied
     with config_context(working_memory=0.002):
-        assert not _kernels._prepared_fit(params, X)
+        assert _kernels._plan_over(X, params, rows).kernel is tied
     nk, means, scatter = _brute_force(X, resp * weights[:, None], "tied")
 
     def passes():
