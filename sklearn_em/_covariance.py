@@ -33,6 +33,45 @@ from scipy import linalg
 
 from ._stats import OUTER
 
+try:
+    # what np.linalg.cholesky and np.linalg.inv call on float64 stacks, without their Python
+    # wrappers (a few microseconds a call: both run at every M-step of the matrix kernels)
+    from numpy.linalg._umath_linalg import cholesky_lo as _cholesky_lo
+    from numpy.linalg._umath_linalg import inv as _inv
+except ImportError:  # (a private module: the public functions if it moves)
+    _cholesky_lo = _inv = None
+
+
+def _lower_cholesky(a):
+    """Lower Cholesky factors of a stack of finite matrices (k, d, d), and a mask (k,) of
+    those that are not positive definite (their factors are not usable)."""
+    k, d, _ = a.shape
+    if _cholesky_lo is not None and a.dtype == np.float64:
+        # LAPACK's potrf per matrix, as np.linalg.cholesky runs it; one that fails comes out
+        # as nan (where the wrapper raises for the whole stack)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore", under="ignore"):
+            lower = _cholesky_lo(a, signature="d->d")
+        return lower, np.isnan(lower.reshape(k, d * d)[:, :: d + 1]).any(axis=1)
+    failed = np.zeros(k, dtype=bool)
+    try:  # the usual case: all k in one factorisation
+        return np.linalg.cholesky(a), failed
+    except np.linalg.LinAlgError:  # then component by component: which are not PD
+        lower = np.empty_like(a)
+        for j, cov in enumerate(a):
+            try:
+                lower[j] = np.linalg.cholesky(cov)
+            except np.linalg.LinAlgError:
+                failed[j] = True
+        return lower, failed
+
+
+def _inverse(a):
+    """``np.linalg.inv`` of a stack of non-singular matrices."""
+    if _inv is None or a.dtype != np.float64:
+        return np.linalg.inv(a)
+    with np.errstate(over="ignore", divide="ignore", under="ignore"):
+        return _inv(a, signature="d->d")
+
 
 def _recentre(kind, S_a, mean, a, nk):
     """Scatter about ``mean`` from the scatter about a nearby point ``a``."""
@@ -354,18 +393,10 @@ class _Full(_Kernel):
         )
         ok = np.ones(k, dtype=bool) if finite else np.all(np.isfinite(covariances), axis=(1, 2))
         safe = covariances if finite else np.where(ok[:, None, None], covariances, _eye(d))
-        try:  # the usual case: all k in one factorisation
-            cov_chol = np.linalg.cholesky(safe)
-        except np.linalg.LinAlgError:  # then component by component: which are not PD
-            cov_chol = np.empty_like(safe)
-            for j, cov in enumerate(safe):
-                try:
-                    cov_chol[j] = np.linalg.cholesky(cov)
-                except np.linalg.LinAlgError:
-                    ok[j] = False
-                    cov_chol[j] = _eye(d)
-        if ok.all():
+        cov_chol, not_pd = _lower_cholesky(safe)
+        if not not_pd.any() and ok.all():  # (the usual case)
             return _upper_of_inverse_transposed(cov_chol), []
+        ok &= ~not_pd
         cov_chol[~ok] = _eye(d)
         return _upper_of_inverse_transposed(cov_chol), [int(j) for j in np.flatnonzero(~ok)]
 
@@ -410,7 +441,7 @@ def _upper_of_inverse_transposed(cov_chol):
     against the identity: LU with partial pivoting on a triangular matrix, a little more
     arithmetic than a triangular solve but one call for all k), re-triangularised."""
     d = cov_chol.shape[-1]
-    return np.where(_upper(d), np.linalg.inv(cov_chol).transpose(0, 2, 1), 0.0)
+    return np.where(_upper(d), _inverse(cov_chol).transpose(0, 2, 1), 0.0)
 
 
 class _NoFeatures:

@@ -1070,6 +1070,19 @@ def _centred(D, w, matrix):
     return nk, mean, (Dw.T @ D if matrix else np.einsum("ij,ij->j", Dw, D))
 
 
+def _centred_columns(DT, w, matrix):
+    """:func:`_centred` of the rows given transposed, DT (d, m) float64, each row of it
+    contiguous (not changed)."""
+    nk = float(DT.shape[1]) if w is None else float(w.sum())
+    if nk <= 0:
+        d = DT.shape[0]
+        return 0.0, np.zeros(d), np.zeros((d, d) if matrix else d)
+    mean = (DT.sum(axis=1) if w is None else DT @ w) / nk
+    DT = DT - mean[:, None]
+    DTw = DT if w is None else DT * w
+    return nk, mean, (DTw @ DT.T if matrix else np.einsum("ij,ij->i", DTw, DT))
+
+
 def label_statistics(X, sample_weight, labels, n_components, covariance_type, shift, moments=None):
     """Sufficient statistics of X under a hard partition: ``labels[i]`` is row i's
     component (-1: none), as :func:`statistics` of the one-hot responsibilities.
@@ -1110,12 +1123,17 @@ def label_moments(X, sample_weight, labels, n_components, matrix, shift):
     keys = labels.astype(np.int16) if n_components < 2**15 else labels
     order = np.argsort(keys, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(n_components + 1))
-    D = X[order[bounds[0] :]].astype(np.float64)
-    D -= shift
-    w = None if sample_weight is None else sample_weight[order[bounds[0] :]].astype(np.float64)
+    # (np.take: row indexing of a narrow table costs several times more) transposed, each
+    # coordinate's values contiguous: its sums run along them (pairwise), where sums over
+    # the rows of a narrow (n, d) table are the slowest reductions NumPy has
+    kept = order[bounds[0] :]
+    DT = np.subtract(np.take(X, kept, axis=0).T, shift[:, None], dtype=np.float64, order="C")
+    w = None if sample_weight is None else np.take(sample_weight, kept).astype(np.float64)
     for j in range(n_components):
         rows = slice(bounds[j] - bounds[0], bounds[j + 1] - bounds[0])
-        nk[j], means[j], scatter[j] = _centred(D[rows], None if w is None else w[rows], matrix)
+        nk[j], means[j], scatter[j] = _centred_columns(
+            DT[:, rows], None if w is None else w[rows], matrix
+        )
     for arr in (nk, means, scatter):
         arr.flags.writeable = False
     return nk, means, scatter

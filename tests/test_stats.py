@@ -117,6 +117,32 @@ def test_label_statistics_match_brute_force(covariance_type, weighted, dtype):
         assert_allclose(stats.scatter[present], scatter, rtol=1e-9)
 
 
+@pytest.mark.parametrize("direct", [True, False])
+def test_full_factors_name_the_components_that_are_not_positive_definite(direct, monkeypatch):
+    # LAPACK called directly (a failed matrix comes out as nan) or through NumPy's public
+    # functions (the fallback, which raises for the stack): the same factors and failures
+    if not direct:
+        monkeypatch.setattr(_covariance, "_cholesky_lo", None)
+        monkeypatch.setattr(_covariance, "_inv", None)
+    rng = np.random.RandomState(0)
+    A = rng.randn(5, 3, 6)
+    cov = A @ A.transpose(0, 2, 1) / 6
+    cov[1] = np.outer([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])  # rank 1
+    cov[3, 0, 0] = -1.0  # indefinite
+    prec_chol, failed = _covariance._Full.precisions_cholesky(cov)
+    assert failed == [1, 3]
+    for j in (0, 2, 4):  # U U' is the inverse of the covariance, U upper triangular
+        assert_array_equal(np.tril(prec_chol[j], -1), 0.0)
+        assert_allclose(prec_chol[j] @ prec_chol[j].T, np.linalg.inv(cov[j]), rtol=1e-10)
+    for j in (1, 3):  # reported, and factored as the identity
+        assert_array_equal(prec_chol[j], np.eye(3))
+    # the usual case: every component positive definite
+    good = cov[[0, 2, 4]]
+    prec_good, none = _covariance._Full.precisions_cholesky(good)
+    assert none == []
+    assert_array_equal(prec_good, prec_chol[[0, 2, 4]])
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_merge_of_parts_equals_statistics_of_the_whole(covariance_type):
     X, resp = _data(n=301)
