@@ -290,24 +290,31 @@ def _representable(shift, dtype):
     return np.where(np.isfinite(rounded), rounded, shift)
 
 
-def kernel_scale(kernel, means_c, prec_chol, dtype, variances):
+def _precision_diagonals(kernel, prec_chol):
+    """The diagonals of the components' precisions P = U U^T: the squared norms of the rows
+    of their factors U (elementwise factors: their squares). Call under
+    ``np.errstate(all="ignore")``: squares of extreme factors may overflow."""
+    precisions = np.square(prec_chol)
+    if kernel.matrix:
+        precisions = precisions.sum(axis=-1)
+    return precisions
+
+
+def kernel_scale(dtype, magnitudes, precisions, variances):
     """``(scale, far_limit)`` of a plan: the power of two the kernel divides ``x - shift`` by,
     and the distance (in those units) beyond which a row is far (see FAR_ROW).
 
     The mixture reaches about the shift as far as the largest of its means' coordinates
-    (``means_c``, relative to the shift) and of its standard deviations (``hi``); its
-    tightest component spreads as little as the smallest conditional standard deviation
-    (``lo``, from the largest diagonal precision). Features grow like (hi / scale)^2 and the
+    (``magnitudes``: their absolute values, relative to the shift) and of its standard
+    deviations (``hi``); its tightest component spreads as little as the smallest
+    conditional standard deviation (``lo``, from the largest diagonal precision, of
+    ``precisions``: :func:`_precision_diagonals`). Features grow like (hi / scale)^2 and the
     coefficients like (scale / lo)^2: where either could leave the dtype's range unscaled,
     the scale is the geometric middle of the two, which keeps both as near 1 as can be.
-    ``variances`` are the components' (:func:`_variances`). Call under
-    ``np.errstate(all="ignore")``: squares of extreme factors may overflow (to inf, which
-    the bounds handle).
+    ``variances`` are the components' (:func:`_variances`). Overflowed numbers (inf) are
+    handled by the bounds.
     """
-    precisions = np.square(prec_chol)
-    if kernel.matrix:  # P = U U^T: its diagonal holds the rows' squared norms
-        precisions = precisions.sum(axis=-1)
-    hi = max(float(np.abs(means_c).max()), math.sqrt(float(variances.max())))
+    hi = max(float(magnitudes.max()), math.sqrt(float(variances.max())))
     max_precision = float(precisions.max())
     lo = 1.0 / math.sqrt(max_precision) if max_precision > 0 else math.inf
     unit = power_of_two_scale(hi)
@@ -375,9 +382,11 @@ class KernelPlan:
         variances = _variances(kernel, prec_chol, params.covariances)
         # (squares of extreme factors may overflow: the bounds take inf)
         with np.errstate(all="ignore"):
-            scale, far_limit = kernel_scale(kernel, means_c, prec_chol, dtype, variances)
+            magnitudes = np.abs(means_c)
+            precisions = _precision_diagonals(kernel, prec_chol)
+            scale, far_limit = kernel_scale(dtype, magnitudes, precisions, variances)
             # ill-conditioned components, whose expanded forms would cancel badly
-            reach = _expansion_reach(means_c, prec_chol, variances) if kernel.matrix else None
+            reach = _expansion_reach(magnitudes, precisions, variances) if kernel.matrix else None
         # A weight of 0 has log -inf; a far component's coefficients and constant may be
         # beyond the dtype's range, and its mean too (its rows are computed exactly, from
         # ``exact``). One errstate for all of it: entering one costs more than a small
@@ -569,25 +578,26 @@ class KernelPlan:
             return out.astype(self.dtype)
 
 
-def _expansion_reach(means_c, prec_chol, variances):
+def _expansion_reach(magnitudes, precisions, variances):
     """How large the expanded quadratic form's terms grow on a component's own rows: (k,).
 
     ``|| S U ||_F^2``, a bound on ``|| S P S ||_F`` (P = U U' the component's precision, S
-    the diagonal of its standard deviations plus its centre's offset from the shift,
-    ``means_c``): the terms of ``x'Px`` on rows one standard deviation out, which cancel to
-    about d where P is ill-conditioned (a covariance singular but for the regularisation:
-    the rows lie on a subspace). The expansion's rounding is the dtype's eps times this; the
-    plan computes a component directly where that is beyond its budget. Scale-free: any
-    unit of each column gives the same number. Matrix kernels only (the elementwise ones
-    have no cross terms to cancel); ``variances`` from :func:`_variances`; call under
+    the diagonal of its standard deviations plus its centre's offset from the shift, whose
+    absolute values are ``magnitudes``): the terms of ``x'Px`` on rows one standard
+    deviation out, which cancel to about d where P is ill-conditioned (a covariance singular
+    but for the regularisation: the rows lie on a subspace). The expansion's rounding is the
+    dtype's eps times this; the plan computes a component directly where that is beyond its
+    budget. Scale-free: any unit of each column gives the same number. Matrix kernels only
+    (the elementwise ones have no cross terms to cancel); ``precisions`` from
+    :func:`_precision_diagonals` (``|| S U ||_F^2`` is the sum of S_ii^2 P_ii: the squared
+    norms of U's rows are P's diagonal), ``variances`` from :func:`_variances`; call under
     ``np.errstate(all="ignore")``.
     """
-    U = prec_chol if prec_chol.ndim == 3 else prec_chol[None]
-    spread = np.sqrt(variances) + np.abs(means_c)  # (k, d); a tied (d,) broadcasts
     # ||S U||_F^2 bounds ||S U U^T S||_F (within a factor sqrt(d)) at a fraction of the cost
-    SU = U * spread[:, :, None]
-    np.square(SU, out=SU)
-    return SU.reshape(SU.shape[0], -1).sum(axis=1)
+    spread = np.sqrt(variances) + magnitudes  # (k, d); a tied (d,) broadcasts
+    np.square(spread, out=spread)
+    spread *= precisions
+    return spread.sum(axis=1)
 
 
 _scratch_arrays = threading.local()
