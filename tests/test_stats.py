@@ -442,6 +442,68 @@ def test_tied_kernel_on_the_full_features_equals_the_whitened_one(monkeypatch, d
         assert_array_equal(a.worst_rows, b.worst_rows)
 
 
+@pytest.mark.parametrize("case", ["float32", "exact", "scaled"])
+def test_tied_kernel_on_the_full_features_in_float32_far_and_scaled(monkeypatch, case):
+    # the expanded tied kernel's other branches, against the whitened kernel and SciPy:
+    # float32 rows (its products round like the full kernel's), a tight-enough component far
+    # from the shift (computed directly, as the plan's exact one), and the kernel scaled to
+    # a power of two (which changes no rounding: bit for bit the unscaled numbers)
+    dtype = np.float32 if case == "float32" else np.float64
+    X, _ = _data(n=301, d=3, offset=50.0)
+    params, _, _ = _params_and_oracle(X, "tied")
+    cov = params.covariance_matrices()
+    if case == "exact":
+        # component 0 some 1e4 standard deviations out: beyond the expansion's budget
+        means = params.means.copy()
+        means[0] += 1e4 * np.sqrt(np.diag(cov))
+        params = replace(params, means=means)
+    X = X.astype(dtype)
+    log_prob = np.column_stack(
+        [
+            np.log(params.weights[j])
+            + multivariate_normal(params.means[j], cov).logpdf(X.astype(np.float64))
+            for j in range(3)
+        ]
+    )
+    ll = logsumexp(log_prob, axis=1)
+    resp = np.exp(log_prob - ll[:, None])
+    # (the far component has no weight: its mean is no number, and its scatter nothing)
+    live = slice(1, None) if case == "exact" else slice(None)
+    nk, means, scatter = _brute_force(X.astype(np.float64), resp[:, live], "tied")
+    tied = _covariance.KERNELS["tied"]
+
+    def pass_(expanded):
+        with monkeypatch.context() as m:
+            if not expanded:
+                m.setattr(_covariance, "TIED_EXPANDED_MAX_D", 0)
+            rows = _kernels.PreparedRows.of(X)
+            plan = _kernels._plan_over(X, params, rows)
+            assert (plan.kernel is not tied) == expanded
+            if case == "exact":
+                assert plan.exact is not None and list(plan.exact[0]) == [0]
+            return _kernels.accumulate(X, None, params, n_worst=4, prepared=rows)
+
+    got, whitened = pass_(True), pass_(False)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    for s in (got, whitened):
+        assert_allclose(s.nk[live], nk, rtol=rtol)
+        assert_allclose(s.means[live] + s.shift, means, rtol=rtol)
+        assert_allclose(s.scatter, scatter, rtol=10 * rtol)
+        assert_allclose(s.loglik, ll.sum(), rtol=rtol)
+    assert_allclose(got.scatter, whitened.scatter, rtol=10 * rtol)
+    assert_allclose(got.loglik, whitened.loglik, rtol=rtol)
+    assert_array_equal(got.worst_rows, whitened.worst_rows)
+    if case == "scaled":
+        monkeypatch.setitem(_kernels.UNSCALED, np.dtype(dtype), 0)  # scale at every extent
+        plan = _kernels.KernelPlan.from_params(params, dtype, small=True)
+        assert plan.kernel is not tied and plan.scale not in (1.0, 0.5, 2.0)
+        rows = _kernels.PreparedRows.of(X)
+        scaled = _kernels.accumulate(X, None, params, n_worst=4, prepared=rows)
+        for name in ("nk", "means", "scatter", "worst_rows"):
+            assert_array_equal(getattr(scaled, name), getattr(got, name), err_msg=name)
+        assert scaled.loglik == got.loglik
+
+
 def test_prepared_rows_with_far_rows_and_exact_components():
     # the prepared pass's other branches: a row beyond the plan's far limit (its densities
     # in float64, directly) and a tight component far from the shift (computed exactly)
