@@ -261,7 +261,7 @@ class ConjugatePrior:
     scale: np.ndarray | float
 
 
-def map_m_step(model, nk, means, scatter, prior, *, reg_covar=0.0):
+def map_m_step(model, nk, means, scatter, prior, *, reg_covar=0.0, eps=_EPS64):
     """Posterior-mode means and covariances under mclust's conjugate prior.
 
     Equal to mclust 6.0.0's ``mstep(modelName, data, z, prior = priorControl())`` for the
@@ -294,6 +294,9 @@ def map_m_step(model, nk, means, scatter, prior, *, reg_covar=0.0):
         Hyperparameters.
     reg_covar : float, default=0.0
         As in :func:`m_step`, added after the prior.
+    eps : float, default=float64's machine epsilon
+        As in :func:`m_step`: the relative rounding of the arithmetic the scatter was
+        accumulated in (EEV's and VEV's null spaces are told at that resolution).
 
     Returns
     -------
@@ -345,7 +348,7 @@ def map_m_step(model, nk, means, scatter, prior, *, reg_covar=0.0):
         W = W + (nk * np.sum((means - posterior_means) ** 2, axis=1) / d)[:, None]
     if model == "EEI":
         posterior_means = means
-    return posterior_means, m_step(model, n_aug, W, reg_covar=reg_covar)
+    return posterior_means, m_step(model, n_aug, W, reg_covar=reg_covar, eps=eps)
 
 
 def n_covariance_parameters(model, k, d):

@@ -531,6 +531,7 @@ def _gpcm_map_estimate(name):
             scatter[keep],
             conjugate,
             reg_covar=reg_covar,
+            eps=stats.eps,
         )
         return _fill(step, keep, equal)
 

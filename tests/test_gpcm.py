@@ -437,6 +437,52 @@ def test_null_space_orientation_is_canonical(model):
     assert_allclose(other.covariances, step.covariances, rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("model", ["EEV", "VEV"])
+def test_map_step_judges_null_spaces_at_the_statistics_resolution(model, monkeypatch):
+    # a scatter with a null space, plus the prior's isotropic scale: equal eigenvalues, spread
+    # by the statistics' float32 rounding. Judged at float32's eps (the statistics'), two
+    # roundings of the same scatter give the same covariances; at float64's, their null
+    # bases (and the shape entries they pair with) came from the rounding
+    rng = np.random.default_rng(0)
+    d = 5
+    rows = rng.standard_normal((3, d))
+    rows -= rows.mean(axis=0)
+    full = rng.standard_normal((30, d)) * np.geomspace(1, 10, d)
+    W = np.stack([rows.T @ rows, full.T @ full - 30 * np.outer(full.mean(0), full.mean(0))])
+    nk, means = np.array([3.0, 30.0]), np.zeros((2, d))
+    prior = _gpcm.ConjugatePrior(shrinkage=0.0, mean=np.zeros(d), dof=d + 2.0, scale=np.eye(d))
+
+    def in_float32(A):
+        return A.astype(np.float32).astype(np.float64)
+
+    turned = special_ortho_group.rvs(d, random_state=2)
+    a, b = in_float32(W), in_float32(W)
+    b[0] = turned.T @ in_float32(turned @ W[0] @ turned.T) @ turned
+    b[0] = (b[0] + b[0].T) / 2
+    eps32 = float(np.finfo(np.float32).eps)
+
+    def covariances(scatter, eps):
+        return _gpcm.map_m_step(model, nk, means, scatter, prior, eps=eps)[1].covariances
+
+    assert_allclose(covariances(b, eps32), covariances(a, eps32), rtol=1e-6, atol=1e-6)
+    apart = np.abs(covariances(b, _gpcm._EPS64) - covariances(a, _gpcm._EPS64)).max()
+    assert apart > 1e-4 * np.abs(covariances(a, eps32)).max()
+    # the estimator's MAP step hands the pass's resolution on (float32 rows: float32's)
+    seen = []
+    original = _gpcm.map_m_step
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("eps"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_gpcm, "map_m_step", recording)
+    X = np.random.RandomState(0).randn(60, 3).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        GaussianMixtureEM(2, covariance_type=model, prior_strength=1.0, max_iter=3).fit(X)
+    assert seen and set(seen) == {eps32}
+
+
 def _log_likelihoods_in_units(table, k, model, dtype=np.float64, units=(1.0, 3.7, 10.0, 1e6)):
     """The log-likelihood of ``GaussianMixtureEM`` (hc start, ``reg_covar`` scaled with the
     data) on a stored mclust table (complete rows) in each unit, brought back to units 1."""
