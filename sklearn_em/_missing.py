@@ -140,41 +140,76 @@ class MissingLayout:
     def from_array(cls, X):
         """The layout of X; raises if a row has no observed cell."""
         mask = np.isnan(X)
-        counts = mask.sum(axis=1)
-        d = X.shape[1]
+        n, d = mask.shape
+        # each row's mask as bytes (column j is bit j % 8 of byte j // 8), and from them its
+        # number of missing cells: sums and row indexing over a narrow (n, d) table are
+        # NumPy's slowest operations, and this runs for every dask block of every pass
+        packed = np.packbits(mask, axis=1, bitorder="little")
+        counts = _POPCOUNT[packed].sum(axis=1, dtype=np.intp)
         empty = np.flatnonzero(counts == d)
         if empty.size:
             raise empty_rows_error(empty.size, empty[:EMPTY_ROWS_SHOWN])
+        # the rows grouped by their count (ascending within each: a stable sort)
+        order = np.argsort(counts.astype(np.uint8 if d < 256 else np.intp), kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(counts, minlength=d + 1))])
+        keys = _row_keys(packed) if d <= _KEY_BITS else None
         groups = []
-        for s in np.unique(counts[counts > 0]):
-            rows = np.flatnonzero(counts == s)
-            missing = np.nonzero(mask[rows])[1].reshape(rows.size, int(s))
-            patterns, pattern = _unique_rows(missing, mask[rows])
-            groups.append(_Group(rows, missing, pattern.reshape(-1), patterns))
-        return cls(X.shape[0], np.flatnonzero(counts == 0), tuple(groups))
+        for s in range(1, d):
+            rows = order[bounds[s] : bounds[s + 1]]
+            if not rows.size:
+                continue
+            if keys is None:
+                missing = np.nonzero(np.take(mask, rows, axis=0))[1].reshape(rows.size, s)
+                patterns, pattern = np.unique(missing, axis=0, return_inverse=True)
+                pattern = pattern.reshape(-1)
+            else:
+                patterns, pattern = _patterns_of(np.take(keys, rows), s, d)
+                missing = np.take(patterns, pattern, axis=0)
+            groups.append(_Group(rows, missing, pattern, patterns))
+        return cls(n, order[: bounds[1]], tuple(groups))
 
     @property
     def n_patterns(self):
         return sum(g.patterns.shape[0] for g in self.groups)
 
 
-def _unique_rows(missing, mask):
-    """``np.unique(missing, axis=0, return_inverse=True)``: the distinct patterns (rows of
-    increasing column indices, all of one length) in lexicographic order, and each row's.
+# set bits of every byte
+_POPCOUNT = np.array([bin(b).count("1") for b in range(256)], dtype=np.uint8)
+# masks of up to this many columns are keyed by one integer per row
+_KEY_BITS = 62
+# ... and of up to this many find their distinct keys by a table of every key, not a sort
+_TABLE_BITS = 16
 
-    Keyed by one integer per row (the mask's bits) where the columns fit in 62 bits: the
-    rows' own unique sorts them as byte strings, which cost most of a dask block's pass.
-    """
-    d = mask.shape[1]
-    if d > 62:
-        return np.unique(missing, axis=0, return_inverse=True)
-    keys = mask.astype(np.int64) @ (np.int64(1) << np.arange(d, dtype=np.int64))
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    patterns = missing[first]
+
+def _row_keys(packed):
+    """One integer per row (int64): its mask's bits, bit j for column j, from the rows'
+    :func:`np.packbits` (little bit order) of at most ``_KEY_BITS`` columns."""
+    n, width = packed.shape
+    buf = np.zeros((n, 8), dtype=np.uint8)
+    buf[:, :width] = packed
+    return buf.view("<u8").reshape(n).astype(np.int64)
+
+
+def _patterns_of(keys, s, d):
+    """The distinct patterns of rows with ``s`` missing cells of ``d`` columns, keyed by
+    their masks' bits (:func:`_row_keys`): ``(patterns, pattern)`` as ``np.unique(missing,
+    axis=0, return_inverse=True)`` gives them (the missing columns of each, ascending; the
+    patterns in lexicographic order, first column first; each row's pattern)."""
+    if d <= _TABLE_BITS:  # (a table of every key: no sort of the rows)
+        seen = np.bincount(keys, minlength=1 << d)
+        distinct = np.flatnonzero(seen)
+        index = np.zeros(1 << d, dtype=np.intp)
+        index[distinct] = np.arange(distinct.size)
+        inverse = np.take(index, keys)
+    else:
+        distinct, inverse = np.unique(keys, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    bits = (distinct[:, None] >> np.arange(d, dtype=np.int64)) & 1
+    patterns = np.nonzero(bits)[1].reshape(distinct.size, s)
     order = np.lexsort(patterns.T[::-1])  # lexicographic, first column first
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)
-    return patterns[order], rank[inverse.reshape(-1)]
+    return patterns[order], np.take(rank, inverse)
 
 
 def missing_cells(X):
@@ -544,7 +579,7 @@ class IncompleteData:
         self.layout = MissingLayout.from_array(X)
         c = self.layout.complete
         # complete rows keep today's kernel; copied once per fit, not per iteration
-        self.X_complete = X[c] if c.size else None
+        self.X_complete = np.take(X, c, axis=0) if c.size else None
         self.w_complete = None if sample_weight is None or not c.size else sample_weight[c]
 
     def accumulate(self, params, n_worst=0, floor=0.0):

@@ -27,6 +27,7 @@ from sklearn_em import (
     GaussianMixtureEM,
     GaussianMixtureSelector,
     _kernels,
+    _missing,
 )
 from sklearn_em._models import MODEL_NAMES, get_model
 
@@ -318,22 +319,62 @@ def test_every_mclust_model_fits_incomplete_data(model):
     assert np.all(np.diff(lb) >= -1e-9 * np.abs(lb[1:])), np.diff(lb).min()
 
 
-@pytest.mark.parametrize("d", [1, 5, 30, 62, 63, 70])
-def test_patterns_are_numpys_unique_rows(d):
-    # the layout keys patterns by the mask's bits (up to 62 columns); the patterns and each
-    # row's pattern must be those of np.unique(axis=0), in its order
-    from sklearn_em._missing import _unique_rows
+def _layout_by_numpys_unique_rows(mask):
+    """The layout the plain way: rows by their count of missing cells, and each group's
+    patterns by np.unique(axis=0) of the rows' missing columns."""
+    counts = mask.sum(axis=1)
+    groups = []
+    for s in np.unique(counts[counts > 0]):
+        rows = np.flatnonzero(counts == s)
+        missing = np.nonzero(mask[rows])[1].reshape(rows.size, int(s))
+        patterns, pattern = np.unique(missing, axis=0, return_inverse=True)
+        groups.append((rows, missing, pattern.reshape(-1), patterns))
+    return np.flatnonzero(counts == 0), groups
 
+
+@pytest.mark.parametrize("d", [1, 5, 8, 9, 16, 17, 30, 62, 63, 70])
+def test_layout_is_that_of_numpys_unique_rows(d):
+    # the layout keys patterns by the mask's bits (up to 62 columns; up to 16 by a table of
+    # every key): the groups, their rows, patterns and each row's pattern must be those of
+    # np.unique(axis=0), in its order
     rng = np.random.default_rng(d)
-    for s in sorted({1, max(1, d // 2), d}):
-        mask = np.zeros((300, d), dtype=bool)
-        for row in mask:
-            row[rng.choice(d, size=s, replace=False)] = True
-        missing = np.nonzero(mask)[1].reshape(300, s)
-        patterns, pattern = _unique_rows(missing, mask)
-        expected_patterns, expected = np.unique(missing, axis=0, return_inverse=True)
-        assert_array_equal(patterns, expected_patterns)
-        assert_array_equal(pattern, expected.reshape(-1))
+    for density in (0.05, 0.5, 0.95):
+        mask = rng.random((400, d)) < density
+        mask[np.flatnonzero(mask.all(axis=1)), 0] = False  # (every row has a cell observed)
+        X = np.where(mask, np.nan, 1.0)
+        layout = _missing.MissingLayout.from_array(X)
+        complete, expected = _layout_by_numpys_unique_rows(mask)
+        assert layout.n_samples == 400
+        assert_array_equal(layout.complete, complete)
+        assert len(layout.groups) == len(expected)
+        for group, (rows, missing, pattern, patterns) in zip(layout.groups, expected):
+            assert_array_equal(group.rows, rows)
+            assert_array_equal(group.missing, missing)
+            assert_array_equal(group.pattern, pattern)
+            assert_array_equal(group.patterns, patterns)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 70).flatmap(
+        lambda d: st.lists(st.lists(st.booleans(), min_size=d, max_size=d), min_size=1, max_size=40)
+    )
+)
+def test_layout_matches_numpys_unique_rows_on_any_mask(rows):
+    mask = np.array(rows, dtype=bool)
+    X = np.where(mask, np.nan, 0.5)
+    if mask.all(axis=1).any():  # a row without an observed cell is named, not grouped
+        with pytest.raises(ValueError, match="no observed value"):
+            _missing.MissingLayout.from_array(X)
+        return
+    layout = _missing.MissingLayout.from_array(X)
+    complete, expected = _layout_by_numpys_unique_rows(mask)
+    assert_array_equal(layout.complete, complete)
+    assert [g.rows.tolist() for g in layout.groups] == [e[0].tolist() for e in expected]
+    for group, (_, missing, pattern, patterns) in zip(layout.groups, expected):
+        assert_array_equal(group.missing, missing)
+        assert_array_equal(group.pattern, pattern)
+        assert_array_equal(group.patterns, patterns)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (2, 2, 5, 5), (30, 4, 1, 1), (30, 4, 7, 7)])
