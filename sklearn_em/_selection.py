@@ -27,7 +27,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from . import _kernels, _missing
-from ._em import Prior, run_em
+from ._em import Prior, run_em, start_runs
 from ._estimator import (
     GaussianMixtureEM,
     _criteria_of_rows,
@@ -1358,7 +1358,7 @@ def _best_start(
     those that did not collapse. Returns ``(EMResult, why it collapsed or '')``.
 
     ``mclust_start``: the index in ``initial`` of mclust's own start (its tree's partition),
-    which a VVE fit also runs along mclust's path (:func:`_start_runs`), or None.
+    which a VVE fit also runs along mclust's path (``_em.start_runs``), or None.
 
     ``prepared``: X's ``_kernels.PreparedRows`` where cells share it (made here if None).
     ``tol_offset``: :meth:`_Units.offset` of the cell's units (the relative rule's size of
@@ -1383,11 +1383,10 @@ def _best_start(
     runs = (
         result
         for i, params in enumerate(initial)
-        for result in _start_runs(
-            i == mclust_start,
-            X,
-            sample_weight,
+        for result in start_runs(
+            partial(run_em, X, sample_weight),
             params,
+            i == mclust_start,
             tol=tol,
             max_iter=max_iter,
             reg_covar=reg_covar,
@@ -1416,34 +1415,6 @@ def _best_start(
         if better:
             best, best_reason = result, reason
     return best, best_reason
-
-
-def _start_runs(is_mclusts_start, X, sample_weight, params, **options):
-    """The EM runs from one start (``run_em``'s): one, or for VVE from mclust's own start
-    (``is_mclusts_start``) two, each judged as a start of its own by :func:`_best_start`.
-
-    VVE's step here weights the components by their inverse volumes in the common
-    orientation (the likelihood's MM step); mclust's leaves the volumes out. From the same
-    start the two take EM to different optima, either the higher: over 7 tables (k = 2-9)
-    ours ended higher from 63 starts and mclust's from 7, but among those iris' k=5 from
-    mclust's own partition, -208.07 with ours and -190.84 with mclust's, and chevron's k=3.
-    So mclust's own start is run with ours and also to convergence with mclust's step and
-    then on with ours (that second run's bounds and passes are its second phase's: mclust's
-    step can lower the log-likelihood), which reaches at least where mclust's EM does from
-    it; the other starts with ours alone. Over 19 tables the cells below mclust's went from
-    25 to 19 and mclust's cells we mark degenerate from 20 to 17, without giving up an
-    optimum our step finds, for 16% more time (a second run from every start: 28% more, for
-    one more of mclust's cells). The estimator's EM is the plain one.
-    """
-    first = run_em(X, sample_weight, params, **options)
-    yield first
-    if params.model.name != "VVE" or not is_mclusts_start:
-        return
-    mclusts = run_em(X, sample_weight, params, step_options={"vve_weights": "mclust"}, **options)
-    if mclusts.stopped:
-        yield mclusts
-        return
-    yield run_em(X, sample_weight, mclusts.params, **options)
 
 
 def _distinct(partitions, n_components):

@@ -221,7 +221,7 @@ def test_a_later_start_must_beat_the_best_by_more_than_ems_tolerance(monkeypatch
     from sklearn_em._em import EMResult
 
     results = iter([EMResult(params=i, lower_bound=b) for i, b in enumerate(bounds)])
-    monkeypatch.setattr(_selection, "_start_runs", lambda *args, **kwargs: [next(results)])
+    monkeypatch.setattr(_selection, "start_runs", lambda *args, **kwargs: [next(results)])
     X = np.zeros((100, 2))
     best, reason = _selection._best_start([None] * len(bounds), X, None, 1e-5, 10, 1e-6, None)
     # tol * (1/n + |L|) = 1e-5 * 5.01 = 5e-5 per row: 1e-7 is within it, 0.1 is not
@@ -449,7 +449,7 @@ def test_all_models_reach_mclusts_log_likelihood_and_choice(name, choice):
         ref, _ = reference[(t, int(k))]
         # the tolerance rule of test_every_cell_reaches_mclusts_log_likelihood (iris' VVE
         # k=5 fell short, at -193.54 against -190.84, before the selector ran VVE first with
-        # mclust's orientation step too: see _selection._start_runs)
+        # mclust's orientation step too: see _em.start_runs)
         if np.isfinite(ref) and not ll >= ref - 10 * 1e-5 * (1 + abs(ref)) - 1e-6 * X.size:
             short.append(f"{t} k={k}: {ll:.4f} < mclust {ref:.4f}")
     assert not short, short
@@ -461,6 +461,36 @@ def test_all_models_reach_mclusts_log_likelihood_and_choice(name, choice):
     assert abs(res["log_likelihood"][sel.best_index_] - ref) <= tol
     chosen = [key for key, (_, is_chosen) in reference.items() if is_chosen]
     assert chosen == [choice]
+
+
+def test_estimator_vve_from_its_tree_reaches_mclusts_fit():
+    # GaussianMixtureEM's VVE from the tree's partition runs along mclust's step too (see
+    # _em.start_runs) and keeps the higher: iris' k=5 reaches mclust's -190.84, where the
+    # library's step alone ends at -208.07 from the same start
+    from sklearn_em import GaussianMixtureEM, _em
+
+    X = _table("iris")
+    ref, _ = _mclust("iris")[("VVE", 5)]
+    kw = dict(covariance_type="VVE", init_params="hc", tol=1e-9, max_iter=5000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = GaussianMixtureEM(5, **kw).fit(X)
+        ll = est.score(X) * X.shape[0]
+        assert ll >= ref - 1e-6 * abs(ref)
+        assert est.lower_bound_ * X.shape[0] == pytest.approx(ll, rel=1e-6)
+        # the library's step alone, from the same start: the lower optimum
+        runs = []
+        original = _em.start_runs
+
+        def first_only(em, params, mclusts_start, **options):
+            runs.append(mclusts_start)
+            return original(em, params, False, **options)
+
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr("sklearn_em._estimator.start_runs", first_only)
+            alone = GaussianMixtureEM(5, **kw).fit(X)
+        assert runs == [True]
+        assert alone.score(X) * X.shape[0] < ref - 10.0
 
 
 @pytest.mark.parametrize(
