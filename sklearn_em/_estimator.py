@@ -108,10 +108,13 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         for larger data, drawn with ``random_state``; rows of ``sample_weight`` 0 are left
         out); the weights enter the M-step that turns the clusters into parameters. For data
         of at most 2000 rows the start is deterministic, so ``n_init > 1`` repeats it. A
-        'VVE' fit runs EM from the tree's partition twice, with this library's orientation
-        step and along mclust's (which leaves the volumes out), and keeps the higher: the
-        two reach different optima from one start (iris, 5 components: -208.07 and
-        -190.84, mclust's).
+        'VVE' fit from the tree's partition (no ``weights_init``, ``means_init`` or
+        ``precisions_init`` given) runs EM from it twice, with this library's orientation
+        step and with mclust's (which leaves the volumes out) to convergence and then on
+        with this library's, and keeps the higher: the two reach different optima from one
+        start (iris, 5 components: -208.07 and -189.96; mclust's -190.84). Each run has
+        ``max_iter`` iterations in all; the second's ``n_iter_`` and ``lower_bounds_`` count
+        both of its phases (mclust's step may lower the bound where they meet).
     weights_init : array-like of shape (n_components,), default=None
         Initial weights; must be non-negative and sum to 1.
     means_init : array-like of shape (n_components, n_features), default=None

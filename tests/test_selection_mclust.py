@@ -493,6 +493,36 @@ def test_estimator_vve_from_its_tree_reaches_mclusts_fit():
         assert alone.score(X) * X.shape[0] < ref - 10.0
 
 
+@pytest.mark.parametrize("max_iter", [1, 2, 7, 40])
+def test_estimator_vve_runs_from_its_tree_keep_to_max_iter(max_iter, capsys):
+    # the run along mclust's step and then ours is one run: at most max_iter iterations in
+    # all, n_iter_ and lower_bounds_ of both phases, the progress lines counted through
+    from sklearn_em import GaussianMixtureEM
+
+    X = _table("iris")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = GaussianMixtureEM(
+            5,
+            covariance_type="VVE",
+            init_params="hc",
+            max_iter=max_iter,
+            verbose=1,
+            verbose_interval=1,
+        ).fit(X)
+    assert 1 <= est.n_iter_ <= max_iter
+    assert len(est.lower_bounds_) == est.n_iter_
+    assert est.lower_bounds_[-1] == est.lower_bound_
+    numbers = [
+        int(line.split()[1])
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("  Iteration")
+    ]
+    assert max(numbers) <= max_iter
+    # (three sequences: ours, then mclust's step counted on into ours)
+    assert numbers.count(1) == 2
+
+
 @pytest.mark.parametrize(
     "rows, degenerate", [(3.986, False), (3.6, False), (3.4, True), (2.0, True)]
 )
