@@ -1066,23 +1066,12 @@ def statistics(X, sample_weight, resp_fn, covariance_type, shift, n_components, 
     return stats
 
 
-def _centred(D, w, matrix):
-    """``(total weight, weighted mean, centred scatter)`` of the float64 rows D (centred in
-    place); w None: every row weighs 1. The scatter is (d, d) if ``matrix``, else its
+def _centred(DT, w, matrix):
+    """``(total weight, weighted mean, centred scatter)`` of rows given transposed, DT
+    (d, m) float64, each coordinate's values contiguous (sums along them run pairwise, where
+    sums over the rows of a narrow (m, d) table are NumPy's slowest reductions; DT is not
+    changed); w None: every row weighs 1. The scatter is (d, d) if ``matrix``, else its
     diagonal; a mean and scatter of zeros where the weight is 0."""
-    nk = float(D.shape[0]) if w is None else float(w.sum())
-    if nk <= 0:
-        d = D.shape[1]
-        return 0.0, np.zeros(d), np.zeros((d, d) if matrix else d)
-    mean = (D.sum(axis=0) if w is None else w @ D) / nk
-    D -= mean
-    Dw = D if w is None else D * w[:, None]
-    return nk, mean, (Dw.T @ D if matrix else np.einsum("ij,ij->j", Dw, D))
-
-
-def _centred_columns(DT, w, matrix):
-    """:func:`_centred` of the rows given transposed, DT (d, m) float64, each row of it
-    contiguous (not changed)."""
     nk = float(DT.shape[1]) if w is None else float(w.sum())
     if nk <= 0:
         d = DT.shape[0]
@@ -1133,17 +1122,14 @@ def label_moments(X, sample_weight, labels, n_components, matrix, shift):
     keys = labels.astype(np.int16) if n_components < 2**15 else labels
     order = np.argsort(keys, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(n_components + 1))
-    # (np.take: row indexing of a narrow table costs several times more) transposed, each
-    # coordinate's values contiguous: its sums run along them (pairwise), where sums over
-    # the rows of a narrow (n, d) table are the slowest reductions NumPy has
+    # (np.take: row indexing of a narrow table costs several times more) transposed, as
+    # _centred takes them
     kept = order[bounds[0] :]
     DT = np.subtract(np.take(X, kept, axis=0).T, shift[:, None], dtype=np.float64, order="C")
     w = None if sample_weight is None else np.take(sample_weight, kept).astype(np.float64)
     for j in range(n_components):
         rows = slice(bounds[j] - bounds[0], bounds[j + 1] - bounds[0])
-        nk[j], means[j], scatter[j] = _centred_columns(
-            DT[:, rows], None if w is None else w[rows], matrix
-        )
+        nk[j], means[j], scatter[j] = _centred(DT[:, rows], None if w is None else w[rows], matrix)
     for arr in (nk, means, scatter):
         arr.flags.writeable = False
     return nk, means, scatter
@@ -1165,7 +1151,8 @@ def data_statistics(X, sample_weight, covariance_type):
     stats = None
     for sl in row_slices(n, rows):
         w = None if sample_weight is None else sample_weight[sl].astype(np.float64)
-        nk, mean, scatter = _centred(X[sl].astype(np.float64) - shift, w, kind == "full")
+        DT = np.subtract(X[sl].T, shift[:, None], dtype=np.float64, order="C")
+        nk, mean, scatter = _centred(DT, w, kind == "full")
         if kind == "trace":
             scatter = scatter.sum()
         chunk = SufficientStats(

@@ -416,18 +416,24 @@ def test_one_component_common_orientation_is_the_full_covariance(model, d):
     assert_allclose(warm.covariances, full, rtol=1e-10, atol=1e-12 * np.abs(full).max())
 
 
+def _scatter_with_a_null_space(d=5):
+    """The scatters (2, d, d) of a component of 3 rows (a null space of d - 2 dimensions) and
+    one of 30, and their weights."""
+    rng = np.random.default_rng(0)
+    rows = rng.standard_normal((3, d))
+    rows -= rows.mean(axis=0)
+    full = rng.standard_normal((30, d)) * np.geomspace(1, 10, d)
+    W = np.stack([rows.T @ rows, full.T @ full - 30 * np.outer(full.mean(0), full.mean(0))])
+    return W, np.array([3.0, 30.0])
+
+
 @pytest.mark.parametrize("model", ["EEV", "VEV"])
 def test_null_space_orientation_is_canonical(model):
     # a component of 3 rows in 5 dimensions: its scatter's null space (2 dimensions, each
     # paired with its own entry of the common shape) gets the same basis whatever basis eigh
     # returns for it, so the covariances do not depend on the scatter's last bits
-    rng = np.random.default_rng(0)
     d = 5
-    rows = rng.standard_normal((3, d))
-    rows -= rows.mean(axis=0)
-    full = rng.standard_normal((30, d)) * np.geomspace(1, 10, d)
-    W = np.stack([rows.T @ rows, full.T @ full - 30 * np.outer(full.mean(0), full.mean(0))])
-    nk = np.array([3.0, 30.0])
+    W, nk = _scatter_with_a_null_space(d)
     step = m_step(model, nk, W, reg_covar=1e-3)
     # the same scatter, rounded differently: eigh's null basis moves, the step must not
     turned = special_ortho_group.rvs(d, random_state=2)
@@ -443,13 +449,9 @@ def test_map_step_judges_null_spaces_at_the_statistics_resolution(model, monkeyp
     # by the statistics' float32 rounding. Judged at float32's eps (the statistics'), two
     # roundings of the same scatter give the same covariances; at float64's, their null
     # bases (and the shape entries they pair with) came from the rounding
-    rng = np.random.default_rng(0)
     d = 5
-    rows = rng.standard_normal((3, d))
-    rows -= rows.mean(axis=0)
-    full = rng.standard_normal((30, d)) * np.geomspace(1, 10, d)
-    W = np.stack([rows.T @ rows, full.T @ full - 30 * np.outer(full.mean(0), full.mean(0))])
-    nk, means = np.array([3.0, 30.0]), np.zeros((2, d))
+    W, nk = _scatter_with_a_null_space(d)
+    means = np.zeros((2, d))
     prior = _gpcm.ConjugatePrior(shrinkage=0.0, mean=np.zeros(d), dof=d + 2.0, scale=np.eye(d))
 
     def in_float32(A):
