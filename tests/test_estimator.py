@@ -462,6 +462,8 @@ def test_dtypes_of_scores_and_bounds_are_sklearns(fit_dtype, score_dtype):
         warnings.simplefilter("ignore")
         ours = GaussianMixtureEM(3, random_state=0).fit(X.astype(fit_dtype))
         theirs = GaussianMixture(3, random_state=0).fit(X.astype(fit_dtype))
+    if theirs.means_.dtype != fit_dtype:
+        pytest.skip("scikit-learn < 1.7 fits float32 data in float64")
     assert type(ours.lower_bound_) is type(theirs.lower_bound_)
     assert {type(b) for b in ours.lower_bounds_} == {type(theirs.lower_bound_)}
     Xs = X.astype(score_dtype)
