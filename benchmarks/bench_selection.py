@@ -2,16 +2,17 @@
 scikit-learn's GaussianMixture over the same grid, and against R mclust's ``Mclust`` when
 ``Rscript`` with mclust is installed.
 
-    python benchmarks/bench_selection.py             # both tables, 3 repeats
+    python benchmarks/bench_selection.py             # both tables, 5 repeats
     python benchmarks/bench_selection.py --quick     # smaller tables, 1 repeat
 
 Each contender fits the same grid (k = 1..9 x the four covariance types scikit-learn names,
 mclust's VVV, EEE, VVI, VII) on the same data in this process (mclust in one R process per
 repeat, timed inside R around ``Mclust`` alone, after the data are read). Each repeat runs
-mclust first, then the Python runs in an order that rotates from repeat to repeat, so that
-drift of the machine hits all alike (the second after the R process exits is slow for
-whatever runs in it: measured at 1.0-1.3x). Before the first repeat each Python contender
-runs once, untimed, on 2,000 of the rows (imports and first-call costs).
+mclust first, then the five Python runs in an order that rotates from repeat to repeat, so
+that over five repeats (the default) each takes each place once and drift of the machine hits
+all alike (the second after the R process exits is slow for whatever runs in it: measured at
+1.0-1.3x). Before the first repeat the selector and the loop run once, untimed, on 2,000 of
+the rows (imports and first-call costs; not the selector with ``n_jobs=-1``, see below).
 
 The selector runs at its defaults (hierarchical start + one k-means start, mclust's relative
 tolerance 1e-5, SQUAREM); the loop at scikit-learn's (one k-means start, tol=1e-3 on the mean
@@ -112,7 +113,8 @@ def have_mclust():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller tables, one repeat")
-    parser.add_argument("--repeats", type=int, default=3)
+    # (5: each of the five Python runs takes each place in the order once)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
@@ -147,7 +149,7 @@ def main():
             np.savetxt(path, X, delimiter=",", fmt="%.17g")
             for repeat in range(repeats):
                 if use_r:
-                    t, chosen["mclust"] = mclust(path)
+                    t, chosen[None, "mclust"] = mclust(path)
                     times["mclust"].append(t)
                 # the order rotates from repeat to repeat: a slow stretch of the machine (the
                 # first second after the R process is one, measured) falls on each in turn
@@ -159,7 +161,7 @@ def main():
                         times[name].append(t)
                     else:
                         times[setting, name].append(t)
-                        chosen[name] = out
+                        chosen[setting, name] = out
         med = {key: float(np.median(v)) for key, v in times.items() if v}
         spread = {
             key: (max(v) - min(v)) / np.median(v) if len(v) > 1 else 0.0
@@ -184,7 +186,11 @@ def main():
                 f"{med['ours -1']:.2f} ({spread['ours -1']:.0%})" if setting == "defaults" else ""
             )
             row.append(
-                " / ".join(chosen[name] for name in ("ours", "sklearn", "mclust") if name in chosen)
+                " / ".join(
+                    chosen[key]
+                    for key in ((setting, "ours"), (setting, "sklearn"), (None, "mclust"))
+                    if key in chosen
+                )
             )
             rows.append(row)
         print(f"done: {n} x {d}", file=sys.stderr)

@@ -434,7 +434,7 @@ WARNING_RE = re.compile(r"Iteration (\d+): component\(s\) that .*?: \[(\d+(?:, \
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
-def test_collapsed_components_are_reseeded_where_sklearn_raises(covariance_type):
+def test_collapsed_components_are_reseeded_where_sklearn_fails(covariance_type):
     X = _duplicated_clusters()
     _assert_sklearn_fails(
         GaussianMixture(3, covariance_type=covariance_type, reg_covar=0, random_state=0), X
