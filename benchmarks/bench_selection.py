@@ -129,16 +129,15 @@ def main():
     settings = [("defaults", nullcontext), ("1 thread", partial(threadpool_limits, 1))]
     for n, d, k in tables:
         X, _ = make_mixture(n, d, k, seed=1)
-        times = {(s, name): [] for s, _ in settings for name in ("ours", "sklearn")}
-        times["mclust"], times["ours -1"] = [], []
-        chosen = {}
         jobs = [
-            ("defaults", nullcontext, "ours", ours),
-            ("defaults", nullcontext, "sklearn", sklearn_loop),
-            ("defaults", nullcontext, "ours -1", partial(ours, n_jobs=-1)),
-            ("1 thread", partial(threadpool_limits, 1), "ours", ours),
-            ("1 thread", partial(threadpool_limits, 1), "sklearn", sklearn_loop),
+            (setting, limits, name, fn)
+            for setting, limits in settings
+            for name, fn in [("ours", ours), ("sklearn", sklearn_loop)]
         ]
+        jobs.insert(2, ("defaults", nullcontext, "ours -1", partial(ours, n_jobs=-1)))
+        times = {(setting, name): [] for setting, _, name, _ in jobs}
+        times["mclust"] = []
+        chosen = {}
         # imports and first-call costs out of the timings: each contender once, untimed, on
         # a slice of the rows (n_jobs=-1's worker processes are not started here: its first
         # repeat pays their start-up, as a user's first call does)
@@ -156,12 +155,8 @@ def main():
                 shift = repeat % len(jobs)
                 for setting, limits, name, fn in jobs[shift:] + jobs[:shift]:
                     with limits():
-                        t, out = timed(lambda: fn(X))
-                    if name == "ours -1":
-                        times[name].append(t)
-                    else:
-                        times[setting, name].append(t)
-                        chosen[setting, name] = out
+                        t, chosen[setting, name] = timed(partial(fn, X))
+                    times[setting, name].append(t)
         med = {key: float(np.median(v)) for key, v in times.items() if v}
         spread = {
             key: (max(v) - min(v)) / np.median(v) if len(v) > 1 else 0.0
@@ -182,9 +177,8 @@ def main():
                     f"{med['mclust']:.2f} ({spread['mclust']:.0%})",
                     f"{med['mclust'] / med[o]:.2f}x",
                 ]
-            row.append(
-                f"{med['ours -1']:.2f} ({spread['ours -1']:.0%})" if setting == "defaults" else ""
-            )
+            o1 = (setting, "ours -1")
+            row.append(f"{med[o1]:.2f} ({spread[o1]:.0%})" if o1 in med else "")
             row.append(
                 " / ".join(
                     chosen[key]

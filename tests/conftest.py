@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sklearn
 from hypothesis import settings
+from packaging.version import Version
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
@@ -25,6 +27,10 @@ COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data", "hc"]
 # the fitted arrays of a model, as scikit-learn names them
 ATTRIBUTES = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
+# scikit-learn 1.7 added GaussianMixture's every-iteration bounds (``lower_bounds_``) and fits
+# float32 data in float32; the oldest version pyproject.toml declares (1.6, tested by
+# .ci/minimum) has only the last bound and fits in float64
+SKLEARN_1_7 = Version(sklearn.__version__).release >= (1, 7)
 
 
 @pytest.fixture(scope="module")

@@ -27,19 +27,13 @@ import warnings
 
 import numpy as np
 import pytest
-import sklearn
 from _brute_force import brute_force_em_step, component_covariances
-from conftest import ATTRIBUTES, COVARIANCE_TYPES
+from conftest import ATTRIBUTES, COVARIANCE_TYPES, SKLEARN_1_7
 from numpy.testing import assert_allclose, assert_array_equal
-from packaging.version import Version
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
 from sklearn_em import GaussianMixtureEM
-
-# scikit-learn records every iteration's bound (``lower_bounds_``) from 1.7 on; the oldest
-# version pyproject.toml declares (1.6, tested by .ci/minimum) has only the last
-SKLEARN_HAS_BOUNDS = Version(sklearn.__version__).release >= (1, 7)
 
 N_COMPONENTS = 3
 
@@ -113,7 +107,7 @@ def test_em_iterations_match_sklearn(covariance_type, n_iter, dtype, rtol):
         _close(getattr(ours, name), getattr(ref, name), rtol)
     assert_allclose(ours.lower_bound_, ref.lower_bound_, rtol=rtol)
     assert len(ours.lower_bounds_) == n_iter
-    if SKLEARN_HAS_BOUNDS:
+    if SKLEARN_1_7:
         assert len(ref.lower_bounds_) == n_iter
         assert_allclose(ours.lower_bounds_, ref.lower_bounds_, rtol=rtol)
     assert ours.n_iter_ == ref.n_iter_ == n_iter
@@ -130,7 +124,7 @@ def test_converged_fit_matches_sklearn(covariance_type):
     assert ours.converged_ is True
     assert ours.n_iter_ == ref.n_iter_
     assert len(ours.lower_bounds_) == ours.n_iter_
-    if SKLEARN_HAS_BOUNDS:
+    if SKLEARN_1_7:
         assert_allclose(ours.lower_bounds_, ref.lower_bounds_, rtol=1e-7)
     for name in ATTRIBUTES:
         _close(getattr(ours, name), getattr(ref, name), 1e-7)
@@ -197,7 +191,7 @@ def test_default_fit_matches_sklearn(covariance_type, init_params):
     # is ~ -1e6: scikit-learn's raw-moment covariances carry a cancellation error of order
     # eps * |x|^2 / reg_covar there, so that single entry agrees only to ~1e-7.
     assert len(ours.lower_bounds_) == ours.n_iter_
-    if SKLEARN_HAS_BOUNDS:
+    if SKLEARN_1_7:
         assert_allclose(ours.lower_bounds_[0], ref.lower_bounds_[0], rtol=1e-6)
         assert_allclose(ours.lower_bounds_[1:], ref.lower_bounds_[1:], rtol=1e-7)
     assert_array_equal(ours.predict(X), ref.predict(X))
@@ -288,7 +282,7 @@ def test_partial_user_init_matches_sklearn(covariance_type, given):
         for name in ATTRIBUTES:
             _close(getattr(ours, name), getattr(ref, name), 1e-7)
         assert len(ours.lower_bounds_) == ours.n_iter_
-        if SKLEARN_HAS_BOUNDS:
+        if SKLEARN_1_7:
             assert_allclose(ours.lower_bounds_, ref.lower_bounds_, rtol=1e-7)
 
 
@@ -301,7 +295,7 @@ def test_initial_model_matches_sklearn(covariance_type, init_params):
     )
     assert ours.n_iter_ == ref.n_iter_ == 0
     assert ours.lower_bounds_ == []
-    if SKLEARN_HAS_BOUNDS:
+    if SKLEARN_1_7:
         assert ref.lower_bounds_ == []
     assert ours.lower_bound_ == ref.lower_bound_ == -np.inf
     _close(ours.weights_, ref.weights_, 1e-12)
