@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+from functools import partial
 from importlib import metadata
 
 import numpy as np
@@ -69,20 +70,26 @@ def test_default_run_matches_the_selector(default_json):
     sel = GaussianMixtureSelector(random_state=0).fit(X)
     table = default_json["table"]
     assert len(table) == 9 * 14
+    # The same fit twice in one process is not always equal to the last bit: on CI's
+    # machine, at numpy 1.24.0, one cell's BIC once differed by 1.5e-14 relative between
+    # the command's fit and this one (not reproduced elsewhere). Reporting the wrong cell,
+    # criterion or start would be off by far more than 1e-10.
+    close = partial(pytest.approx, rel=1e-10, abs=0)
     for row, i in zip(table, range(9 * 14)):
         assert row["covariance_type"] == sel.results_["covariance_type"][i]
         assert row["n_components"] == sel.results_["n_components"][i]
         for name in ("bic", "aic", "icl", "log_likelihood"):
-            assert row[name] == sel.results_[name][i]
+            assert row[name] == close(sel.results_[name][i])
     best = default_json["best"]
     assert (best["covariance_type"], best["n_components"]) == (
         sel.best_params_["covariance_type"],
         sel.best_params_["n_components"],
     )
     assert best["criterion"] == "bic"
-    assert best["criterion_value"] == min(r["bic"] for r in table) == sel.best_criterion_
-    np.testing.assert_array_equal(best["means"], sel.best_estimator_.means_)
-    np.testing.assert_array_equal(best["weights"], sel.best_estimator_.weights_)
+    assert best["criterion_value"] == min(r["bic"] for r in table)
+    assert best["criterion_value"] == close(sel.best_criterion_)
+    np.testing.assert_allclose(best["means"], sel.best_estimator_.means_, rtol=1e-10)
+    np.testing.assert_allclose(best["weights"], sel.best_estimator_.weights_, rtol=1e-10)
     assert best["cluster_sizes"] == np.bincount(sel.predict(X)).tolist()
     assert sum(best["cluster_sizes"]) == 272
     assert default_json["data"]["columns"] == ["eruptions", "waiting"]
