@@ -519,7 +519,8 @@ def test_estimator_vve_runs_from_its_tree_keep_to_max_iter(max_iter, capsys):
         if line.startswith("  Iteration")
     ]
     assert max(numbers) <= max_iter
-    # (three sequences: ours, then mclust's step counted on into ours)
+    # (two counts from 1: the run with ours, and the run along mclust's step, whose
+    # passes with ours go on counting from where mclust's phase stopped)
     assert numbers.count(1) == 2
 
 
