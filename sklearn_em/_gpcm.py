@@ -21,7 +21,7 @@ VVI    diagonal (k, d)      diagonal    closed form
 EEE    full (k, d, d)       full        closed form (only the sum over k is used)
 VEE    full (k, d, d)       full        fixed point (Celeux & Govaert 1995)
 EVE    full (k, d, d)       full        MM (Browne & McNicholas 2014)
-VVE    full (k, d, d)       full        MM (Browne & McNicholas 2014)
+VVE    full (k, d, d)       full        Flury-Gautschi (common principal components)
 EEV    full (k, d, d)       full        closed form (eigen-decomposition of W_k)
 VEV    full (k, d, d)       full        fixed point on eigenvalues of W_k
 EVV    full (k, d, d)       full        closed form (eigen-decomposition of W_k)
@@ -35,9 +35,17 @@ step's parameters when given them (``previous``, the warm start mclust's ``me`` 
 none can decrease the expected complete-data log-likelihood ``Q``, except mclust's own VVE
 orientation update (``vve_weights="mclust"``), which ignores the volumes; see :func:`m_step`.
 
-EVE and VVE converge slowly (linearly; hundreds of inner iterations at k = d = 16, 0.15 to
-0.2 ms each). In an EM loop a warm-started step with a small ``max_iter`` is a generalised
-EM step: Q still cannot decrease, so the log-likelihood stays monotone.
+VVE's maximum of Q is the common principal components (CPC) estimate of Flury (1984) on the
+scatters (its volumes and shapes are one free diagonal per component), which the default
+step computes with the Flury-Gautschi algorithm (:func:`_cpc_orientation`): Jacobi-like sweeps
+of plane rotations, each a few NumPy calls for all components and d / 2 planes at once. It
+converges in a few sweeps where the MM updates of Browne & McNicholas creep (2,440 inner
+iterations and 346 ms against 11 sweeps and 85 ms on wdbc's first 10 columns, k = 6, from the
+identity; the same maximum to 1e-11).
+
+EVE converges slowly (linearly; hundreds of inner iterations at k = d = 16, 0.15 to 0.2 ms
+each). In an EM loop a warm-started step with a small ``max_iter`` is a generalised EM step:
+Q still cannot decrease, so the log-likelihood stays monotone.
 
 :func:`map_m_step` is the posterior-mode step under mclust's conjugate prior, for the ten
 models mclust has one for (:data:`PRIOR_MODELS`); :func:`n_parameters` counts as mclust's
@@ -49,9 +57,15 @@ Celeux, G. and Govaert, G. (1995). Gaussian parsimonious clustering models. Patt
 28(5), 781-793.
 Browne, R. P. and McNicholas, P. D. (2014). Estimating common principal components in high
 dimensions. Advances in Data Analysis and Classification 8, 217-226.
+Flury, B. N. (1984). Common principal components in k groups. Journal of the American
+Statistical Association 79, 892-898.
+Flury, B. N. and Gautschi, W. (1986). An algorithm for simultaneous orthogonal transformation
+of several positive definite symmetric matrices to nearly diagonal form. SIAM Journal on
+Scientific and Statistical Computing 7, 169-184.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -175,11 +189,12 @@ def m_step(
     max_iter : int, default=1000
         Inner-iteration limit.
     vve_weights : {"volume", "mclust"}, default="volume"
-        VVE's orientation update. ``"volume"`` weights each component's scatter by
-        ``1 / lambda_k`` (the MM algorithm of Browne & McNicholas for the VVE likelihood; never
-        decreases Q). ``"mclust"`` reproduces mclust 6.0.0's ``msvve``/``mevve``, which leave the
-        volumes out of that update: its fixed point is not the VVE maximum likelihood when the
-        volumes differ, and a step can decrease Q.
+        VVE's orientation update. ``"volume"``: the maximum of Q over the orientation, the
+        common principal components of the scatters with each component weighted by its
+        rows (:func:`_cpc_orientation`, Flury-Gautschi; never decreases Q). ``"mclust"``
+        reproduces mclust 6.0.0's ``msvve``/``mevve``, which leave the volumes out of that
+        update: its fixed point is not the VVE maximum likelihood when the volumes differ,
+        and a step can decrease Q.
     eps : float, default=float64's machine epsilon
         The relative rounding of the arithmetic the scatter was accumulated in (float32's for
         float32 data): EEV and VEV treat eigenvalues of a component's scatter this close to
@@ -656,7 +671,8 @@ class _Stacked:
 
 
 def _common_orientation_mm(stacked, D, B):
-    """Two MM updates (Browne & McNicholas 2014) of the common orientation D.
+    """Two MM updates (Browne & McNicholas 2014) of the common orientation D (EVE's, and
+    VVE's as mclust steps it).
 
     Decreases ``sum_k tr(W_k D diag(B_k) D^T)`` over orthogonal D, where ``B_k`` (k, d) are
     the inverse shapes (times the inverse volumes where those vary). The first update
@@ -710,8 +726,21 @@ def _eve(W, nk, previous, tol, max_iter):
 
 
 def _vve(W, nk, previous, tol, max_iter, volume_weighted):
-    """Variable volumes and shapes, common orientation (mclust's ``msvve``)."""
+    """Variable volumes and shapes, common orientation (mclust's ``msvve``; with
+    ``volume_weighted``, the maximum of Q: see :func:`_cpc_orientation`)."""
     k, d = W.shape[:2]
+    one = _one_component_orientation(W)  # (then the maximum at once)
+    if volume_weighted:
+        D = np.eye(d) if previous is None else previous.orientation[0]
+        if one is None:
+            D, n_iter, converged = _cpc_orientation(W, nk, D, tol, max_iter)
+        else:
+            D, n_iter, converged = one, 1, True
+        diagonals = _rotated_diagonals(W, D) / nk[:, None]
+        scale = _geomean(diagonals)
+        return _full_step(
+            "VVE", scale, diagonals / scale[:, None], np.tile(D, (k, 1, 1)), n_iter, converged
+        )
     stacked = _Stacked(W)
     if previous is None:
         D, shape, scale = np.eye(d), np.ones((k, d)), np.ones(k)
@@ -719,25 +748,100 @@ def _vve(W, nk, previous, tol, max_iter, volume_weighted):
         D, shape, scale = previous.orientation[0], previous.shape, previous.scale
     target_prev = np.inf
     n_iter, converged = 0, False
-    one = _one_component_orientation(W)  # (then the maximum at once)
     while n_iter < max_iter:
         n_iter += 1
-        B = 1 / shape
-        if volume_weighted:
-            B = B / scale[:, None]
-        D = _common_orientation_mm(stacked, D, B) if one is None else one
+        D = _common_orientation_mm(stacked, D, 1 / shape) if one is None else one
         diagonals = stacked.rotated_diagonals(D) / nk[:, None]
         scale = _geomean(diagonals)
         shape = diagonals / scale[:, None]
-        # mclust's objective, sum_k n_k lambda_k d, is what decides convergence with "mclust";
-        # with volume weights the objective is the covariance part of -2 Q (up to constants).
-        target = np.sum(nk * np.log(scale)) * d if volume_weighted else np.sum(nk * scale) * d
+        # mclust's objective, sum_k n_k lambda_k d, is what decides convergence
+        target = np.sum(nk * scale) * d
         err = abs(target - target_prev) / (1 + abs(target))
         target_prev = target
         if err <= tol:
             converged = True
             break
     return _full_step("VVE", scale, shape, np.tile(D, (k, 1, 1)), n_iter, converged)
+
+
+def _rotated_diagonals(W, D):
+    """diag(D^T W_k D) for all k: (k, d)."""
+    return np.einsum("ji,kji->ki", D, W @ D)
+
+
+@lru_cache(maxsize=64)
+def _rounds(d):
+    """The planes (i, j) of d coordinates in d - 1 rounds (d rounds if d is odd) of disjoint
+    pairs, every pair once: the circle method's schedule. Read-only index arrays."""
+    m = d + d % 2
+    seats = list(range(m))
+    rounds = []
+    for _ in range(m - 1):
+        pairs = sorted(
+            (min(a, b), max(a, b))
+            for a, b in zip(seats[: m // 2], reversed(seats[m // 2 :]))
+            if a < d and b < d
+        )
+        i, j = (np.array(side, dtype=np.intp) for side in zip(*pairs))
+        i.flags.writeable = j.flags.writeable = False
+        rounds.append((i, j))
+        seats = [seats[0], seats[-1], *seats[1:-1]]
+    return tuple(rounds)
+
+
+def _cpc_orientation(W, nk, D, tol, max_iter):
+    """The common orientation of VVE's maximum of Q: ``(D, sweeps, converged)``.
+
+    With a free diagonal per component, Q's maximum over the orientation minimises
+    ``sum_k n_k log det diag(D^T S_k D)`` (S_k = W_k / n_k), the common principal components
+    of Flury (1984). The Flury-Gautschi (1986) algorithm sweeps over the planes of pairs of
+    columns of D: in each, the G-step rotates the pair to the eigenvectors of
+    ``sum_k n_k (d1 - d2) / (d1 d2) T_k`` (T_k the pair's 2 x 2 block of D^T S_k D, d1 and d2
+    its diagonal), taking the rotation nearest the current pair (the objective does not
+    change when the two swap). One G-step per plane and sweep: the sweeps converge, and the
+    pairs of a round are disjoint, so each round is a few NumPy calls for all of them and
+    all components. The sweeps stop by mclust's inner rule on the objective (relative change
+    at most ``tol``) or after ``max_iter`` sweeps; the result is the start ``D`` wherever
+    the sweeps did not lower the objective (a step of EM never lowers Q).
+    """
+    d = W.shape[1]
+
+    def objective(D):
+        return float(np.sum(nk * np.log(_rotated_diagonals(W, D)).sum(axis=1)))
+
+    start = D
+    D = np.array(D, dtype=np.float64)
+    with np.errstate(all="ignore"):
+        first = target_prev = objective(D)
+        n_iter, converged = 0, False
+        while n_iter < max_iter:
+            n_iter += 1
+            for i, j in _rounds(d):
+                Di, Dj = D[:, i], D[:, j]
+                WDj = W @ Dj
+                a = np.einsum("dp,kdp->kp", Di, W @ Di)
+                e = np.einsum("dp,kdp->kp", Dj, WDj)
+                b = np.einsum("dp,kdp->kp", Di, WDj)
+                # the G-step from the pair as it is: T = sum_k w_k T_k, w_k = n_k (a - e) / (a e)
+                # on the blocks of W_k (the same T as on those of S_k = W_k / n_k)
+                w = nk[:, None] * (a - e) / (a * e)
+                t11, t22, t12 = (w * a).sum(axis=0), (w * e).sum(axis=0), (w * b).sum(axis=0)
+                # the eigenvector nearest the pair: the angle of the nearer of the two axes
+                theta = 0.5 * np.arctan2(2 * t12, t11 - t22)
+                theta = np.where(theta > np.pi / 4, theta - np.pi / 2, theta)
+                theta = np.where(theta < -np.pi / 4, theta + np.pi / 2, theta)
+                theta = np.where(np.isfinite(theta), theta, 0.0)
+                c, s = np.cos(theta), np.sin(theta)
+                D[:, i], D[:, j] = Di * c + Dj * s, Dj * c - Di * s
+            target = objective(D)
+            err = abs(target - target_prev) / (1 + abs(target))
+            target_prev = target
+            if err <= tol:
+                converged = True
+                break
+    if not target_prev <= first:  # (nan fails too)
+        return np.array(start, dtype=np.float64), n_iter, converged
+    return D, n_iter, converged
 
 
 # (VVE, VEV and EEV are called by m_step itself: they take more than these signatures)
