@@ -772,7 +772,8 @@ def _rotated_diagonals(W, D):
 @lru_cache(maxsize=64)
 def _rounds(d):
     """The planes (i, j) of d coordinates in d - 1 rounds (d rounds if d is odd) of disjoint
-    pairs, every pair once: the circle method's schedule. Read-only index arrays."""
+    pairs, every pair once: the circle method's schedule (none for d = 1). Read-only index
+    arrays."""
     m = d + d % 2
     seats = list(range(m))
     rounds = []
@@ -782,6 +783,8 @@ def _rounds(d):
             for a, b in zip(seats[: m // 2], reversed(seats[m // 2 :]))
             if a < d and b < d
         )
+        if not pairs:  # (d = 1: its one coordinate's partner is the empty seat)
+            continue
         i, j = (np.array(side, dtype=np.intp) for side in zip(*pairs))
         i.flags.writeable = j.flags.writeable = False
         rounds.append((i, j))
