@@ -476,7 +476,7 @@ def test_the_cold_step_runs_to_mclusts_inner_tolerance(model):
     # tolerance: for EVE's MM updates past INNER_MAX_ITER); cut at INNER_MAX_ITER it left EVE
     # on quakes' columns 56 log-likelihood units below mclust's fit from mclust's own
     # partition (a reviewer helper's hunt). The warm steps after it stay capped. (VVE's
-    # Flury-Gautschi sweeps reach the tolerance in fewer than INNER_MAX_ITER.)
+    # Flury-Gautschi sweeps reach the tolerance here in fewer than INNER_MAX_ITER.)
     from sklearn.cluster import KMeans
     from sklearn.datasets import load_wine
 
