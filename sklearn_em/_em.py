@@ -412,9 +412,10 @@ def start_runs(em, params, mclusts_start, **options):
     hierarchical tree's partition), two, each a fit to choose from: the first, and one that
     takes mclust's step to convergence and then goes on with ours.
 
-    VVE's step here weights the components by their inverse volumes in the common
-    orientation (the likelihood's MM step); mclust's leaves the volumes out. From the same
-    start the two take EM to different optima, either the higher: over 7 tables (k = 2-9)
+    VVE's step here takes the likelihood's own common orientation (Flury-Gautschi's common
+    principal components; before it, an MM step weighting the components by their inverse
+    volumes); mclust's leaves the volumes out. From the same start the two take EM to
+    different optima, either the higher (measured with the MM step): over 7 tables (k = 2-9)
     ours ended higher from 63 starts and mclust's from 7, but among those iris' k=5 from
     mclust's own partition, -208.07 with ours and -190.84 with mclust's, and chevron's k=3.
     So mclust's own start is run with ours and also with mclust's step and then on with

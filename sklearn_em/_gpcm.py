@@ -194,10 +194,9 @@ def m_step(
         VVE's orientation update. ``"volume"``: a maximum of Q over the orientation (local,
         from the previous one), the common principal components of the scatters with each
         component weighted by its rows (:func:`_cpc_orientation`, Flury-Gautschi; never
-        decreases Q). ``"mclust"``
-        reproduces mclust 6.0.0's ``msvve``/``mevve``, which leave the volumes out of that
-        update: its fixed point is not the VVE maximum likelihood when the volumes differ,
-        and a step can decrease Q.
+        decreases Q). ``"mclust"`` reproduces mclust 6.0.0's ``msvve``/``mevve``, which leave
+        the volumes out of that update: its fixed point is not the VVE maximum likelihood
+        when the volumes differ, and a step can decrease Q.
     eps : float, default=float64's machine epsilon
         The relative rounding of the arithmetic the scatter was accumulated in (float32's for
         float32 data): EEV and VEV treat eigenvalues of a component's scatter this close to
@@ -786,11 +785,10 @@ def _rounds(d):
             for a, b in zip(seats[: m // 2], reversed(seats[m // 2 :]))
             if a < d and b < d
         )
-        if not pairs:  # (d = 1: its one coordinate's partner is the empty seat)
-            continue
-        i, j = (np.array(side, dtype=np.intp) for side in zip(*pairs))
-        i.flags.writeable = j.flags.writeable = False
-        rounds.append((i, j))
+        if pairs:  # (none for d = 1: its one coordinate's partner is the empty seat)
+            i, j = (np.array(side, dtype=np.intp) for side in zip(*pairs))
+            i.flags.writeable = j.flags.writeable = False
+            rounds.append((i, j))
         seats = [seats[0], seats[-1], *seats[1:-1]]
     return tuple(rounds)
 
@@ -838,10 +836,10 @@ def _cpc_orientation(W, nk, D, tol, max_iter):
                 # on the blocks of W_k (the same T as on those of S_k = W_k / n_k)
                 w = nk[:, None] * (a - e) / (a * e)
                 t11, t22, t12 = (w * a).sum(axis=0), (w * e).sum(axis=0), (w * b).sum(axis=0)
-                # the eigenvector nearest the pair: the angle of the nearer of the two axes
+                # the eigenvector nearest the pair: the angle of the other one is theta +- pi/2,
+                # so the nearer is theta taken into [-pi/4, pi/4]
                 theta = 0.5 * np.arctan2(2 * t12, t11 - t22)
-                theta = np.where(theta > np.pi / 4, theta - np.pi / 2, theta)
-                theta = np.where(theta < -np.pi / 4, theta + np.pi / 2, theta)
+                theta -= np.pi / 2 * np.round(theta / (np.pi / 2))
                 theta = np.where(np.isfinite(theta), theta, 0.0)
                 c, s = np.cos(theta), np.sin(theta)
                 D[:, i], D[:, j] = Di * c + Dj * s, Dj * c - Di * s
