@@ -40,6 +40,12 @@ try:
     from numpy.linalg._umath_linalg import inv as _inv
 except ImportError:  # (a private module: the public functions if it moves)
     _cholesky_lo = _inv = None
+try:
+    # what np.einsum calls without ``optimize`` (its wrapper costs a microsecond a call, and
+    # the plans call it at every pass)
+    from numpy._core._multiarray_umath import c_einsum as _einsum
+except ImportError:  # (a private module: the public function if it moves)
+    _einsum = np.einsum
 
 
 def _lower_cholesky(a):
@@ -51,7 +57,7 @@ def _lower_cholesky(a):
         # as nan (where the wrapper raises for the whole stack)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore", under="ignore"):
             lower = _cholesky_lo(a, signature="d->d")
-        return lower, np.isnan(lower.reshape(k, d * d)[:, :: d + 1]).any(axis=1)
+        return lower, np.logical_or.reduce(np.isnan(lower.reshape(k, d * d)[:, :: d + 1]), axis=1)
     failed = np.zeros(k, dtype=bool)
     try:  # the usual case: all k in one factorisation
         return np.linalg.cholesky(a), failed
@@ -182,7 +188,7 @@ def columns_product(C, FT, out):
 
 def _safe_means(sums, nk):
     """``sums / nk``, zero for components without weight."""
-    if nk.size and nk.min() > 0:  # (the usual case: a plain division, without the mask)
+    if nk.size and np.minimum.reduce(nk) > 0:  # (the usual case: a plain division)
         return sums / nk[:, None]
     return np.divide(sums, nk[:, None], out=np.zeros_like(sums), where=nk[:, None] > 0)
 
@@ -359,8 +365,8 @@ class _Full(_Kernel):
         # (the last column, the constants', is the plan's to fill)
         C = np.empty((k, p + d + 1))
         np.multiply(P.reshape(k, d * d)[:, flat], negative_weights, out=C[:, :p])
-        Pmu = np.einsum("kij,kj->ki", P, means_s, out=C[:, p:-1])
-        const = -0.5 * np.einsum("ki,ki->k", Pmu, means_s)
+        Pmu = _einsum("kij,kj->ki", P, means_s, out=C[:, p:-1])
+        const = -0.5 * _einsum("ki,ki->k", Pmu, means_s)
         return C.T, const
 
     @staticmethod
@@ -391,7 +397,8 @@ class _Full(_Kernel):
         # finite in two reductions (nan fails them, nothing overflows); non-finite components
         # are factored as the identity and reported
         finite = not covariances.size or (
-            covariances.max() < np.inf and covariances.min() > -np.inf
+            np.maximum.reduce(covariances, axis=None) < np.inf
+            and np.minimum.reduce(covariances, axis=None) > -np.inf
         )
         ok = np.ones(k, dtype=bool) if finite else np.all(np.isfinite(covariances), axis=(1, 2))
         safe = covariances if finite else np.where(ok[:, None, None], covariances, _eye(d))
@@ -405,7 +412,7 @@ class _Full(_Kernel):
     @staticmethod
     def log_det(prec_chol, d):
         # (the diagonals as a strided view: np.diagonal costs more than the logarithms)
-        return np.log(prec_chol.reshape(-1, d * d)[:, :: d + 1]).sum(axis=1)
+        return np.add.reduce(np.log(prec_chol.reshape(-1, d * d)[:, :: d + 1]), axis=1)
 
     @staticmethod
     def covariances_from_precisions_cholesky(prec_chol):
@@ -474,7 +481,7 @@ class _FullDirect(_NoFeatures, _Full):
         k, d = means_s.shape
         UT = prec_chol.transpose(0, 2, 1)
         W = np.ascontiguousarray(UT.reshape(k * d, d), dtype=dtype)
-        b = np.einsum("kij,kj->ki", UT, means_s)  # U_k^T m_k: its squares sum to m'P m
+        b = _einsum("kij,kj->ki", UT, means_s)  # U_k^T m_k: its squares sum to m'P m
         distance = np.square(b).sum(axis=1)
         return (W, b.reshape(k * d, 1).astype(dtype)), np.zeros(k), distance
 
@@ -586,7 +593,7 @@ class _Tied(_NoFeatures, _Kernel):
             np.ascontiguousarray(Pmu, dtype=dtype),
             np.ascontiguousarray(prec_chol.T, dtype=dtype),
         )
-        distance = np.einsum("ki,ki->k", Pmu, means_s)
+        distance = _einsum("ki,ki->k", Pmu, means_s)
         return coef, -0.5 * distance, distance
 
     @staticmethod
@@ -651,7 +658,7 @@ class _TiedExpanded(_Tied):
         C = np.empty((means_s.shape[0], p + d + 1))  # (the constants' column is the plan's)
         C[:, :p] = P.reshape(d * d)[flat] * negative_weights
         Pmu = np.matmul(means_s, P, out=C[:, p:-1])
-        distance = np.einsum("ki,ki->k", Pmu, means_s)
+        distance = _einsum("ki,ki->k", Pmu, means_s)
         return np.ascontiguousarray(C, dtype=dtype), -0.5 * distance, distance
 
     @staticmethod

@@ -132,7 +132,7 @@ def _factor(kernel, cov, ratio=_SINGULAR_RATIO):
         # fails the comparison, so counts as singular)
         product = u_ii * c_ii
         product *= u_ii  # (no overflow of u_ii^2)
-        if not failed and product.max() <= 1.0 / ratio:
+        if not failed and np.maximum.reduce(product, axis=None) <= 1.0 / ratio:
             return prec_chol, []
         singular = ~(product <= 1.0 / ratio)
     bad = np.any(singular, axis=1)
@@ -154,7 +154,7 @@ def lost_components(stats):
     nk, threshold = stats.nk, SUPPORT_FRACTION * stats.unit_weight
     # (usually none: one reduction says so; a nan weight is not counted as lost, here or
     # below)
-    if nk.size and nk.min() >= threshold:
+    if nk.size and np.minimum.reduce(nk) >= threshold:
         return _NONE_LOST
     return np.flatnonzero(nk < threshold)
 
@@ -324,8 +324,8 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
             DegenerateComponentWarning,
             stacklevel=2,
         )
-    weights = weights / weights.sum()
-    return GaussianMixtureParams(model, weights, means, prec_chol, cov, state)
+    weights = weights / np.add.reduce(weights)
+    return GaussianMixtureParams.trusted(model, weights, means, prec_chol, cov, state)
 
 
 def run_em(

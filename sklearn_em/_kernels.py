@@ -296,8 +296,13 @@ def _precision_diagonals(kernel, prec_chol):
     ``np.errstate(all="ignore")``: squares of extreme factors may overflow."""
     precisions = np.square(prec_chol)
     if kernel.matrix:
-        precisions = precisions.sum(axis=-1)
+        precisions = np.add.reduce(precisions, axis=-1)
     return precisions
+
+
+def _maximum(a):
+    """``a.max()`` (of a non-empty array) without ndarray.max's Python wrapper."""
+    return np.maximum.reduce(a, axis=None)
 
 
 def kernel_scale(dtype, magnitudes, precisions, variances):
@@ -314,8 +319,9 @@ def kernel_scale(dtype, magnitudes, precisions, variances):
     ``variances`` are the components' (:func:`_variances`). Overflowed numbers (inf) are
     handled by the bounds.
     """
-    hi = max(float(magnitudes.max()), math.sqrt(float(variances.max())))
-    max_precision = float(precisions.max())
+    # (the reductions without ndarray.max's wrapper: this runs once per pass)
+    hi = max(float(_maximum(magnitudes)), math.sqrt(float(_maximum(variances))))
+    max_precision = float(_maximum(precisions))
     lo = 1.0 / math.sqrt(max_precision) if max_precision > 0 else math.inf
     unit = power_of_two_scale(hi)
     bound = 2.0 ** UNSCALED.get(dtype, UNSCALED[np.dtype(np.float64)])
@@ -417,22 +423,26 @@ class KernelPlan:
             const = (base + quad_const).astype(dtype)
             if kernel.constant_row:  # (the product with the features' row of ones adds them)
                 coef[:, -1] = const
-        return cls(
-            kernel,
-            shift,
-            shift.astype(dtype),
-            coef,
-            const,
-            dtype,
-            exact,
-            exact_const,
-            scale,
-            far_limit,
-            (means_c, prec_chol, base),
-            exact_means,
-            centred,
-            pooled_judgement(params.model),
+        # (every field set directly: the frozen dataclass's constructor sets its 14 fields
+        # one object.__setattr__ at a time, a few microseconds of every pass)
+        plan = object.__new__(cls)
+        plan.__dict__.update(
+            kernel=kernel,
+            shift=shift,
+            shift_cast=shift.astype(dtype),
+            coef=coef,
+            const=const,
+            dtype=dtype,
+            exact=exact,
+            exact_const=exact_const,
+            scale=scale,
+            far_limit=far_limit,
+            direct=(means_c, prec_chol, base),
+            exact_means=exact_means,
+            centred=centred,
+            pooled=pooled_judgement(params.model),
         )
+        return plan
 
     def recentred(self, components, centres):
         """This plan, with the scatter of ``components`` taken directly about ``centres``
@@ -538,15 +548,7 @@ class KernelPlan:
             and prepared.sample_weight is sample_weight
             and self.scale == 1.0
             and prepared.shift is self.shift
-            and _rows_per_chunk(
-                self.kernel,
-                X.shape[0],
-                self.const.shape[0],
-                X.shape[1],
-                X.dtype.itemsize,
-                _budget(),
-            )
-            >= X.shape[0]
+            and prepared.one_chunk(self.kernel, self.const.shape[0])
         )
 
     def _far_rows(self, XsT):
@@ -597,7 +599,7 @@ def _expansion_reach(magnitudes, precisions, variances):
     spread = np.sqrt(variances) + magnitudes  # (k, d); a tied (d,) broadcasts
     np.square(spread, out=spread)
     spread *= precisions
-    return spread.sum(axis=1)
+    return np.add.reduce(spread, axis=1)
 
 
 _scratch_arrays = threading.local()
@@ -755,7 +757,7 @@ def _block_moments(X_block, sample_weight, plan, n_worst, prepared=None):
     FT, XsT, respT = plan.weighted_log_prob(X_block, prepared)
     ll = normalize_inplace(respT)
     if sample_weight is None:
-        loglik = ll.sum(dtype=np.float64)
+        loglik = np.add.reduce(ll, dtype=np.float64)
         rows = None  # all of them
         n_rows = X_block.shape[0]
     else:
@@ -792,17 +794,19 @@ def _statistics(plan, n_features, n_worst, parts):
         order = np.argsort(scores, kind="stable")[:n_worst]
         rows, scores = rows[order], scores[order]
     nk, means, scatter = _moments_stats(plan.kernel, moments, n_features, plan.scale, plan.centred)
-    return SufficientStats(
-        plan.kernel.stats_kind,
-        nk,
-        means,
-        scatter,
-        plan.shift,
-        float(loglik),
-        float(n_rows),
-        n_worst,
-        rows,
-        scores,
+    # (the constructor's checks hold by construction: the kernel's kind, the rows given)
+    return SufficientStats.trusted(
+        kind=plan.kernel.stats_kind,
+        nk=nk,
+        means=means,
+        scatter=scatter,
+        shift=plan.shift,
+        loglik=float(loglik),
+        n_rows=float(n_rows),
+        n_worst=n_worst,
+        worst_rows=rows,
+        worst_scores=scores,
+        data=None,
         eps=_EPS_OF[plan.dtype],
     )
 
@@ -913,10 +917,8 @@ def _plan_over(X, params, prepared):
     features would be made per chunk, and the model's own kernel is the faster one."""
     if prepared is None or prepared.X is not X:
         return KernelPlan.from_params(params, X.dtype)
-    n, d = X.shape
     k = params.n_components
-    kernel = params.kernel.kernel_for(k, d, small=True)
-    small = _rows_per_chunk(kernel, n, k, d, X.dtype.itemsize, _budget()) >= n
+    small = prepared.one_chunk(params.kernel.kernel_for(k, X.shape[1], small=True), k)
     return KernelPlan.from_params(params, X.dtype, prepared.shift, small)
 
 
@@ -953,6 +955,7 @@ class PreparedRows:
             self.most = total * largest * largest  # (inf, not OverflowError, beyond float64)
         self._features = {}
         self._scatter = None
+        self._one_chunk = {}
 
     @classmethod
     def of(cls, X, sample_weight=None):
@@ -968,6 +971,19 @@ class PreparedRows:
         numbers = d + KERNELS["full"].row_temporaries(1, d) + 2
         rows = int(_budget() // (X.dtype.itemsize * numbers))
         return cls(X, sample_weight) if rows >= n else None
+
+    def one_chunk(self, kernel, k):
+        """Whether these rows are one chunk of ``kernel``'s with k components, under the
+        working memory configured now (every pass asks: answered once per kernel, k and
+        budget)."""
+        budget = _budget()
+        key = (kernel, k, budget)
+        answer = self._one_chunk.get(key)
+        if answer is None:
+            n, d = self.X.shape
+            rows = _rows_per_chunk(kernel, n, k, d, self.X.dtype.itemsize, budget)
+            answer = self._one_chunk[key] = rows >= n
+        return answer
 
     def features(self, kernel):
         """The kernel's features of the shifted rows (made on first use)."""

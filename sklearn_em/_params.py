@@ -30,6 +30,22 @@ class GaussianMixtureParams:
     def __post_init__(self):
         object.__setattr__(self, "model", get_model(self.model))
 
+    @classmethod
+    def trusted(cls, model, weights, means, precisions_cholesky, covariances=None, state=None):
+        """The parameters, ``model`` a model row already (not a name): without the frozen
+        dataclass's constructor, which costs more than a small table's M-step arithmetic
+        (once per EM pass)."""
+        out = object.__new__(cls)
+        out.__dict__.update(
+            model=model,
+            weights=weights,
+            means=means,
+            precisions_cholesky=precisions_cholesky,
+            covariances=covariances,
+            state=state,
+        )
+        return out
+
     @property
     def kernel(self):
         """The model's density kernel (``_covariance.KERNELS``)."""
