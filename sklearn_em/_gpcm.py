@@ -71,6 +71,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._covariance import _einsum
+
 _EPS64 = float(np.finfo(np.float64).eps)
 
 MODELS = (
@@ -435,7 +437,7 @@ def _reduce(W, statistic, model):
 def _geomean(a, axis=-1):
     # the sum over the count is np.mean's own arithmetic (the same pairwise sum, one
     # division), without its Python-level wrapper: this runs several times per inner step
-    return np.exp(np.log(a).sum(axis=axis) / a.shape[axis])
+    return np.exp(np.add.reduce(np.log(a), axis=axis) / a.shape[axis])
 
 
 def _eigh_descending(W):
@@ -580,12 +582,14 @@ def _alternate_volume_shape(w, nk, shape, scale, tol, max_iter):
     n_iter, converged = 0, False
     while n_iter < max_iter:
         n_iter += 1
-        new_scale = (w / shape).sum(axis=1) / (d * nk)
-        new_shape = (w / new_scale[:, None]).sum(axis=0)
+        # (the reductions as ufunc calls: ndarray.sum's and np.max's wrappers cost more
+        # than the arithmetic of an inner iteration)
+        new_scale = np.add.reduce(w / shape, axis=1) / (d * nk)
+        new_shape = np.add.reduce(w / new_scale[:, None], axis=0)
         new_shape /= _geomean(new_shape)
         err = max(
-            np.max(np.abs(new_scale - scale) / (1 + new_scale)),
-            np.max(np.abs(new_shape - shape) / (1 + new_shape)),
+            np.maximum.reduce(np.abs(new_scale - scale) / (1 + new_scale)),
+            np.maximum.reduce(np.abs(new_shape - shape) / (1 + new_shape)),
         )
         scale, shape = new_scale, new_shape
         if err <= tol:
@@ -635,8 +639,8 @@ def _vee(W, nk, previous, tol, max_iter):
         C = np.tensordot(1 / scale, W, axes=1)
         C /= _geomean(np.linalg.eigvalsh(C))
         C_inv = np.linalg.inv(C)  # d x d, once per inner iteration; never per row
-        scale = np.einsum("kij,ji->k", W, C_inv) / (d * nk)
-        target = nk.sum() * d + d * np.sum(nk * np.log(scale))
+        scale = _einsum("kij,ji->k", W, C_inv) / (d * nk)
+        target = np.add.reduce(nk) * d + d * np.add.reduce(nk * np.log(scale))
         err = abs(target - target_prev) / (1 + abs(target))
         target_prev = target
         if err <= tol:
@@ -717,7 +721,7 @@ def _eve(W, nk, previous, tol, max_iter):
         D = _common_orientation_mm(stacked, D, 1 / shape) if one is None else one
         diagonals = stacked.rotated_diagonals(D)
         shape = diagonals / _geomean(diagonals)[:, None]
-        target = np.sum(diagonals / shape)
+        target = np.add.reduce(diagonals / shape, axis=None)
         err = abs(target - target_prev) / (1 + abs(target))
         target_prev = target
         if err <= tol:
@@ -757,7 +761,7 @@ def _vve(W, nk, previous, tol, max_iter, volume_weighted):
         scale = _geomean(diagonals)
         shape = diagonals / scale[:, None]
         # mclust's objective, sum_k n_k lambda_k d, is what decides convergence
-        target = np.sum(nk * scale) * d
+        target = np.add.reduce(nk * scale) * d
         err = abs(target - target_prev) / (1 + abs(target))
         target_prev = target
         if err <= tol:
@@ -815,7 +819,7 @@ def _cpc_orientation(W, nk, D, tol, max_iter):
     d = W.shape[1]
 
     def objective(D):
-        return float(np.sum(nk * np.log(_rotated_diagonals(W, D)).sum(axis=1)))
+        return float(np.add.reduce(nk * np.add.reduce(np.log(_rotated_diagonals(W, D)), axis=1)))
 
     start = D
     D = np.array(D, dtype=np.float64)
@@ -829,13 +833,15 @@ def _cpc_orientation(W, nk, D, tol, max_iter):
             for i, j in _rounds(d):
                 Di, Dj = D[:, i], D[:, j]
                 WDj = W @ Dj
-                a = np.einsum("dp,kdp->kp", Di, W @ Di)
-                e = np.einsum("dp,kdp->kp", Dj, WDj)
-                b = np.einsum("dp,kdp->kp", Di, WDj)
+                a = _einsum("dp,kdp->kp", Di, W @ Di)
+                e = _einsum("dp,kdp->kp", Dj, WDj)
+                b = _einsum("dp,kdp->kp", Di, WDj)
                 # the G-step from the pair as it is: T = sum_k w_k T_k, w_k = n_k (a - e) / (a e)
                 # on the blocks of W_k (the same T as on those of S_k = W_k / n_k)
                 w = nk[:, None] * (a - e) / (a * e)
-                t11, t22, t12 = (w * a).sum(axis=0), (w * e).sum(axis=0), (w * b).sum(axis=0)
+                t11 = np.add.reduce(w * a, axis=0)
+                t22 = np.add.reduce(w * e, axis=0)
+                t12 = np.add.reduce(w * b, axis=0)
                 # the eigenvector nearest the pair: the angle of the other one is theta +- pi/2,
                 # so the nearer is theta taken into [-pi/4, pi/4]
                 theta = 0.5 * np.arctan2(2 * t12, t11 - t22)

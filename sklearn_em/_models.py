@@ -32,7 +32,7 @@ import numpy as np
 from scipy import linalg
 
 from . import _gpcm
-from ._covariance import KERNELS
+from ._covariance import KERNELS, _einsum, _eye
 from ._stats import SUPPORT_FRACTION
 
 _LETTERS = ("E", "V", "I")
@@ -242,9 +242,12 @@ def _usable(stats, reg_covar, needs):
         if W.ndim == 2:
             return keep & np.all(W + reg_covar * nk[:, None] > 0, axis=1)
         d = W.shape[-1]
-        W = W + (reg_covar * nk)[:, None, None] * np.eye(d)
-        diag = np.einsum("kii->ki", W)
-        positive = np.all(diag > 0, axis=1) & np.all(np.isfinite(W), axis=(1, 2))
+        W = W + (reg_covar * nk)[:, None, None] * _eye(d)
+        # (reductions as ufunc calls, without np.all's wrapper: once per M-step)
+        diag = _einsum("kii->ki", W)
+        positive = np.logical_and.reduce(diag > 0, axis=1) & np.logical_and.reduce(
+            np.isfinite(W), axis=(1, 2)
+        )
         z = 1.0 / np.sqrt(np.where(positive[:, None], diag, 1.0))
         # the scatter as a correlation matrix: singular when its smallest eigenvalue is
         # rounding noise
