@@ -772,7 +772,7 @@ def _vve(W, nk, previous, tol, max_iter, volume_weighted):
 
 def _rotated_diagonals(W, D):
     """diag(D^T W_k D) for all k: (k, d)."""
-    return np.einsum("ji,kji->ki", D, W @ D)
+    return _einsum("ji,kji->ki", D, W @ D)
 
 
 @lru_cache(maxsize=64)

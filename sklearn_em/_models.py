@@ -214,7 +214,8 @@ def _vii_map(stats, between, prior, reg_covar, previous=None):
 #: Inner iterations of an iterative covariance step inside EM. Warm-started from the previous
 #: step, a few iterations already raise Q (a generalised EM step, so the log-likelihood still
 #: cannot decrease); running EVE's MM updates to convergence costs ~50x more per M-step at
-#: k = d = 16 (VVE's Flury-Gautschi sweeps mostly converge well within the cap).
+#: k = d = 16. VVE's Flury-Gautschi sweeps usually converge in a few, but not always (on
+#: wine's 13 columns a quarter of a grid's warm steps reach the cap).
 INNER_MAX_ITER = 50
 
 

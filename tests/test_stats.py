@@ -395,6 +395,38 @@ def test_prepared_rows_pass_equals_brute_force(covariance_type, weighted):
     assert not rows.XsT.flags.writeable and not rows.features(plan.kernel).flags.writeable
 
 
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_objects_built_without_their_constructors_set_every_field(covariance_type):
+    # a pass builds its plan, statistics and parameters by setting the frozen dataclasses'
+    # fields directly (their constructors cost more than a small table's arithmetic): every
+    # field must be set on the instance, and the constructor, given the same values, must
+    # change none of them (its checks and conversions had nothing to do). The values
+    # themselves are held to brute force by the tests above.
+    from dataclasses import fields
+
+    from sklearn_em._kernels import KernelPlan
+    from sklearn_em._stats import SufficientStats
+
+    X, _ = _data(n=301, offset=50.0)
+    params, _, _ = _params_and_oracle(X, covariance_type)
+    rows = _kernels.PreparedRows.of(X)
+    plan = _kernels._plan_over(X, params, rows)
+    stats = _kernels.accumulate(X, None, params, prepared=rows)
+    new = m_step(stats, params.model, 1e-6, previous=params)
+    for obj, cls in ((plan, KernelPlan), (stats, SufficientStats), (new, GaussianMixtureParams)):
+        names = [f.name for f in fields(cls)]
+        # (every field in the instance itself, not a class default; SufficientStats may
+        # also hold its cached unit weight)
+        assert type(obj) is cls and set(names) <= set(vars(obj))
+        rebuilt = cls(**{name: getattr(obj, name) for name in names})
+        for name in names:
+            a, b = getattr(obj, name), getattr(rebuilt, name)
+            if isinstance(a, np.ndarray):
+                assert_array_equal(a, b)
+            else:
+                assert a is b or a == b, name
+
+
 @pytest.mark.parametrize("d", [1, 2, 4])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_tied_kernel_on_the_full_features_equals_the_whitened_one(monkeypatch, d, weighted):
