@@ -5,6 +5,7 @@ M-step sees the statistics of a pass (``_stats.SufficientStats``), the model row
 parameters and its settings -- never the data.
 """
 
+import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -114,6 +115,27 @@ class _Stopped(Exception):
 # below this fraction of the variable's own variance is rounding noise (it is computed as
 # a difference with an error of a few eps): such a covariance is not positive definite.
 _SINGULAR_RATIO = 64 * _EPS
+
+
+def _data_ratio(stats):
+    """The ratio below which the data's own covariance counts as singular where it is to
+    replace the covariances of a mixture of several components (``m_step``).
+
+    Wider than a component's ``ratio``: the components were singular at the resolution of
+    their statistics (float32's for float32 data), so the data's covariance, accumulated in
+    float64, must be clear of both that resolution and rounding luck. Where the within-
+    component scatter is singular because the data are (a column repeated, or collinear with
+    others, below what reg_covar can lift at the data's scale), the data's covariance is
+    singular too, but its computed conditional variances are rounding noise that can pass
+    a test at 64 eps (a collinear table times 1e6 passed; times 1e5 and 1e7 did not) and,
+    at float32, lie well above float64's: taken as every component's covariance at every
+    iteration, it pulled the means together (two clusters at 0 and 5 fitted at 1.6 and 3.4,
+    reported converged). Data whose components all collapse onto a common subspace without
+    being singular themselves (rows on parallel lines) have a well-conditioned covariance,
+    far above ``sqrt(eps)`` of the statistics' precision. (One component's covariance is the
+    data's: there the float64 one is the better estimate, and is taken as it is.)
+    """
+    return max(_SINGULAR_RATIO * max(1.0, stats.eps / _EPS), math.sqrt(stats.eps))
 
 
 def _factor(kernel, cov, ratio=_SINGULAR_RATIO):
@@ -258,7 +280,7 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
         # every component collapsed at once: restart the shared covariance from the data's
         replacement = stats.data_covariance(reg_covar)
         what = "shared ('tied')" if kernel.shared else f"common ({model.name})"
-        if not _is_pd(kernel, replacement):
+        if not _is_pd(kernel, replacement, _data_ratio(stats) if k > 1 else _SINGULAR_RATIO):
             _raise_if_overflow(stats, iteration)
             raise ValueError(
                 f"The {what} covariance is not positive definite after adding "
@@ -284,6 +306,19 @@ def m_step(stats, model, reg_covar, *, previous=None, prior=None, iteration=0, s
         pooled = stats.pooled_covariance(reg_covar)
         if not shared and not _is_pd(kernel, pooled, ratio):
             pooled = stats.data_covariance(reg_covar)
+            if k > 1 and not _is_pd(kernel, pooled, _data_ratio(stats)):
+                _raise_if_overflow(stats, iteration)
+                j = next(j for j in failed if j not in lost)
+                raise ValueError(
+                    f"Fitting the mixture failed at iteration {iteration}: component {j} has "
+                    "a covariance that is not positive definite after adding "
+                    f"reg_covar={reg_covar}, nor are the pooled covariance and the covariance "
+                    "of the data: the data are numerically singular at their scale (a "
+                    "constant or duplicated feature, a feature collinear with others, or "
+                    "fewer distinct rows than features?): increase reg_covar, standardise the "
+                    "features, drop the redundant features, or fit float64 data (float32 "
+                    "rounding can exceed a small reg_covar)."
+                )
         # Only a component without support moves (to the worst-explained rows): one that has
         # support keeps its mean, which its rows determine, and gets a usable covariance.
         seeds = stats.worst_rows[: len(lost)]

@@ -125,7 +125,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     reg_covar : float, default=1e-6
         Added to the diagonal of every covariance, as a fraction of each column's squared
         scale (see "No units" above; for the models fitted in one common unit, of the
-        smallest column's).
+        smallest column's). With 0 the fits carry no regularisation, and whether a
+        component collapsed is judged as at the default (nothing else would hold it).
     max_iter : int, default=1000
         Maximum number of EM iterations per start.
     prior_strength : float or None, default=None
@@ -1221,6 +1222,7 @@ def _fit_cell(
                     (fit_X, fit_w, incomplete, data.prepared(), data_stats),
                     tol_offset,
                     prior,
+                    reg_unit=units.reg_fraction(kind),
                 ),
             )
             # (a start stopped because it collapsed is not a convergence failure: the note
@@ -1556,7 +1558,14 @@ def _smallest_variances(cov, data_variance, matrix):
 _OWN_SHAPES = ("EVI", "EVE", "EVV", "VVE")
 
 
-def _judge(covariance_type, variance, reg, fraction, total, rows, tol_offset=0.0, prior=None):
+# Without regularisation (``reg_covar=0``) cells are judged as at this one, the default (see
+# _judge)
+_JUDGED_WITHOUT_REG = 1e-6
+
+
+def _judge(
+    covariance_type, variance, reg, fraction, total, rows, tol_offset=0.0, prior=None, reg_unit=1.0
+):
     """The cell's ``degenerate(params, count_rows=True)`` (see :func:`_best_start`):
     :func:`_degenerate`, with variances judged against ``fraction`` (the selector's
     ``reg_covar``) of the data's whatever ``reg`` the cell's fits carry (less, in one common
@@ -1566,7 +1575,21 @@ def _judge(covariance_type, variance, reg, fraction, total, rows, tol_offset=0.0
     regularisation (:func:`_collapsed_shape`), and, where a variance is small, continued
     with less of it (:func:`_follows_the_regularisation`, with ``tol_offset`` and the
     cell's ``prior``); none of these while EM runs: each costs passes. ``rows``: ``(X,
-    sample_weight, incomplete, prepared, data_stats)``."""
+    sample_weight, incomplete, prepared, data_stats)``.
+
+    With ``reg_covar=0`` (``fraction`` 0) nothing holds a collapsing component: EM takes it
+    towards the singularity until it is re-seeded or the tolerance stops EM, at whatever
+    variance that left (integers on a lattice: 3.5e-6 of the data's, far above
+    ``_SINGULAR_FLOOR``, and the selector chose it), and EM continued with less
+    regularisation than none tests nothing. Such fits are judged as at
+    ``_JUDGED_WITHOUT_REG`` (the default): its floor, and the continuation at it
+    (``reg_unit`` times it in the cell's units, :meth:`_Units.reg_fraction`) and below it,
+    which a collapse follows down and a bounded fit does not; the fits themselves stay
+    unregularised (their variances are taken as they are)."""
+    continued_reg = reg
+    if fraction == 0:
+        fraction = _JUDGED_WITHOUT_REG
+        continued_reg = fraction * reg_unit
     floor = max(fraction, _SINGULAR_FLOOR)
     judged = partial(_degenerate, data_variance=variance, reg_covar=reg, total=total, floor=floor)
     model = get_model(covariance_type)
@@ -1590,7 +1613,7 @@ def _judge(covariance_type, variance, reg, fraction, total, rows, tol_offset=0.0
             why = _collapsed_shape(params, *rows, variance, floor)
         if not why:
             why = _follows_the_regularisation(
-                params, rows, reg, variance, floor, total, tol_offset, prior
+                params, rows, continued_reg, variance, floor, total, tol_offset, prior
             )
         return why
 

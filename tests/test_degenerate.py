@@ -526,6 +526,33 @@ def test_rank_deficiency_hidden_by_rounding_is_not_accepted():
         _assert_finite_model(model, X)
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "VEV", "EEV", "VVE"])
+def test_collinear_data_raise_rather_than_take_the_datas_covariance(covariance_type):
+    # two clusters (at 0 and 5) with a column repeated: within each the covariance is
+    # singular but for reg_covar. Where reg_covar is below the data's rounding (float32 at
+    # this scale, float64 times 1e5-1e7), no component's covariance is usable, nor the pooled
+    # one, and the data's is singular too: that is an error. The data's covariance, which
+    # passed its test by rounding (times 1e6, and float32 judged at float64's resolution),
+    # was given to every component at every iteration, and the means came out at 1.6 and
+    # 3.4, reported converged
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(size=100), rng.normal(size=100) + 5]
+    X = np.c_[x, x, rng.normal(size=200)]
+    labels = np.repeat([0, 1], 100)
+    for data in (X.astype(np.float32), X * 1e5, X * 1e6, X * 1e7):
+        with pytest.raises(ValueError, match=r"\(?numerically\)? singular at their scale"):
+            _quiet_fit(GaussianMixtureEM(2, covariance_type=covariance_type, random_state=0), data)
+    # where reg_covar lifts the singularity (float64 at this scale) the clusters are found:
+    # the means within 0.1 of each cluster's own, and scikit-learn's where it fits the model
+    model = _quiet_fit(GaussianMixtureEM(2, covariance_type=covariance_type, random_state=0), X)
+    found = model.means_[np.argsort(model.means_[:, 0])]
+    own = np.array([X[labels == j].mean(axis=0) for j in (0, 1)])
+    assert_allclose(found, own, atol=0.1)
+    if covariance_type in ("full", "tied"):
+        reference = GaussianMixture(2, covariance_type=covariance_type, random_state=0).fit(X)
+        assert_allclose(found, reference.means_[np.argsort(reference.means_[:, 0])], rtol=1e-6)
+
+
 @pytest.mark.parametrize("seed", range(20))
 def test_rank_deficient_float32_fits_right(seed):
     # 3 distinct rows in 4-D: the covariance has rank 2, and only reg_covar=1e-6 keeps it

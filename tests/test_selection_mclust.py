@@ -154,6 +154,20 @@ def test_discrete_columns_give_degenerate_cells_that_are_never_chosen():
     assert "degenerate" in sel.format_results()
 
 
+def test_without_regularisation_a_spike_is_still_never_chosen():
+    # reg_covar=0: nothing holds a component that collapses onto a lattice point, and EM
+    # stops wherever a re-seeding or the tolerance leaves it (3.5e-6 of the data's variance
+    # here, far above the floor of a singular covariance); EM continued with less
+    # regularisation than none tests nothing. The selector chose that spike (spherical k=5).
+    # Such cells are judged as at the default regularisation: the chosen fit is checked
+    # here against the data's own scale
+    X = np.random.default_rng(3).integers(0, 5, size=(80, 2)).astype(float)
+    sel = _fit(X, reg_covar=0.0)
+    assert sel.results_["degenerate"].any()
+    assert not sel.results_["degenerate"][sel.best_index_]
+    _assert_not_collapsed(sel, X)
+
+
 @pytest.mark.parametrize("name", ["discrete", "swiss", "trees"])
 def test_collapsing_starts_stop_early_with_the_same_verdict(name, monkeypatch):
     # A start whose covariance collapses is stopped when that is first seen (every
