@@ -104,7 +104,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
     covariance_type : str or sequence of str, default='all'
         Candidate covariance models (see :class:`GaussianMixtureEM`). 'all': mclust's 14
         models EII ... VVV (mclust's default), or only the six spherical and diagonal ones
-        (EII, VII, EEI, VEI, EVI, VVI) when X has no more rows than columns, as mclust does;
+        (EII, VII, EEI, VEI, EVI, VVI) when X has no more rows than columns, as mclust does,
+        and, with ``prior_strength``, the ten its prior covers (not VEE, EVE, VVE, EVV);
         'sklearn': scikit-learn's four ('full', 'tied', 'diag', 'spherical'); any other
         string is a single candidate, a sequence lists them. ``results_`` and the printed
         table name the models as they were asked for: mclust's names for 'all' (e.g. 'VVV'
@@ -131,8 +132,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         Maximum number of EM iterations per start.
     prior_strength : float or None, default=None
         As in :class:`GaussianMixtureEM` (the conjugate prior of Fraley & Raftery 2007).
-        mclust's prior does not cover VEE, EVE, VVE and EVV: their cells are recorded as
-        failed, with the reason, and skipped.
+        mclust's prior does not cover VEE, EVE, VVE and EVV: 'all' leaves them out, as
+        mclust's ``Mclust`` does; named, their cells are recorded as failed, with the reason.
     random_state : int, RandomState instance or None, default=None
         Seed of the k-means starts, of the subset of rows the hierarchical tree is built on
         (above 2,000 rows) and of the other initialisations. An int is used as it is; a
@@ -271,6 +272,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                 "all": FEW_ROWS_MODEL_NAMES if few_rows else MODEL_NAMES,
                 "sklearn": COVARIANCE_TYPES,
             }.get(types, [types])
+            if self.covariance_type == "all" and self.prior_strength is not None:
+                # mclust's prior covers ten of the models: with it, mclust's grid is those
+                types = [t for t in types if get_model(t).prior_covered]
         types = list(types)
         if not types or not all(isinstance(t, str) and t in COVARIANCE_NAMES for t in types):
             raise InvalidParameterError(
