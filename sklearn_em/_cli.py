@@ -7,6 +7,7 @@ answer without them.
 """
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -36,6 +37,7 @@ EXIT_BAD_INPUT = 2
 LONG_GRID = 50_000_000
 MAX_SEED = 2**32 - 1
 MAX_COMPONENTS = 1_000_000  # the grid is a Python list: a typo must not fill the memory
+DEFAULT_COMPONENTS = list(range(1, 10))  # without --components: up to the number of rows
 
 
 # ---------------------------------------------------------------------- reading data
@@ -69,7 +71,7 @@ def read_table(args):
         except OSError as exc:
             raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     tab = path is not None and path.lower().endswith((".tsv", ".tab"))
-    return _table.read_table(
+    table = _table.read_table(
         data,
         source,
         tab=tab,
@@ -78,6 +80,33 @@ def read_table(args):
         exclude=args.exclude,
         id_column=args.id,
     )
+    _check_names_are_unique(table, args)
+    return table
+
+
+def _check_names_are_unique(table, args):
+    """A column that --columns, --exclude or --id names must be the only one of its name (the
+    reader takes the first)."""
+    dropped = [name.removesuffix(" (empty)") for name in table.dropped]
+    # every column of the file is in one of these lists (a text column --exclude names is
+    # in two of them)
+    names = [
+        *table.columns,
+        *table.id_like,
+        *dropped,
+        *[name for name in table.excluded if name not in dropped],
+        *([] if table.id_name is None else [table.id_name]),
+    ]
+    named = [] if args.id is None else [("--id", args.id)]
+    for option, text in (("--columns", args.columns), ("--exclude", args.exclude)):
+        if text is not None:
+            named += [(option, spec.strip()) for spec in text.split(",")]
+    for option, spec in named:
+        if names.count(spec) > 1:
+            raise InputError(
+                f"{option}: {names.count(spec)} columns of {table.source} are named '{spec}'; "
+                "give the one you mean by its position (1 = the first column)"
+            )
 
 
 # ---------------------------------------------------------------------- arguments
@@ -111,19 +140,24 @@ def _components(text):
 
 def _covariances(text):
     names = [t.strip() for t in text.split(",") if t.strip()]
-    lowered = [t.lower() for t in names]
-    if lowered in (["all"], ["sklearn"]):
-        return lowered[0]
+    groups = [t for t in names if t.lower() in ("all", "sklearn")]
+    if groups:
+        if {t.lower() for t in names} == {groups[0].lower()}:
+            return groups[0].lower()
+        raise argparse.ArgumentTypeError(
+            f"'{groups[0]}' names a group of covariance types and cannot be combined with "
+            f"other names, got '{text}'"
+        )
     # scikit-learn's names in lower case, mclust's in upper case, whatever was typed
-    names = [t.lower() if t.lower() in COVARIANCE_TYPES else t.upper() for t in names]
-    unknown = [t for t in names if t not in COVARIANCE_TYPES + MCLUST_MODELS]
+    known = [t.lower() if t.lower() in COVARIANCE_TYPES else t.upper() for t in names]
+    unknown = [f"'{t}'" for t, k in zip(names, known) if k not in COVARIANCE_TYPES + MCLUST_MODELS]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown covariance type(s) {', '.join(unknown) or text!r}; choose all (mclust's "
-            f"14 models), sklearn ({','.join(COVARIANCE_TYPES)}), or a list of "
+            f"unknown covariance type(s) {', '.join(unknown) or repr(text)}; choose all "
+            f"(mclust's 14 models), sklearn ({','.join(COVARIANCE_TYPES)}), or a list of "
             f"{','.join(MCLUST_MODELS)}"
         )
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(known))
 
 
 def _positive_int(text):
@@ -188,8 +222,9 @@ def build_parser():
         prog=PROG,
         description=(
             "Fit Gaussian mixtures by EM and choose the number of components and the "
-            "covariance type by BIC, AIC or ICL. Without a command, runs 'fit' on the "
-            "built-in Old Faithful data."
+            "covariance type by BIC, AIC or ICL. Without a command, runs 'fit': "
+            "'sklearn-em data.csv' is 'sklearn-em fit data.csv', plain 'sklearn-em' fits "
+            "the built-in Old Faithful data."
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -250,9 +285,9 @@ def build_parser():
     grid.add_argument(
         "--components",
         type=_components,
-        default=list(range(1, 10)),
         metavar="K",
-        help="numbers of components to try, e.g. 1-9 (default), 2,3,5 or 1-3,8",
+        help="numbers of components to try, e.g. 1-9 (default; no more than the data rows), "
+        "2,3,5 or 1-3,8",
     )
     grid.add_argument(
         "--covariance",
@@ -304,13 +339,15 @@ def build_parser():
         "--out",
         metavar="LABELS.csv",
         help="write each row's label, uncertainty and component probabilities "
-        "(and its --id) to this CSV file",
+        "(and its --id) to this CSV file; '-' writes them to standard output (and the "
+        "report to standard error)",
     )
     out.add_argument(
         "--impute",
         metavar="OUT.csv",
         help="write the fitted columns (and the --id column), one row per input row, each "
-        "missing cell (empty or NA) filled by its conditional mean under the chosen mixture",
+        "missing cell (empty or NA) filled by its conditional mean under the chosen mixture; "
+        "'-' writes them to standard output (and the report to standard error)",
     )
     out.add_argument(
         "--plot",
@@ -535,8 +572,9 @@ def _csv_field(text):
     return text
 
 
-def write_labels(path, table, labels, proba):
-    """One row per input row: its --id, label, uncertainty and component probabilities.
+def write_labels(f, table, labels, proba):
+    """One row per input row to the text file ``f``: its --id, label, uncertainty and
+    component probabilities.
 
     The uncertainty is mclust's: 1 - the largest probability (0 for a row surely in its
     component, up to 1 - 1/k for a row any component could have produced). Numbers are
@@ -552,11 +590,10 @@ def write_labels(path, table, labels, proba):
     if table.ids is not None:
         head.insert(0, table.id_name)
         lines = [f"{_csv_field(str(i))},{line}" for i, line in zip(table.ids, lines)]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        f.write(",".join(_csv_field(h) for h in head) + "\r\n")
-        f.write("\r\n".join(lines))
-        if lines:
-            f.write("\r\n")
+    f.write(",".join(_csv_field(h) for h in head) + "\r\n")
+    f.write("\r\n".join(lines))
+    if lines:
+        f.write("\r\n")
 
 
 # ---------------------------------------------------------------------- main
@@ -591,11 +628,60 @@ def _check_arguments(args):
             _require_matplotlib()
         except ImportError as exc:
             raise InputError(f"--plot: {exc}") from None
-        _check_output_path(args.plot, "--plot")
-    if args.out is not None:
-        _check_output_path(args.out, "--out")
-    if args.impute is not None:
-        _check_output_path(args.impute, "--impute")
+    outputs = [
+        (option, path)
+        for option, path in (("--out", args.out), ("--impute", args.impute), ("--plot", args.plot))
+        if path is not None
+    ]
+    for option, path in outputs:
+        if path != "-":
+            _check_output_path(path, option)
+    on_stdout = [option for option, path in outputs if path == "-"]
+    if len(on_stdout) > 1:
+        raise InputError(
+            "--out - and --impute -: both write to standard output; give one of them a file name"
+        )
+    if on_stdout and args.json:
+        raise InputError(
+            f"{on_stdout[0]} -: standard output holds the --json report; give {on_stdout[0]} "
+            "a file name"
+        )
+    files = [(option, path) for option, path in outputs if path != "-"]
+    for i, (option, path) in enumerate(files):
+        if args.file not in (None, "-") and _same_file(path, args.file):
+            raise InputError(
+                f"{option} {path}: is the input file, which it would overwrite; "
+                "write to another file"
+            )
+        for other, other_path in files[:i]:
+            if _same_file(path, other_path):
+                raise InputError(
+                    f"{other} {other_path} and {option} {path} name the same file; "
+                    "give each its own"
+                )
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # (one does not exist yet)
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _remedies(k, covariance_type, prior_strength):
+    """' -- try ...': the remedies for too many parameters not already taken."""
+    remedies = []
+    if k > 1:
+        remedies.append("fewer components")
+    if not (covariance_type == "EII" or (k == 1 and covariance_type in ("VII", "spherical"))):
+        remedies.append("simpler covariances")  # (EII has the fewest parameters)
+    if prior_strength is None or prior_strength < 1:
+        remedies.append("--prior-strength 1")
+    if not remedies:
+        return ""
+    if len(remedies) == 1:
+        return f" -- try {remedies[0]}"
+    return f" -- try {', '.join(remedies[:-1])}{',' * (len(remedies) > 2)} or {remedies[-1]}"
 
 
 def _check_rows(table, components):
@@ -661,22 +747,45 @@ def format_missing(report):
     )
 
 
-def write_table(path, columns, values, ids=None, id_name=None):
-    """Write a complete numeric table as CSV (header, then ``repr`` of each float: the
-    observed cells round-trip exactly), each row led by its --id where given."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns if ids is None else [id_name, *columns])
-        for i, row in enumerate(values):
-            cells = [repr(float(v)) for v in row]
-            writer.writerow(cells if ids is None else [str(ids[i]), *cells])
+def write_table(f, columns, values, ids=None, id_name=None):
+    """Write a complete numeric table as CSV to the text file ``f`` (header, then ``repr`` of
+    each float: the observed cells round-trip exactly), each row led by its --id where given."""
+    writer = csv.writer(f)
+    writer.writerow(columns if ids is None else [id_name, *columns])
+    for i, row in enumerate(values):
+        cells = [repr(float(v)) for v in row]
+        writer.writerow(cells if ids is None else [str(ids[i]), *cells])
+
+
+@contextlib.contextmanager
+def _output_file(path, stdout):
+    """The file --out or --impute names, opened for writing; '-' is standard output."""
+    if path == "-":
+        yield stdout
+    else:
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            yield f
+
+
+def _shown_path(path):
+    return "standard output" if path == "-" else path
 
 
 def run_fit(args, stdout, stderr):
     _check_arguments(args)
     table = read_table(args)
-    _check_rows(table, args.components)
     n, d = table.values.shape
+    notes = list(table.notes)
+    if args.components is None:
+        # the default range stops at the number of rows (more components cannot be fitted)
+        args.components = [k for k in DEFAULT_COMPONENTS if k <= max(n, 1)]
+        if len(args.components) < len(DEFAULT_COMPONENTS):
+            notes.append(
+                f"components {_ranges(DEFAULT_COMPONENTS[len(args.components) :])} of the "
+                f"default range {_ranges(DEFAULT_COMPONENTS)} were not tried: there are only "
+                f"{n} data rows"
+            )
+    _check_rows(table, args.components)
 
     from ._selection import ColumnsError, GaussianMixtureSelector
 
@@ -711,7 +820,6 @@ def run_fit(args, stdout, stderr):
             raise InputError(f"{table.source}: {exc.naming(table.columns)}") from None
         except ValueError as exc:
             raise InputError(f"{table.source}: {exc}") from None
-    notes = list(table.notes)
     notes += list(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
     elapsed = perf_counter() - start
 
@@ -720,17 +828,22 @@ def run_fit(args, stdout, stderr):
     if best["n_parameters"] >= n:
         notes.append(
             f"the chosen model has {best['n_parameters']} free parameters for {n} rows; "
-            "its likelihood (and so the criterion) is not trustworthy -- try fewer "
-            "components, simpler covariances, or --prior-strength 1"
+            "its likelihood (and so the criterion) is not trustworthy"
+            + _remedies(best["n_components"], best["covariance_type"], args.prior_strength)
         )
-    if len(args.components) > 1 and best["n_components"] == max(args.components):
+    # (no more components than rows can be fitted: a wider range is then no advice)
+    k_max = max(args.components)
+    if len(args.components) > 1 and best["n_components"] == k_max and k_max < n:
         notes.append(
             f"the best model has the largest number of components tried ({best['n_components']}); "
             "a wider --components range may find a better one"
         )
     if args.out is not None:
         try:
-            write_labels(args.out, table, labels, selector.predict_proba(table.values))
+            with _output_file(args.out, stdout) as f:
+                write_labels(f, table, labels, selector.predict_proba(table.values))
+        except BrokenPipeError:
+            raise
         except OSError as exc:
             raise InputError(f"--out {args.out}: cannot write: {exc.strerror or exc}") from None
     if args.impute is not None:
@@ -738,7 +851,10 @@ def run_fit(args, stdout, stderr):
 
         filled = impute(table.values, selector.best_estimator_._model())
         try:
-            write_table(args.impute, table.columns, filled, table.ids, table.id_name)
+            with _output_file(args.impute, stdout) as f:
+                write_table(f, table.columns, filled, table.ids, table.id_name)
+        except BrokenPipeError:
+            raise
         except OSError as exc:
             raise InputError(
                 f"--impute {args.impute}: cannot write: {exc.strerror or exc}"
@@ -761,7 +877,7 @@ def run_fit(args, stdout, stderr):
         except OSError as exc:
             raise InputError(f"--plot {args.plot}: cannot write: {exc.strerror or exc}") from None
 
-    if args.json:
+    if args.json:  # (not with --out - or --impute -: _check_arguments)
         doc = {
             "data": {
                 "source": table.source,
@@ -786,17 +902,21 @@ def run_fit(args, stdout, stderr):
         json.dump(_jsonable(doc), stdout, indent=2, allow_nan=False)
         stdout.write("\n")
     else:
-        stdout.write(format_report(selector, table, best, args, elapsed) + "\n")
+        # to standard error when standard output holds the table of --out or --impute
+        report = stderr if "-" in (args.out, args.impute) else stdout
+        report.write(format_report(selector, table, best, args, elapsed) + "\n")
         for note in notes:
-            stdout.write(f"note: {note}\n")
+            report.write(f"note: {note}\n")
         if args.out is not None:
-            stdout.write(f"Labels, uncertainties and probabilities written to {args.out}\n")
+            report.write(
+                f"Labels, uncertainties and probabilities written to {_shown_path(args.out)}\n"
+            )
         if args.impute is not None:
-            stdout.write(f"Table with missing cells filled written to {args.impute}\n")
+            report.write(f"Table with missing cells filled written to {_shown_path(args.impute)}\n")
         if args.plot is not None:
-            stdout.write(f"Plots written to {args.plot}\n")
+            report.write(f"Plots written to {args.plot}\n")
         if args.file is None:
-            stdout.write(
+            report.write(
                 "\nNext: sklearn-em fit data.csv  (your own CSV/TSV file; --plot fig.png "
                 "draws the\n      models, --out labels.csv saves each row's label; --help "
                 "lists every option)\n"
@@ -818,8 +938,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status: 0 on success, 2 for bad input or arguments, 130 if interrupted.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    # plain `sklearn-em` (or options only) means `sklearn-em fit` on the sample data
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+    # plain `sklearn-em` (or options only) means `sklearn-em fit` on the sample data, and
+    # `sklearn-em data.csv ...` means `sklearn-em fit data.csv ...`
+    if not argv or argv[0] not in ("fit", "-h", "--help", "--version"):
         argv = ["fit"] + argv
     parser = build_parser()
     try:

@@ -134,6 +134,9 @@ def test_plain_command_means_fit_on_the_sample_data(monkeypatch):
     assert main([]) == 0 and main(["fit"]) == 0 and main(["--quiet"]) == 0
     assert seen[0] == seen[1] and seen[0]["file"] is None
     assert seen[2] == dict(seen[0], quiet=True)
+    # a FILE without the command is `fit FILE` (it was "invalid choice: 'data.csv'")
+    assert main(["data.csv", "--quiet"]) == 0 and main(["-"]) == 0
+    assert seen[3] == dict(seen[2], file="data.csv") and seen[4] == dict(seen[0], file="-")
 
 
 # ----------------------------------------------------------------------------- reading files
@@ -312,6 +315,25 @@ def test_notes_on_an_unreliable_choice(tmp_path, capsys):
     assert json.loads(doc)["notes"] == []
 
 
+FIVE_ROWS = "x,y\n0.35,0.82\n0.33,-1.3\n0.91,0.45\n-0.54,0.58\n1.2,-0.3\n"
+
+
+def test_notes_give_no_advice_already_taken_or_impossible(tmp_path, capsys):
+    # EII k=5 under the prior, on 5 rows: fewer components is the only remedy left, and
+    # the notes suggested --prior-strength 1 (given), simpler covariances (EII is the
+    # simplest) and a wider --components range (5 components on 5 rows is the most)
+    path = write(tmp_path, "five.csv", FIVE_ROWS)
+    argv = ["fit", path, "--quiet", "--json", "--covariance", "EII", "--prior-strength", "1"]
+    code, out, err = run(argv + ["--components", "1-5"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["best"]["covariance_type"], doc["best"]["n_components"]) == ("EII", 5)
+    assert doc["notes"] == [
+        f"the chosen model has {doc['best']['n_parameters']} free parameters for 5 rows; its "
+        "likelihood (and so the criterion) is not trustworthy -- try fewer components"
+    ]
+
+
 # ----------------------------------------------------------------------------- bad input
 BAD_FILES = {
     "empty": ("", "empty"),
@@ -329,10 +351,6 @@ BAD_FILES = {
     "ragged": ("a,b\n1,2\n3,4,5\n", "line 3 has 3 fields"),
     "infinite": ("a,b\n1,2\n3,inf\n5,6\n", "infinite value at line 3"),
     "one row": ("a,b\n1,2\n", "at least 2 data rows"),
-    "too few rows": (
-        "a,b\n1,2\n3,4\n5,7\n",
-        "3 data rows are fewer than the 9 components asked for; try --components 1-3",
-    ),
 }
 
 
@@ -345,6 +363,27 @@ def test_bad_files_exit_2_with_one_line(tmp_path, capsys, case):
     assert err.count("\n") == 1 and err.startswith("sklearn-em: error: ")
     assert message in err
     assert "Traceback" not in err
+
+
+def test_default_components_stop_at_the_number_of_rows(tmp_path, capsys):
+    # without --components, a 5-row file was "5 data rows are fewer than the 9 components
+    # asked for" though nothing was asked for: the default 1-9 stops at the rows, and says so
+    rows = write(tmp_path, "five.csv", FIVE_ROWS)
+    code, out, err = run(["fit", rows, "--quiet", "--json", "--covariance", "EII"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [r["n_components"] for r in doc["table"]] == [1, 2, 3, 4, 5]
+    assert (
+        "components 6-9 of the default range 1-9 were not tried: there are only 5 data rows"
+        in doc["notes"]
+    )
+    # what the user asks for is not cut: more components than rows is still an error
+    code, out, err = run(["fit", rows, "--quiet", "--components", "2-7"], capsys)
+    assert code == 2 and out == ""
+    assert err == (
+        f"sklearn-em: error: {rows}: 5 data rows are fewer than the 7 components asked for; "
+        "try --components 2-5\n"
+    )
 
 
 def test_missing_file_and_directory(tmp_path, capsys):
@@ -369,6 +408,69 @@ def test_unwritable_output(tmp_path, capsys):
     path, _ = blob_csv(tmp_path)
     code, out, err = run(["fit", path, "--out", str(tmp_path / "no" / "labels.csv")], capsys)
     assert code == 2 and out == "" and "does not exist" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "outputs, message",
+    [
+        # each wrote over the input file (exit 0), or one output over the other
+        (["--out", "data.csv"], "--out data.csv: is the input file, which it would overwrite"),
+        (["--impute", "./data.csv"], "--impute ./data.csv: is the input file"),
+        (["--plot", "link.png"], "--plot link.png: is the input file"),
+        (
+            ["--out", "same.csv", "--impute", "same.csv"],
+            "--out same.csv and --impute same.csv name the same file; give each its own",
+        ),
+    ],
+)
+def test_outputs_do_not_overwrite_the_input_or_each_other(
+    tmp_path, capsys, monkeypatch, outputs, message
+):
+    if "--plot" in outputs:
+        pytest.importorskip("matplotlib")
+    path, _ = blob_csv(tmp_path)  # given by its absolute path, the outputs by relative ones
+    (tmp_path / "link.png").symlink_to(path)
+    monkeypatch.chdir(tmp_path)
+    with open(path, encoding="utf-8") as f:
+        before = f.read()
+    code, out, err = run(["fit", path, "--quiet", "--components", "1", *outputs], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"sklearn-em: error: {message}")
+    with open(path, encoding="utf-8") as f:
+        assert f.read() == before
+    assert not (tmp_path / "same.csv").exists()
+
+
+def test_dash_writes_labels_or_the_filled_table_to_standard_output(tmp_path, capsys, monkeypatch):
+    # '-' was a file named '-'; it is standard output, and the report goes to standard error
+    path, _ = blob_csv(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    argv = ["fit", path, "--quiet", "--components", "1-2", "--covariance", "full"]
+    for option, name in (("--out", "labels.csv"), ("--impute", "filled.csv")):
+        code, out, err = run(argv + [option, name], capsys)
+        assert code == 0
+        code, dash_out, dash_err = run(argv + [option, "-"], capsys)
+        assert code == 0 and not (tmp_path / "-").exists()
+        with open(name, newline="") as f:
+            assert dash_out == f.read()
+        assert dash_err == out.replace(f"written to {name}", "written to standard output")
+
+
+@pytest.mark.parametrize(
+    "outputs, message",
+    [
+        (["--out", "-", "--impute", "-"], "--out - and --impute -: both write to standard output"),
+        (["--out", "-", "--json"], "--out -: standard output holds the --json report"),
+        (["--impute", "-", "--json"], "--impute -: standard output holds the --json report"),
+    ],
+)
+def test_one_thing_on_standard_output(tmp_path, capsys, monkeypatch, outputs, message):
+    path, _ = blob_csv(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["fit", path, "--quiet", "--components", "1", *outputs], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"sklearn-em: error: {message}; give ")
+    assert not (tmp_path / "-").exists()
 
 
 @pytest.mark.parametrize(
@@ -561,6 +663,25 @@ def test_column_option_errors_name_the_option(tmp_path, capsys, args, message):
     assert code == 2 and out == "" and err.count("\n") == 1
     assert message in err and err.startswith("sklearn-em: error: ")
     assert message.startswith("the only") or err.startswith(f"sklearn-em: error: {message}")
+
+
+@pytest.mark.parametrize("option", ["--columns", "--exclude", "--id"])
+def test_a_duplicated_column_name_is_refused_where_it_is_named(tmp_path, capsys, option):
+    # the reader took the first 'x', silently: by name the column is ambiguous, by position not
+    path, _ = blob_csv(tmp_path, extra=("x", lambda i: repr(float(i % 5))))
+    with open(path, encoding="utf-8") as f:
+        text = f.read().replace("a,b,x", "x,b,x", 1)
+    path = write(tmp_path, "dup.csv", text)
+    code, out, err = run(["fit", path, "--quiet", "--components", "1", option, "x"], capsys)
+    assert code == 2 and out == ""
+    assert err == (
+        f"sklearn-em: error: {option}: 2 columns of {path} are named 'x'; give the one you "
+        "mean by its position (1 = the first column)\n"
+    )
+    doc = fit_json(capsys, path, option, "1")
+    assert doc["data"]["columns"] == (["x"] if option == "--columns" else ["b", "x"])
+    doc = fit_json(capsys, path)  # named by no option, both are fitted
+    assert doc["data"]["columns"] == ["x", "b", "x"]
 
 
 @pytest.mark.parametrize(
@@ -860,6 +981,17 @@ def test_impute_file_carries_the_id_column(tmp_path, capsys):
         (["--components", "1-10000000000"], "argument --components: at most 1000000 components"),
         (["--components", "5000000"], "argument --components: at most 1000000 components"),
         (["--criterion", "mdl"], "argument --criterion: invalid choice: 'mdl'"),
+        # the names as written (they were upper-cased: 'SKLEARN', 'FULLL, VVX')
+        (
+            ["--covariance", "sklearn,VEV"],
+            "argument --covariance: 'sklearn' names a group of covariance types and cannot be "
+            "combined with other names, got 'sklearn,VEV'",
+        ),
+        (["--covariance", "All,full"], "argument --covariance: 'All' names a group"),
+        (
+            ["--covariance", "Fulll, vvx,EEV"],
+            "argument --covariance: unknown covariance type(s) 'Fulll', 'vvx'; choose all",
+        ),
     ],
 )
 def test_argument_errors_are_one_line_naming_the_option(capsys, args, message):
@@ -994,7 +1126,7 @@ def test_covariance_option_names_groups_and_models(tmp_path, capsys):
     from sklearn_em._cli import _covariances
 
     assert _covariances("all") == "all" and _covariances("ALL") == "all"
-    assert _covariances("sklearn") == "sklearn"
+    assert _covariances("sklearn") == "sklearn" and _covariances("Sklearn, sklearn") == "sklearn"
     assert _covariances("eev, Full,VVE,eev") == ["EEV", "full", "VVE"]
     path, X = blob_csv(tmp_path)
     code, out, err = run(
