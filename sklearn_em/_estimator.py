@@ -377,8 +377,12 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         if self.prior_strength is not None:
             prior = Prior.from_data_statistics(data_stats, self.n_components, self.prior_strength)
 
+        # (one component's partition is all rows: no tree, which needs 2 rows)
         needs_tree = (
-            do_init and self.init_params == "hc" and any(v is None for v in user_init.values())
+            do_init
+            and self.init_params == "hc"
+            and self.n_components > 1
+            and any(v is None for v in user_init.values())
         )
         if needs_tree and tree is None and n_rows <= HC_MAX_ROWS:
             # no subset to draw: the tree is the same for every initialisation

@@ -46,6 +46,9 @@ def initial_responsibilities(X, sample_weight, n_components, init_params, random
     """
     n_samples = X.shape[0]
     if init_params == "hc":
+        if n_components == 1 and tree is None:
+            # one cluster holds every row, whatever the tree (which needs at least 2 rows)
+            return _hard_labels(np.zeros(n_samples, dtype=np.intp), 1, X.dtype)
         if tree is None:
             tree = hc_tree(X, sample_weight=sample_weight, random_state=random_state)
         return _hard_labels(hc_labels(tree, n_components, n_samples), n_components, X.dtype)

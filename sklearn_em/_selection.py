@@ -105,7 +105,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         Candidate covariance models (see :class:`GaussianMixtureEM`). 'all': mclust's 14
         models EII ... VVV (mclust's default), or only the six spherical and diagonal ones
         (EII, VII, EEI, VEI, EVI, VVI) when X has no more rows than columns, as mclust does,
-        and, with ``prior_strength``, the ten its prior covers (not VEE, EVE, VVE, EVV);
+        with ``prior_strength`` the ten its prior covers (not VEE, EVE, VVE, EVV), and for
+        one column EII and VII (mclust's univariate E and V: the others are the same fits);
         'sklearn': scikit-learn's four ('full', 'tied', 'diag', 'spherical'); any other
         string is a single candidate, a sequence lists them. ``results_`` and the printed
         table name the models as they were asked for: mclust's names for 'all' (e.g. 'VVV'
@@ -220,7 +221,12 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         "init_params": [StrOptions(set(INIT_METHODS))],
         "prior_strength": GaussianMixtureEM._parameter_constraints["prior_strength"],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        # (joblib: 0 has no meaning)
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
         "verbose": ["verbose"],
     }
 
@@ -272,6 +278,11 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                 "all": FEW_ROWS_MODEL_NAMES if few_rows else MODEL_NAMES,
                 "sklearn": COVARIANCE_TYPES,
             }.get(types, [types])
+            if self.covariance_type == "all" and shape is not None and shape[1] == 1:
+                # one column: every model is mclust's E (equal variances) or V (variable);
+                # mclust fits those two (the other twelve are the same fits again, which
+                # rounding then ranked)
+                types = ["EII", "VII"]
             if self.covariance_type == "all" and self.prior_strength is not None:
                 # mclust's prior covers ten of the models: with it, mclust's grid is those
                 types = [t for t in types if get_model(t).prior_covered]
@@ -454,6 +465,9 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         self.best_criterion_ = float(self.results_[self.criterion][self.best_index_])
         best = cells[self.best_index_]
         self.best_estimator_ = best.estimator
+        if hasattr(self, "feature_names_in_"):
+            # (fitted on the columns' values: the names are the selector's X's)
+            self.best_estimator_.feature_names_in_ = self.feature_names_in_
         # warnings of the other cells are summarised in results_; those of the chosen
         # model concern the user's model, so they surface here (worker processes would
         # otherwise swallow them)
@@ -497,12 +511,19 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         for j in range(self.n_init):
             for k in ks:
                 km = KMeans(n_clusters=k, n_init=1, random_state=seed + j)
-                if keep_o is None:
-                    sorted_labels = km.fit(Xo, sample_weight=wo).labels_
-                else:
-                    km.fit(Xo[keep_o], sample_weight=wo[keep_o])
-                    sorted_labels = km.predict(Xo)
-                    sorted_labels[keep_o] = km.labels_
+                with warnings.catch_warnings():
+                    # fewer distinct rows than k: the start has fewer clusters, which the
+                    # cell's fits handle (and its notes report); scikit-learn's warning
+                    # about its own start is not the user's
+                    warnings.filterwarnings(
+                        "ignore", "Number of distinct clusters", ConvergenceWarning
+                    )
+                    if keep_o is None:
+                        sorted_labels = km.fit(Xo, sample_weight=wo).labels_
+                    else:
+                        km.fit(Xo[keep_o], sample_weight=wo[keep_o])
+                        sorted_labels = km.predict(Xo)
+                        sorted_labels[keep_o] = km.labels_
                 labels = np.empty_like(sorted_labels)
                 labels[order] = sorted_labels
                 starts[k].append(labels)
@@ -528,7 +549,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             The index of each row's most probable component of ``best_estimator_``.
         """
-        X = self._validate(X)
+        # (the selector's checks; X goes on as given: the chosen estimator has its names)
+        self._validate(X)
         return self.best_estimator_.predict(X)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
@@ -544,7 +566,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_components)
             Each row sums to 1. ``1 - proba.max(axis=1)`` is mclust's uncertainty.
         """
-        X = self._validate(X)
+        # (the selector's checks; X goes on as given: the chosen estimator has its names)
+        self._validate(X)
         return self.best_estimator_.predict_proba(X)
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
@@ -560,7 +583,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         log_density : ndarray of shape (n_samples,)
             ``log p(x_i)`` under ``best_estimator_``.
         """
-        X = self._validate(X)
+        # (the selector's checks; X goes on as given: the chosen estimator has its names)
+        self._validate(X)
         return self.best_estimator_.score_samples(X)
 
     def score(
@@ -586,7 +610,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         log_likelihood : float
             ``sum_i w_i log p(x_i) / sum_i w_i``.
         """
-        X = self._validate(X)
+        # (the selector's checks; X goes on as given: the chosen estimator has its names)
+        self._validate(X)
         return self.best_estimator_.score(X, sample_weight=sample_weight)
 
     def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -605,7 +630,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         bic : float
             See :meth:`GaussianMixtureEM.bic`.
         """
-        X = self._validate(X)
+        # (the selector's checks; X goes on as given: the chosen estimator has its names)
+        self._validate(X)
         return self.best_estimator_.bic(X, sample_weight=sample_weight)
 
     def aic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -624,7 +650,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         aic : float
             See :meth:`GaussianMixtureEM.aic`.
         """
-        X = self._validate(X)
+        # (the selector's checks; X goes on as given: the chosen estimator has its names)
+        self._validate(X)
         return self.best_estimator_.aic(X, sample_weight=sample_weight)
 
     def icl(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -643,7 +670,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         icl : float
             See :meth:`GaussianMixtureEM.icl`.
         """
-        X = self._validate(X)
+        # (the selector's checks; X goes on as given: the chosen estimator has its names)
+        self._validate(X)
         return self.best_estimator_.icl(X, sample_weight=sample_weight)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:

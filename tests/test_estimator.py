@@ -475,3 +475,18 @@ def test_dtypes_of_scores_and_bounds_are_sklearns(fit_dtype, score_dtype):
         if a.dtype == np.float64:
             rtol = 1e-6 if fit_dtype == np.float64 else 1e-4
             assert_allclose(a, b, rtol=rtol, atol=1e-9)
+
+
+def test_hierarchical_start_of_one_component_needs_no_tree():
+    # one row of positive weight: the tree needs two rows, but one component's partition is
+    # every row, as k-means' and random_from_data's starts give it (they fitted; 'hc' raised)
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    w = np.r_[1.0, np.zeros(9)]
+    fits = [
+        GaussianMixtureEM(1, init_params=init).fit(X, sample_weight=w)
+        for init in ("hc", "kmeans", "random_from_data")
+    ]
+    assert_allclose(fits[0].means_, X[:1])
+    for other in fits[1:]:
+        assert_allclose(fits[0].means_, other.means_)
+        assert_allclose(fits[0].covariances_, other.covariances_)

@@ -671,3 +671,33 @@ def test_the_value_order_is_numpys_lexsort_of_the_values_and_weights(
     if w is not None:
         keys.insert(0, w)
     np.testing.assert_array_equal(_selection._value_order(X, w), np.lexsort(keys))
+
+
+# ----------------------------------------------------------------------------- found by a reviewer
+def test_n_jobs_zero_is_refused():
+    # joblib gives 0 no meaning (the CLI refused --n-jobs 0; the selector ran it as 1)
+    X = np.random.RandomState(0).normal(size=(30, 2))
+    with pytest.raises(InvalidParameterError, match="'n_jobs'"):
+        GaussianMixtureSelector(n_components=[1, 2], n_jobs=0).fit(X)
+
+
+def test_k_means_warning_about_its_own_start_stays_inside():
+    # four distinct rows, k up to 5: scikit-learn's KMeans warns that it found fewer distinct
+    # clusters than asked, about a start the selector's cells handle themselves
+    X = np.repeat(np.random.RandomState(0).normal(size=(4, 2)), 5, axis=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        GaussianMixtureSelector(
+            n_components=[1, 2, 3, 4, 5], covariance_type="sklearn", random_state=0
+        ).fit(X)
+    assert not [w for w in caught if "Number of distinct clusters" in str(w.message)]
+
+
+def test_the_chosen_estimator_knows_the_feature_names():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(np.random.RandomState(0).normal(size=(60, 2)), columns=["a", "b"])
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="sklearn").fit(df)
+    assert list(sel.best_estimator_.feature_names_in_) == ["a", "b"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (scikit-learn's "X has feature names, but ...")
+        assert_allclose(sel.best_estimator_.predict_proba(df), sel.predict_proba(df))
