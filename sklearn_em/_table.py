@@ -297,19 +297,25 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
     if not lines:
         raise InputError(f"{source}: has a header line but no data rows")
     _check_widths(lines, line_numbers, delimiter, len(names), source)
-    kinds = _column_kinds(names, sample, line_numbers, decimal, source)
+    kinds, examples = _column_kinds(names, sample, line_numbers, decimal, source)
     empty = [j for j, kind in enumerate(kinds) if kind == "empty"]
     if empty and len(lines) > len(sample):
         # a column with no value in the sample may have some further down (a measurement
         # added later): those columns are judged on every row, not called empty
         rows = [[row[j] for j in empty] for row in _split(lines, delimiter)]
-        later = _column_kinds([names[j] for j in empty], rows, line_numbers, decimal, source)
-        for j, kind in zip(empty, later):
+        later, found = _column_kinds([names[j] for j in empty], rows, line_numbers, decimal, source)
+        for i, (j, kind) in enumerate(zip(empty, later)):
             kinds[j] = kind
+            if i in found:
+                examples[j] = found[i]
     if names[0] == ROW_NAMES:
         kinds[0] = "text"  # names, never fitted (--id 1 carries them into --out)
+        examples.pop(0, None)  # (not data: no note on them)
     id_index = None if id_column is None else resolve_column(id_column, names, "--id", source)
-    chosen, dropped, excluded = _choose_columns(names, kinds, id_index, columns, exclude, source)
+    examples.pop(id_index, None)
+    chosen, dropped, excluded = _choose_columns(
+        names, kinds, examples, id_index, columns, exclude, source
+    )
 
     values = _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, source)
     id_like = []
@@ -322,6 +328,10 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
     notes = []
     if encoding is None and used not in ("utf-8", "utf-16"):
         notes.append(f"{source} is not UTF-8; read it as {used} (--encoding sets another)")
+    if columns is None:  # (with --columns, the other columns are not the user's concern)
+        for j, example in examples.items():
+            if names[j] not in excluded:
+                notes.append(f"left out column '{names[j]}': {_no_number(example)}")
     for name in id_like:
         notes.append(
             f"left out column '{name}': its unique, evenly increasing integers look like a row "
@@ -399,11 +409,14 @@ def _blocks(lines, start, delimiter, size=SAMPLE_ROWS):
 def _column_kinds(names, sample, line_numbers, decimal, source):
     """'number', 'text' or 'empty' for each column, from the sample.
 
+    Also returns, for each text column (by index), its first cell and that cell's line
+    number: what a message shows to say why the column is not read as numbers.
+
     The full read finds any exception after the sample. An empty column is what a
     delimiter at the end of every line makes.
     """
     number = _number_test(decimal)
-    kinds = []
+    kinds, examples = [], {}
     for j, name in enumerate(names):
         present = [(n, r[j]) for n, r in zip(line_numbers, sample) if not is_missing(r[j])]
         ok = [number(s) for _, s in present]
@@ -411,6 +424,7 @@ def _column_kinds(names, sample, line_numbers, decimal, source):
             kinds.append("empty")
         elif not any(ok):
             kinds.append("text")
+            examples[j] = present[0]
         elif not all(ok):
             n, bad = next((n, s) for (n, s), good in zip(present, ok) if not good)
             raise InputError(
@@ -418,19 +432,30 @@ def _column_kinds(names, sample, line_numbers, decimal, source):
             )
         else:
             kinds.append("number")
-    return kinds
+    return kinds, examples
 
 
-def _choose_columns(names, kinds, id_index, columns, exclude, source):
-    """Indices of the columns to fit, and the names of the text and the excluded ones."""
+def _no_number(example):
+    """Why a text column is left out: 'no cell is a number (line 2: '5.151,24')'."""
+    n, cell = example
+    return f"no cell is a number (line {n}: '{_shown(cell)}')"
+
+
+def _choose_columns(names, kinds, examples, id_index, columns, exclude, source):
+    """Indices of the columns to fit, and the names of the text and the excluded ones.
+
+    ``examples``: a cell of each text column, with its line number (see _column_kinds).
+    """
     numeric = [j for j, kind in enumerate(kinds) if kind == "number" and j != id_index]
     if columns is not None:
         chosen = _column_list(columns, names, "--columns", source)
         if id_index in chosen:
             raise InputError(f"--columns: column '{names[id_index]}' is the --id column")
-        not_numbers = [names[j] for j in chosen if kinds[j] != "number"]
+        not_numbers = [j for j in chosen if kinds[j] != "number"]
         if not_numbers:
-            raise InputError(f"--columns: column '{not_numbers[0]}' of {source} holds no numbers")
+            j = not_numbers[0]
+            where = f" (line {examples[j][0]}: '{_shown(examples[j][1])}')" if j in examples else ""
+            raise InputError(f"--columns: column '{names[j]}' of {source} holds no numbers{where}")
         excluded = [names[j] for j in numeric if j not in chosen]
     else:
         left_out = [] if exclude is None else _column_list(exclude, names, "--exclude", source)
@@ -444,8 +469,11 @@ def _choose_columns(names, kinds, id_index, columns, exclude, source):
         if kind != "number" and j != id_index and j not in chosen
     ]
     if not numeric and columns is None:
+        # (a text column the user left out is no answer to why nothing is left)
+        first = next((j for j in examples if j not in left_out), None)
+        why = "" if first is None else f"; column '{names[first]}': {_no_number(examples[first])}"
         raise InputError(
-            f"{source}: no numeric columns (non-numeric columns: {', '.join(dropped)})"
+            f"{source}: no numeric columns (non-numeric columns: {', '.join(dropped)}){why}"
             if dropped
             else f"{source}: no numeric data"
         )
@@ -502,6 +530,7 @@ def _check_widths(lines, line_numbers, delimiter, width, source):
 
 def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, source):
     """The chosen columns as a float64 array; missing cells become NaN."""
+    file_lines, file_delimiter = lines, delimiter  # (what a message quotes)
     if delimiter == WHITESPACE and any('"' in line for line in lines):
         # quoted fields between spaces (R's write.table): NumPy's reader splits at every
         # space, so the fields are split here and handed over between tabs
@@ -533,10 +562,12 @@ def _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, sourc
         return _loadtxt(lines, delimiter, chosen)
     except ValueError:
         pass
-    # a cell that is neither a number nor missing, after the sampled rows: find it to say so
-    for n, row in zip(line_numbers, _split(lines, delimiter)):
+    # a cell that is neither a number nor missing, after the sampled rows: find it to say so,
+    # as the file writes it (not with the decimal commas made points above)
+    number = _number_test(decimal)
+    for n, row in zip(line_numbers, _split(file_lines, file_delimiter)):
         for j in chosen:
-            if not is_missing(row[j]) and not _is_number(row[j]):
+            if not is_missing(row[j]) and not number(row[j]):
                 raise InputError(
                     f"{source}: column '{names[j]}' mixes numbers and text "
                     f"(line {n}: '{_shown(row[j])}')"

@@ -782,6 +782,73 @@ def test_text_after_the_sampled_rows_is_found(tmp_path, capsys):
     assert code == 2 and err.endswith(f"column 'b' mixes numbers and text (line {line}: 'oops')\n")
 
 
+def _thousands_csv(tmp_path):
+    """A semicolon file of decimal commas with an 'amount' column written with thousands
+    separators ('5.151,24', as a spreadsheet formats money), and a text column 'site'."""
+    rng = np.random.RandomState(0)
+    X = np.round(np.vstack([rng.normal(0, 1, (30, 2)), rng.normal(8, 1, (30, 2))]), 3)
+    lines = ["# exported from a spreadsheet", "amount;a;b;site"]
+    for i, row in enumerate(X):
+        cells = [f"{i + 5}.151,24", *(repr(float(v)).replace(".", ",") for v in row), f"s{i}"]
+        lines.append(";".join(cells))
+    return write(tmp_path, "money.csv", "\n".join(lines) + "\n"), X
+
+
+def test_a_column_left_out_as_text_is_said_why_with_a_cell_of_it(tmp_path, capsys):
+    # a column of numbers written with thousands separators ('5.151,24') in a file of
+    # decimal commas was left out as "non-numeric" with no word on why: the note quotes a
+    # cell that is not a number, and its line in the file (the comment line counts)
+    path, X = _thousands_csv(tmp_path)
+    doc = fit_json(capsys, path)
+    assert doc["data"]["columns"] == ["a", "b"]
+    assert doc["data"]["dropped_columns"] == ["amount", "site"]
+    assert doc["best"]["bic"] == bic_of(X)
+    left_out = [note for note in doc["notes"] if note.startswith("left out column")]
+    assert left_out == [
+        "left out column 'amount': no cell is a number (line 3: '5.151,24')",
+        "left out column 'site': no cell is a number (line 3: 's0')",
+    ]
+    code, out, _ = run(["fit", path, "--quiet", "--components", "1-2"], capsys)
+    assert "left out non-numeric column(s): amount, site" in out
+    assert "note: left out column 'amount': no cell is a number (line 3: '5.151,24')\n" in out
+    # a column the user leaves out, or does not choose, needs no note
+    notes = fit_json(capsys, path, "--exclude", "site")["notes"]
+    assert [note for note in notes if note.startswith("left out column")] == left_out[:1]
+    notes = fit_json(capsys, path, "--columns", "a,b")["notes"]
+    assert not any(note.startswith("left out column") for note in notes)
+    # and the errors that leave out every column, or that --columns names, quote it too
+    code, out, err = run(["fit", path, "--quiet", "--columns", "amount,a"], capsys)
+    assert code == 2 and err == (
+        f"sklearn-em: error: --columns: column 'amount' of {path} holds no numbers "
+        "(line 3: '5.151,24')\n"
+    )
+    text = "amount;total\n5.151,24;1.000,5\n6.100,00;2.000,5\n"
+    only = write(tmp_path, "only.csv", text)
+    code, out, err = run(["fit", only, "--quiet"], capsys)
+    assert code == 2 and err == (
+        f"sklearn-em: error: {only}: no numeric columns (non-numeric columns: amount, total); "
+        "column 'amount': no cell is a number (line 2: '5.151,24')\n"
+    )
+    code, out, err = run(["fit", only, "--quiet", "--exclude", "amount"], capsys)
+    assert code == 2 and err.endswith("column 'total': no cell is a number (line 2: '1.000,5')\n")
+
+
+def test_a_cell_after_the_sample_is_quoted_as_the_file_writes_it(tmp_path):
+    # a thousands separator in a column of decimal commas, after the sampled rows: the
+    # error quoted the cell with its comma made a point ('1.234.5'), not as in the file
+    from sklearn_em import _table
+
+    rows = [f"{i % 7},5;{i % 11},25" for i in range(_table.SAMPLE_ROWS + 50)]
+    rows[_table.SAMPLE_ROWS + 20] = "1.234,5;3,25"
+    path = write(tmp_path, "late.csv", "a;b\n" + "\n".join(rows) + "\n")
+    with pytest.raises(_table.InputError) as info:
+        _table.read_table(open(path, "rb").read(), "late.csv")
+    line = _table.SAMPLE_ROWS + 22
+    assert str(info.value) == (
+        f"late.csv: column 'a' mixes numbers and text (line {line}: '1.234,5')"
+    )
+
+
 def _pandas(path, **kw):
     pd = pytest.importorskip("pandas")
     return pd.read_csv(path, **kw)
