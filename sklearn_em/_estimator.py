@@ -369,6 +369,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             X_init = incomplete.mean_filled()
 
         do_init = not (self.warm_start and hasattr(self, "converged_"))
+        if not do_init:
+            self._check_warm_start(X)
         # the data's statistics: the prior's scale, and the covariance for M-steps whose
         # covariances turn out singular (with missing cells: of the mean-filled data, a
         # stand-in for re-seeding only)
@@ -421,6 +423,22 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             )
         self._fit_em(data.initial_params, data.run_em, user_init, prior, X.dtype)
         return X
+
+    def _check_warm_start(self, X):
+        """warm_start continues the stored fit: it must be one of this estimator's
+        n_components, covariance storage and features (set_params may have changed them;
+        scikit-learn then continues the old fit silently, or fails in NumPy)."""
+        k, d = self.means_.shape
+        model = get_model(self.covariance_type)
+        wanted = (self.n_components, X.shape[1], model.storage_shape(self.n_components, d))
+        if wanted != (k, d, self.covariances_.shape):
+            raise ValueError(
+                f"warm_start=True continues the previous fit ({k} components, covariances of "
+                f"shape {self.covariances_.shape}, {d} features), but the estimator now has "
+                f"n_components={self.n_components!r} and covariance_type="
+                f"{self.covariance_type!r}, and X has {X.shape[1]} features: set "
+                "warm_start=False to fit anew, or set them back."
+            )
 
     def _fit_em(self, init, em, user_init, prior, dtype):
         """The n_init EM runs: ``init(**options)`` gives each its initial parameters,

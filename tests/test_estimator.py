@@ -7,6 +7,7 @@ Expected failures of ``parametrize_with_checks``: none. (``check_array_api_input
 itself unless SCIPY_ARRAY_API=1 is set in the environment; that is scikit-learn's own skip.)
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -490,3 +491,24 @@ def test_hierarchical_start_of_one_component_needs_no_tree():
     for other in fits[1:]:
         assert_allclose(fits[0].means_, other.means_)
         assert_allclose(fits[0].covariances_, other.covariances_)
+
+
+def test_warm_start_refuses_a_fit_it_cannot_continue():
+    # set_params between warm fits: scikit-learn continues the old fit silently whatever
+    # n_components says (means_ stays (2, 2) with n_components=3), or fails inside NumPy
+    # (another covariance storage, other features); the estimator says what changed
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(50, 2)), rng.normal(size=(50, 2)) + 5]
+    model = GaussianMixtureEM(2, warm_start=True, random_state=0).fit(X)
+    for change, data in [
+        (dict(n_components=3), X),
+        (dict(covariance_type="diag"), X),
+        (dict(), np.c_[X, X[:, :1] ** 2]),
+    ]:
+        changed = copy.deepcopy(model).set_params(**change)
+        with pytest.raises(ValueError, match="warm_start=True continues the previous fit"):
+            changed.fit(data)
+    # a model of the same storage continues (VVV is 'full' under mclust's name)
+    before = model.lower_bound_
+    model.set_params(covariance_type="VVV").fit(X)
+    assert model.means_.shape == (2, 2) and model.lower_bound_ >= before - 1e-12
