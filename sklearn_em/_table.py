@@ -27,6 +27,14 @@ ROW_NAMES = "(row names)"
 MIN_ID_ROWS = 10
 _DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
 _DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+# a line of a one-column file of decimal commas: a whole number, or one written with
+# thousands points ('5.151,24': not read as a number, but no pair of fields either)
+_WHOLE = re.compile(r"[+-]?\d+")
+_GROUPED = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?")
+# what R's write.table writes unquoted as a row name (1, 2, ... or kept after a subset) and
+# as a whole number (no leading zero)
+_R_ROW_NAME = re.compile(r"[1-9]\d*")
+_R_WHOLE = re.compile(r"(?:0|[1-9]\d*)(?:[eE][+-]?\d+)?")
 
 
 class InputError(Exception):
@@ -276,6 +284,12 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
     # (only line ends: a tab ending the last line is an empty cell)
     lines, line_numbers = _content_lines(text.lstrip("\ufeff").rstrip("\r\n"), source)
     delimiter = "\t" if tab else sniff_delimiter(lines[:50])
+    notes = []
+    if delimiter == "," and not tab:
+        delimiter, note = _one_column_of_decimal_commas(
+            lines[: SAMPLE_ROWS + 1], line_numbers, id_column, source
+        )
+        notes += [note] if note else []
     sample = _split(lines[: SAMPLE_ROWS + 1], delimiter)
     decimal = sniff_decimal(sample[1:], delimiter, _blocks(lines, SAMPLE_ROWS + 1, delimiter))
     names = _header(sample, decimal)
@@ -325,7 +339,6 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
     if id_index is not None:
         ids = np.array([row[id_index] for row in _split(lines, delimiter)], dtype=object)
 
-    notes = []
     if encoding is None and used not in ("utf-8", "utf-16"):
         notes.append(f"{source} is not UTF-8; read it as {used} (--encoding sets another)")
     if columns is None:  # (with --columns, the other columns are not the user's concern)
@@ -352,6 +365,69 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
         decimal=decimal,
         encoding=used,
     )
+
+
+def _one_column_of_decimal_commas(lines, line_numbers, id_column, source):
+    """The delimiter of a file that no delimiter splits but the comma, and a note.
+
+    A spreadsheet saves one column of decimal commas with no delimiter at all ('a', '1,5',
+    '2,25'): the comma split each number in two, and the header one name short then took
+    the whole part for R's row names -- 1.5 read as 5, with no word. ';' (which no line
+    holds: one column, decimal commas) when every line below the first is such a number
+    (or a whole number, or missing), and ',' otherwise. Only when each line could also be
+    R's unquoted row name and a whole number ('x', '1,5', '2,7') is there a note: read as
+    one column, or as row names when they are 1, 2, ..., n (at least ``MIN_ID_ROWS`` of
+    them: whole parts do not count up by one row after row by chance); ``--id 1`` says
+    they are row names.
+    """
+    first, below = _split(lines[:1], ",")[0], lines[1:]
+    if len(first) != 1 or not below or "," not in "".join(below):
+        return ",", None
+    # (each line whole, or quoted whole: csv would read R's '"1",5' as the cell '1,5')
+    cells = [_unquoted(line.strip()) for line in below]
+    if not all(_a_number_alone(cell) for cell in cells):
+        return ",", None
+    pairs = _split(below, ",")
+    header = not is_missing(first[0]) and not _is_number(first[0].replace(",", "."))
+    if not (
+        header
+        and all(
+            len(r) == 2 and _R_ROW_NAME.fullmatch(r[0]) and _R_WHOLE.fullmatch(r[1]) for r in pairs
+        )
+        and len({r[0] for r in pairs}) == len(pairs)
+    ):
+        return ";", None  # no row names: one column
+    if id_column in ("1", ROW_NAMES):
+        return ",", None
+    i = next(i for i, c in enumerate(cells) if "," in c)
+    n, cell, value = line_numbers[i + 1], cells[i], float(cells[i].replace(",", "."))
+    if len(pairs) >= MIN_ID_ROWS and [int(r[0]) for r in pairs] == list(range(1, len(pairs) + 1)):
+        return ",", (
+            f"read the field before the comma on each line of {source} as R's row names "
+            f"(1 to {len(pairs)}; the header names one column fewer) and column "
+            f"'{first[0]}' as whole numbers; were the commas decimal commas (line {n}: "
+            f"'{cell}' as {value}), write the numbers with decimal points"
+        )
+    return ";", (
+        f"read {source} as one column of numbers with decimal commas (line {n}: '{cell}' "
+        f"as {value}); if the field before each comma is R's row names, say --id 1"
+    )
+
+
+def _a_number_alone(cell):
+    """A cell of a one-column file of decimal commas (see _one_column_of_decimal_commas)."""
+    return bool(
+        is_missing(cell)
+        or _DECIMAL_COMMA.fullmatch(cell)
+        or _WHOLE.fullmatch(cell)
+        or _GROUPED.fullmatch(cell)
+    )
+
+
+def _unquoted(cell):
+    if len(cell) > 1 and cell[0] == cell[-1] == '"' and '"' not in cell[1:-1]:
+        return cell[1:-1].strip()
+    return cell
 
 
 def _content_lines(text, source):

@@ -967,6 +967,96 @@ def test_files_written_by_rs_write_table(text, columns, dropped):
     np.testing.assert_array_equal(table.values, [[0.5, 2.1], [0.7, 3.3], [1.5, 2.0]])
 
 
+# One column saved by a spreadsheet with decimal commas has no delimiter at all: the comma
+# split each number in two, and the header one name short took the whole part for R's row
+# names -- 'a', '1,5', '2,5', '3,25' was read as 5, 5, 25 with no word (a reviewer's read).
+@pytest.mark.parametrize(
+    "text, values, noted",
+    [
+        # every line could be R's row name and a whole number: read as one column, said so
+        ("a\n1,5\n2,5\n3,25\n", [1.5, 2.5, 3.25], True),
+        ("a\r\n1,5\r\n2,5\r\n3,25\r\n", [1.5, 2.5, 3.25], True),
+        # a row name is never 0 nor repeated, a whole number has no leading zero; a line of
+        # a whole number or an NA has no comma: one column, nothing to say
+        ("a\n0,5\n1,25\n2,75\n", [0.5, 1.25, 2.75], False),
+        ("a\n1,5\n1,75\n2,5\n", [1.5, 1.75, 2.5], False),
+        ("a\n1,05\n2,5\n3,25\n", [1.05, 2.5, 3.25], False),
+        ("a\n1,5\n2\nNA\n-3,25\n", [1.5, 2.0, np.nan, -3.25], False),
+        ('"weight, kg"\n"1,5"\n"2,25"\n', [1.5, 2.25], False),
+        ("1\n1,5\n2,5\n", [1.0, 1.5, 2.5], False),  # (no header: it was an error)
+    ],
+)
+def test_one_column_of_decimal_commas_is_one_column(text, values, noted):
+    from sklearn_em import _table
+
+    table = _table.read_table(text.encode(), "t.csv")
+    assert table.values.shape == (len(values), 1)
+    np.testing.assert_array_equal(table.values[:, 0], values)
+    assert table.decimal == ","
+    notes = [note for note in table.notes if "decimal commas" in note]
+    assert notes == (
+        [
+            "read t.csv as one column of numbers with decimal commas (line 2: '1,5' as 1.5); "
+            "if the field before each comma is R's row names, say --id 1"
+        ]
+        if noted
+        else []
+    )
+
+
+def test_one_column_of_decimal_commas_is_fitted_with_a_note(tmp_path, capsys):
+    rng = np.random.RandomState(0)
+    X = np.round(np.concatenate([rng.normal(2, 0.3, 30), rng.normal(6, 0.3, 30)]), 2)
+    X = X[np.argsort(rng.rand(len(X)))].reshape(-1, 1)
+    cells = [f"{v:.2f}".replace(".", ",") for v in X[:, 0]]
+    path = write(tmp_path, "one.csv", "size\n" + "\n".join(cells) + "\n")
+    doc = fit_json(capsys, path)
+    assert doc["data"]["columns"] == ["size"] and doc["data"]["dropped_columns"] == []
+    assert (doc["data"]["delimiter"], doc["data"]["decimal"]) == (";", ",")
+    assert doc["best"]["bic"] == bic_of(X)
+    # its whole parts repeat: no row names, nothing to say
+    assert not any("decimal commas" in note for note in doc["notes"])
+
+
+def test_one_column_with_thousands_points_is_not_split_at_the_comma(tmp_path, capsys):
+    # '5.151,24' was split at the comma into a row name and 24; the reader does not read
+    # thousands points (as in a semicolon file): the error quotes the cell
+    path = write(tmp_path, "money.csv", "amount\n5.151,24\n6.000,5\n7.123,10\n")
+    code, out, err = run(["fit", path, "--quiet"], capsys)
+    assert code == 2 and err == (
+        f"sklearn-em: error: {path}: no numeric columns (non-numeric columns: amount); "
+        "column 'amount': no cell is a number (line 2: '5.151,24')\n"
+    )
+
+
+def test_row_names_and_whole_numbers_are_read_as_such_when_said_or_plain():
+    from sklearn_em import _table
+
+    # --id 1 says the field before the comma is R's row names
+    table = _table.read_table(b"a\n1,5\n2,5\n3,25\n", "t.csv", id_column="1")
+    assert table.columns == ["a"] and table.ids.tolist() == ["1", "2", "3"]
+    np.testing.assert_array_equal(table.values[:, 0], [5, 5, 25])
+    assert table.notes == []
+    # R's own row names 1, 2, ..., n on enough lines: read as row names, and said so
+    n = _table.MIN_ID_ROWS
+    values = [(3 * i) % 7 for i in range(n)]
+    text = "x\n" + "".join(f"{i + 1},{v}\n" for i, v in enumerate(values))
+    table = _table.read_table(text.encode(), "t.csv")
+    assert table.columns == ["x"] and table.dropped == ["(row names)"]
+    np.testing.assert_array_equal(table.values[:, 0], values)
+    assert table.notes == [
+        f"read the field before the comma on each line of t.csv as R's row names (1 to {n}; "
+        "the header names one column fewer) and column 'x' as whole numbers; were the commas "
+        "decimal commas (line 2: '1,0' as 1.0), write the numbers with decimal points"
+    ]
+    # row names that are text, or beside numbers with decimal points: as before, no note
+    for text in ("x\na,5\nb,7\nc,9\n", "x\n1,5.0\n2,7.0\n3,9.0\n", '"x"\n"1",5\n"2",7\n"3",9\n'):
+        table = _table.read_table(text.encode(), "t.csv")
+        assert table.columns == ["x"] and table.dropped == ["(row names)"]
+        np.testing.assert_array_equal(table.values[:, 0], [5, 7, 9])
+        assert table.notes == []
+
+
 def test_data_rows_ending_with_a_delimiter_are_still_an_error():
     # R's row-names rule (a header one name short) holds between spaces only: in a comma
     # file the data rows' extra, empty field is a delimiter ending each row, and taking the
