@@ -18,6 +18,7 @@ each missing cell filled with its column's observed mean over all of X, which th
 EM sums; one more pass, only when that pass met a NaN, takes the mean-filled data's statistics.
 """
 
+import math
 from dataclasses import dataclass
 from functools import partial
 
@@ -314,6 +315,9 @@ def as_dask_weights(sample_weight, X):
         sample_weight = sample_weight.to_dask_array(lengths=True)
     elif not isinstance(sample_weight, da.Array):
         sample_weight = da.from_array(np.asarray(sample_weight), chunks=(X.chunks[0],))
+    if sample_weight.ndim == 1 and any(math.isnan(c) for c in sample_weight.chunks[0]):
+        # weights filtered with X by the same mask (unknown chunk sizes): one pass, as X's
+        sample_weight = sample_weight.compute_chunk_sizes()
     if sample_weight.ndim != 1 or sample_weight.shape[0] != X.shape[0]:
         raise ValueError(f"sample_weight.shape == {sample_weight.shape}, expected {(X.shape[0],)}!")
     return sample_weight.astype(X.dtype).rechunk((X.chunks[0],))

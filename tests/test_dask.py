@@ -657,3 +657,21 @@ def test_hc_init_on_the_sample_reaches_the_in_memory_optimum(client):
     order_a, order_b = np.argsort(ours.means_[:, -1]), np.argsort(theirs.means_[:, -1])
     np.testing.assert_allclose(theirs.means_[order_b], ours.means_[order_a], rtol=1e-6)
     np.testing.assert_allclose(theirs.lower_bound_, ours.lower_bound_, rtol=1e-9)
+
+
+def test_weights_filtered_by_the_mask_that_filters_x_are_read():
+    # X[mask] and w[mask] both have unknown chunk sizes: X's were computed, the weights'
+    # were not, and fit, score and bic said "sample_weight.shape == (nan,), expected (221,)"
+    rng = np.random.default_rng(0)
+    X, w = rng.normal(size=(300, 3)), rng.random(300)
+    Xd, wd = da.from_array(X, chunks=(50, 3)), da.from_array(w, chunks=50)
+    mask = Xd[:, 0] > 0
+    Xm, wm = Xd[mask], wd[mask]
+    assert np.isnan(Xm.shape[0]) and np.isnan(wm.shape[0])
+    got = GaussianMixtureEM(2, random_state=0).fit(Xm, sample_weight=wm)
+    Xk, wk = Xm.compute_chunk_sizes(), wm.compute_chunk_sizes()
+    known = GaussianMixtureEM(2, random_state=0).fit(Xk, sample_weight=wk)
+    np.testing.assert_array_equal(got.means_, known.means_)
+    np.testing.assert_array_equal(got.covariances_, known.covariances_)
+    assert float(got.score(Xm, sample_weight=wm)) == float(known.score(Xk, sample_weight=wk))
+    assert got.bic(Xm, sample_weight=wm) == known.bic(Xk, sample_weight=wk)
