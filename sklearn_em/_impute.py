@@ -24,7 +24,9 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
     or, with ``sample_posterior=True``, by a draw from that conditional distribution (a
     component drawn from ``p(k | x_o)``, then the missing block from its conditional
     Gaussian), as :class:`sklearn.impute.IterativeImputer` does. Observed cells pass through
-    unchanged, bit for bit. A row with no observed cell is an error.
+    unchanged, bit for bit. A row with no observed cell tells the fit nothing and is left
+    out of it; it is filled with the mixture's mean (its conditional mean given nothing), or
+    a draw from the mixture.
 
     Parameters
     ----------
@@ -92,7 +94,8 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The data, with NaN in the missing cells (at least one observed cell per row).
+            The data, with NaN in the missing cells (rows with no observed cell are left out
+            of the fit; at least 2 rows must have one).
         y : Ignored
             Not used, present for API consistency.
 
@@ -119,7 +122,14 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                 "estimator must be a GaussianMixtureEM or a GaussianMixtureSelector, got "
                 f"{type(estimator).__name__}."
             )
-        self.estimator_ = estimator.fit(X)
+        # a row with nothing observed adds nothing to the observed-data likelihood
+        observed = ~np.logical_and.reduce(np.isnan(X), axis=1)
+        if np.count_nonzero(observed) < 2:
+            raise ValueError(
+                f"GaussianMixtureImputer needs at least 2 rows with an observed cell to fit; "
+                f"X has {np.count_nonzero(observed)} of {X.shape[0]}."
+            )
+        self.estimator_ = estimator.fit(X if observed.all() else X[observed])
         self.random_state_ = check_random_state(self.random_state)
         return self
 

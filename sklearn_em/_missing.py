@@ -605,11 +605,38 @@ class IncompleteData:
 
 def impute(X, params, random_state=None):
     """X with each missing cell filled under ``params``: its conditional mean given the row's
-    observed cells, or a draw from that conditional (``random_state`` given). Observed cells
-    are unchanged; a copy of X when nothing is missing."""
+    observed cells, or a draw from that conditional (``random_state`` given). A row with no
+    observed cell gets the mixture's own mean (its conditional mean given nothing), or a draw
+    from the mixture, after the other rows' draws. Observed cells are unchanged; a copy of X
+    when nothing is missing."""
     if not missing_cells(X):
         return X.copy()
-    return conditional_fill(X, params, MissingLayout.from_array(X), random_state)
+    empty = empty_rows(X)
+    if not empty.size:
+        return conditional_fill(X, params, MissingLayout.from_array(X), random_state)
+    out = np.array(X, copy=True)
+    rest = np.flatnonzero(~np.isin(np.arange(X.shape[0]), empty))
+    if rest.size:
+        out[rest] = impute(X[rest], params, random_state)
+    out[empty] = _mixture_fill(params, empty.size, random_state)
+    return out
+
+
+def _mixture_fill(params, n, random_state=None):
+    """n rows of nothing observed: the mixture's mean, or n draws from the mixture (a
+    component by its weight, as :func:`conditional_fill` draws one, then its Gaussian)."""
+    weights = np.asarray(params.weights, dtype=np.float64)
+    means = np.asarray(params.means, dtype=np.float64)
+    if random_state is None:
+        return np.tile(weights @ means, (n, 1))
+    u = random_state.uniform(size=n)
+    comp = (np.cumsum(weights)[:, None] < u * weights.sum()).sum(axis=0)
+    comp = np.minimum(comp, weights.size - 1)
+    k, d = means.shape
+    z = random_state.standard_normal(size=(n, d))
+    full = params.kernel.expand(params.covariance_matrices(), k, d)
+    factors = np.linalg.cholesky(np.asarray(full, dtype=np.float64))
+    return means[comp] + np.matmul(factors[comp], z[:, :, None])[:, :, 0]
 
 
 def mean_filled(X, sample_weight=None):
