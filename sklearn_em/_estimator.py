@@ -561,7 +561,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The batch; the first needs at least ``n_components`` rows.
+            The batch; the first needs at least ``n_components`` rows, and 2.
         y : Ignored
             Not used, present for API consistency.
         sample_weight : array-like of shape (n_samples,), default=None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -291,7 +292,11 @@ def _data(estimator, X, feature_names):
 
     values = check_array(X, dtype=np.float64, ensure_all_finite="allow-nan", ensure_2d=False)
     if values.ndim == 1:
-        values = values[:, None]
+        # (the estimator, as scikit-learn's, takes rows of columns only)
+        raise ValueError(
+            f"X is 1-D (shape {values.shape}); pass one column as X.reshape(-1, 1), as to the "
+            "estimator."
+        )
     missing = bool(np.isnan(values).any())
     if missing:
         from ._missing import impute
@@ -299,7 +304,17 @@ def _data(estimator, X, feature_names):
         values = impute(values, model._model())
     if feature_names is None:
         feature_names = [f"x{j + 1}" for j in range(values.shape[1])]
+    elif len(feature_names) != values.shape[1]:
+        raise ValueError(
+            f"feature_names has {len(feature_names)} name(s) for the {values.shape[1]} "
+            "column(s) of X: give one name per column."
+        )
     return model, values, list(feature_names), missing
+
+
+def _check_max_points(max_points):
+    if isinstance(max_points, bool) or not isinstance(max_points, Integral) or max_points < 1:
+        raise ValueError(f"max_points must be a positive int, got {max_points!r}.")
 
 
 _FILLED = "missing cells at their conditional means"
@@ -453,6 +468,7 @@ def plot_classification(
     >>> ax.get_xlabel(), ax.get_ylabel()
     ('eruptions', 'waiting')
     """
+    _check_max_points(max_points)
     ax = _axes(ax)
     model, values, names, missing = _data(estimator, X, feature_names)
     labels = estimator.predict(X)
@@ -562,6 +578,7 @@ def plot_uncertainty(
     uncertainty : The numbers drawn.
     """
     ax = _axes(ax)
+    _check_max_points(max_points)
     model, values, names, missing = _data(estimator, X, feature_names)
     u = uncertainty(estimator, X)
     k = model.means_.shape[0]
@@ -597,7 +614,7 @@ def plot_uncertainty(
         ax.set_xlabel(names[0])
         ax.set_ylabel("uncertainty (1 - max probability)")
         ax.set_ylim(-0.02 * top, 1.05 * top)
-        ax.set_title(f"Uncertainty: {model.covariance_type}, {k} components")
+        ax.set_title(f"Uncertainty: {model.covariance_type}, {k} component{'s' if k != 1 else ''}")
         return ax
     P, means, covs, (xlabel, ylabel), projected = _projection(model, values, names)
     size = _point_style(len(order))["s"] * (0.6 + 4 * u[order] / top)
@@ -617,8 +634,11 @@ def plot_uncertainty(
     ax.figure.colorbar(points, ax=ax, label="uncertainty (1 - max probability)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    detail = _details(projected, _FILLED if missing else "")
-    ax.set_title(f"Uncertainty: {model.covariance_type}, {k} components" + detail)
+    subset = f"{len(order):,} of {len(u):,} points shown" if len(order) < len(u) else ""
+    detail = _details(projected, subset, _FILLED if missing else "")
+    ax.set_title(
+        f"Uncertainty: {model.covariance_type}, {k} component{'s' if k != 1 else ''}" + detail
+    )
     ax.autoscale_view()
     return ax
 
@@ -687,6 +707,12 @@ def save_selection_figure(
     _require_matplotlib()
     from matplotlib.figure import Figure
 
+    if not _is_selector(selector):
+        raise TypeError(
+            "save_selection_figure draws a GaussianMixtureSelector's criterion table; got a "
+            f"{type(selector).__name__} (for one mixture use plot_classification and "
+            "plot_uncertainty)."
+        )
     fmt = format if format is not None else os.path.splitext(os.fspath(path))[1].lstrip(".")
     fmt = fmt.lower()
     if fmt not in FIGURE_FORMATS:

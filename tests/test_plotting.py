@@ -545,3 +545,34 @@ def test_a_model_it_cannot_draw_is_named(data):
     )
     with pytest.raises(ValueError, match=r"Unknown covariance_type 'XYZ'; expected one of"):
         plotting._full_covariances(odd)
+
+
+# ------------------------------------------------------------- found by a reviewer
+def test_bad_arguments_say_what_is_wrong(data, selector, tmp_path):
+    gm = GaussianMixtureEM(2, random_state=0).fit(data)
+    # (these failed inside NumPy or matplotlib: "not enough values to unpack", "negative
+    # dimensions are not allowed", plot_criterion's TypeError; 0 drew an empty plot)
+    with pytest.raises(ValueError, match="feature_names has 1 name"):
+        plotting.plot_classification(gm, data, ax=new_axes(), feature_names=["x"])
+    for bad in (0, -1, 2.5):
+        for plot in (plotting.plot_classification, plotting.plot_uncertainty):
+            with pytest.raises(ValueError, match="max_points must be a positive int"):
+                plot(gm, data, ax=new_axes(), max_points=bad)
+    with pytest.raises(ValueError, match="X is 1-D"):
+        plotting.plot_classification(gm, data[:, 0], ax=new_axes())
+    with pytest.raises(TypeError, match="draws a GaussianMixtureSelector's"):
+        plotting.save_selection_figure(gm, data, tmp_path / "g.png")
+
+
+def test_uncertainty_title_counts_as_the_classification_does(data):
+    one = GaussianMixtureEM(1, random_state=0).fit(data)
+    ax = plotting.plot_uncertainty(one, data, ax=new_axes())
+    assert ax.get_title().startswith("Uncertainty: full, 1 component") and "components" not in (
+        ax.get_title()
+    )
+    two = GaussianMixtureEM(2, random_state=0).fit(data)
+    ax = plotting.plot_uncertainty(two, data, ax=new_axes(), max_points=50)
+    shown = sum(len(c.get_offsets()) for c in ax.collections)
+    assert f"{shown} of {len(data)} points shown" in ax.get_title()
+    ax = plotting.plot_classification(two, data, ax=new_axes(), max_points=50)
+    assert "50 of 120 points shown" in ax.get_title()
