@@ -293,9 +293,13 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                 "'sklearn', one of, or a non-empty sequence of, "
                 f"{list(COVARIANCE_NAMES)}. Got {self.covariance_type!r} instead."
             )
-        # duplicates would only refit the same model; keep the first of each
+        # duplicates would only refit the same model (also under its other name: 'full' is
+        # mclust's 'VVV'); keep the first of each
         ks = list(dict.fromkeys(int(k) for k in ks))
-        types = list(dict.fromkeys(types))
+        first = {}
+        for t in types:
+            first.setdefault(get_model(t).name, t)
+        types = list(first.values())
         return [(t, k) for t in types for k in ks]
 
     # ------------------------------------------------------------------ fitting

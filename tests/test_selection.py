@@ -440,6 +440,12 @@ def test_duplicates_in_the_grid_are_fitted_once(blobs):
     ).fit(blobs)
     assert list(sel.results_["n_components"]) == [2, 1]
     assert list(sel.results_["covariance_type"]) == ["diag", "diag"]
+    # ... also under their other names (scikit-learn's 'full' is mclust's 'VVV'), the first
+    # name given kept (both were fitted)
+    sel = GaussianMixtureSelector(
+        n_components=[1], covariance_type=["full", "VVI", "VVV", "diag", "EEE"], random_state=0
+    ).fit(blobs)
+    assert list(sel.results_["covariance_type"]) == ["full", "VVI", "EEE"]
 
 
 # ----------------------------------------------------------------------------- reporting
