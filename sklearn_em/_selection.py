@@ -33,6 +33,7 @@ from ._estimator import (
     _criteria_of_rows,
     _rows_of_positive_weight,
     _validated_weights,
+    is_dask_collection,
 )
 from ._hc import hc_tree
 from ._init import initial_params, params_from_statistics
@@ -534,6 +535,15 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         return starts
 
     # ------------------------------------------------------------------ inference
+    def _checked(self, X):
+        """X as the chosen estimator takes it, checked against the selector's fit (columns,
+        names): the estimator has the names too, and reads X itself (a dask collection
+        lazily, which it checks itself)."""
+        check_is_fitted(self)
+        if not is_dask_collection(X):
+            self._validate(X)
+        return X
+
     def _validate(self, X):
         check_is_fitted(self)
         return validate_data(
@@ -553,8 +563,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         labels : ndarray of shape (n_samples,)
             The index of each row's most probable component of ``best_estimator_``.
         """
-        # (the selector's checks; X goes on as given: the chosen estimator has its names)
-        self._validate(X)
+        X = self._checked(X)
         return self.best_estimator_.predict(X)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
@@ -570,8 +579,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_components)
             Each row sums to 1. ``1 - proba.max(axis=1)`` is mclust's uncertainty.
         """
-        # (the selector's checks; X goes on as given: the chosen estimator has its names)
-        self._validate(X)
+        X = self._checked(X)
         return self.best_estimator_.predict_proba(X)
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
@@ -587,8 +595,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         log_density : ndarray of shape (n_samples,)
             ``log p(x_i)`` under ``best_estimator_``.
         """
-        # (the selector's checks; X goes on as given: the chosen estimator has its names)
-        self._validate(X)
+        X = self._checked(X)
         return self.best_estimator_.score_samples(X)
 
     def score(
@@ -614,8 +621,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         log_likelihood : float
             ``sum_i w_i log p(x_i) / sum_i w_i``.
         """
-        # (the selector's checks; X goes on as given: the chosen estimator has its names)
-        self._validate(X)
+        X = self._checked(X)
         return self.best_estimator_.score(X, sample_weight=sample_weight)
 
     def bic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -634,8 +640,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         bic : float
             See :meth:`GaussianMixtureEM.bic`.
         """
-        # (the selector's checks; X goes on as given: the chosen estimator has its names)
-        self._validate(X)
+        X = self._checked(X)
         return self.best_estimator_.bic(X, sample_weight=sample_weight)
 
     def aic(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -654,8 +659,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         aic : float
             See :meth:`GaussianMixtureEM.aic`.
         """
-        # (the selector's checks; X goes on as given: the chosen estimator has its names)
-        self._validate(X)
+        X = self._checked(X)
         return self.best_estimator_.aic(X, sample_weight=sample_weight)
 
     def icl(self, X: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
@@ -674,8 +678,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         icl : float
             See :meth:`GaussianMixtureEM.icl`.
         """
-        # (the selector's checks; X goes on as given: the chosen estimator has its names)
-        self._validate(X)
+        X = self._checked(X)
         return self.best_estimator_.icl(X, sample_weight=sample_weight)
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:

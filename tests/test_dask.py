@@ -675,3 +675,20 @@ def test_weights_filtered_by_the_mask_that_filters_x_are_read():
     np.testing.assert_array_equal(got.covariances_, known.covariances_)
     assert float(got.score(Xm, sample_weight=wm)) == float(known.score(Xk, sample_weight=wk))
     assert got.bic(Xm, sample_weight=wm) == known.bic(Xk, sample_weight=wk)
+
+
+def test_the_selectors_inference_takes_dask_collections_as_its_estimator_does():
+    from sklearn_em import GaussianMixtureSelector
+
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(np.r_[rng.normal(size=(80, 2)), rng.normal(size=(80, 2)) + 4])
+    frame.columns = ["a", "b"]
+    sel = GaussianMixtureSelector(n_components=[1, 2], covariance_type="sklearn").fit(frame)
+    lazy = dd.from_pandas(frame, npartitions=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # (no "X does not have valid feature names")
+        for method in ("predict", "predict_proba", "score_samples"):
+            got = getattr(sel, method)(lazy)
+            assert dask.is_dask_collection(got)
+            np.testing.assert_allclose(got.compute(), getattr(sel, method)(frame), rtol=1e-12)
+        assert np.isclose(sel.bic(lazy), sel.bic(frame), rtol=1e-12)
