@@ -227,13 +227,13 @@ def _column_list(text, names, option, source):
     return list(dict.fromkeys(resolve_column(s, names, option, source) for s in specs))
 
 
-def looks_like_row_id(values):
+def looks_like_row_id(values, min_rows=MIN_ID_ROWS):
     """Unique, evenly increasing integers (1, 2, 3, ... or 1001, 1002, ...): a row number.
 
-    At least ``MIN_ID_ROWS`` of them: in a handful of rows, a measurement can step evenly
-    by chance.
+    At least ``min_rows`` of them (by default ``MIN_ID_ROWS``: in a handful of rows, a
+    measurement can step evenly by chance).
     """
-    if len(values) < MIN_ID_ROWS or not np.all(np.isfinite(values)):
+    if len(values) < min_rows or not np.all(np.isfinite(values)):
         return False
     if not np.array_equal(values, np.round(values)):
         return False
@@ -293,9 +293,13 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
     sample = _split(lines[: SAMPLE_ROWS + 1], delimiter)
     decimal = sniff_decimal(sample[1:], delimiter, _blocks(lines, SAMPLE_ROWS + 1, delimiter))
     names = _header(sample, decimal)
+    # columns whose header cell is empty: the index column R's write.csv ('""') and pandas'
+    # to_csv (',a,b') write before the data's
+    unnamed = set()
     if names is None:
         names = [f"x{j + 1}" for j in range(len(sample[0]))]
     else:
+        unnamed = {j for j, cell in enumerate(sample[0]) if not cell.strip()}
         lines, line_numbers, sample = lines[1:], line_numbers[1:], sample[1:]
         if (
             sample
@@ -308,6 +312,7 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
             # empty last field in every row is rather a delimiter ending each data row (an
             # error below)
             names = [ROW_NAMES, *names]
+            unnamed = {j + 1 for j in unnamed}
     if not lines:
         raise InputError(f"{source}: has a header line but no data rows")
     _check_widths(lines, line_numbers, delimiter, len(names), source)
@@ -334,7 +339,7 @@ def _read_table(data, source, tab, encoding, columns, exclude, id_column):
     values = _parse_numbers(lines, line_numbers, delimiter, decimal, chosen, names, source)
     id_like = []
     if columns is None:  # what the user named is fitted; otherwise row IDs are left out
-        values, chosen, id_like = _without_row_ids(values, chosen, names, source)
+        values, chosen, id_like = _without_row_ids(values, chosen, names, source, unnamed)
     ids = None
     if id_index is not None:
         ids = np.array([row[id_index] for row in _split(lines, delimiter)], dtype=object)
@@ -558,9 +563,18 @@ def _choose_columns(names, kinds, examples, id_index, columns, exclude, source):
     return chosen, dropped, excluded
 
 
-def _without_row_ids(values, chosen, names, source):
-    """Leave out the columns that look like row IDs: a patient number is not a feature."""
-    id_like = [c for c in range(len(chosen)) if looks_like_row_id(values[:, c])]
+def _without_row_ids(values, chosen, names, source, unnamed=()):
+    """Leave out the columns that look like row IDs: a patient number is not a feature.
+
+    ``unnamed``: the columns whose header cell is empty, as R's write.csv and pandas' to_csv
+    head the row names or index they write first: those are row IDs from 2 rows on (R's
+    write.csv of 5 rows had its row names 1..5 fitted as a column).
+    """
+    id_like = [
+        c
+        for c in range(len(chosen))
+        if looks_like_row_id(values[:, c], 2 if chosen[c] in unnamed else MIN_ID_ROWS)
+    ]
     if not id_like:
         return values, chosen, []
     if len(id_like) == len(chosen):

@@ -1416,3 +1416,31 @@ def test_a_file_that_is_no_table_is_one_line_naming_the_problem(
     code, out, err = run(["fit", str(path), "--quiet", "--components", "1", *options], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith(f"sklearn-em: error: {path}") and message in err
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # R: write.csv(iris[1:5, 1:2]) -- its row names under an empty header cell
+        '"","Sepal.Length","Sepal.Width"\n"1",5.1,3.5\n"2",4.9,3\n"3",4.7,3.2\n"4",4.6,3.1\n'
+        '"5",5,3.6\n',
+        # pandas: DataFrame.to_csv() of five rows -- its index under an empty header cell
+        ",Sepal.Length,Sepal.Width\n0,5.1,3.5\n1,4.9,3.0\n2,4.7,3.2\n3,4.6,3.1\n4,5.0,3.6\n",
+    ],
+)
+def test_an_unnamed_first_column_of_row_numbers_is_left_out_in_a_few_rows(text):
+    # the row IDs of fewer than 10 rows were fitted as a column (x1): a measurement can step
+    # evenly by chance in a handful of rows, but the index R and pandas write first has no
+    # name above it
+    from sklearn_em import _table
+
+    table = _table.read_table(text.encode(), "t.csv")
+    assert table.columns == ["Sepal.Length", "Sepal.Width"] and table.id_like == ["x1"]
+    np.testing.assert_array_equal(
+        table.values, [[5.1, 3.5], [4.9, 3.0], [4.7, 3.2], [4.6, 3.1], [5.0, 3.6]]
+    )
+    # a named column of the same numbers is data in so few rows
+    named = _table.read_table(
+        text.replace('""', '"n"', 1).replace(",Sepal", "n,Sepal", 1).encode(), "t"
+    )
+    assert named.columns[0] == "n" and named.id_like == []
