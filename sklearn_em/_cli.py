@@ -71,7 +71,7 @@ def read_table(args):
         except OSError as exc:
             raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
     tab = path is not None and path.lower().endswith((".tsv", ".tab"))
-    table = _table.read_table(
+    return _table.read_table(
         data,
         source,
         tab=tab,
@@ -80,33 +80,6 @@ def read_table(args):
         exclude=args.exclude,
         id_column=args.id,
     )
-    _check_names_are_unique(table, args)
-    return table
-
-
-def _check_names_are_unique(table, args):
-    """A column that --columns, --exclude or --id names must be the only one of its name (the
-    reader takes the first)."""
-    dropped = [name.removesuffix(" (empty)") for name in table.dropped]
-    # every column of the file is in one of these lists (a text column --exclude names is
-    # in two of them)
-    names = [
-        *table.columns,
-        *table.id_like,
-        *dropped,
-        *[name for name in table.excluded if name not in dropped],
-        *([] if table.id_name is None else [table.id_name]),
-    ]
-    named = [] if args.id is None else [("--id", args.id)]
-    for option, text in (("--columns", args.columns), ("--exclude", args.exclude)):
-        if text is not None:
-            named += [(option, spec.strip()) for spec in text.split(",")]
-    for option, spec in named:
-        if names.count(spec) > 1:
-            raise InputError(
-                f"{option}: {names.count(spec)} columns of {table.source} are named '{spec}'; "
-                "give the one you mean by its position (1 = the first column)"
-            )
 
 
 # ---------------------------------------------------------------------- arguments
@@ -634,19 +607,21 @@ def _check_arguments(args):
         if path is not None
     ]
     for option, path in outputs:
-        if path != "-":
+        if path != "-" or option == "--plot":
             _check_output_path(path, option)
-    on_stdout = [option for option, path in outputs if path == "-"]
+    # ('-' is standard output for the tables; --plot -'s format has no extension to follow)
+    on_stdout = [option for option, path in outputs if path == "-" and option != "--plot"]
     if len(on_stdout) > 1:
         raise InputError(
-            "--out - and --impute -: both write to standard output; give one of them a file name"
+            f"{' - and '.join(on_stdout)} -: both write to standard output; give one of them "
+            "a file name"
         )
     if on_stdout and args.json:
         raise InputError(
             f"{on_stdout[0]} -: standard output holds the --json report; give {on_stdout[0]} "
             "a file name"
         )
-    files = [(option, path) for option, path in outputs if path != "-"]
+    files = [(option, path) for option, path in outputs if option not in on_stdout]
     for i, (option, path) in enumerate(files):
         if args.file not in (None, "-") and _same_file(path, args.file):
             raise InputError(

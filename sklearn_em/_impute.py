@@ -123,13 +123,13 @@ class GaussianMixtureImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
                 f"{type(estimator).__name__}."
             )
         # a row with nothing observed adds nothing to the observed-data likelihood
-        observed = ~np.logical_and.reduce(np.isnan(X), axis=1)
-        if np.count_nonzero(observed) < 2:
+        empty = _missing.empty_rows(X)
+        if X.shape[0] - empty.size < 2:
             raise ValueError(
                 f"GaussianMixtureImputer needs at least 2 rows with an observed cell to fit; "
-                f"X has {np.count_nonzero(observed)} of {X.shape[0]}."
+                f"X has {X.shape[0] - empty.size} of {X.shape[0]}."
             )
-        self.estimator_ = estimator.fit(X if observed.all() else X[observed])
+        self.estimator_ = estimator.fit(np.delete(X, empty, axis=0) if empty.size else X)
         self.random_state_ = check_random_state(self.random_state)
         return self
 

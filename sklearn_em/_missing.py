@@ -615,7 +615,7 @@ def impute(X, params, random_state=None):
     if not empty.size:
         return conditional_fill(X, params, MissingLayout.from_array(X), random_state)
     out = np.array(X, copy=True)
-    rest = np.flatnonzero(~np.isin(np.arange(X.shape[0]), empty))
+    rest = np.delete(np.arange(X.shape[0]), empty)
     if rest.size:
         out[rest] = impute(X[rest], params, random_state)
     out[empty] = _mixture_fill(params, empty.size, random_state)

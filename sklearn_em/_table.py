@@ -208,8 +208,14 @@ def sniff_decimal(rows, delimiter, rest=()):
 
 # ---------------------------------------------------------------------- column choice
 def resolve_column(spec, names, option, source):
-    """Index of the column named ``spec``, or at 1-based position ``spec``."""
+    """Index of the column named ``spec`` (the only one of that name), or at 1-based
+    position ``spec``."""
     if spec in names:
+        if names.count(spec) > 1:
+            raise InputError(
+                f"{option}: {names.count(spec)} columns of {source} are named '{spec}'; "
+                "give the one you mean by its position (1 = the first column)"
+            )
         return names.index(spec)
     # (isdecimal, not isdigit: '²' is a digit that int() does not read)
     if spec.isascii() and spec.isdecimal() and 1 <= int(spec) <= len(names):

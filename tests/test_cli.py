@@ -473,6 +473,17 @@ def test_one_thing_on_standard_output(tmp_path, capsys, monkeypatch, outputs, me
     assert not (tmp_path / "-").exists()
 
 
+def test_a_dash_for_the_plot_is_no_standard_output(tmp_path, capsys, monkeypatch):
+    # '-' is standard output for the tables only: with --out -, '--plot -' was named as
+    # '--impute -' in the message about two tables on standard output
+    pytest.importorskip("matplotlib")
+    path, _ = blob_csv(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["fit", path, "--components", "1", "--out", "-", "--plot", "-"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("sklearn-em: error: --plot -: the file name must end in .png")
+
+
 @pytest.mark.parametrize(
     "args",
     [
