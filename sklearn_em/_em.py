@@ -7,7 +7,7 @@ parameters and its settings -- never the data.
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -97,6 +97,10 @@ class EMResult:
     n_iter: int = 0
     converged: bool = False
     stopped: bool = False  # ended by ``stop`` (see run_em), not by convergence or max_iter
+    # the statistics of the pass whose M-step made ``params`` (with the data's, without worst
+    # rows), or None where no pass made them (max_iter=0): a partial_fit stream continues a
+    # fit from them (``_online.continued``)
+    stats: object = None
 
 
 #: How often (in M-steps) ``run_em``'s ``stop`` is asked: it may cost more than a pass.
@@ -488,6 +492,7 @@ def start_runs(em, params, mclusts_start, **options):
         mclusts.n_iter + then.n_iter,
         then.converged,
         then.stopped,
+        then.stats,
     )
 
 
@@ -521,6 +526,7 @@ def iterate(
         params.model, reg_covar, prior, total, params.n_components, params.n_features
     )
     passes = []  # every pass's mean log-likelihood, for a run that ``stop`` ends
+    made = []  # (parameters, the statistics they were made from), the last few
     # ``stop`` is asked, once due, about the parameters the loop continues from: the last
     # step's output when the next step starts from it (not an extrapolation SQUAREM rejects)
     ask = {"due": False, "last": None}
@@ -548,12 +554,16 @@ def iterate(
         )
         passes.append(stats.loglik / total)
         ask["last"] = new
+        # the last few parameters made and their statistics: the run ends at one of them
+        # (SQUAREM's trial keeps theta2 while two more passes run)
+        made.append((new, stats))
+        del made[:-4]
         if stop is not None and len(passes) % STOP_EVERY == 0:
             ask["due"] = True
         return stats.loglik / total, new
 
     try:
-        return _loop(
+        result = _loop(
             step,
             params,
             tol,
@@ -567,7 +577,21 @@ def iterate(
         )
     except _Stopped as end:
         # the bound of the last pass is that of the parameters before its M-step
-        return EMResult(end.params, end.lower_bounds[-1], end.lower_bounds, end.n_iter, False, True)
+        result = EMResult(
+            end.params, end.lower_bounds[-1], end.lower_bounds, end.n_iter, False, True
+        )
+    result.stats = next(
+        (_without_worst_rows(stats) for new, stats in reversed(made) if new is result.params),
+        None,
+    )
+    return result
+
+
+def _without_worst_rows(stats):
+    """``stats`` without the worst-explained rows a pass may carry for re-seeding."""
+    if not stats.n_worst:
+        return stats
+    return replace(stats, n_worst=0, worst_rows=None, worst_scores=None)
 
 
 def _loop(

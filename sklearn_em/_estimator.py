@@ -527,7 +527,11 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         # NumPy scalars of the data's dtype, as scikit-learn's
         self.lower_bound_ = np.dtype(dtype).type(best.lower_bound)
         self.lower_bounds_ = [np.dtype(dtype).type(b) for b in best.lower_bounds]
-        self._stream = None  # a fit ends any partial_fit stream
+        # a fit ends any partial_fit stream and starts its own: partial_fit continues the
+        # fitted model from the statistics of its last pass (None where no pass ran)
+        self._stream = None
+        if best.stats is not None:
+            self._stream = _online.continued(best.stats, best.params.astype(np.float64), prior)
         self.__dict__.pop("n_batch_iter_", None)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -541,16 +545,25 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         turns s into the parameters. One pass over a large data set in batches of ~1000 rows
         comes close to a batch fit (``benchmarks/bench_online.py``).
 
-        A batch is held in memory (a dask batch is computed). The first call starts a
-        stream: it is ``fit`` on its batch (so ``init_params``,
-        ``n_init``, the given initial parameters and ``warm_start`` apply as in ``fit``;
-        ``n_init > 1`` guards the stream against a poor initialisation of its first batch),
-        and the running statistics start as the batch's statistics under the fitted
-        parameters. Each later call is one step of the rule above. ``fit`` ends the stream.
-        The prior of ``prior_strength`` is set from the first batch. Components are re-seeded
-        as in ``fit``, judged on the running statistics: a component that no row of a batch
-        belongs to keeps its running share, which shrinks by ``1 - rho_t`` per batch; once
-        it has no support it moves to the batch's worst-explained rows.
+        A batch is held in memory (a dask batch is computed). On an estimator that is not
+        fitted, the first call starts a stream: it is ``fit`` on its batch (so
+        ``init_params``, ``n_init``, the given initial parameters and ``warm_start`` apply as
+        in ``fit``; ``n_init > 1`` guards the stream against a poor initialisation of its
+        first batch), and the running statistics start as the batch's statistics under the
+        fitted parameters. Each later call is one step of the rule above.
+
+        On a fitted estimator (by ``fit``, or chosen by ``GaussianMixtureSelector``),
+        ``partial_fit`` continues the fitted model, as scikit-learn's incremental estimators
+        do: the fit is the stream's first batch, and its running statistics start as those
+        of the fit's last EM pass (the statistics the fitted parameters were made from; the
+        fit's rows are not kept), of the fit's total weight. ``fit`` ends a stream and
+        starts this one. A fit with ``max_iter=0`` made no pass: there ``partial_fit``
+        starts a new stream from its batch.
+        The prior of ``prior_strength`` is the fit's, or set from the first batch.
+        Components are re-seeded as in ``fit``, judged on the running statistics: a
+        component that no row of a batch belongs to keeps its running share, which shrinks
+        by ``1 - rho_t`` per batch; once it has no support it moves to the batch's
+        worst-explained rows.
 
         After each call the fitted attributes are those of the current model, so ``predict``
         or ``score`` work between calls; ``n_iter_`` counts ``fit``'s iterations on the first

@@ -86,6 +86,11 @@ class CovarianceModel:
     map_estimate: Callable | None = None
     alias: str | None = None
 
+    def __reduce__(self):
+        # a row of the table pickles as its name: its steps are closures (not picklable),
+        # and the row it unpickles to is the table's own (``is`` compares rows)
+        return get_model, (self.name,)
+
     def __post_init__(self):
         if len(self.name) != 3 or any(c not in _LETTERS for c in self.name):
             raise ValueError(f"A model name is three letters out of E, V, I; got {self.name!r}.")

@@ -77,6 +77,16 @@ def start(X, sample_weight, params, prior=None, reg_covar=0.0):
     return Stream(stats, params, 1, stats.total_weight, prior)
 
 
+def continued(stats, params, prior=None):
+    """The stream that continues a fit: its model ``params`` and ``stats``, the statistics
+    of the fit's last pass (those the M-step made ``params`` from: ``EMResult.stats``), as
+    the stream's first batch. A fit's rows are not kept, so its statistics are those of its
+    last pass, under the parameters before the last M-step; at convergence the same, up to
+    the fit's tolerance, as the statistics under ``params`` that :func:`start` takes."""
+    stats = _without_worst_rows(stats).with_data(None)
+    return Stream(stats, params, 1, stats.total_weight, prior)
+
+
 def update(stream, X, sample_weight, *, learning_offset, learning_decay, reg_covar):
     """One stepwise EM step on a batch: its statistics under the stream's parameters,
     blended into the running statistics with ``step_size``, then the M-step.

@@ -8,6 +8,7 @@ import textwrap
 import threading
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from numbers import Integral
 from time import perf_counter
@@ -26,7 +27,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _kernels, _missing
+from . import _kernels, _missing, _online
 from ._em import Prior, run_em, start_runs
 from ._estimator import (
     GaussianMixtureEM,
@@ -432,6 +433,8 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         total = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
         tie = _TIE * (1.0 + total * X.shape[1])
         results = _results_table(grid, cells, self.criterion, tie=tie)
+        if sample_weight is not None:
+            _warn_if_too_little_weight(total, sample_weight, results, self.criterion)
         finite = np.isfinite(results[self.criterion])
         if not np.any(finite):
             reasons = sorted(set(results["error"]) - {""}) or [
@@ -1028,6 +1031,61 @@ def _unscale(params, factor):
     return GaussianMixtureParams(params.model, params.weights, params.means * factor, U, cov)
 
 
+def _warn_if_too_little_weight(total, sample_weight, results, criterion):
+    """Warn where the weights total fewer observations than a model of the grid has free
+    parameters: as frequency weights they are that many observations, and the criterion's
+    penalty (log of the total for BIC and ICL) all but vanishes. Weights normalised to sum
+    to 1 (relative weights) do that without a word otherwise."""
+    n_parameters = results["n_parameters"]
+    most = int(np.max(n_parameters)) if n_parameters.size else 0
+    if not total < most:
+        return
+    rows = int(np.count_nonzero(sample_weight))
+    penalty = {"bic": "log(n)", "icl": "log(n)", "aic": "2"}[criterion]
+    warnings.warn(
+        f"sample_weight totals {total:.4g} over {rows} rows. Weights are frequency weights "
+        f"(a row of weight 2 counts as two rows): the data count as n = {total:.4g} "
+        f"observations, fewer than the {most} free parameters of the largest model in the "
+        f"grid, and {criterion.upper()} penalises each parameter by {penalty}"
+        # (+ 0.0: no '-0' for a total a rounding below 1)
+        + (f" = {round(math.log(total), 2) + 0.0:g}" if penalty == "log(n)" and total > 0 else "")
+        + ": the choice favours the largest models. If the weights are relative "
+        "(normalised to sum to 1, say), multiply them by the number of observations they "
+        "stand for.",
+        UserWarning,
+        stacklevel=6,  # (the caller of fit: through _fit_grid, _fit, its wrapper and fit)
+    )
+
+
+def _unscale_stats(stats, factor):
+    """The statistics of rows ``X / factor`` as those of X (a fit's, for its stream)."""
+    if stats.kind in ("full", "pooled"):
+        scatter = stats.scatter * factor[:, None] * factor[None, :]
+    elif stats.kind == "diag":
+        scatter = stats.scatter * factor**2
+    else:  # 'trace': one factor for every column (the 'overall' kind's)
+        scatter = stats.scatter * factor[0] ** 2
+    return replace(
+        stats,
+        means=stats.means * factor,
+        scatter=scatter,
+        shift=stats.shift * factor,
+        loglik=stats.loglik - stats.total_weight * float(np.sum(np.log(factor))),
+        data=None,
+    )
+
+
+def _unscale_prior(prior, factor):
+    """The prior made from the statistics of ``X / factor``, in the units of X."""
+    if prior is None:
+        return None
+    return replace(
+        prior,
+        mean=prior.mean * factor,
+        scale_matrix=prior.scale_matrix * factor[:, None] * factor[None, :],
+    )
+
+
 def _hc_starts(X, sample_weight, ks, seed, order=None):
     """mclust's start: the partitions of one model-based hierarchical tree, for every k
     (rows outside the tree's subset, above 2,000 rows, are labelled -1: in no component).
@@ -1290,7 +1348,13 @@ def _fit_cell(
                 params = GaussianMixtureParams(
                     t, params.weights, params.means, params.precisions_cholesky, params.covariances
                 )
-            est._store(_unscale(params, factor), X.dtype)
+            unscaled = _unscale(params, factor)
+            est._store(unscaled, X.dtype)
+            if best.stats is not None:
+                # partial_fit continues the chosen fit, as it continues GaussianMixtureEM's
+                est._stream = _online.continued(
+                    _unscale_stats(best.stats, factor), unscaled, _unscale_prior(prior, factor)
+                )
             log_jacobian = float(np.sum(np.log(factor)))
             est.converged_ = best.converged
             est.n_iter_ = best.n_iter

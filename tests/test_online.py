@@ -132,14 +132,18 @@ def test_step_size_schedule():
 
 
 # ----------------------------------------------------------------------------- the stream
-def _brute_force_stream(batches, weights, first, covariance_type, rhos, reg_covar):
+def _brute_force_stream(batches, weights, first, covariance_type, rhos, reg_covar, before=None):
     """The stepwise recursion written out: responsibilities from SciPy densities, raw
     moments normalised by the batch's weight, the convex combination, the M-step by hand.
-    ``first`` is the model fitted to the first batch, whose statistics start the stream."""
-    w_, m_, c_ = first.weights_, first.means_, first.covariances_
+    ``first`` is the model fitted to the first batch, whose statistics start the stream:
+    under ``first``'s parameters, or under ``before``'s (a model) where given."""
+    start = first if before is None else before
+    w_, m_, c_ = start.weights_, start.means_, start.covariances_
     k, d = m_.shape
     s = None
-    for X, w, rho in zip(batches, weights, rhos):
+    for i, (X, w, rho) in enumerate(zip(batches, weights, rhos)):
+        if i == 1:  # the stream goes on from the fitted model
+            w_, m_, c_ = first.weights_, first.means_, first.covariances_
         covs = component_covariances(covariance_type, c_, k, d)
         log_prob = np.column_stack(
             [np.log(w_[j]) + multivariate_normal(m_[j], covs[j]).logpdf(X) for j in range(k)]
@@ -236,15 +240,123 @@ def test_a_stream_refuses_a_changed_model(change):
     assert gm.means_.shape[0] == gm.n_components
 
 
-def test_fit_ends_the_stream():
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_partial_fit_after_fit_continues_the_fitted_model(covariance_type):
+    # it started a new stream, fitted to its batch alone: the fit was thrown away, where
+    # scikit-learn's incremental estimators (MiniBatchKMeans, IncrementalPCA) continue
+    X = _blobs(n=900)
+    a, b = X[:600], X[600:]
+    kw = {"n_components": 3, "covariance_type": covariance_type, "random_state": 0}
+    model = GaussianMixtureEM(learning_decay=0.6, learning_offset=1.5, **kw).fit(a)
+    fitted = pickle.loads(pickle.dumps(model))
+    # the fit's last pass was under the parameters of its second-last M-step: the same
+    # deterministic EM stopped one pass earlier
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        before = GaussianMixtureEM(max_iter=model.n_iter_ - 1, **kw).fit(a)
+    model.partial_fit(b)
+    rhos = [1.0, (2 + 1.5) ** -0.6]
+    w, m, c = _brute_force_stream(
+        [a, b], [None, None], fitted, covariance_type, rhos, model.reg_covar, before=before
+    )
+    assert_allclose(model.weights_, w, rtol=1e-10)
+    assert_allclose(model.means_, m, rtol=1e-10, atol=1e-10)
+    assert_allclose(model.covariances_, c, rtol=1e-8)
+    assert model.n_batch_iter_ == 2
+    assert model.n_iter_ == fitted.n_iter_ + 1
+    assert model.lower_bounds_ == fitted.lower_bounds_ + [model.lower_bound_]
+    assert not model.converged_
+
+
+def _barely_moved(model, batch):
+    """``model`` after partial_fit on ``batch`` at a step size of about 1e-8 and a weight of
+    1e-9 a row: where the stream's statistics are those its parameters were made from, the
+    model does not move (beyond the step's 1e-8)."""
+    moved = pickle.loads(pickle.dumps(model)).set_params(learning_offset=1e11)
+    return moved.partial_fit(batch, sample_weight=np.full(batch.shape[0], 1e-9))
+
+
+@pytest.mark.parametrize(
+    "covariance_type, prior_strength, dtype, rtol",
+    [
+        ("full", None, np.float64, 1e-6),
+        ("tied", 1.0, np.float64, 1e-6),
+        ("spherical", None, np.float32, 1e-4),
+        ("VEV", None, np.float64, 1e-6),
+        ("VEV", 0.5, np.float64, 1e-6),
+        # EVE's M-step is iterative, its inner iterations capped: the step from the same
+        # statistics goes on with them (by 1e-4 here)
+        ("EVE", None, np.float64, 1e-3),
+        ("diag", None, np.float32, 1e-4),
+    ],
+)
+def test_the_stream_a_fit_leaves_makes_its_parameters(covariance_type, prior_strength, dtype, rtol):
+    X = _blobs(n=900).astype(dtype)
+    model = GaussianMixtureEM(
+        3, covariance_type=covariance_type, prior_strength=prior_strength, random_state=0
+    ).fit(X[:600])
+    moved = _barely_moved(model, X[600:])
+    _assert_same_model(moved, model, rtol=rtol, atol=rtol * 0.1)
+    assert moved.means_.dtype == dtype
+
+
+@pytest.mark.parametrize("prior_strength", [None, 1.0])
+def test_partial_fit_continues_the_selectors_choice_in_the_columns_units(prior_strength):
+    # the selector fits every cell on columns divided by their scale: the chosen fit's
+    # statistics (and prior) go back to the columns' units with it
+    from sklearn_em import GaussianMixtureSelector
+
+    X = _blobs(n=900) * np.array([1000.0, 1.0, 50.0])
+    selector = GaussianMixtureSelector(
+        n_components=[2, 3, 4],
+        covariance_type=["full", "tied", "VEV", "diag"],
+        prior_strength=prior_strength,
+        random_state=0,
+    ).fit(X[:600])
+    chosen = selector.best_estimator_
+    # (its regularisation differs a little: the selector's is relative to each column's
+    # scale, the estimator's reg_covar=1e-6 absolute)
+    _assert_same_model(_barely_moved(chosen, X[600:]), chosen, rtol=1e-4, atol=1e-6)
+    moved = pickle.loads(pickle.dumps(chosen)).partial_fit(X[600:])
+    assert moved.n_batch_iter_ == 2
+    # one stepwise step on rows of the same mixture: near the fit of all the rows
+    again = GaussianMixtureSelector(
+        n_components=[selector.best_params_["n_components"]],
+        covariance_type=[selector.best_params_["covariance_type"]],
+        prior_strength=prior_strength,
+        random_state=0,
+    ).fit(X)
+    scale = X.std(axis=0)
+    near = again.best_estimator_.means_
+    assert_allclose(
+        moved.means_[np.argsort(moved.means_[:, 0])] / scale,
+        near[np.argsort(near[:, 0])] / scale,
+        atol=0.05,
+    )
+
+
+def test_fit_ends_a_stream_and_starts_its_own():
     X = _blobs()
     a, b, c = np.array_split(X, 3)
     model = GaussianMixtureEM(3, random_state=0)
     _stream(model, [a, b])
     model.fit(X)
     assert not hasattr(model, "n_batch_iter_")
-    model.partial_fit(c)  # a new stream: fit on c
-    _assert_same_model(model, GaussianMixtureEM(3, random_state=0).fit(c))
+    model.partial_fit(c)  # continues the fit, not the old stream
+    _assert_same_model(model, GaussianMixtureEM(3, random_state=0).fit(X).partial_fit(c))
+    assert model.n_batch_iter_ == 2
+
+
+def test_a_fit_that_made_no_pass_leaves_no_stream():
+    # max_iter=0: an initialisation only, no statistics to continue from; partial_fit then
+    # starts a new stream from its batch, as on an unfitted estimator
+    X = _blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = GaussianMixtureEM(3, random_state=0, max_iter=0).fit(X)
+        model.partial_fit(X[:200])
+        fresh = GaussianMixtureEM(3, random_state=0, max_iter=0).partial_fit(X[:200])
+    _assert_same_model(model, fresh)
     assert model.n_batch_iter_ == 1
 
 
@@ -266,10 +378,15 @@ def test_warm_start_fit_continues_from_the_stream():
     _assert_same_model(model, start, rtol=1e-12, atol=1e-14)
 
 
-def test_pickle_mid_stream_and_clone():
+@pytest.mark.parametrize("covariance_type", ["full", "VEV", "EVE"])
+def test_pickle_mid_stream_and_clone(covariance_type):
+    # mclust's iterative models (VEV, EVE, ...) failed to pickle mid-stream: their table
+    # row holds closures (it pickles as its name now)
     X = _blobs()
     batches = np.array_split(X, 5)
-    model = _stream(GaussianMixtureEM(3, random_state=0), batches[:2])
+    model = _stream(
+        GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0), batches[:2]
+    )
     copy = pickle.loads(pickle.dumps(model))
     _stream(model, batches[2:])
     _stream(copy, batches[2:])
@@ -278,7 +395,8 @@ def test_pickle_mid_stream_and_clone():
     fresh = clone(model)
     assert not hasattr(fresh, "n_batch_iter_") and getattr(fresh, "_stream", None) is None
     _assert_same_model(
-        fresh.partial_fit(batches[0]), GaussianMixtureEM(3, random_state=0).fit(batches[0])
+        fresh.partial_fit(batches[0]),
+        GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(batches[0]),
     )
 
 

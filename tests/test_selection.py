@@ -352,6 +352,28 @@ def test_bad_sample_weight_raises_before_fitting(blobs):
         )
 
 
+@pytest.mark.parametrize("criterion, penalty", [("bic", "log(n) = 0"), ("aic", "by 2:")])
+def test_weights_totalling_fewer_observations_than_parameters_are_named(blobs, criterion, penalty):
+    # weights normalised to sum to 1 are one observation: BIC's penalty p log(1) vanished
+    # and the largest model was chosen without a word
+    w = np.random.RandomState(0).uniform(0.5, 1.5, len(blobs))
+    grid = {"n_components": [1, 2, 3], "covariance_type": ["full", "diag"], "random_state": 0}
+    n_parameters = GaussianMixtureSelector(**grid).fit(blobs).results_["n_parameters"]
+    with pytest.warns(UserWarning, match="frequency weights") as record:
+        GaussianMixtureSelector(criterion=criterion, **grid).fit(blobs, sample_weight=w / w.sum())
+    (named,) = [r for r in record if "frequency weights" in str(r.message)]
+    message = str(named.message)
+    assert f"n = 1 observations, fewer than the {max(n_parameters)} free parameters" in message
+    assert penalty in message and "multiply them" in message
+    assert named.filename == __file__  # (the caller's line)
+    # the same relative weights as counts: no warning
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", "sample_weight totals", UserWarning)
+        GaussianMixtureSelector(criterion=criterion, **grid).fit(
+            blobs, sample_weight=w / w.sum() * len(blobs)
+        )
+
+
 def test_warnings_of_the_chosen_model_reach_the_caller(blobs):
     with pytest.warns(ConvergenceWarning):
         sel = GaussianMixtureSelector(
