@@ -559,7 +559,9 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         fit's rows are not kept), of the fit's total weight. ``fit`` ends a stream and
         starts this one. A fit with ``max_iter=0`` made no pass: there ``partial_fit``
         starts a new stream from its batch.
-        The prior of ``prior_strength`` is the fit's, or set from the first batch.
+        The prior of ``prior_strength`` is the fit's, or set from the first batch. The
+        fitted attributes keep the dtype of the fit (a float32 model stays float32, a float64
+        one is not rounded to a float32 batch's precision).
         Components are re-seeded as in ``fit``, judged on the running statistics: a
         component that no row of a batch belongs to keeps its running share, which shrinks
         by ``1 - rho_t`` per batch; once it has no support it moves to the batch's
@@ -649,12 +651,15 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             learning_decay=self.learning_decay,
             reg_covar=self.reg_covar,
         )
-        self._store(stream.params, X.dtype)
+        # the model keeps the dtype it was fitted in (float32 stays float32; a float64 model
+        # is not rounded to a float32 batch's precision)
+        dtype = self.means_.dtype
+        self._store(stream.params, dtype)
         self._stream = stream
         self.n_batch_iter_ = stream.n_batches
         self.n_iter_ += 1
         self.converged_ = False  # a stream has no convergence test
-        self.lower_bound_ = X.dtype.type(batch_loglik)
+        self.lower_bound_ = dtype.type(batch_loglik)
         self.lower_bounds_.append(self.lower_bound_)
         return self
 

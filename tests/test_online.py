@@ -454,6 +454,20 @@ def test_float32_stays_float32():
     assert_allclose(model.means_, near.means_, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("first, later", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_a_batch_of_another_dtype_keeps_the_models(first, later):
+    # a float32 batch turned a float64 model's attributes into float32 (and the reverse)
+    X = _blobs()
+    a, b = X[:400], X[400:]
+    model = GaussianMixtureEM(3, random_state=0).fit(a.astype(first))
+    same = pickle.loads(pickle.dumps(model)).partial_fit(b.astype(first))
+    model.partial_fit(b.astype(later))
+    for name in ATTRIBUTES:
+        assert getattr(model, name).dtype == first, name
+    assert model.lower_bound_.dtype == first
+    _assert_same_model(model, same, rtol=1e-4, atol=1e-5)
+
+
 def test_prior_is_set_from_the_first_batch():
     X = _blobs()
     a, b = X[:300], X[300:]
