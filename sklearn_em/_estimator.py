@@ -558,7 +558,10 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         of the fit's last EM pass (the statistics the fitted parameters were made from; the
         fit's rows are not kept), of the fit's total weight. ``fit`` ends a stream and
         starts this one. A fit with ``max_iter=0`` made no pass: there ``partial_fit``
-        starts a new stream from its batch.
+        starts a new stream from its batch. (The selector fits one component with its
+        family's model, as mclust does: VVV for EEV, VII for EII, ...; with a prior, whose
+        posterior mode differs by model, the first step moves such a chosen model to its own
+        model's mode.)
         The prior of ``prior_strength`` is the fit's, or set from the first batch. The
         fitted attributes keep the dtype of the fit (a float32 model stays float32, a float64
         one is not rounded to a float32 batch's precision).

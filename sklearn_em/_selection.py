@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 import textwrap
 import threading
@@ -15,6 +16,7 @@ from time import perf_counter
 from typing import TextIO
 
 import numpy as np
+import sklearn
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.cluster import KMeans
@@ -452,7 +454,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
                 "(fewer rows than columns, or collinear or discrete columns). The chosen "
                 "model is the best of them by the criterion, and not trustworthy.",
                 DegenerateFitWarning,
-                stacklevel=3,
+                stacklevel=_caller_stacklevel(),
             )
         best_index = int(np.flatnonzero(results["rank"] == 1)[0])
         # the cells' criteria may come from their scaled rows (equal up to rounding): the
@@ -480,7 +482,7 @@ class GaussianMixtureSelector(DensityMixin, BaseEstimator):
         # model concern the user's model, so they surface here (worker processes would
         # otherwise swallow them)
         for message, category in best.warnings:
-            warnings.warn(message, category, stacklevel=3)
+            warnings.warn(message, category, stacklevel=_caller_stacklevel())
         return X
 
     def _starts(self, X, sample_weight, ks, seed):
@@ -1032,33 +1034,59 @@ def _unscale(params, factor):
 
 
 def _warn_if_too_little_weight(total, sample_weight, results, criterion):
-    """Warn where the weights total fewer observations than a model of the grid has free
-    parameters: as frequency weights they are that many observations, and the criterion's
-    penalty (log of the total for BIC and ICL) all but vanishes. Weights normalised to sum
-    to 1 (relative weights) do that without a word otherwise."""
+    """Warn where the weights total fewer observations than the rows they weigh and than a
+    model of the grid has free parameters: as frequency weights they are that many
+    observations, and the criterion weighs the log-likelihood against the parameters as for
+    that many (weights normalised to sum to 1, relative weights, did so without a word).
+    Not for weights of 1 or more: few rows for many parameters is the grid's own business,
+    weighted or not."""
     n_parameters = results["n_parameters"]
     most = int(np.max(n_parameters)) if n_parameters.size else 0
-    if not total < most:
-        return
     rows = int(np.count_nonzero(sample_weight))
-    penalty = {"bic": "log(n)", "icl": "log(n)", "aic": "2"}[criterion]
+    if not (total < rows and total < most):
+        return
+    if criterion == "aic":
+        effect = (
+            "AIC's penalty of 2 per parameter outweighs a log-likelihood that counts only "
+            "that many observations: the choice favours the smallest models"
+        )
+    else:
+        penalty = f"log(n) = {round(math.log(total), 2) + 0.0:g}" if total > 0 else "log(n)"
+        # (+ 0.0: no '-0' for a total a rounding below 1)
+        effect = (
+            f"{criterion.upper()} penalises each parameter by {penalty}: the choice "
+            "favours the largest models"
+        )
     warnings.warn(
         f"sample_weight totals {total:.4g} over {rows} rows. Weights are frequency weights "
         f"(a row of weight 2 counts as two rows): the data count as n = {total:.4g} "
         f"observations, fewer than the {most} free parameters of the largest model in the "
-        f"grid, and {criterion.upper()} penalises each parameter by {penalty}"
-        # (+ 0.0: no '-0' for a total a rounding below 1)
-        + (f" = {round(math.log(total), 2) + 0.0:g}" if penalty == "log(n)" and total > 0 else "")
-        + ": the choice favours the largest models. If the weights are relative "
-        "(normalised to sum to 1, say), multiply them by the number of observations they "
-        "stand for.",
+        f"grid, and {effect}. If the weights are relative (normalised to sum to 1, say), "
+        "multiply them by the number of observations they stand for.",
         UserWarning,
-        stacklevel=6,  # (the caller of fit: through _fit_grid, _fit, its wrapper and fit)
+        stacklevel=_caller_stacklevel(),
     )
 
 
-def _unscale_stats(stats, factor):
-    """The statistics of rows ``X / factor`` as those of X (a fit's, for its stream)."""
+def _caller_stacklevel():
+    """The ``stacklevel`` of a warning raised here that names the first frame outside this
+    package and scikit-learn (through fit, fit_predict, the parameter-validation wrapper,
+    ...): the user's line."""
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_INSIDE):
+        level += 1
+        frame = frame.f_back
+    return level
+
+
+_INSIDE = tuple(
+    os.path.dirname(module.__file__) + os.sep for module in (sys.modules[__package__], sklearn)
+)
+
+
+def _unscale_stats(stats, factor, log_jacobian):
+    """The statistics of rows ``X / factor`` as those of X (a fit's, for its stream);
+    ``log_jacobian``: what a row's log-likelihood loses in X's units, on average."""
     if stats.kind in ("full", "pooled"):
         scatter = stats.scatter * factor[:, None] * factor[None, :]
     elif stats.kind == "diag":
@@ -1070,7 +1098,7 @@ def _unscale_stats(stats, factor):
         means=stats.means * factor,
         scatter=scatter,
         shift=stats.shift * factor,
-        loglik=stats.loglik - stats.total_weight * float(np.sum(np.log(factor))),
+        loglik=stats.loglik - stats.total_weight * log_jacobian,
         data=None,
     )
 
@@ -1350,12 +1378,18 @@ def _fit_cell(
                 )
             unscaled = _unscale(params, factor)
             est._store(unscaled, X.dtype)
+            # what a row's log-likelihood loses in X's units: each column's change of unit
+            # where the row has the cell (a missing cell's column is not in its density)
+            observed = data.observed_share()
+            log_factor = np.log(factor)
+            log_jacobian = float(np.sum(log_factor if observed is None else log_factor * observed))
             if best.stats is not None:
                 # partial_fit continues the chosen fit, as it continues GaussianMixtureEM's
                 est._stream = _online.continued(
-                    _unscale_stats(best.stats, factor), unscaled, _unscale_prior(prior, factor)
+                    _unscale_stats(best.stats, factor, log_jacobian),
+                    unscaled,
+                    _unscale_prior(prior, factor),
                 )
-            log_jacobian = float(np.sum(np.log(factor)))
             est.converged_ = best.converged
             est.n_iter_ = best.n_iter
             scalar = np.dtype(X.dtype).type

@@ -352,26 +352,86 @@ def test_bad_sample_weight_raises_before_fitting(blobs):
         )
 
 
-@pytest.mark.parametrize("criterion, penalty", [("bic", "log(n) = 0"), ("aic", "by 2:")])
-def test_weights_totalling_fewer_observations_than_parameters_are_named(blobs, criterion, penalty):
+@pytest.mark.parametrize(
+    "criterion, effect",
+    [
+        ("bic", "penalises each parameter by log(n) = 0: the choice favours the largest"),
+        ("aic", "penalty of 2 per parameter outweighs a log-likelihood that counts only that "),
+    ],
+)
+def test_weights_totalling_fewer_observations_than_parameters_are_named(blobs, criterion, effect):
     # weights normalised to sum to 1 are one observation: BIC's penalty p log(1) vanished
-    # and the largest model was chosen without a word
+    # and the largest model was chosen without a word (AIC's the smallest)
     w = np.random.RandomState(0).uniform(0.5, 1.5, len(blobs))
     grid = {"n_components": [1, 2, 3], "covariance_type": ["full", "diag"], "random_state": 0}
     n_parameters = GaussianMixtureSelector(**grid).fit(blobs).results_["n_parameters"]
-    with pytest.warns(UserWarning, match="frequency weights") as record:
-        GaussianMixtureSelector(criterion=criterion, **grid).fit(blobs, sample_weight=w / w.sum())
-    (named,) = [r for r in record if "frequency weights" in str(r.message)]
-    message = str(named.message)
-    assert f"n = 1 observations, fewer than the {max(n_parameters)} free parameters" in message
-    assert penalty in message and "multiply them" in message
-    assert named.filename == __file__  # (the caller's line)
-    # the same relative weights as counts: no warning
+    selector = GaussianMixtureSelector(criterion=criterion, **grid)
+    for fit in (selector.fit, selector.fit_predict):
+        with pytest.warns(UserWarning, match="frequency weights") as record:
+            fit(blobs, sample_weight=w / w.sum())
+        (named,) = [r for r in record if "frequency weights" in str(r.message)]
+        message = str(named.message)
+        assert f"n = 1 observations, fewer than the {max(n_parameters)} free" in message
+        assert effect in message and "multiply them" in message
+        assert named.filename == __file__  # (the caller's line, through fit or fit_predict)
+    smallest = criterion == "aic"
+    chosen = selector.best_params_["n_components"]
+    assert chosen == (1 if smallest else 3)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", "sample_weight totals", UserWarning)
+        # the same relative weights as counts
         GaussianMixtureSelector(criterion=criterion, **grid).fit(
             blobs, sample_weight=w / w.sum() * len(blobs)
         )
+        # weights of 1 on fewer rows than the largest model has parameters: the rows' own
+        # business, as without weights
+        GaussianMixtureSelector(criterion=criterion, **grid).fit(
+            blobs[:12], sample_weight=np.ones(12)
+        )
+
+
+@pytest.mark.parametrize("missing", [0.0, 0.2])
+def test_the_chosen_estimators_lower_bound_is_in_the_columns_units(missing):
+    # with missing cells it took every column's change of units for every row (a row's
+    # density has only its observed columns'): -15.78 for a score of -12.85 here
+    rng = np.random.RandomState(0)
+    centres = ([0, 0, 0], [5, 5, 0], [0, 6, 6])
+    X = np.vstack([rng.randn(300, 3) + c for c in centres]) * np.array([1000.0, 1.0, 50.0])
+    X[rng.rand(*X.shape) < missing] = np.nan
+    X = X[~np.isnan(X).all(axis=1)]
+    chosen = (
+        GaussianMixtureSelector(n_components=[3], covariance_type=["full", "VEV"], random_state=0)
+        .fit(X)
+        .best_estimator_
+    )
+    # (the bound is of the parameters before the last M-step: converged, about the score)
+    assert_allclose(chosen.lower_bound_, chosen.score(X), rtol=1e-4)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("missing", [0.0, 0.2])
+def test_statistics_on_divided_columns_unscale_to_those_of_the_columns(covariance_type, missing):
+    # the chosen fit's stream (partial_fit continues it) takes its statistics to X's units
+    from sklearn_em import GaussianMixtureEM, _missing
+
+    rng = np.random.RandomState(1)
+    X = rng.randn(400, 3) * np.array([3.0, 1.0, 2.0]) + rng.randn(400, 1)
+    X[rng.rand(*X.shape) < missing] = np.nan
+    X = X[~np.isnan(X).all(axis=1)]
+    # ('spherical' statistics are divided by one factor for every column, as the selector's)
+    factor = np.full(3, 40.0) if covariance_type == "spherical" else np.array([1e3, 1.0, 0.05])
+    fit = GaussianMixtureEM(3, covariance_type=covariance_type, random_state=0).fit(X / factor)
+    params = fit._model().astype(np.float64)
+    scaled = _missing.accumulate(X / factor, None, params)
+    direct = _missing.accumulate(X, None, _selection._unscale(params, factor))
+    observed = (~np.isnan(X)).mean(axis=0)
+    back = _selection._unscale_stats(scaled, factor, float(np.sum(np.log(factor) * observed)))
+    assert_allclose(back.nk, direct.nk, rtol=1e-12)
+    assert_allclose(back.means + back.shift, direct.means + direct.shift, rtol=1e-10)
+    assert_allclose(
+        back.scatter, direct.scatter, rtol=1e-9, atol=1e-12 * np.abs(direct.scatter).max()
+    )
+    assert_allclose(back.loglik, direct.loglik, rtol=1e-12)
 
 
 def test_warnings_of_the_chosen_model_reach_the_caller(blobs):
