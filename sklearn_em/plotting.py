@@ -61,7 +61,9 @@ def _criterion_table(models, X, criterion):
     """(covariance types, numbers of components, criterion values, criterion name) to plot."""
     from ._selection import GaussianMixtureSelector
 
-    if isinstance(models, Mapping):
+    # a mapping of columns, or a table of them (pandas.DataFrame(selector.results_), whose
+    # columns are also attributes: not to be taken for an estimator below)
+    if isinstance(models, Mapping) or _is_table(models):
         results = models
         criterion = "bic" if criterion is None else criterion
     elif isinstance(models, GaussianMixtureSelector):
@@ -105,6 +107,11 @@ def _criterion_table(models, X, criterion):
     )
 
 
+def _is_table(obj):
+    """Whether ``obj`` is a table of named columns (a pandas DataFrame), not a model."""
+    return hasattr(obj, "columns") and hasattr(obj, "__getitem__") and not hasattr(obj, "fit")
+
+
 def _is_selector(obj):
     from ._selection import GaussianMixtureSelector
 
@@ -137,8 +144,8 @@ def plot_criterion(
 
     Parameters
     ----------
-    models : GaussianMixtureSelector, mapping, GaussianMixtureEM or list of GaussianMixtureEM
-        What to plot: a fitted selector; its ``results_`` (any mapping with
+    models : GaussianMixtureSelector, mapping, DataFrame, GaussianMixtureEM or list of them
+        What to plot: a fitted selector; its ``results_`` (any mapping, or DataFrame, with
         ``covariance_type``, ``n_components`` and the criterion's entry); or fitted
         ``GaussianMixtureEM`` models (one or a list), whose criterion is computed on ``X``.
     X : array-like of shape (n_samples, n_features), default=None

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
@@ -505,6 +506,11 @@ def test_plot_criterion_takes_models_with_x_or_a_results_mapping(data):
     assert ax.get_lines()[0].get_ydata()[0] == models[1].icl(data)
     sel = GaussianMixtureSelector(n_components=[1, 2], random_state=0).fit(data)
     ax = plotting.plot_criterion(sel.results_, criterion="aic", ax=new_axes())
+    assert ax.get_lines()[0].get_ydata().tolist() == sel.results_["aic"][:2].tolist()
+    # the results as a DataFrame, the natural way to look at them: it was taken for a model
+    # (its columns are attributes) and asked for X, then failed inside pandas with it
+    table = pd.DataFrame(sel.results_)
+    ax = plotting.plot_criterion(table, criterion="aic", ax=new_axes())
     assert ax.get_lines()[0].get_ydata().tolist() == sel.results_["aic"][:2].tolist()
 
 
