@@ -55,3 +55,16 @@ ax.semilogy(np.arange(1, len(stream) + 1), distance, ".-", lw=0.8)
 ax.set_xlabel("batches seen")
 ax.set_ylabel("largest |mean - batch fit's mean|")
 plt.show()
+
+# %%
+# A fitted model goes on learning from new batches: ``partial_fit`` on an estimator
+# fitted by ``fit`` (or chosen by ``GaussianMixtureSelector``) continues it, as
+# scikit-learn's incremental estimators do. The fit counts as the stream's first batch,
+# its running statistics those of the fit's last EM pass. Here a model fitted to the
+# first 10 batches takes the other 90 one at a time.
+history = GaussianMixtureEM(n_components=3, random_state=0).fit(np.vstack(stream[:10]))
+before = history.score(X)
+for rows in stream[10:]:
+    history.partial_fit(rows)
+print(f"fitted to 10 batches: {before:.4f}; then 90 more streamed: {history.score(X):.4f}")
+print(f"batches in its stream: {history.n_batch_iter_} (the fit, then one per batch)")
