@@ -128,7 +128,7 @@ def test_a_run_cut_by_max_iter_reports_a_bound_its_parameters_reach():
     n = X.shape[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for max_iter in range(70, 82, 2):
+        for max_iter in (74, 76, 78):  # (76 failed; its neighbours stop elsewhere in a cycle)
             est = (
                 GaussianMixtureSelector(
                     n_components=[2], covariance_type="EVE", random_state=0, max_iter=max_iter

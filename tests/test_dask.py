@@ -663,7 +663,9 @@ def test_weights_filtered_by_the_mask_that_filters_x_are_read():
     # X[mask] and w[mask] both have unknown chunk sizes: X's were computed, the weights'
     # were not, and fit, score and bic said "sample_weight.shape == (nan,), expected (221,)"
     rng = np.random.default_rng(0)
-    X, w = rng.normal(size=(300, 3)), rng.random(300)
+    # (two clusters apart: EM converges in a few passes, each a dask graph)
+    X = rng.normal(size=(300, 3)) + 6.0 * (rng.random((300, 1)) < 0.5)
+    w = rng.random(300)
     Xd, wd = da.from_array(X, chunks=(50, 3)), da.from_array(w, chunks=50)
     mask = Xd[:, 0] > 0
     Xm, wm = Xd[mask], wd[mask]
