@@ -327,6 +327,17 @@ def _check_max_points(max_points):
 _FILLED = "missing cells at their conditional means"
 
 
+def _model_title(model):
+    """'full, 3 components' (or '1 component'): the fitted model a figure shows."""
+    k = model.means_.shape[0]
+    return f"{model.covariance_type}, {k} component{'s' if k != 1 else ''}"
+
+
+def _points_shown(shown, total):
+    """'1,000 of 20,000 points shown' where a figure draws a subset, else ''."""
+    return f"{shown:,} of {total:,} points shown" if shown < total else ""
+
+
 def _details(*parts):
     """A title's notes, one per line in brackets (side by side they ran into the next
     panel's title)."""
@@ -481,7 +492,7 @@ def plot_classification(
     labels = estimator.predict(X)
     k = model.means_.shape[0]
     colors = _colors(k)
-    title = f"{model.covariance_type}, {k} component{'s' if k != 1 else ''}"
+    title = _model_title(model)
     if values.shape[1] == 1:
         return _plot_1d(ax, model, values[:, 0], colors, names[0], title)
 
@@ -495,7 +506,7 @@ def plot_classification(
     _component_legend(ax, colors, extra=_ellipse_legend())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    subset = f"{len(shown):,} of {len(P):,} points shown" if len(shown) < len(P) else ""
+    subset = _points_shown(len(shown), len(P))
     filled = _FILLED if missing else ""
     ax.set_title(f"Classification: {title}" + _details(projected, subset, filled))
     ax.autoscale_view()
@@ -621,7 +632,7 @@ def plot_uncertainty(
         ax.set_xlabel(names[0])
         ax.set_ylabel("uncertainty (1 - max probability)")
         ax.set_ylim(-0.02 * top, 1.05 * top)
-        ax.set_title(f"Uncertainty: {model.covariance_type}, {k} component{'s' if k != 1 else ''}")
+        ax.set_title(f"Uncertainty: {_model_title(model)}")
         return ax
     P, means, covs, (xlabel, ylabel), projected = _projection(model, values, names)
     size = _point_style(len(order))["s"] * (0.6 + 4 * u[order] / top)
@@ -641,11 +652,8 @@ def plot_uncertainty(
     ax.figure.colorbar(points, ax=ax, label="uncertainty (1 - max probability)")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    subset = f"{len(order):,} of {len(u):,} points shown" if len(order) < len(u) else ""
-    detail = _details(projected, subset, _FILLED if missing else "")
-    ax.set_title(
-        f"Uncertainty: {model.covariance_type}, {k} component{'s' if k != 1 else ''}" + detail
-    )
+    detail = _details(projected, _points_shown(len(order), len(u)), _FILLED if missing else "")
+    ax.set_title(f"Uncertainty: {_model_title(model)}" + detail)
     ax.autoscale_view()
     return ax
 
