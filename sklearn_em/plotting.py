@@ -601,7 +601,9 @@ def plot_uncertainty(
     u = uncertainty(estimator, X)
     k = model.means_.shape[0]
     colors = _colors(k)
-    top = max(1.0 - 1.0 / k, 1e-12)
+    # the scale runs to the largest uncertainty k components allow, 1 - 1/k; one component
+    # has none (every row's is 0): 0 to 1 (its 1e-12 made a colour bar of 1e-12 units)
+    top = 1.0 - 1.0 / k if k > 1 else 1.0
     # as mclust: the surer a row, the smaller and lighter (but still visible) its point
     from matplotlib.colors import ListedColormap
 

@@ -576,6 +576,12 @@ def test_uncertainty_title_counts_as_the_classification_does(data):
     assert ax.get_title().startswith("Uncertainty: full, 1 component") and "components" not in (
         ax.get_title()
     )
+    # every row's uncertainty is 0 under one component; its scale was 0 to 1e-12
+    points = next(c for c in ax.collections if c.get_array() is not None)
+    assert points.get_clim() == (0.0, 1.0) and not np.any(points.get_array())
+    column = data[:, :1]
+    ax = plotting.plot_uncertainty(GaussianMixtureEM(1).fit(column), column, ax=new_axes())
+    assert ax.get_ylim()[1] == pytest.approx(1.05)
     two = GaussianMixtureEM(2, random_state=0).fit(data)
     ax = plotting.plot_uncertainty(two, data, ax=new_axes(), max_points=50)
     shown = sum(len(c.get_offsets()) for c in ax.collections)
