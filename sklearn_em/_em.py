@@ -7,7 +7,7 @@ parameters and its settings -- never the data.
 
 import math
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -97,9 +97,9 @@ class EMResult:
     n_iter: int = 0
     converged: bool = False
     stopped: bool = False  # ended by ``stop`` (see run_em), not by convergence or max_iter
-    # the statistics of the pass whose M-step made ``params`` (with the data's, without worst
-    # rows), or None where no pass made them (max_iter=0): a partial_fit stream continues a
-    # fit from them (``_online.continued``)
+    # the statistics of the pass whose M-step made ``params`` (with the data's), or None
+    # where no pass made them (max_iter=0): a partial_fit stream continues a fit from them
+    # (``_online.continued``)
     stats: object = None
 
 
@@ -580,18 +580,8 @@ def iterate(
         result = EMResult(
             end.params, end.lower_bounds[-1], end.lower_bounds, end.n_iter, False, True
         )
-    result.stats = next(
-        (_without_worst_rows(stats) for new, stats in reversed(made) if new is result.params),
-        None,
-    )
+    result.stats = next((stats for new, stats in reversed(made) if new is result.params), None)
     return result
-
-
-def _without_worst_rows(stats):
-    """``stats`` without the worst-explained rows a pass may carry for re-seeding."""
-    if not stats.n_worst:
-        return stats
-    return replace(stats, n_worst=0, worst_rows=None, worst_scores=None)
 
 
 def _loop(
