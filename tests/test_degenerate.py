@@ -23,9 +23,10 @@ from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM, _kernels
+from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM, _em, _kernels
 from sklearn_em._em import Prior, m_step
-from sklearn_em._kernels import statistics
+from sklearn_em._kernels import accumulate, data_statistics, statistics
+from sklearn_em._params import GaussianMixtureParams
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -493,6 +494,63 @@ def test_component_that_loses_its_support_is_reseeded(covariance_type):
     # it was moved into the data and took part in the fit
     assert np.abs(model.means_[2]).max() < np.abs(X).max()
     assert model.weights_[2] > 0.01
+
+
+def _reseeding_cycle_data():
+    # three clusters on columns in units 1000, 1 and 50: under the prior of diagonal models
+    # (its scale the columns' mean variance) a fourth component cannot keep any rows, and
+    # was re-seeded and lost again every ten passes, to max_iter
+    rng = np.random.default_rng(0)
+    return np.vstack([rng.normal(c, 1, (100, 3)) for c in (0, 5, 10)]) * [1000, 1, 50]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_component_that_keeps_losing_its_support_is_left_after_max_reseeds(seed):
+    X = _reseeding_cycle_data()
+    model = GaussianMixtureEM(
+        4, covariance_type="diag", prior_strength=1.0, tol=1e-10, max_iter=1000, random_state=seed
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X)
+    messages = [str(w.message) for w in caught if w.category is DegenerateComponentWarning]
+    reseeded = [m for m in messages if "were re-seeded" in m]
+    left = [m for m in messages if "left with a weight of about 0" in m]
+    # the one component the data cannot hold: re-seeded MAX_RESEEDS times, then left
+    j = int(np.argmin(model.weights_))
+    assert len(reseeded) == _em.MAX_RESEEDS
+    assert all(f"lost their support: [{j}]" in m for m in reseeded)
+    assert len(left) == 1 and f"Component(s) [{j}] lost their support again" in left[0]
+    # EM then converges (it ran to max_iter), the three clusters keep their thirds
+    assert model.converged_ and model.n_iter_ < 200
+    assert model.weights_[j] < 1e-6
+    assert_allclose(np.sort(model.weights_)[1:], 1 / 3, atol=0.01)
+
+
+def test_an_abandoned_component_takes_its_own_m_step():
+    # m_step's ``abandoned``: a lost component it names keeps what the M-step makes of its
+    # statistics (not moved to the worst rows, not re-weighted) and no warning is given;
+    # the other components' parameters are those of the M-step without it, exactly
+    X = _blobs(60)
+    init = _fixed_init("full", X)
+    means = init["means_init"].copy()
+    means[2] = [1e4, -1e4]  # far from every row: its responsibilities underflow
+    params = GaussianMixtureParams("full", np.full(3, 1 / 3), means, np.tile(np.eye(2), (3, 1, 1)))
+    stats = accumulate(X, None, params, n_worst=3).with_data(data_statistics(X, None, "full"))
+    assert _em.lost_components(stats).tolist() == [2]
+    with pytest.warns(DegenerateComponentWarning, match=r"lost their support: \[2\]"):
+        reseeded = m_step(stats, "full", 1e-6, previous=params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        left = m_step(stats, "full", 1e-6, previous=params, abandoned={2: 1})
+    # (weights renormalise over all three: compare the two kept ones' ratio)
+    assert_allclose(left.weights[0] / left.weights[1], reseeded.weights[0] / reseeded.weights[1])
+    assert_array_equal(left.means[:2], reseeded.means[:2])
+    assert_array_equal(left.precisions_cholesky[:2], reseeded.precisions_cholesky[:2])
+    # its own: weight of about 0 (10 eps of a row's), mean of its statistics, not a row's
+    assert left.weights[2] < 1e-12
+    assert_allclose(left.means[2], stats.means[2] + stats.shift)
+    assert reseeded.weights[2] > 0.01 and not np.allclose(left.means[2], reseeded.means[2])
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag"])
