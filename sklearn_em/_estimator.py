@@ -293,7 +293,8 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
         -----
         DegenerateComponentWarning
             When a component lost its rows or its covariance was not positive definite, and was
-            repaired (see the class description).
+            repaired (see the class description), and when a component re-seeded three times
+            lost its rows again and was left with a weight of about 0.
         sklearn.exceptions.ConvergenceWarning
             When no initialisation converged within ``max_iter`` iterations.
         """
