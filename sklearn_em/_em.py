@@ -239,9 +239,9 @@ def m_step(
         volume-weighted VVE, unit-free stopping).
     abandoned : collection of int, default=()
         Components not to re-seed should they have lost their support (``iterate`` gives up
-        on a component after ``MAX_RESEEDS`` re-seedings): they keep what the M-step makes
-        of their statistics (a weight of about 0; under a prior, about its mode), and take
-        the pooled covariance only where theirs is not positive definite, without a warning.
+        on a component after ``MAX_RESEEDS`` re-seedings): they keep a weight of about 0,
+        the mean of ``previous`` and a copy of the heaviest component's covariance (which
+        keeps every equality of the model), without a warning.
 
     Returns
     -------
@@ -292,6 +292,14 @@ def m_step(
     state = None
     if isinstance(cov, GPCMStep):
         state, cov = cov, cov.covariances
+    left = _left_out(stats, abandoned)
+    if left and not kernel.shared:
+        # a copy of the heaviest component's covariance: every equal volume, shape or
+        # orientation of the model holds of it (its own statistics are empty)
+        others = nk.copy()
+        others[left] = -np.inf
+        cov = np.array(cov, copy=True)
+        cov[left] = cov[int(np.argmax(others))]
     # covariances from float32 statistics are singular below float32's resolution; those of
     # the data (``stats.data``, accumulated in float64) are judged at float64's
     ratio = _SINGULAR_RATIO * max(1.0, stats.eps / _EPS)
@@ -300,10 +308,8 @@ def m_step(
     # constant give the same fit (a plain 10 eps outweighs components of a tiny total weight)
     weights = nk + 10 * _EPS * stats.unit_weight
     lost = lost_components(stats)
-    left = ()  # lost, but abandoned: their M-step as it is (the pooled covariance if it failed)
-    if lost.size and len(abandoned):
-        given_up = np.isin(lost, np.asarray(list(abandoned), dtype=np.intp))
-        lost, left = lost[~given_up], lost[given_up].tolist()
+    if left:
+        lost = lost[~np.isin(lost, left)]
     bad = []
     if failed or lost.size:
         failed = [int(j) for j in failed]
@@ -378,12 +384,12 @@ def m_step(
             causes.append(
                 f"lost their support: {lost.tolist()} were re-seeded at the worst-explained samples"
             )
-        nonpd = sorted(set(bad) - set(lost.tolist()) - set(left))
+        nonpd = sorted(set(bad) - set(lost.tolist()))
         if nonpd:
             causes.append(
                 f"have a covariance that is not positive definite: {nonpd} kept their means"
             )
-        if causes:  # (none where only abandoned components failed)
+        if causes:
             warnings.warn(
                 f"Iteration {iteration}: component(s) that "
                 + "; component(s) that ".join(causes)
@@ -392,8 +398,46 @@ def m_step(
                 DegenerateComponentWarning,
                 stacklevel=2,
             )
+    if left and previous is not None:
+        means[left] = previous.means[left]  # (its statistics have none)
     weights = weights / np.add.reduce(weights)
     return GaussianMixtureParams.trusted(model, weights, means, prec_chol, cov, state)
+
+
+def _left_out(stats, abandoned):
+    """The components of ``abandoned`` (see :func:`iterate`) without support in ``stats``."""
+    if not len(abandoned):
+        return []
+    return [j for j in lost_components(stats).tolist() if j in abandoned]
+
+
+#: A component left without support (see MAX_RESEEDS) counts as having none until it holds
+#: this fraction of an average row's weight again: its statistics are taken as empty below
+#: that (``_kept_out``), so that it does not drift back and forth across
+#: ``SUPPORT_FRACTION``, joining and leaving the parts the components share (a VEI shape:
+#: its weight alternated between 3e-6 and 7e-18 of a row, and the log-likelihood with it).
+REGAIN_FRACTION = 1e-3
+
+
+def _kept_out(stats, abandoned):
+    """``stats`` with the components of ``abandoned`` that hold less than
+    ``REGAIN_FRACTION`` of a row's weight emptied (no weight, mean or scatter of their own),
+    and the components of ``abandoned`` that hold more (which have support again)."""
+    nk = stats.nk
+    below = [j for j in abandoned if nk[j] < REGAIN_FRACTION * stats.unit_weight]
+    regained = [j for j in abandoned if j not in below]
+    if not below:
+        return stats, regained
+    nk, means, scatter = nk.copy(), stats.means.copy(), stats.scatter
+    nk[below] = 0.0
+    means[below] = 0.0
+    if stats.kind != "pooled":  # (a pooled scatter has their share, below a thousandth of a row's)
+        scatter = scatter.copy()
+        scatter[below] = 0.0
+    out = object.__new__(type(stats))
+    out.__dict__.update(stats.__dict__, nk=nk, means=means, scatter=scatter)
+    out.__dict__.pop("_unit_weight", None)
+    return out, regained
 
 
 def run_em(
@@ -560,6 +604,7 @@ def iterate(
     # iteration}
     reseeds = np.zeros(params.n_components, dtype=np.intp)
     abandoned = {}
+    reseeded = {"last": None}  # the parameters of the last M-step, where it re-seeded
     # ``stop`` is asked, once due, about the parameters the loop continues from: the last
     # step's output when the next step starts from it (not an extrapolation SQUAREM rejects)
     ask = {"due": False, "last": None}
@@ -570,6 +615,10 @@ def iterate(
             if stop(current):
                 raise _Stopped(current, list(passes), len(passes))
         stats = e_pass(current, 0, floor)
+        if abandoned:
+            stats, regained = _kept_out(stats, abandoned)
+            for j in regained:
+                del abandoned[j]
         lost = lost_components(stats)
         if lost.size:
             lost = [int(j) for j in lost if j not in abandoned]
@@ -582,6 +631,8 @@ def iterate(
             # every row of every pass, and components are lost rarely: the pass is repeated
             # (it is deterministic, so the statistics are the same) with them.
             stats = e_pass(current, current.n_components, floor)
+            if abandoned:
+                stats = _kept_out(stats, abandoned)[0]
         stats = stats.with_data(data_stats)
         new = m_step(
             stats,
@@ -594,6 +645,7 @@ def iterate(
             abandoned=abandoned,
         )
         reseeds[lost] += 1
+        reseeded["last"] = new if len(lost) else None
         passes.append(stats.loglik / total)
         ask["last"] = new
         # the last few parameters made and their statistics: the run ends at one of them
@@ -617,6 +669,31 @@ def iterate(
             accelerate,
             tol_offset,
         )
+        # A gain below the tolerance over a pass whose M-step re-seeded a component is no
+        # convergence: the re-seeded parameters were never evaluated (a warm start from a
+        # fit with a component left without support re-seeded it, and stopped there). EM
+        # goes on from them.
+        while result.converged and result.params is reseeded["last"] and result.n_iter < max_iter:
+            done = result.n_iter
+            more = _loop(
+                _counting_from(done, step, 1),
+                result.params,
+                tol,
+                max_iter - done,
+                relative_tol,
+                total,
+                result.lower_bound,
+                None if on_iteration is None else _counting_from(done, on_iteration, 0),
+                accelerate,
+                tol_offset,
+            )
+            result = EMResult(
+                more.params,
+                more.lower_bound,
+                result.lower_bounds + more.lower_bounds,
+                done + more.n_iter,
+                more.converged,
+            )
     except _Stopped as end:
         # the bound of the last pass is that of the parameters before its M-step
         result = EMResult(
@@ -624,18 +701,31 @@ def iterate(
         )
     result.stats = next((stats for new, stats in reversed(made) if new is result.params), None)
     if abandoned:
-        # (here, not in the step: SQUAREM records, and drops, the warnings of its trial steps)
+        # (here, not in the step: SQUAREM records, and drops, the warnings of its trial
+        # steps; those that got their support back are no longer in ``abandoned``)
         warnings.warn(
-            f"Component(s) {sorted(abandoned)} lost their support again after "
-            f"{MAX_RESEEDS} re-seedings (at iteration(s) "
-            f"{[abandoned[j] for j in sorted(abandoned)]}): they were left with a weight of "
-            "about 0 rather than re-seeded again. The data do not hold this many components "
-            "under this covariance model (and prior): fit fewer components or another "
-            "covariance type.",
+            f"Component(s) {sorted(abandoned)} kept losing their support: after "
+            f"{MAX_RESEEDS} re-seedings (counting those of refused acceleration steps) they "
+            f"were left with a weight of about 0 from iteration(s) "
+            f"{[abandoned[j] for j in sorted(abandoned)]} on, rather than re-seeded again. "
+            "The data do not hold this many components under this covariance model (and "
+            "prior): fit fewer components or another covariance type.",
             DegenerateComponentWarning,
             stacklevel=3,
         )
     return result
+
+
+def _counting_from(done, function, position):
+    """``function`` with ``done`` added to its argument at ``position`` (an iteration
+    count): a loop that goes on after ``done`` iterations numbers its own from there."""
+
+    def counted(*args):
+        args = list(args)
+        args[position] += done
+        return function(*args)
+
+    return counted
 
 
 def _loop(
