@@ -101,6 +101,26 @@ class EMResult:
     # where no pass made them (max_iter=0): a partial_fit stream continues a fit from them
     # (``_online.continued``)
     stats: object = None
+    # the components left without support at the end (see MAX_RESEEDS): {component: the
+    # iteration it was left on}; the caller that keeps this run says so (warn_abandoned)
+    abandoned: dict = field(default_factory=dict)
+
+
+def warn_abandoned(result, stacklevel=2):
+    """The warning that ``result``'s run left components without support, if it did (for
+    the run a fit keeps: the others' are not the user's model)."""
+    if not result.abandoned:
+        return
+    left = sorted(result.abandoned)
+    warnings.warn(
+        f"Component(s) {left} kept losing their support: after {MAX_RESEEDS} re-seedings "
+        "(counting those of refused acceleration steps) they were left with a weight of about "
+        f"0 from iteration(s) {[result.abandoned[j] for j in left]} on, rather than re-seeded "
+        "again. The data do not hold this many components under this covariance model (and "
+        "prior): fit fewer components or another covariance type.",
+        DegenerateComponentWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 #: How often (in M-steps) ``run_em``'s ``stop`` is asked: it may cost more than a pass.
@@ -566,6 +586,7 @@ def start_runs(em, params, mclusts_start, **options):
         then.converged,
         then.stopped,
         then.stats,
+        then.abandoned,
     )
 
 
@@ -615,17 +636,16 @@ def iterate(
             if stop(current):
                 raise _Stopped(current, list(passes), len(passes))
         stats = e_pass(current, 0, floor)
+        lost = lost_components(stats)
+        if lost.size:
+            for j in lost.tolist():
+                if j not in abandoned and reseeds[j] >= MAX_RESEEDS:
+                    abandoned[j] = iteration
         if abandoned:
             stats, regained = _kept_out(stats, abandoned)
             for j in regained:
                 del abandoned[j]
-        lost = lost_components(stats)
-        if lost.size:
-            lost = [int(j) for j in lost if j not in abandoned]
-            for j in lost:
-                if reseeds[j] >= MAX_RESEEDS:
-                    abandoned[j] = iteration
-            lost = [j for j in lost if j not in abandoned]
+            lost = [j for j in lost_components(stats).tolist() if j not in abandoned]
         if len(lost):
             # Re-seeding needs the worst-explained rows; finding them costs a selection over
             # every row of every pass, and components are lost rarely: the pass is repeated
@@ -694,25 +714,15 @@ def iterate(
                 done + more.n_iter,
                 more.converged,
             )
+        if result.converged and result.params is reseeded["last"]:
+            result.converged = False  # (max_iter came first)
     except _Stopped as end:
         # the bound of the last pass is that of the parameters before its M-step
         result = EMResult(
             end.params, end.lower_bounds[-1], end.lower_bounds, end.n_iter, False, True
         )
     result.stats = next((stats for new, stats in reversed(made) if new is result.params), None)
-    if abandoned:
-        # (here, not in the step: SQUAREM records, and drops, the warnings of its trial
-        # steps; those that got their support back are no longer in ``abandoned``)
-        warnings.warn(
-            f"Component(s) {sorted(abandoned)} kept losing their support: after "
-            f"{MAX_RESEEDS} re-seedings (counting those of refused acceleration steps) they "
-            f"were left with a weight of about 0 from iteration(s) "
-            f"{[abandoned[j] for j in sorted(abandoned)]} on, rather than re-seeded again. "
-            "The data do not hold this many components under this covariance model (and "
-            "prior): fit fewer components or another covariance type.",
-            DegenerateComponentWarning,
-            stacklevel=3,
-        )
+    result.abandoned = dict(abandoned)
     return result
 
 

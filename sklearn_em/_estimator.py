@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _kernels, _missing, _online
-from ._em import Prior, run_em, start_runs
+from ._em import Prior, run_em, start_runs, warn_abandoned
 from ._hc import HC_MAX_ROWS, _tree_on_kept_rows, hc_tree
 from ._init import initial_params
 from ._models import COVARIANCE_NAMES, constraints_broken, get_model
@@ -515,6 +515,7 @@ class GaussianMixtureEM(DensityMixin, BaseEstimator):
             if best is None or result.lower_bound > best.lower_bound or self.max_iter == 0:
                 best = result
 
+        warn_abandoned(best)
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "

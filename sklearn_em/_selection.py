@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from . import _kernels, _missing, _online
-from ._em import Prior, run_em, start_runs
+from ._em import Prior, lost_components, run_em, start_runs, warn_abandoned
 from ._estimator import (
     GaussianMixtureEM,
     _criteria_of_rows,
@@ -1553,6 +1553,7 @@ def _best_start(
             better = result.lower_bound > best.lower_bound + margin
         if better:
             best, best_reason = result, reason
+    warn_abandoned(best)
     return best, best_reason
 
 
@@ -1782,9 +1783,14 @@ def _collapsed_shape(params, X, sample_weight, incomplete, prepared, data_stats,
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         return failed
     cov = np.asarray(getattr(cov, "covariances", cov), dtype=np.float64)
-    if not np.all(np.isfinite(cov)):
+    # a component without support (one EM left with a weight of about 0) has no covariance
+    # of its own to estimate: it is empty, not collapsed (the count of rows judges it)
+    held = np.ones(cov.shape[0], dtype=bool)
+    held[lost_components(stats)] = False
+    if not np.all(np.isfinite(cov[held])):
         return failed
-    smallest = _smallest_variances(cov, variance, params.kernel.matrix)
+    smallest = np.full(cov.shape[0], np.inf)
+    smallest[held] = _smallest_variances(cov[held], variance, params.kernel.matrix)
     below = np.flatnonzero(~(smallest >= floor))
     if not below.size:
         return ""

@@ -23,7 +23,13 @@ from sklearn import config_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from sklearn_em import DegenerateComponentWarning, GaussianMixtureEM, _em, _kernels
+from sklearn_em import (
+    DegenerateComponentWarning,
+    GaussianMixtureEM,
+    GaussianMixtureSelector,
+    _em,
+    _kernels,
+)
 from sklearn_em._em import Prior, m_step
 from sklearn_em._kernels import accumulate, data_statistics, statistics
 from sklearn_em._models import constraints_broken
@@ -592,6 +598,54 @@ def test_a_warm_start_from_a_component_left_without_support_reaches_the_fit_agai
     assert model.converged_ and model.n_iter_ > 1
     assert_array_equal(model.predict(X), labels)
     assert_allclose(model.score(X), score, rtol=1e-9)
+
+
+def test_max_iter_on_a_reseeding_pass_is_no_convergence():
+    # where the pass allowed last is one whose M-step re-seeded, the fit ends at parameters
+    # never evaluated: not converged (it was reported converged when the tolerance was met)
+    X = np.repeat(np.random.default_rng(0).normal(size=(8, 2)), 10, axis=0)
+    model = GaussianMixtureEM(9, covariance_type="VEI", prior_strength=1.0, tol=1e-8)
+    messages = _fit_recording(model.set_params(random_state=0, max_iter=1000), X)
+    reseeding = [
+        int(re.match(r"Iteration (\d+):", m).group(1)) for m in messages if "were re-seeded" in m
+    ]
+    assert reseeding and model.converged_
+    for last in reseeding:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.set_params(max_iter=last).fit(X)
+        assert model.n_iter_ == last and not model.converged_
+        assert any(w.category is ConvergenceWarning for w in caught)
+
+
+def test_only_the_kept_run_names_its_components_left_without_support():
+    # n_init runs: each left a different component without support; the warning is the
+    # kept run's, and names the components the fitted model has at a weight of about 0
+    X = _reseeding_cycle_data()
+    model = GaussianMixtureEM(
+        4, covariance_type="diag", prior_strength=1.0, tol=1e-10, max_iter=1000, random_state=0
+    )
+    messages = _fit_recording(model.set_params(n_init=3), X)
+    left = [m for m in messages if "kept losing their support" in m]
+    empty = np.flatnonzero(model.weights_ < 1e-8).tolist()
+    assert len(left) == 1 and empty and f"Component(s) {empty} kept losing" in left[0]
+
+
+@pytest.mark.parametrize("covariance_type", ["EVI", "VVI", "VEI"])
+def test_a_component_left_without_support_is_empty_not_collapsed(covariance_type):
+    # the selector's judgement of a fit with an empty component is the same for every model:
+    # EVI's (re-estimated without reg_covar, as one of the models with shapes of their own)
+    # called it "collapsed", VVI's and VEI's did not (under a prior no rows are counted)
+    from sklearn.datasets import load_wine
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        selector = GaussianMixtureSelector(
+            n_components=[2], covariance_type=[covariance_type], prior_strength=1.0, random_state=0
+        ).fit(load_wine().data)
+    assert any("kept losing their support" in str(w.message) for w in caught)
+    assert selector.best_estimator_.weights_.min() < 1e-8
+    assert not selector.results_["degenerate"][0], selector.results_["note"][0]
 
 
 def test_kept_out_empties_components_below_a_thousandth_of_a_row():
