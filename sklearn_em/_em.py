@@ -7,7 +7,7 @@ parameters and its settings -- never the data.
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -312,7 +312,9 @@ def m_step(
     state = None
     if isinstance(cov, GPCMStep):
         state, cov = cov, cov.covariances
-    left = _left_out(stats, abandoned)
+    lost = lost_components(stats)
+    # the abandoned components among them (see iterate): not re-seeded
+    left = [j for j in lost.tolist() if j in abandoned] if len(abandoned) else []
     if left and not kernel.shared:
         # a copy of the heaviest component's covariance: every equal volume, shape or
         # orientation of the model holds of it (its own statistics are empty)
@@ -327,7 +329,6 @@ def m_step(
     # scikit-learn's 10 eps, in units of a row's weight: frequency weights scaled by any
     # constant give the same fit (a plain 10 eps outweighs components of a tiny total weight)
     weights = nk + 10 * _EPS * stats.unit_weight
-    lost = lost_components(stats)
     if left:
         lost = lost[~np.isin(lost, left)]
     bad = []
@@ -424,13 +425,6 @@ def m_step(
     return GaussianMixtureParams.trusted(model, weights, means, prec_chol, cov, state)
 
 
-def _left_out(stats, abandoned):
-    """The components of ``abandoned`` (see :func:`iterate`) without support in ``stats``."""
-    if not len(abandoned):
-        return []
-    return [j for j in lost_components(stats).tolist() if j in abandoned]
-
-
 #: A component left without support (see MAX_RESEEDS) counts as having none until it holds
 #: this fraction of an average row's weight again: its statistics are taken as empty below
 #: that (``_kept_out``), so that it does not drift back and forth across
@@ -454,10 +448,8 @@ def _kept_out(stats, abandoned):
     if stats.kind != "pooled":  # (a pooled scatter has their share, below a thousandth of a row's)
         scatter = scatter.copy()
         scatter[below] = 0.0
-    out = object.__new__(type(stats))
-    out.__dict__.update(stats.__dict__, nk=nk, means=means, scatter=scatter)
-    out.__dict__.pop("_unit_weight", None)
-    return out, regained
+    # (the constructor's checks: this runs only while a component is left out)
+    return replace(stats, nk=nk, means=means, scatter=scatter), regained
 
 
 def run_em(
